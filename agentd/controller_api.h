@@ -1,0 +1,78 @@
+// ControllerApi: what the agent's main loop needs from the controller, without gRPC (the
+// implementation over gRPC is in controller_client.cc; a test can supply its own). And
+// SessionListener: the commands that arrive on the Session stream, delivered to the agent.
+//
+// Division of labour: the client owns the connection, the registration (session id), the
+// Session stream with its heartbeats, reconnection with backoff and the list of leases the
+// agent holds (so that Register and every Heartbeat name them). The agent owns what to do:
+// acquire, run, report, obey commands.
+#pragma once
+
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "harness/v1/agent.pb.h"
+
+namespace harness::agentd {
+
+// Called on the client's threads; implementations must return quickly (set flags, cancel a
+// runner) and must not call back into the client's blocking methods.
+class SessionListener {
+ public:
+  virtual ~SessionListener() = default;
+  // A held lease is not live: LeaseLost on the stream, or a re-Register that did not renew it.
+  // Stop the item, report nothing.
+  virtual void OnLeaseLost(const v1::LeaseRef& lease, absl::string_view reason) = 0;
+  // The item was cancelled; its lease has ended. Stop it, report nothing.
+  virtual void OnCancelItem(const v1::LeaseRef& lease, absl::string_view reason) = 0;
+  // Finish the current item, take no more, exit 0.
+  virtual void OnDrain() = 0;
+  // Finish the current item within `grace` or Release it; exit 0.
+  virtual void OnStop(absl::Duration grace, absl::string_view reason) = 0;
+  // The controller refused this agent for good (e.g. a wrong token on re-registration).
+  virtual void OnFatal(const absl::Status& status) = 0;
+};
+
+class ControllerApi {
+ public:
+  virtual ~ControllerApi() = default;
+
+  // Registers, retrying with backoff while the controller is unreachable, then opens the
+  // Session stream (kept open, reconnected and re-registered as needed until Shutdown()).
+  // Returns Cancelled if StopAcquiring() or Shutdown() is called before registration
+  // succeeded, and the controller's error if it refuses the agent for good (INVALID_ARGUMENT,
+  // UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED).
+  virtual absl::Status Start(SessionListener* listener) = 0;
+
+  // One long poll for work (AgentService.Acquire, waiting up to `wait`). OK with no value: no
+  // work this time, call again (also after StopAcquiring() or after the client registered
+  // again because the session was unknown). A granted lease is added to the held leases before
+  // this returns. Other errors are transient: back off and call again.
+  virtual absl::StatusOr<std::optional<v1::Lease>> Acquire(absl::Duration wait) = 0;
+
+  // One attempt of each report, with a deadline; the caller retries. The status is the
+  // controller's (FAILED_PRECONDITION: the lease is not live).
+  virtual absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request) = 0;
+  virtual absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request) = 0;
+  virtual absl::StatusOr<v1::ReleaseResponse> Release(const v1::ReleaseRequest& request) = 0;
+
+  // Whether the lease is still in the held list (it leaves it on LeaseLost, CancelItem, a
+  // re-Register that did not renew it, or ForgetLease()).
+  virtual bool Holds(const v1::LeaseRef& lease) = 0;
+  // Stops listing a lease in heartbeats and registrations (after its report was answered or
+  // the result was dropped).
+  virtual void ForgetLease(const v1::LeaseRef& lease) = 0;
+  // What heartbeats report; a change is sent at once.
+  virtual void SetState(v1::AgentState state) = 0;
+  // For drain and stop: wakes a blocked Acquire, makes later ones return at once with no
+  // lease, and makes a Start() still trying to register give up. Sticky.
+  virtual void StopAcquiring() = 0;
+  // Sends a last heartbeat (state STOPPED, held leases), closes the stream, cancels every call
+  // in flight and joins the client's threads. Call once, last.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace harness::agentd

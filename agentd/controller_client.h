@@ -1,0 +1,38 @@
+// The gRPC implementation of ControllerApi (controller_api.h): AgentService over one channel.
+// This header has no gRPC in it; only controller_client.cc includes the gRPC headers.
+//
+// Connection rules (agent.proto):
+//   * Register at Start(), and again whenever the controller answers NOT_FOUND for the session
+//     (it restarted), listing the leases still held. A held lease missing from the answer is
+//     lost: the listener hears OnLeaseLost.
+//   * One Session stream per agent, on a thread of its own (the synchronous API: one thread
+//     writes Hello and then a Heartbeat every heartbeat_interval_ms, or at once when the state
+//     or the held leases change; a second thread reads). A broken stream is reopened with the
+//     same session id after a jittered exponential backoff (100 ms doubling to 5 s, +-25 %);
+//     a stream that ends NOT_FOUND leads to Register first. Each stream carries a deadline
+//     (`stream_lifetime`) and is simply reopened when it passes.
+//   * Every call has a deadline: Register and the reports `call_timeout`, Acquire its wait
+//     plus 5 s.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "agentd/controller_api.h"
+#include "harness/v1/agent.pb.h"
+
+namespace harness::agentd {
+
+struct ControllerClientOptions {
+  std::string address;   // HOST:PORT of the controller
+  std::string agent_id;  // already validated
+  std::string token;     // `authorization: Bearer <token>`; empty: none
+  v1::RepoAccess repo_access = v1::REPO_ACCESS_CONTROLLER;
+  absl::Duration call_timeout = absl::Seconds(15);
+  absl::Duration stream_lifetime = absl::Hours(1);
+};
+
+std::unique_ptr<ControllerApi> NewControllerClient(const ControllerClientOptions& options);
+
+}  // namespace harness::agentd

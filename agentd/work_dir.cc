@@ -1,0 +1,116 @@
+// WorkDir (see work_dir.h).
+#include "agentd/work_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/file_util.h"
+#include "core/ids.h"
+
+namespace harness::agentd {
+namespace {
+
+// Removes the entries of the open directory `dir_fd` (named `path` in messages), recursively.
+absl::Status EmptyDirFd(int dir_fd, const std::string& path, int depth) {
+  if (depth > 256) return absl::FailedPreconditionError(absl::StrCat(path, ": nested too deep"));
+  // fdopendir takes ownership of its fd: give it a duplicate and keep ours for *at() calls.
+  int list_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (list_fd < 0) return ErrnoStatus(errno, "cannot duplicate the descriptor of", path);
+  DIR* dir = fdopendir(list_fd);
+  if (dir == nullptr) {
+    int err = errno;
+    close(list_fd);
+    return ErrnoStatus(err, "cannot read directory", path);
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  int read_err = errno;
+  closedir(dir);
+  if (read_err != 0) return ErrnoStatus(read_err, "cannot read directory", path);
+
+  for (const std::string& name : names) {
+    std::string child = absl::StrCat(path, "/", name);
+    struct stat st;
+    if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return ErrnoStatus(errno, "cannot stat", child);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      // O_NOFOLLOW: if it was swapped for a symbolic link since fstatat, this fails instead of
+      // descending outside the tree.
+      int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+      if ((st.st_mode & S_IRWXU) != S_IRWXU) fchmodat(dir_fd, name.c_str(), S_IRWXU, 0);
+      UniqueFd child_fd(openat(dir_fd, name.c_str(), flags));
+      if (!child_fd.valid()) return ErrnoStatus(errno, "cannot open directory", child);
+      if (absl::Status s = EmptyDirFd(child_fd.get(), child, depth + 1); !s.ok()) return s;
+      if (unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        return ErrnoStatus(errno, "cannot remove directory", child);
+      }
+    } else if (unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "cannot remove", child);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Makes `path` a real directory: a symbolic link or file left in its place (say, by a command
+// that replaced its own work dir) is removed first, so the tree is never entered through a link.
+absl::Status EnsureRealDirectory(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && unlink(path.c_str()) != 0) {
+    return ErrnoStatus(errno, "cannot remove", path);
+  }
+  return MakeDirs(path);
+}
+
+}  // namespace
+
+absl::Status EmptyDirectory(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, "cannot open directory", path);
+  return EmptyDirFd(fd.get(), path, 0);
+}
+
+WorkDir::WorkDir(std::string root) : root_(std::move(root)) {}
+
+absl::Status WorkDir::Init() {
+  if (root_.empty()) return absl::InvalidArgumentError("the work dir path is empty");
+  if (root_[0] != '/') {
+    char buf[4096];
+    if (getcwd(buf, sizeof buf) == nullptr) return ErrnoStatus(errno, "cannot resolve", root_);
+    root_ = absl::StrCat(buf, "/", root_);
+  }
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  for (const std::string& dir : {root_, work_path(), logs_path(), prompts_path()}) {
+    if (absl::Status s = MakeDirs(dir); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ItemPaths> WorkDir::Prepare(absl::string_view item_id, int attempt) {
+  if (absl::Status s = ValidateItemId(item_id); !s.ok()) return s;
+  if (attempt < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("attempt ", attempt, " is negative"));
+  }
+  // Recreated if something removed or replaced them while the agent ran.
+  for (const std::string& dir : {work_path(), logs_path(), prompts_path()}) {
+    if (absl::Status s = EnsureRealDirectory(dir); !s.ok()) return s;
+  }
+  if (absl::Status s = EmptyDirectory(work_path()); !s.ok()) return s;
+  if (absl::Status s = EmptyDirectory(prompts_path()); !s.ok()) return s;
+  std::string stem = absl::StrCat(item_id, "-", attempt);
+  return ItemPaths{work_path(), absl::StrCat(logs_path(), "/", stem, ".log"),
+                   absl::StrCat(prompts_path(), "/", stem, ".txt")};
+}
+
+}  // namespace harness::agentd

@@ -1,0 +1,51 @@
+// WorkDir: the files of one agent under its --workdir root. Every path agentd writes is named
+// here (as core/paths.h does for the controller's state dir):
+//   <root>/work/                          where the command runs; emptied before every item
+//   <root>/logs/<item>-<attempt>.log      stdout+stderr of setup and command, one per attempt
+//   <root>/prompts/<item>-<attempt>.txt   the prompt (HARNESS_PROMPT_FILE); only the current one
+// It does not know about git: the worktree checkout comes with the `--repo` issue.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace harness::agentd {
+
+// Where one attempt's files go. All paths are absolute.
+struct ItemPaths {
+  std::string work_dir;
+  std::string log_file;
+  std::string prompt_file;
+};
+
+class WorkDir {
+ public:
+  // `root` may be relative; it is made absolute (against the current directory) by Init().
+  explicit WorkDir(std::string root);
+
+  // Creates the root and its folders if missing.
+  absl::Status Init();
+
+  // Readies the folders for one attempt: validates `item_id` (core/ids.h) before it names a
+  // file, empties work/ (everything inside, dot files too; symbolic links are removed, never
+  // followed) and prompts/. The log file is not created here (the runner appends to it).
+  absl::StatusOr<ItemPaths> Prepare(absl::string_view item_id, int attempt);
+
+  const std::string& root() const { return root_; }
+  std::string work_path() const { return root_ + "/work"; }
+  std::string logs_path() const { return root_ + "/logs"; }
+  std::string prompts_path() const { return root_ + "/prompts"; }
+
+ private:
+  std::string root_;
+};
+
+// Removes everything inside the directory `path` (not `path` itself) without following
+// symbolic links: a link is unlinked, its target untouched. Folders without write or search
+// permission (e.g. a read-only module cache) are made writable first.
+absl::Status EmptyDirectory(const std::string& path);
+
+}  // namespace harness::agentd

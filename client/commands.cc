@@ -1,0 +1,448 @@
+// harnessctl's subcommands (see commands.h).
+#include "client/commands.h"
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/controller_client.h"
+#include "client/item_file.h"
+#include "client/render.h"
+#include "client/stop_signals.h"
+#include "config/flags.h"
+#include "core/ids.h"
+
+namespace harness::client {
+namespace {
+
+constexpr char kDefaultController[] = "127.0.0.1:7070";
+
+constexpr char kMainUsage[] =
+    "usage: harnessctl [--controller ADDR] [--token T] [--timeout S] COMMAND [ARGS...]\n"
+    "\n"
+    "The operator's CLI of the harness controller.\n"
+    "\n"
+    "commands:\n"
+    "  status [--json] [--watch] [--interval S]   controller, agents, queue and metrics\n"
+    "  scale N                                    set the target number of agents\n"
+    "  submit --title T (--prompt P | --prompt-file F) [--id ID] [--priority P]\n"
+    "         [--max-attempts K] [--timeout S] [--label k=v]...   enqueue one item\n"
+    "  submit --file FILE                         enqueue a JSON array or YAML list of items\n"
+    "  items [--state S] [--json]                 list items\n"
+    "  show ID [--json]                           one item with its attempts, result and log\n"
+    "  cancel ID [--reason R]                     cancel a pending or leased item\n"
+    "  retry ID                                   put a failed or parked item back to pending\n"
+    "  agents [--json]                            the agents with health and current item\n"
+    "  drain AGENT                                let an agent finish its item and take no more\n"
+    "\n"
+    "`harnessctl COMMAND --help` describes a command. The controller's address comes from\n"
+    "--controller, else $HARNESS_CONTROLLER, else 127.0.0.1:7070; the token from --token, else\n"
+    "$HARNESS_TOKEN. The global flags may also follow the command (except --timeout after\n"
+    "`submit`, where it is the item's timeout).\n"
+    "\n"
+    "exit status: 0 success, 1 runtime error (controller refused or unreachable, bad file),\n"
+    "2 usage error.";
+
+struct GlobalOptions {
+  std::string controller;
+  std::string token;
+  double timeout_s = 10;
+};
+
+void AddGlobalFlags(FlagParser& p, GlobalOptions* g, bool with_timeout) {
+  p.AddString("controller", &g->controller,
+              "controller address HOST:PORT (default $HARNESS_CONTROLLER, else 127.0.0.1:7070)");
+  p.AddString("token", &g->token, "bearer token (default $HARNESS_TOKEN)");
+  if (with_timeout) {
+    p.AddDouble("timeout", &g->timeout_s, "deadline of each call to the controller, seconds (10)",
+                0.001, 86400);
+  }
+}
+
+std::string Getenv(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// The shared state of one harnessctl run: the global flags and the output helpers.
+class Cli {
+ public:
+  explicit Cli(FlagParser* global) : global_(global) {}
+
+  GlobalOptions& globals() { return globals_; }
+
+  // A parser for `harnessctl <command>` that also accepts the global flags.
+  FlagParser Parser(const std::string& command, const std::string& usage,
+                    bool with_timeout = true) {
+    FlagParser p(absl::StrCat("harnessctl ", command), usage);
+    AddGlobalFlags(p, &globals_, with_timeout);
+    return p;
+  }
+
+  // Applies the environment and defaults once every parser has run; exits 2 on a bad value.
+  ClientOptions Options(const FlagParser& sub) {
+    bool given = global_->WasSet("controller") || sub.WasSet("controller");
+    if (!given) globals_.controller = Getenv("HARNESS_CONTROLLER");
+    if (globals_.controller.empty()) {
+      if (given) sub.Fail("--controller is empty");
+      globals_.controller = kDefaultController;
+    }
+    if (!global_->WasSet("token") && !sub.WasSet("token")) globals_.token = Getenv("HARNESS_TOKEN");
+    ClientOptions o;
+    o.address = globals_.controller;
+    o.token = globals_.token;
+    o.timeout = absl::Seconds(globals_.timeout_s);
+    return o;
+  }
+
+ private:
+  FlagParser* global_;
+  GlobalOptions globals_;
+};
+
+void Print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+// Prints "harnessctl: <message>" and returns exit code 1.
+int Error(absl::string_view message) {
+  std::fprintf(stderr, "harnessctl: %.*s\n", static_cast<int>(message.size()), message.data());
+  return 1;
+}
+int Error(const absl::Status& status) { return Error(status.message()); }
+
+// Exits 2 unless exactly `n` positional arguments were given.
+void WantArgs(const FlagParser& p, const std::vector<std::string>& args, size_t n,
+              absl::string_view what) {
+  if (args.size() < n) p.Fail(absl::StrCat("missing ", what));
+  if (args.size() > n) p.Fail(absl::StrCat("unexpected argument \"", args[n], "\""));
+}
+
+// The ID argument of show/cancel/retry, checked locally for a clear message.
+std::string ItemIdArg(const FlagParser& p, const std::vector<std::string>& args) {
+  WantArgs(p, args, 1, "item ID");
+  if (absl::Status s = ValidateItemId(args[0]); !s.ok()) p.Fail(std::string(s.message()));
+  return args[0];
+}
+
+// --- status ----------------------------------------------------------------------------------
+
+int Status(Cli& cli, const std::vector<std::string>& argv) {
+  bool json = false, watch = false;
+  double interval_s = 1;
+  FlagParser p = cli.Parser("status",
+                            "usage: harnessctl status [--json] [--watch] [--interval S]\n\n"
+                            "The controller, its agents, the queue counts and the metrics.\n"
+                            "--watch redraws on every update until Ctrl-C (one snapshot per\n"
+                            "update when stdout is not a terminal; one JSON line each with\n"
+                            "--json).");
+  p.AddBool("json", &json, "print one JSON document");
+  p.AddBool("watch", &watch, "follow the status (WatchStatus) until Ctrl-C");
+  p.AddDouble("interval", &interval_s, "seconds between updates with --watch (1)", 0.1, 3600);
+  WantArgs(p, p.ParseOrExit(argv), 0, "");
+  if (p.WasSet("interval") && !watch) p.Fail("--interval needs --watch");
+  ClientOptions options = cli.Options(p);
+
+  if (!watch) {
+    ControllerClient client(options);
+    absl::StatusOr<v1::StatusSnapshot> s = client.Status();
+    if (!s.ok()) return Error(s.status());
+    Print(json ? RenderStatusJson(*s, /*pretty=*/true) : RenderStatusText(*s));
+    return 0;
+  }
+  BlockStopSignals();  // before the channel starts gRPC's threads
+  ControllerClient client(options);
+  const bool tty = isatty(STDOUT_FILENO) == 1;
+  bool first = true;
+  absl::Status s = client.Watch(absl::Seconds(interval_s), [&](const v1::StatusSnapshot& snap) {
+    if (json) {
+      Print(RenderStatusJson(snap, /*pretty=*/false));
+    } else if (tty) {
+      Print(absl::StrCat("\x1b[2J\x1b[H", RenderStatusText(snap)));
+    } else {
+      Print(absl::StrCat(first ? "" : "\n", RenderStatusText(snap)));
+    }
+    first = false;
+  });
+  return s.ok() ? 0 : Error(s);
+}
+
+// --- scale -----------------------------------------------------------------------------------
+
+int Scale(Cli& cli, const std::vector<std::string>& argv) {
+  FlagParser p = cli.Parser("scale",
+                            "usage: harnessctl scale N\n\n"
+                            "Sets the target number of agents (0 stops every launched agent)\n"
+                            "and prints `target: OLD -> NEW`.");
+  std::vector<std::string> args = p.ParseOrExit(argv);
+  WantArgs(p, args, 1, "the target number N");
+  int32_t target;
+  if (!absl::SimpleAtoi(args[0], &target) || target < 0) {
+    p.Fail(absl::StrCat("N must be a non-negative integer, got \"", args[0], "\""));
+  }
+  ControllerClient client(cli.Options(p));
+  absl::StatusOr<v1::ScaleResponse> r = client.Scale(target);
+  if (!r.ok()) return Error(r.status());
+  Print(absl::StrCat("target: ", r->old_target(), " -> ", r->new_target(), "\n"));
+  return 0;
+}
+
+// --- submit ----------------------------------------------------------------------------------
+
+int Submit(Cli& cli, const std::vector<std::string>& argv) {
+  std::string title, prompt, prompt_file, id, file;
+  int64_t priority = 0, max_attempts = 0;
+  double timeout_s = 0;
+  std::vector<std::string> labels;
+  FlagParser p = cli.Parser(
+      "submit",
+      "usage: harnessctl submit --title T (--prompt P | --prompt-file F) [--id ID]\n"
+      "                         [--priority P] [--max-attempts K] [--timeout S] [--label k=v]...\n"
+      "       harnessctl submit --file FILE\n\n"
+      "Enqueues one item and prints its id, or every item of FILE (a JSON array or a YAML list\n"
+      "of objects with id, title, prompt | prompt_file, priority, max_attempts, timeout_s,\n"
+      "labels) and prints their ids one per line: all of them or, on any error, none.\n"
+      "Here --timeout is the item's timeout; put the call deadline before the command\n"
+      "(harnessctl --timeout S submit ...).",
+      /*with_timeout=*/false);
+  p.AddString("title", &title, "one line describing the item (required)");
+  p.AddString("prompt", &prompt, "the instructions for the agent");
+  p.AddString("prompt-file", &prompt_file, "read the prompt from this file (- for stdin)");
+  p.AddString("id", &id, "the item's id (default: assigned by the controller)");
+  p.AddInt("priority", &priority, "higher runs first (default 0)", INT64_MIN, INT64_MAX);
+  p.AddInt("max-attempts", &max_attempts, "attempts before the item is parked (default 3)", 1,
+           INT32_MAX);
+  p.AddDouble("timeout", &timeout_s, "seconds one run may take (default: the controller's)",
+              0.001, 1e9);
+  p.AddRepeated("label", &labels, "a label KEY=VALUE (repeatable)");
+  WantArgs(p, p.ParseOrExit(argv), 0, "");
+
+  v1::SubmitRequest request;
+  if (p.WasSet("file")) {
+    for (const char* f : {"title", "prompt", "prompt-file", "id", "priority", "max-attempts",
+                          "timeout", "label"}) {
+      if (p.WasSet(f)) p.Fail(absl::StrCat("--file cannot be combined with --", f));
+    }
+    ClientOptions options = cli.Options(p);
+    absl::StatusOr<std::vector<v1::ItemSpec>> specs = LoadItemFile(file);
+    if (!specs.ok()) return Error(specs.status());
+    for (v1::ItemSpec& spec : *specs) *request.add_items() = std::move(spec);
+    ControllerClient client(options);
+    absl::StatusOr<v1::SubmitResponse> r = client.Submit(request);
+    if (!r.ok()) return Error(r.status());
+    std::string out;
+    for (const std::string& submitted : r->ids()) absl::StrAppend(&out, submitted, "\n");
+    Print(out);
+    return 0;
+  }
+
+  if (!p.WasSet("title")) p.Fail("--title is required (or --file)");
+  if (title.empty()) p.Fail("--title is empty");
+  if (p.WasSet("prompt") && p.WasSet("prompt-file")) {
+    p.Fail("give --prompt or --prompt-file, not both");
+  }
+  if (!p.WasSet("prompt") && !p.WasSet("prompt-file")) {
+    p.Fail("--prompt or --prompt-file is required");
+  }
+  if (p.WasSet("prompt") && prompt.empty()) p.Fail("--prompt is empty");
+  if (prompt.size() > kMaxPromptBytes) {
+    p.Fail(absl::StrCat("--prompt is too large: ", prompt.size(), " bytes, at most ",
+                        kMaxPromptBytes));
+  }
+  if (p.WasSet("id")) {
+    if (absl::Status s = ValidateItemId(id); !s.ok()) p.Fail(std::string(s.message()));
+  }
+  v1::ItemSpec* spec = request.add_items();
+  for (const std::string& label : labels) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(label, absl::MaxSplits('=', 1));
+    if (label.find('=') == std::string::npos || kv.first.empty()) {
+      p.Fail(absl::StrCat("--label wants KEY=VALUE, got \"", label, "\""));
+    }
+    if (!spec->mutable_labels()->insert({kv.first, kv.second}).second) {
+      p.Fail(absl::StrCat("--label ", kv.first, " is given twice"));
+    }
+  }
+  ClientOptions options = cli.Options(p);
+  if (p.WasSet("prompt-file")) {
+    if (prompt_file.empty()) p.Fail("--prompt-file is empty");
+    absl::StatusOr<std::string> text = ReadPromptFile(prompt_file);
+    if (!text.ok()) return Error(absl::StrCat("--prompt-file: ", text.status().message()));
+    prompt = *std::move(text);
+  }
+  spec->set_id(id);
+  spec->set_title(title);
+  spec->set_prompt(prompt);
+  spec->set_priority(priority);
+  spec->set_max_attempts(static_cast<int32_t>(max_attempts));
+  spec->set_timeout_s(timeout_s);
+  ControllerClient client(options);
+  absl::StatusOr<v1::SubmitResponse> r = client.Submit(request);
+  if (!r.ok()) return Error(r.status());
+  if (r->ids_size() != 1) {
+    return Error(absl::StrCat("the controller answered ", r->ids_size(), " ids for one item"));
+  }
+  Print(absl::StrCat(r->ids(0), "\n"));
+  return 0;
+}
+
+// --- items, show -----------------------------------------------------------------------------
+
+int Items(Cli& cli, const std::vector<std::string>& argv) {
+  bool json = false;
+  std::string state_flag;
+  FlagParser p = cli.Parser("items",
+                            "usage: harnessctl items [--state S] [--json]\n\n"
+                            "Lists the items, oldest first, without their prompts. S is one of\n"
+                            "pending, leased, done, failed, parked, cancelled, or several\n"
+                            "separated by commas.");
+  p.AddString("state", &state_flag, "only items in this state (or comma-separated states)");
+  p.AddBool("json", &json, "print one JSON document");
+  WantArgs(p, p.ParseOrExit(argv), 0, "");
+  std::vector<v1::ItemState> states;
+  if (p.WasSet("state")) {
+    for (absl::string_view name : absl::StrSplit(state_flag, ',')) {
+      v1::ItemState s;
+      if (!ParseItemState(name, &s)) {
+        p.Fail(absl::StrCat("--state must be pending, leased, done, failed, parked or cancelled, "
+                            "got \"", name, "\""));
+      }
+      states.push_back(s);
+    }
+  }
+  ControllerClient client(cli.Options(p));
+  auto items = client.ListAll(states);
+  if (!items.ok()) return Error(items.status());
+  Print(json ? RenderItemsJson(*items, /*pretty=*/true) : RenderItemsText(*items));
+  return 0;
+}
+
+int Show(Cli& cli, const std::vector<std::string>& argv) {
+  bool json = false;
+  FlagParser p = cli.Parser("show",
+                            "usage: harnessctl show ID [--json]\n\n"
+                            "One item in full: state, attempts, result, error, prompt and the\n"
+                            "tail of its log.");
+  p.AddBool("json", &json, "print one JSON document");
+  std::string id = ItemIdArg(p, p.ParseOrExit(argv));
+  ControllerClient client(cli.Options(p));
+  absl::StatusOr<v1::Item> item = client.Get(id);
+  if (!item.ok()) return Error(item.status());
+  Print(json ? RenderItemJson(*item, /*pretty=*/true) : RenderItemText(*item));
+  return 0;
+}
+
+// --- cancel, retry ---------------------------------------------------------------------------
+
+int Cancel(Cli& cli, const std::vector<std::string>& argv) {
+  std::string reason;
+  FlagParser p = cli.Parser("cancel",
+                            "usage: harnessctl cancel ID [--reason R]\n\n"
+                            "Cancels a pending or leased item (its agent is told to stop) and\n"
+                            "prints `ID: OLD -> cancelled`.");
+  p.AddString("reason", &reason, "recorded as the item's error (default: cancelled by operator)");
+  std::string id = ItemIdArg(p, p.ParseOrExit(argv));
+  ControllerClient client(cli.Options(p));
+  absl::StatusOr<v1::CancelResponse> r = client.Cancel(id, reason);
+  if (!r.ok()) return Error(r.status());
+  std::string out = absl::StrCat(id, ": ", ItemStateName(r->previous_state()), " -> cancelled");
+  if (!r->agent().empty()) absl::StrAppend(&out, " (agent ", r->agent(), " told to stop)");
+  Print(absl::StrCat(out, "\n"));
+  return 0;
+}
+
+int Retry(Cli& cli, const std::vector<std::string>& argv) {
+  FlagParser p = cli.Parser("retry",
+                            "usage: harnessctl retry ID\n\n"
+                            "Puts a failed or parked item back to pending with a fresh budget of\n"
+                            "attempts and prints `ID: OLD -> pending`.");
+  std::string id = ItemIdArg(p, p.ParseOrExit(argv));
+  ControllerClient client(cli.Options(p));
+  absl::StatusOr<v1::RetryResponse> r = client.Retry(id);
+  if (!r.ok()) return Error(r.status());
+  Print(absl::StrCat(id, ": ", ItemStateName(r->previous_state()), " -> pending\n"));
+  return 0;
+}
+
+// --- agents, drain ---------------------------------------------------------------------------
+
+int Agents(Cli& cli, const std::vector<std::string>& argv) {
+  bool json = false;
+  FlagParser p = cli.Parser("agents",
+                            "usage: harnessctl agents [--json]\n\n"
+                            "The agents the controller knows, with state, health, current item\n"
+                            "and when it last heard from them.");
+  p.AddBool("json", &json, "print one JSON document");
+  WantArgs(p, p.ParseOrExit(argv), 0, "");
+  ControllerClient client(cli.Options(p));
+  absl::StatusOr<v1::ListAgentsResponse> r = client.ListAgents();
+  if (!r.ok()) return Error(r.status());
+  Print(json ? RenderAgentsJson(r->agents(), /*pretty=*/true) : RenderAgentsText(r->agents()));
+  return 0;
+}
+
+int Drain(Cli& cli, const std::vector<std::string>& argv) {
+  FlagParser p = cli.Parser("drain",
+                            "usage: harnessctl drain AGENT\n\n"
+                            "The agent finishes its current item, takes no more and exits.\n"
+                            "Prints `AGENT: STATE` (draining, or stopped if it already was).");
+  std::vector<std::string> args = p.ParseOrExit(argv);
+  WantArgs(p, args, 1, "AGENT");
+  if (absl::Status s = ValidateAgentId(args[0]); !s.ok()) p.Fail(std::string(s.message()));
+  ControllerClient client(cli.Options(p));
+  absl::StatusOr<v1::DrainResponse> r = client.Drain(args[0]);
+  if (!r.ok()) return Error(r.status());
+  Print(absl::StrCat(args[0], ": ", AgentStateName(r->agent().state()), "\n"));
+  return 0;
+}
+
+struct Command {
+  const char* name;
+  int (*run)(Cli&, const std::vector<std::string>&);
+};
+
+constexpr Command kCommands[] = {
+    {"status", Status}, {"scale", Scale},   {"submit", Submit}, {"items", Items},
+    {"show", Show},     {"cancel", Cancel}, {"retry", Retry},   {"agents", Agents},
+    {"drain", Drain},
+};
+
+const Command* FindCommand(absl::string_view name) {
+  for (const Command& c : kCommands) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int RunHarnessctl(int argc, char** argv) {
+  FlagParser global("harnessctl", kMainUsage);
+  Cli cli(&global);
+  AddGlobalFlags(global, &cli.globals(), /*with_timeout=*/true);
+  std::vector<std::string> args = global.ParseOrExit(argc, argv, /*stop_at_first_positional=*/true);
+  if (args.empty()) global.Fail("missing command");
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "help") {  // `harnessctl help [COMMAND]`
+    if (rest.empty()) {
+      std::fputs(global.Usage().c_str(), stdout);
+      return 0;
+    }
+    const Command* c = FindCommand(rest[0]);
+    if (c == nullptr) global.Fail(absl::StrCat("unknown command \"", rest[0], "\""));
+    return c->run(cli, {"--help"});  // prints the command's usage and exits 0
+  }
+  const Command* c = FindCommand(args[0]);
+  if (c == nullptr) global.Fail(absl::StrCat("unknown command \"", args[0], "\""));
+  return c->run(cli, rest);
+}
+
+}  // namespace harness::client

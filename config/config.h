@@ -1,0 +1,147 @@
+// Config: the controller's settings from harness.yaml (CONTRACT.md, "Configuration"), the
+// HARNESS_* environment overrides and the checks they all share. Precedence is
+// flags > env > file > defaults: a caller loads the file (or starts from `Config{}`), applies
+// ApplyEnvOverrides, applies its own flags, then calls ValidateConfig once more.
+//
+// Not here: resolving relative paths (see ResolveAgainst) and acting on any value. Every key is
+// documented in docs/CONFIG.md; keep the two in step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace harness {
+
+// Durations in the file are seconds and may be fractional. Finite values only.
+absl::Duration Seconds(double seconds);
+
+struct RepoConfig {
+  std::string path = ".";          // the repository agents work on
+  std::string base_branch;         // empty: the repository's HEAD branch
+  std::vector<std::string> setup;  // argv run in a fresh worktree before the agent command
+
+  bool operator==(const RepoConfig&) const = default;
+};
+
+struct AgentConfig {
+  std::string launcher = "process";  // process | docker | none
+  std::string binary;                // empty: the agentd beside the controller binary
+  std::vector<std::string> command = {"claude", "-p", "{prompt}", "--output-format", "stream-json"};
+  double item_timeout = 3600;  // seconds
+
+  absl::Duration ItemTimeout() const { return Seconds(item_timeout); }
+  bool operator==(const AgentConfig&) const = default;
+};
+
+struct HealthCheckConfig {
+  double heartbeat_interval = 5;  // seconds
+  double heartbeat_timeout = 30;  // silent this long: dead
+  double lease_ttl = 30;          // seconds a lease lives without a renewal
+
+  absl::Duration HeartbeatInterval() const { return Seconds(heartbeat_interval); }
+  absl::Duration HeartbeatTimeout() const { return Seconds(heartbeat_timeout); }
+  absl::Duration LeaseTtl() const { return Seconds(lease_ttl); }
+  bool operator==(const HealthCheckConfig&) const = default;
+};
+
+struct CoordinatorConfig {
+  int64_t max_agent_failures = 3;     // deaths of one slot within failure_window
+  double failure_window = 600;        // seconds
+  std::vector<std::string> on_alert;  // argv run with HARNESS_ALERT in its env
+
+  absl::Duration FailureWindow() const { return Seconds(failure_window); }
+  bool operator==(const CoordinatorConfig&) const = default;
+};
+
+struct ResourceLimitsConfig {
+  int64_t max_session_memory_mb = 8192;  // 0: no limit
+  int64_t max_cpu_seconds = 36000;       // 0: no limit
+  int64_t nice = 10;                     // -20..19
+
+  bool operator==(const ResourceLimitsConfig&) const = default;
+};
+
+struct QueueConfig {
+  int64_t max_attempts = 3;            // default for items submitted without max_attempts
+  int64_t max_prompt_bytes = 1048576;  // larger prompts are refused
+  int64_t snapshot_after_mb = 64;      // journal size that triggers a snapshot
+
+  bool operator==(const QueueConfig&) const = default;
+};
+
+struct AuthConfig {
+  std::string token;  // empty: no token required
+
+  bool operator==(const AuthConfig&) const = default;
+};
+
+struct TlsConfig {
+  std::string cert;  // PEM files; all empty: no TLS
+  std::string key;
+  std::string ca;
+
+  bool operator==(const TlsConfig&) const = default;
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:7070";
+  std::string state_dir = "./state";  // kept as written; see ResolveAgainst
+  int64_t parallel_agents = 3;        // target pool size
+  double agent_startup_stagger = 5;   // seconds
+  double agent_restart_delay = 10;    // seconds
+  RepoConfig repo;
+  AgentConfig agent;
+  HealthCheckConfig health_check;
+  CoordinatorConfig coordinator;
+  ResourceLimitsConfig resource_limits;
+  QueueConfig queue;
+  AuthConfig auth;
+  TlsConfig tls;
+
+  absl::Duration AgentStartupStagger() const { return Seconds(agent_startup_stagger); }
+  absl::Duration AgentRestartDelay() const { return Seconds(agent_restart_delay); }
+  bool operator==(const Config&) const = default;
+};
+
+// Reads harness.yaml. The root key is `harness:`; an empty file, or one holding only
+// `harness:`, gives the defaults. Errors (InvalidArgument; NotFound for a missing file) are one
+// line naming the file, the 1-based line, the key path and the value:
+//   harness.yaml:12: unknown key "foo" in harness.agent
+//   harness.yaml:4: harness.parallel_agents must be between 0 and 10000, got 20000
+// Unknown keys, duplicate keys, wrong types and out-of-range values are all errors, and so is
+// anything ValidateConfig refuses. Relative paths are returned as written.
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+// Applies HARNESS_LISTEN, HARNESS_STATE_DIR, HARNESS_PARALLEL_AGENTS,
+// HARNESS_HEARTBEAT_INTERVAL, HARNESS_HEARTBEAT_TIMEOUT and HARNESS_LEASE_TTL. A variable that
+// is unset or empty changes nothing. On a bad value (InvalidArgument, naming the variable and
+// the value) `config` is left unchanged.
+absl::Status ApplyEnvOverrides(Config* config,
+                               const std::function<const char*(const char*)>& getenv = ::getenv);
+
+// Every check on values, per key and across keys (heartbeat_timeout > heartbeat_interval,
+// lease_ttl > heartbeat_interval, ...). Messages name the key path and the value. Call it after
+// applying flags.
+absl::Status ValidateConfig(const Config& config);
+
+// The effective config as a harness.yaml document that LoadConfigFile reads back to the same
+// Config. auth.token is shown as "<hidden>" unless show_secrets.
+std::string DescribeConfig(const Config& config, bool show_secrets = false);
+
+// `path` as seen from the folder of `config_file`: absolute paths and empty strings are
+// returned as they are; relative ones are joined to the file's folder and normalised
+// ("/etc/h/harness.yaml", "./state" -> "/etc/h/state"). A config file with no folder part
+// leaves `path` relative to the working directory.
+std::string ResolveAgainst(const std::string& config_file, const std::string& path);
+
+// Checks a listen address: HOST:PORT, [IPv6]:PORT or :PORT (all interfaces), port 0-65535
+// (0 picks a free port). Shared with the controller's --listen flag.
+absl::Status ValidateListenAddress(const std::string& address);
+
+}  // namespace harness

@@ -1,0 +1,92 @@
+// Long-poll dispatch (see acquire_dispatcher.h).
+#include "controller/acquire_dispatcher.h"
+
+#include <algorithm>
+
+namespace harness {
+
+bool AcquireDispatcher::TryGrant(const std::shared_ptr<Waiter>& waiter) {
+  Pending<std::optional<Grant>> p = queue_->BeginAcquire(waiter->agent);
+  if (p.value.ok() && !p.value->has_value()) return false;
+  auto result = std::make_shared<absl::StatusOr<std::optional<Grant>>>(std::move(p.value));
+  queue_->WhenDurable(p.ticket, [waiter, result](absl::Status durable) {
+    if (!durable.ok()) {
+      waiter->Finish(durable);
+    } else {
+      waiter->Finish(std::move(*result));
+    }
+  });
+  return true;
+}
+
+void AcquireDispatcher::Acquire(std::shared_ptr<Waiter> waiter) {
+  absl::MutexLock l(&mu_);
+  if (shutdown_ || agents_->IsDraining(waiter->agent)) {
+    waiter->Finish(std::optional<Grant>());
+    return;
+  }
+  if (waiters_.empty() && TryGrant(waiter)) return;
+  waiters_.push_back(std::move(waiter));
+  // Others may be parked ahead of it while work is pending (a grant raced a submit).
+  while (!waiters_.empty() && TryGrant(waiters_.front())) waiters_.pop_front();
+}
+
+void AcquireDispatcher::OnPending() {
+  absl::MutexLock l(&mu_);
+  while (!waiters_.empty()) {
+    std::shared_ptr<Waiter> w = waiters_.front();
+    if (agents_->IsDraining(w->agent)) {
+      waiters_.pop_front();
+      w->Finish(std::optional<Grant>());
+      continue;
+    }
+    if (!TryGrant(w)) break;
+    waiters_.pop_front();
+  }
+}
+
+absl::Time AcquireDispatcher::ExpireWaiters() {
+  std::vector<std::shared_ptr<Waiter>> done;
+  absl::Time next = absl::InfiniteFuture();
+  {
+    absl::MutexLock l(&mu_);
+    const absl::Time now = clock_->Now();
+    auto keep = std::stable_partition(waiters_.begin(), waiters_.end(),
+                                      [&](const std::shared_ptr<Waiter>& w) { return w->deadline > now; });
+    done.assign(keep, waiters_.end());
+    waiters_.erase(keep, waiters_.end());
+    for (const auto& w : waiters_) next = std::min(next, w->deadline);
+  }
+  for (auto& w : done) w->Finish(std::optional<Grant>());
+  return next;
+}
+
+void AcquireDispatcher::Cancel(const Waiter* waiter) {
+  std::shared_ptr<Waiter> found;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                           [&](const std::shared_ptr<Waiter>& w) { return w.get() == waiter; });
+    if (it == waiters_.end()) return;
+    found = *it;
+    waiters_.erase(it);
+  }
+  found->Finish(absl::CancelledError("the agent went away"));
+}
+
+void AcquireDispatcher::Shutdown() {
+  std::deque<std::shared_ptr<Waiter>> all;
+  {
+    absl::MutexLock l(&mu_);
+    shutdown_ = true;
+    all.swap(waiters_);
+  }
+  for (auto& w : all) w->Finish(std::optional<Grant>());
+}
+
+size_t AcquireDispatcher::parked() const {
+  absl::MutexLock l(&mu_);
+  return waiters_.size();
+}
+
+}  // namespace harness

@@ -1,0 +1,63 @@
+// AcquireDispatcher: the long poll behind AgentService.Acquire, without gRPC. An idle agent's
+// Acquire waits here until work arrives, its deadline passes, it goes away, or the controller
+// shuts down; a submitted item reaches the longest-waiting agent at once, with no polling.
+//
+// Every waiter is finished exactly once: whoever takes it out of the list finishes it. A grant
+// is handed to the waiter only once it is durable (WorkQueue::WhenDurable).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/agent_registry.h"
+#include "core/clock.h"
+#include "core/work_queue.h"
+
+namespace harness {
+
+class AcquireDispatcher {
+ public:
+  class Waiter {
+   public:
+    virtual ~Waiter() = default;
+    // Called once: a durable grant, nullopt (no work before the deadline), or an error.
+    virtual void Finish(absl::StatusOr<std::optional<Grant>> result) = 0;
+    std::string agent;
+    absl::Time deadline;
+  };
+
+  AcquireDispatcher(WorkQueue* queue, AgentRegistry* agents, Clock* clock)
+      : queue_(queue), agents_(agents), clock_(clock) {}
+
+  // Grants at once if work is pending, else parks the waiter.
+  void Acquire(std::shared_ptr<Waiter> waiter);
+  // Work became pending: serve parked waiters in arrival order.
+  void OnPending();
+  // Finishes waiters whose deadline passed (with nullopt). Returns the next deadline.
+  absl::Time ExpireWaiters();
+  // The waiter's client went away: finish it now if it is still parked.
+  void Cancel(const Waiter* waiter);
+  // Stop granting: finish every waiter with nullopt; later Acquires get nullopt at once.
+  void Shutdown();
+  size_t parked() const;
+
+ private:
+  // Tries one grant for `waiter`; false if nothing was pending.
+  bool TryGrant(const std::shared_ptr<Waiter>& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  WorkQueue* const queue_;
+  AgentRegistry* const agents_;
+  Clock* const clock_;
+  mutable absl::Mutex mu_;
+  std::deque<std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace harness

@@ -1,0 +1,154 @@
+// The controller's state and ticker (see controller.h).
+#include "controller/controller.h"
+
+#include <unistd.h>
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "config/flags.h"
+#include "controller/convert.h"
+#include "core/log.h"
+
+namespace harness {
+
+Controller::Controller(ControllerOptions options, Clock* clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      agents_(clock, options_.heartbeat_interval, options_.heartbeat_timeout),
+      metrics_(clock),
+      logs_(StatePaths(options_.queue.state_dir)),
+      pool_target_(options_.pool_target),
+      started_(clock->Now()) {}
+
+absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions options, Clock* clock) {
+  auto c = std::unique_ptr<Controller>(new Controller(std::move(options), clock));
+  absl::StatusOr<std::unique_ptr<WorkQueue>> q = WorkQueue::Open(c->options_.queue, clock);
+  if (!q.ok()) return q.status();
+  c->queue_ = std::move(*q);
+  c->dispatcher_ = std::make_unique<AcquireDispatcher>(c->queue_.get(), &c->agents_, clock);
+  Controller* self = c.get();
+  c->queue_->SetOnPending([self] { self->dispatcher_->OnPending(); });
+  const RecoveryStats& r = c->queue_->recovery();
+  LogInfo(absl::StrCat("state dir ", c->options_.queue.state_dir, ": ", r.items, " items, ",
+                       r.journal_records, " journal records replayed, ", r.leases_kept,
+                       " leases kept for one TTL, ", r.grants_rolled_back, " grants handed back, ",
+                       r.claims_removed, " stale claims removed"));
+  return c;
+}
+
+Controller::~Controller() {
+  if (dispatcher_) StopGranting();
+  if (queue_) queue_->SetOnPending(nullptr);
+}
+
+void Controller::Start(const std::string& address) {
+  address_ = address;
+  ticker_ = std::thread([this] { TickerLoop(); });
+}
+
+void Controller::StopGranting() {
+  dispatcher_->Shutdown();
+  {
+    absl::MutexLock l(&ticker_mu_);
+    ticker_stop_ = true;
+  }
+  if (ticker_.joinable()) ticker_.join();
+}
+
+void Controller::Wake() {
+  absl::MutexLock l(&ticker_mu_);
+  ticker_wake_ = true;
+}
+
+void Controller::TickerLoop() {
+  for (;;) {
+    Tick();
+    absl::Time next = std::min(queue_->NextExpiry(), dispatcher_->ExpireWaiters());
+    // Health and watchers are judged at read time; a coarse tick bounds every other delay.
+    absl::Duration wait = std::clamp(next - clock_->Now(), absl::Milliseconds(1), absl::Milliseconds(100));
+    absl::MutexLock l(&ticker_mu_);
+    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ticker_mu_) { return ticker_stop_ || ticker_wake_; };
+    ticker_mu_.AwaitWithTimeout(absl::Condition(&woken), wait);
+    if (ticker_stop_) return;
+    ticker_wake_ = false;
+  }
+}
+
+void Controller::Tick() {
+  if (queue_->NextExpiry() <= clock_->Now()) {
+    absl::StatusOr<std::vector<Lease>> expired = queue_->ExpireDue();
+    if (expired.ok()) {
+      for (const Lease& l : *expired) {
+        metrics_.RecordAttempt(false, clock_->Now() - l.granted);
+        LogInfo(absl::StrCat("lease of item ", l.item_id, " (token ", l.token, ", agent ", l.agent,
+                             ") expired; the item is requeued"));
+        agents_.Send(l.agent, AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token,
+                                           "the lease expired", {}});
+      }
+    } else {
+      LogError(absl::StrCat("expiring leases failed: ", expired.status().message()));
+    }
+  }
+  static thread_local absl::Time last_forget = absl::InfinitePast();
+  if (clock_->Now() - last_forget > absl::Seconds(5)) {
+    last_forget = clock_->Now();
+    agents_.ForgetDead(options_.keep_dead_agents);
+  }
+}
+
+void Controller::RecordAttemptEnd(const std::string& item_id, uint64_t token, bool done) {
+  std::optional<Lease> lease = queue_->LeaseOf(item_id);
+  if (!lease || lease->token != token) return;
+  metrics_.RecordAttempt(done, clock_->Now() - lease->granted);
+}
+
+v1::AgentInfo Controller::ToApiAgent(const AgentInfo& a, const std::string& item) const {
+  v1::AgentInfo out;
+  out.set_id(a.id);
+  AgentState state = a.state;
+  if (a.draining && state != AgentState::kWorking && state != AgentState::kStopped) {
+    state = AgentState::kDraining;
+  }
+  if (a.health == Health::kDead) state = AgentState::kStopped;
+  out.set_state(ToApi(state));
+  out.set_health(ToApi(a.health));
+  out.set_item(item);
+  out.set_last_heartbeat_ms_ago(absl::ToInt64Milliseconds(clock_->Now() - a.last_seen));
+  out.set_pid(a.pid);
+  out.set_host(a.host);
+  out.set_version(a.version);
+  return out;
+}
+
+std::vector<v1::AgentInfo> Controller::AgentInfos() const {
+  std::map<std::string, std::string> item_of;
+  for (const Lease& l : queue_->Leases()) item_of[l.agent] = l.item_id;
+  std::vector<v1::AgentInfo> out;
+  for (const AgentInfo& a : agents_.List()) out.push_back(ToApiAgent(a, item_of[a.id]));
+  return out;
+}
+
+v1::StatusSnapshot Controller::Status() const {
+  v1::StatusSnapshot s;
+  v1::ControllerInfo* c = s.mutable_controller();
+  c->set_pid(::getpid());
+  c->set_uptime_s(absl::ToInt64Seconds(clock_->Now() - started_));
+  c->set_address(address_);
+  c->set_version(HarnessVersion());
+  int active = 0;
+  for (v1::AgentInfo& a : AgentInfos()) {
+    if (a.health() != v1::HEALTH_DEAD) ++active;
+    *s.add_agents() = std::move(a);
+  }
+  *s.mutable_queue() = ToApi(queue_->Counts());
+  s.mutable_pool()->set_target(pool_target());
+  s.mutable_pool()->set_active(active);
+  MetricsSnapshot m = metrics_.Get();
+  s.mutable_metrics()->set_items_per_hour(m.items_per_hour);
+  s.mutable_metrics()->set_avg_item_s(m.avg_item_s);
+  s.mutable_metrics()->set_success_rate(m.success_rate);
+  return s;
+}
+
+}  // namespace harness

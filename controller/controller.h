@@ -1,0 +1,94 @@
+// Controller: everything the controller process runs except the gRPC plumbing: the durable
+// queue, the agent registry, the long-poll dispatcher, metrics, item logs, and the ticker that
+// expires leases and idle long polls. The services in service_*.cc translate RPCs into calls
+// on this class.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "controller/acquire_dispatcher.h"
+#include "core/agent_registry.h"
+#include "core/clock.h"
+#include "core/item_logs.h"
+#include "core/metrics.h"
+#include "core/work_queue.h"
+#include "harness/v1/types.pb.h"
+
+namespace harness {
+
+struct ControllerOptions {
+  WorkQueueOptions queue;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  absl::Duration heartbeat_timeout = absl::Seconds(30);
+  std::vector<std::string> agent_command;  // sent with each lease
+  std::vector<std::string> setup;          // sent with each lease
+  int pool_target = 3;
+  // Dead agents stay listed this long before they are forgotten.
+  absl::Duration keep_dead_agents = absl::Minutes(10);
+};
+
+class Controller {
+ public:
+  static absl::StatusOr<std::unique_ptr<Controller>> Open(ControllerOptions options, Clock* clock);
+  ~Controller();
+
+  // Starts the ticker thread. `address` is what status reports.
+  void Start(const std::string& address);
+  // Stops granting (parked Acquires get "no work") and the ticker; the queue stays usable for
+  // in-flight completions until destruction.
+  void StopGranting();
+
+  WorkQueue& queue() { return *queue_; }
+  AgentRegistry& agents() { return agents_; }
+  AcquireDispatcher& dispatcher() { return *dispatcher_; }
+  Metrics& metrics() { return metrics_; }
+  const ItemLogs& logs() const { return logs_; }
+  const ControllerOptions& options() const { return options_; }
+  Clock* clock() const { return clock_; }
+
+  // Pool target (harnessctl scale); the pool manager acts on it.
+  int pool_target() const { return pool_target_.load(); }
+  int SetPoolTarget(int target) { return pool_target_.exchange(target); }
+
+  v1::StatusSnapshot Status() const;
+  std::vector<v1::AgentInfo> AgentInfos() const;
+  v1::AgentInfo ToApiAgent(const AgentInfo& a, const std::string& item) const;
+
+  // Records an attempt's end for metrics (call before the queue forgets the lease).
+  void RecordAttemptEnd(const std::string& item_id, uint64_t token, bool done);
+
+  // Wakes the ticker (a new deadline may be earlier than the one it sleeps for).
+  void Wake();
+
+ private:
+  Controller(ControllerOptions options, Clock* clock);
+  void TickerLoop();
+  void Tick();
+
+  const ControllerOptions options_;
+  Clock* const clock_;
+  std::unique_ptr<WorkQueue> queue_;
+  AgentRegistry agents_;
+  std::unique_ptr<AcquireDispatcher> dispatcher_;
+  Metrics metrics_;
+  ItemLogs logs_;
+  std::atomic<int> pool_target_;
+  absl::Time started_;
+  std::string address_;
+
+  absl::Mutex ticker_mu_;
+  bool ticker_stop_ ABSL_GUARDED_BY(ticker_mu_) = false;
+  bool ticker_wake_ ABSL_GUARDED_BY(ticker_mu_) = false;
+  std::thread ticker_;
+};
+
+}  // namespace harness

@@ -1,0 +1,132 @@
+// controller: owns the work queue and the state dir and grants claim leases over gRPC.
+//   controller [--config FILE] [--listen ADDR] [--state-dir DIR] [--repo PATH] [--agents N]
+// Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime error (e.g. state dir in use), 2 bad
+// flags or config.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "config/config.h"
+#include "config/flags.h"
+#include "controller/controller.h"
+#include "controller/server.h"
+#include "core/file_util.h"
+#include "core/log.h"
+
+namespace harness {
+namespace {
+
+int Run(int argc, char** argv) {
+  std::string config_file, listen, state_dir, repo;
+  int64_t agents = -1;
+  double lease_ttl = -1, hb_interval = -1, hb_timeout = -1;
+  bool print_config = false;
+  FlagParser flags("controller",
+                   "usage: controller [--config FILE] [--listen ADDR] [--state-dir DIR] [--repo PATH] "
+                   "[--agents N]\n\nOwns the work queue and the state dir; grants claim leases to "
+                   "agentd workers over gRPC.\nFlags override HARNESS_* environment variables, which "
+                   "override the config file.");
+  flags.AddString("config", &config_file, "harness.yaml to read (default: built-in defaults)");
+  flags.AddString("listen", &listen, "address to serve on, HOST:PORT (port 0: any free port)");
+  flags.AddString("state-dir", &state_dir, "the state dir (queue, claims, journal)");
+  flags.AddString("repo", &repo, "the repository agents work on");
+  flags.AddInt("agents", &agents, "target pool size", 0, 10000);
+  flags.AddDouble("lease-ttl", &lease_ttl, "seconds a lease lives without renewal", 0.001, 86400);
+  flags.AddDouble("heartbeat-interval", &hb_interval, "seconds between agent heartbeats", 0.001, 3600);
+  flags.AddDouble("heartbeat-timeout", &hb_timeout, "seconds of silence before an agent is dead", 0.001, 86400);
+  flags.AddBool("print-config", &print_config, "print the effective config and exit");
+  std::vector<std::string> rest = flags.ParseOrExit(argc, argv);
+  if (!rest.empty()) flags.Fail(absl::StrCat("unexpected argument \"", rest[0], "\""));
+
+  Config config;
+  if (!config_file.empty()) {
+    absl::StatusOr<Config> loaded = LoadConfigFile(config_file);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "controller: %s\n", std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    config = *loaded;
+    config.state_dir = ResolveAgainst(config_file, config.state_dir);
+    config.repo.path = ResolveAgainst(config_file, config.repo.path);
+  }
+  if (absl::Status s = ApplyEnvOverrides(&config); !s.ok()) {
+    std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags.WasSet("listen")) config.listen = listen;
+  if (flags.WasSet("state-dir")) config.state_dir = state_dir;
+  if (flags.WasSet("repo")) config.repo.path = repo;
+  if (flags.WasSet("agents")) config.parallel_agents = agents;
+  if (flags.WasSet("lease-ttl")) config.health_check.lease_ttl = lease_ttl;
+  if (flags.WasSet("heartbeat-interval")) config.health_check.heartbeat_interval = hb_interval;
+  if (flags.WasSet("heartbeat-timeout")) config.health_check.heartbeat_timeout = hb_timeout;
+  if (absl::Status s = ValidateConfig(config); !s.ok()) {
+    std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (print_config) {
+    std::fputs(DescribeConfig(config).c_str(), stdout);
+    return 0;
+  }
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ControllerOptions opts;
+  opts.queue.state_dir = config.state_dir;
+  opts.queue.lease_ttl = config.health_check.LeaseTtl();
+  opts.queue.limits.default_max_attempts = static_cast<int>(config.queue.max_attempts);
+  opts.queue.limits.max_prompt_bytes = static_cast<size_t>(config.queue.max_prompt_bytes);
+  opts.queue.limits.default_timeout_s = config.agent.item_timeout;
+  opts.queue.snapshot_after_bytes = static_cast<uint64_t>(config.queue.snapshot_after_mb) << 20;
+  opts.heartbeat_interval = config.health_check.HeartbeatInterval();
+  opts.heartbeat_timeout = config.health_check.HeartbeatTimeout();
+  opts.agent_command = config.agent.command;
+  opts.setup = config.repo.setup;
+  opts.pool_target = static_cast<int>(config.parallel_agents);
+  absl::StatusOr<std::unique_ptr<Controller>> controller = Controller::Open(opts, Clock::Real());
+  if (!controller.ok()) {
+    std::fprintf(stderr, "controller: %s\n", std::string(controller.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<ControllerServer>> server =
+      ControllerServer::Start(controller->get(), config.listen);
+  if (!server.ok()) {
+    std::fprintf(stderr, "controller: %s\n", std::string(server.status().message()).c_str());
+    return 1;
+  }
+  const std::string address = (*server)->address();
+  (*controller)->Start(address);
+  StatePaths paths(config.state_dir);
+  if (absl::Status s = WriteFileAtomically(paths.AddressFile(), address + "\n"); !s.ok()) {
+    LogWarning(absl::StrCat("cannot write ", paths.AddressFile(), ": ", s.message()));
+  }
+  std::printf("listening on %s\n", address.c_str());
+  std::fflush(stdout);
+  LogInfo(absl::StrCat("controller ", HarnessVersion(), " pid ", ::getpid(), " serving on ",
+                       address, ", state dir ", config.state_dir));
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  LogInfo(absl::StrCat("signal ", sig, ": stopping (no more grants; leases stay on disk)"));
+  (*controller)->StopGranting();
+  (*server)->Shutdown(absl::Seconds(2));
+  server->reset();
+  ::unlink(paths.AddressFile().c_str());
+  controller->reset();  // waits for every accepted change to be durable
+  LogInfo("controller stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace harness
+
+int main(int argc, char** argv) { return harness::Run(argc, argv); }

@@ -1,0 +1,61 @@
+// The controller's gRPC server (see server.h).
+#include "controller/server.h"
+
+#include <chrono>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "config/config.h"
+
+namespace harness {
+
+absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(Controller* controller,
+                                                                          const std::string& listen) {
+  if (absl::Status s = ValidateListenAddress(listen); !s.ok()) return s;
+  std::string bind = listen;
+  if (!bind.empty() && bind[0] == ':') bind = "0.0.0.0" + bind;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  auto server = std::unique_ptr<ControllerServer>(new ControllerServer(controller));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&server->agent_service_);
+  builder.RegisterService(&server->control_service_);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Agents ping every 10 s; allow that without calls in flight.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen,
+                                               " (address in use or not available here)"));
+  }
+  std::string host = bind.substr(0, bind.rfind(':'));
+  server->address_ = absl::StrCat(host, ":", port);
+  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus("harness.v1.AgentService", true);
+  health->SetServingStatus("harness.v1.ControlService", true);
+  return server;
+}
+
+void ControllerServer::Shutdown(absl::Duration grace) {
+  if (!server_) return;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->Shutdown();
+  }
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  server_->Wait();
+  server_.reset();
+}
+
+ControllerServer::~ControllerServer() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace harness

@@ -1,0 +1,38 @@
+// ControllerServer: the gRPC server around a Controller: AgentService, ControlService, the
+// standard health service (grpc.health.v1) and server reflection, with keepalive set explicitly.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "controller/controller.h"
+#include "controller/service_agent.h"
+#include "controller/service_control.h"
+
+namespace harness {
+
+class ControllerServer {
+ public:
+  // Listens on `listen` (HOST:PORT, [v6]:PORT or :PORT; port 0 picks a free one).
+  static absl::StatusOr<std::unique_ptr<ControllerServer>> Start(Controller* controller,
+                                                                 const std::string& listen);
+  ~ControllerServer();
+
+  // HOST:PORT actually listened on.
+  const std::string& address() const { return address_; }
+  // Ends every call (waiting up to `grace` for in-flight ones) and stops the server.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  explicit ControllerServer(Controller* c) : agent_service_(c), control_service_(c) {}
+
+  AgentServiceImpl agent_service_;
+  ControlServiceImpl control_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+}  // namespace harness

@@ -1,0 +1,36 @@
+// AgentService over gRPC (callback API): translates agentd's calls into Controller calls and
+// absl::Status into gRPC codes. No queue or lease logic lives here.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "controller/controller.h"
+#include "harness/v1/agent.grpc.pb.h"
+
+namespace harness {
+
+class AgentServiceImpl final : public v1::AgentService::CallbackService {
+ public:
+  explicit AgentServiceImpl(Controller* controller) : controller_(controller) {}
+
+  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx, const v1::RegisterRequest* req,
+                                     v1::RegisterResponse* resp) override;
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Session(
+      grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* ctx, const v1::AcquireRequest* req,
+                                    v1::AcquireResponse* resp) override;
+  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx, const v1::CompleteRequest* req,
+                                     v1::CompleteResponse* resp) override;
+  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx, const v1::FailRequest* req,
+                                 v1::FailResponse* resp) override;
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx, const v1::ReleaseRequest* req,
+                                    v1::ReleaseResponse* resp) override;
+
+ private:
+  Controller* const controller_;
+};
+
+// Fills the API lease the agent receives from a core grant.
+void FillLease(const Controller& controller, const Grant& grant, v1::Lease* out);
+
+}  // namespace harness

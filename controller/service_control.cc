@@ -1,0 +1,199 @@
+// ControlService (see service_control.h).
+#include "controller/service_control.h"
+
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "controller/convert.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "rpc/status.h"
+
+namespace harness {
+namespace {
+
+constexpr int kDefaultPageSize = 1000;
+constexpr int kMaxPageSize = 10000;
+constexpr int kMaxPoolTarget = 10000;
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& s) {
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  r->Finish(ToGrpcStatus(s));
+  return r;
+}
+
+// Streams a status snapshot every interval until the client goes away. One short-lived thread
+// per watcher: watchers are operators, not agents.
+class WatchReactor : public grpc::ServerWriteReactor<v1::StatusSnapshot> {
+ public:
+  WatchReactor(Controller* c, absl::Duration interval) : controller_(c), interval_(interval) {
+    WriteNext();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    // Wait for the next tick off the gRPC thread.
+    std::thread([this] {
+      if (!cancelled_.WaitForNotificationWithTimeout(interval_)) {
+        WriteNext();
+      } else {
+        Finish(grpc::Status::OK);
+      }
+    }).detach();
+  }
+  void OnCancel() override { cancelled_.Notify(); }
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    snapshot_ = controller_->Status();
+    StartWrite(&snapshot_);
+  }
+  Controller* const controller_;
+  const absl::Duration interval_;
+  v1::StatusSnapshot snapshot_;
+  absl::Notification cancelled_;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ControlServiceImpl::Submit(grpc::CallbackServerContext* ctx,
+                                                     const v1::SubmitRequest* req,
+                                                     v1::SubmitResponse* resp) {
+  std::vector<store::ItemSpec> specs;
+  specs.reserve(req->items_size());
+  for (const v1::ItemSpec& s : req->items()) specs.push_back(FromApi(s));
+  Pending<std::vector<std::string>> p = controller_->queue().BeginSubmit(std::move(specs));
+  if (!p.value.ok()) return FinishNow(ctx, p.value.status());
+  for (const std::string& id : *p.value) resp->add_ids(id);
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  return r;
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::List(grpc::CallbackServerContext* ctx,
+                                                   const v1::ListRequest* req, v1::ListResponse* resp) {
+  std::set<store::ItemState> states;
+  for (int s : req->states()) {
+    store::ItemState st = FromApi(static_cast<v1::ItemState>(s));
+    if (st == store::ITEM_STATE_UNSPECIFIED) {
+      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("list: unknown state ", s)));
+    }
+    states.insert(st);
+  }
+  int page = req->page_size() == 0 ? kDefaultPageSize : req->page_size();
+  if (page < 0 || page > kMaxPageSize) {
+    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
+                              "list: page_size must be between 1 and ", kMaxPageSize, ", got ", page)));
+  }
+  uint64_t after_seq = 0;
+  if (!req->page_token().empty() && !absl::SimpleAtoi(req->page_token(), &after_seq)) {
+    return FinishNow(ctx, absl::InvalidArgumentError(
+                              absl::StrCat("list: bad page_token \"", req->page_token(), "\"")));
+  }
+  std::optional<store::ItemState> one;
+  if (states.size() == 1) one = *states.begin();
+  uint64_t last_seq = after_seq;
+  for (const store::ItemRecord& item : controller_->queue().List(one, SIZE_MAX)) {
+    if (item.seq() <= after_seq) continue;
+    if (!states.empty() && !states.count(item.state())) continue;
+    if (resp->items_size() == page) {
+      resp->set_next_page_token(absl::StrCat(last_seq));
+      break;
+    }
+    *resp->add_items() = ToApiSummary(item);
+    last_seq = item.seq();
+  }
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::Get(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetRequest* req, v1::GetResponse* resp) {
+  absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->id());
+  if (!item.ok()) return FinishNow(ctx, item.status());
+  *resp->mutable_item() = ToApiItem(*item, controller_->logs().Latest(req->id()));
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::Cancel(grpc::CallbackServerContext* ctx,
+                                                     const v1::CancelRequest* req,
+                                                     v1::CancelResponse* resp) {
+  absl::StatusOr<store::ItemRecord> before = controller_->queue().Get(req->id());
+  if (!before.ok()) return FinishNow(ctx, before.status());
+  Pending<std::optional<Lease>> p = controller_->queue().BeginCancel(req->id());
+  if (!p.value.ok()) return FinishNow(ctx, p.value.status());
+  resp->set_previous_state(ToApi(before->state()));
+  if (p.value->has_value()) {
+    const Lease& l = **p.value;
+    resp->set_agent(l.agent);
+    std::string reason = req->reason().empty() ? "cancelled by the operator" : req->reason();
+    controller_->agents().Send(l.agent, AgentCommand{AgentCommand::kCancel, l.item_id, l.token, reason, {}});
+  }
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  return r;
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::Retry(grpc::CallbackServerContext* ctx,
+                                                    const v1::RetryRequest* req,
+                                                    v1::RetryResponse* resp) {
+  absl::StatusOr<store::ItemRecord> before = controller_->queue().Get(req->id());
+  if (!before.ok()) return FinishNow(ctx, before.status());
+  Pending<bool> p = controller_->queue().BeginRetry(req->id());
+  if (!p.value.ok()) return FinishNow(ctx, p.value.status());
+  resp->set_previous_state(ToApi(before->state()));
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  return r;
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::Status(grpc::CallbackServerContext* ctx,
+                                                     const v1::StatusRequest*, v1::StatusSnapshot* resp) {
+  *resp = controller_->Status();
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::StatusSnapshot>* ControlServiceImpl::WatchStatus(
+    grpc::CallbackServerContext*, const v1::WatchStatusRequest* req) {
+  int ms = req->interval_ms() <= 0 ? 1000 : std::max(req->interval_ms(), 100);
+  return new WatchReactor(controller_, absl::Milliseconds(ms));
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::Scale(grpc::CallbackServerContext* ctx,
+                                                    const v1::ScaleRequest* req, v1::ScaleResponse* resp) {
+  if (req->target() < 0 || req->target() > kMaxPoolTarget) {
+    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
+                              "scale: target must be between 0 and ", kMaxPoolTarget, ", got ", req->target())));
+  }
+  int old = controller_->SetPoolTarget(req->target());
+  resp->set_old_target(old);
+  resp->set_new_target(req->target());
+  LogInfo(absl::StrCat("pool target ", old, " -> ", req->target()));
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::Drain(grpc::CallbackServerContext* ctx,
+                                                    const v1::DrainRequest* req, v1::DrainResponse* resp) {
+  absl::StatusOr<AgentInfo> info = controller_->agents().Drain(req->agent_id());
+  if (!info.ok()) return FinishNow(ctx, info.status());
+  std::string item;
+  for (const Lease& l : controller_->queue().Leases()) {
+    if (l.agent == info->id) item = l.item_id;
+  }
+  *resp->mutable_agent() = controller_->ToApiAgent(*info, item);
+  LogInfo(absl::StrCat("agent ", info->id, " is draining"));
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListAgentsRequest*,
+                                                         v1::ListAgentsResponse* resp) {
+  for (v1::AgentInfo& a : controller_->AgentInfos()) *resp->add_agents() = std::move(a);
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+}  // namespace harness

@@ -1,0 +1,41 @@
+// ControlService over gRPC (callback API): what harnessctl calls. Translation only.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "controller/controller.h"
+#include "harness/v1/control.grpc.pb.h"
+
+namespace harness {
+
+class ControlServiceImpl final : public v1::ControlService::CallbackService {
+ public:
+  explicit ControlServiceImpl(Controller* controller) : controller_(controller) {}
+
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx, const v1::SubmitRequest* req,
+                                   v1::SubmitResponse* resp) override;
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const v1::ListRequest* req,
+                                 v1::ListResponse* resp) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
+                                v1::GetResponse* resp) override;
+  grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* ctx, const v1::CancelRequest* req,
+                                   v1::CancelResponse* resp) override;
+  grpc::ServerUnaryReactor* Retry(grpc::CallbackServerContext* ctx, const v1::RetryRequest* req,
+                                  v1::RetryResponse* resp) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest* req,
+                                   v1::StatusSnapshot* resp) override;
+  grpc::ServerWriteReactor<v1::StatusSnapshot>* WatchStatus(
+      grpc::CallbackServerContext* ctx, const v1::WatchStatusRequest* req) override;
+  grpc::ServerUnaryReactor* Scale(grpc::CallbackServerContext* ctx, const v1::ScaleRequest* req,
+                                  v1::ScaleResponse* resp) override;
+  grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* ctx, const v1::DrainRequest* req,
+                                  v1::DrainResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
+                                       const v1::ListAgentsRequest* req,
+                                       v1::ListAgentsResponse* resp) override;
+
+ private:
+  Controller* const controller_;
+};
+
+}  // namespace harness

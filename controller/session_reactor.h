@@ -1,0 +1,52 @@
+// SessionReactor: one agent's bidirectional Session stream (gRPC callback API: no thread per
+// stream). Reads Hello/Heartbeat/Progress from the agent; writes acks, renewals and commands
+// (drain, cancel, stop, lease lost) through a queue, one write in flight at a time.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/controller.h"
+#include "harness/v1/agent.grpc.pb.h"
+
+namespace harness {
+
+class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  explicit SessionReactor(Controller* controller);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone() override;
+
+  // Queues a message to the agent; dropped if the stream is closing.
+  void Send(v1::ControllerMessage message);
+
+ private:
+  class Sink;
+  void Handle(const v1::AgentMessage& message);
+  void OnHeartbeat(const v1::Heartbeat& hb);
+  // Ends the stream once no write is in flight.
+  void Close(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Controller* const controller_;
+  v1::AgentMessage in_;
+  std::string agent_id_;    // set by Hello
+  std::string session_id_;
+  std::shared_ptr<Sink> sink_;
+
+  absl::Mutex mu_;
+  std::deque<v1::ControllerMessage> out_queue_ ABSL_GUARDED_BY(mu_);
+  v1::ControllerMessage out_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace harness

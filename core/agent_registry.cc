@@ -1,0 +1,207 @@
+// Agents and their sessions (see agent_registry.h).
+#include "core/agent_registry.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/ids.h"
+
+namespace harness {
+
+const char* AgentStateName(AgentState s) {
+  switch (s) {
+    case AgentState::kStarting:
+      return "starting";
+    case AgentState::kIdle:
+      return "idle";
+    case AgentState::kWorking:
+      return "working";
+    case AgentState::kDraining:
+      return "draining";
+    case AgentState::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+const char* HealthName(Health h) {
+  switch (h) {
+    case Health::kHealthy:
+      return "healthy";
+    case Health::kSuspect:
+      return "suspect";
+    case Health::kDead:
+      return "dead";
+  }
+  return "unknown";
+}
+
+AgentRegistry::AgentRegistry(Clock* clock, absl::Duration heartbeat_interval,
+                             absl::Duration heartbeat_timeout)
+    : clock_(clock), interval_(heartbeat_interval), timeout_(heartbeat_timeout) {}
+
+std::string AgentRegistry::Register(const std::string& agent_id, int pid, const std::string& host,
+                                    const std::string& version) {
+  absl::MutexLock l(&mu_);
+  Entry& e = agents_[agent_id];
+  const absl::Time now = clock_->Now();
+  // Session ids are unguessable enough to catch a stale agent, not a security boundary.
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  e.info.id = agent_id;
+  e.info.session_id = absl::StrFormat("s%d-%016x", next_session_++, rng());
+  e.info.state = AgentState::kStarting;
+  e.info.connected = false;
+  e.info.pid = pid;
+  e.info.host = host;
+  e.info.version = version;
+  e.info.registered = now;
+  e.info.last_seen = now;
+  e.sink.reset();
+  return e.info.session_id;
+}
+
+namespace {
+absl::Status UnknownSession(const std::string& agent_id) {
+  return absl::NotFoundError(
+      absl::StrCat("unknown session for agent ", QuoteForMessage(agent_id), ": register again"));
+}
+}  // namespace
+
+absl::Status AgentRegistry::Touch(const std::string& agent_id, const std::string& session_id) {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.info.session_id != session_id) return UnknownSession(agent_id);
+  it->second.info.last_seen = clock_->Now();
+  return absl::OkStatus();
+}
+
+absl::Status AgentRegistry::Attach(const std::string& agent_id, const std::string& session_id,
+                                   std::shared_ptr<AgentSink> sink) {
+  bool drain = false;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = agents_.find(agent_id);
+    if (it == agents_.end() || it->second.info.session_id != session_id) {
+      return UnknownSession(agent_id);
+    }
+    it->second.sink = sink;
+    it->second.info.connected = true;
+    it->second.info.last_seen = clock_->Now();
+    drain = it->second.info.draining;
+  }
+  if (drain) sink->Deliver(AgentCommand{AgentCommand::kDrain, "", 0, "drain requested", {}});
+  return absl::OkStatus();
+}
+
+void AgentRegistry::Detach(const std::string& agent_id, const AgentSink* sink) {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.sink.get() != sink) return;
+  it->second.sink.reset();
+  it->second.info.connected = false;
+}
+
+absl::Status AgentRegistry::Heartbeat(const std::string& agent_id, const std::string& session_id,
+                                      AgentState reported) {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.info.session_id != session_id) return UnknownSession(agent_id);
+  it->second.info.last_seen = clock_->Now();
+  it->second.info.state = reported;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AgentInfo> AgentRegistry::Drain(const std::string& agent_id) {
+  std::shared_ptr<AgentSink> sink;
+  AgentInfo info;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = agents_.find(agent_id);
+    if (it == agents_.end()) {
+      if (absl::Status s = ValidateAgentId(agent_id); !s.ok()) return s;
+      return absl::NotFoundError(absl::StrCat("agent ", QuoteForMessage(agent_id), " is not known"));
+    }
+    it->second.info.draining = true;
+    if (it->second.info.state == AgentState::kIdle) it->second.info.state = AgentState::kDraining;
+    sink = it->second.sink;
+    info = it->second.info;
+    info.health = HealthOf(it->second, clock_->Now());
+  }
+  if (sink) sink->Deliver(AgentCommand{AgentCommand::kDrain, "", 0, "drain requested", {}});
+  return info;
+}
+
+bool AgentRegistry::IsDraining(const std::string& agent_id) const {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  return it != agents_.end() && it->second.info.draining;
+}
+
+bool AgentRegistry::Send(const std::string& agent_id, const AgentCommand& command) {
+  std::shared_ptr<AgentSink> sink;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = agents_.find(agent_id);
+    if (it == agents_.end()) return false;
+    sink = it->second.sink;
+  }
+  if (!sink) return false;
+  sink->Deliver(command);
+  return true;
+}
+
+void AgentRegistry::Broadcast(const AgentCommand& command) {
+  std::vector<std::shared_ptr<AgentSink>> sinks;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, e] : agents_) {
+      if (e.sink) sinks.push_back(e.sink);
+    }
+  }
+  for (auto& s : sinks) s->Deliver(command);
+}
+
+Health AgentRegistry::HealthOf(const Entry& e, absl::Time now) const {
+  absl::Duration silent = now - e.info.last_seen;
+  if (silent >= timeout_) return Health::kDead;
+  if (!e.info.connected || silent > 2 * interval_) return Health::kSuspect;
+  return Health::kHealthy;
+}
+
+std::optional<AgentInfo> AgentRegistry::Get(const std::string& agent_id) const {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return std::nullopt;
+  AgentInfo info = it->second.info;
+  info.health = HealthOf(it->second, clock_->Now());
+  return info;
+}
+
+std::vector<AgentInfo> AgentRegistry::List() const {
+  std::vector<AgentInfo> out;
+  {
+    absl::MutexLock l(&mu_);
+    const absl::Time now = clock_->Now();
+    for (const auto& [id, e] : agents_) {
+      out.push_back(e.info);
+      out.back().health = HealthOf(e, now);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const AgentInfo& a, const AgentInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<std::string> AgentRegistry::ForgetDead(absl::Duration keep_dead) {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  std::vector<std::string> gone;
+  for (const auto& [id, e] : agents_) {
+    if (now - e.info.last_seen >= timeout_ + keep_dead) gone.push_back(id);
+  }
+  for (const std::string& id : gone) agents_.erase(id);
+  return gone;
+}
+
+}  // namespace harness

@@ -1,0 +1,107 @@
+// AgentRegistry: the agents the controller knows, their sessions, reported state and health,
+// and the commands waiting for them (drain, cancel, stop, lease lost). No gRPC: a session
+// stream is an AgentSink the RPC layer implements. Thread-safe.
+//
+// Health, judged at each read from the injected Clock:
+//   healthy  its session stream is open and it was heard from within 2 heartbeat intervals
+//   suspect  its stream is closed, or it missed heartbeats, but it is not yet dead
+//   dead     silent for heartbeat_timeout or longer
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/clock.h"
+
+namespace harness {
+
+enum class AgentState { kStarting, kIdle, kWorking, kDraining, kStopped };
+enum class Health { kHealthy, kSuspect, kDead };
+const char* AgentStateName(AgentState s);  // "starting", "idle", ...
+const char* HealthName(Health h);           // "healthy", "suspect", "dead"
+
+// Something the controller tells an agent over its session.
+struct AgentCommand {
+  enum Kind { kDrain, kCancel, kStop, kLeaseLost } kind = kDrain;
+  std::string item_id;   // kCancel, kLeaseLost
+  uint64_t token = 0;    // kCancel, kLeaseLost
+  std::string reason;
+  absl::Duration grace;  // kStop
+};
+
+// The sending end of an agent's session stream.
+class AgentSink {
+ public:
+  virtual ~AgentSink() = default;
+  virtual void Deliver(const AgentCommand& command) = 0;
+};
+
+struct AgentInfo {
+  std::string id;
+  std::string session_id;
+  AgentState state = AgentState::kStarting;
+  Health health = Health::kHealthy;
+  bool connected = false;
+  bool draining = false;
+  int pid = 0;
+  std::string host;
+  std::string version;
+  absl::Time registered;
+  absl::Time last_seen;
+};
+
+class AgentRegistry {
+ public:
+  AgentRegistry(Clock* clock, absl::Duration heartbeat_interval, absl::Duration heartbeat_timeout);
+
+  // Starts a new session for the agent (replacing an earlier one) and returns its id.
+  std::string Register(const std::string& agent_id, int pid, const std::string& host,
+                       const std::string& version);
+  // OK if `session_id` is the agent's current session; NotFound ("unknown session: register
+  // again") otherwise. Counts as hearing from the agent.
+  absl::Status Touch(const std::string& agent_id, const std::string& session_id);
+  // The session stream opened / closed. Commands sent while a stream is open go to its sink.
+  absl::Status Attach(const std::string& agent_id, const std::string& session_id,
+                      std::shared_ptr<AgentSink> sink);
+  void Detach(const std::string& agent_id, const AgentSink* sink);
+  absl::Status Heartbeat(const std::string& agent_id, const std::string& session_id,
+                         AgentState reported);
+  // Marks the agent draining and tells it. NotFound for an unknown agent.
+  absl::StatusOr<AgentInfo> Drain(const std::string& agent_id);
+  bool IsDraining(const std::string& agent_id) const;
+  // Sends a command if the agent's stream is open; false if it could not be delivered.
+  bool Send(const std::string& agent_id, const AgentCommand& command);
+  // Sends a command to every connected agent.
+  void Broadcast(const AgentCommand& command);
+
+  std::optional<AgentInfo> Get(const std::string& agent_id) const;
+  // Every agent, sorted by id, health computed now.
+  std::vector<AgentInfo> List() const;
+  // Forgets agents dead for longer than `keep_dead`; returns their ids.
+  std::vector<std::string> ForgetDead(absl::Duration keep_dead);
+
+ private:
+  struct Entry {
+    AgentInfo info;
+    std::shared_ptr<AgentSink> sink;
+  };
+  Health HealthOf(const Entry& e, absl::Time now) const;
+
+  Clock* const clock_;
+  const absl::Duration interval_;
+  const absl::Duration timeout_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> agents_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace harness

@@ -1,0 +1,52 @@
+// Every path of the controller's state dir, named in one place (as leveldb's filename.cc and
+// Mesos' paths.hpp do). Callers pass ids that ValidateItemId/ValidateAgentId accepted.
+//
+//   <state>/LOCK                      flock'd by the one controller that owns the dir
+//   <state>/controller.addr           the address the controller listens on
+//   <state>/journal/<n>.wal           append-only journal segments (record_io framing)
+//   <state>/snapshot                  every item as of a journal segment (written atomically)
+//   <state>/leases/<item>.<token>     lease records
+//   <state>/claims/<item>             hard link to the item's current lease record
+//   <state>/quarantine/               damaged files moved aside by recovery, never deleted
+//   <state>/logs/<item>/              item logs (later issues)
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace harness {
+
+class StatePaths {
+ public:
+  explicit StatePaths(std::string root);
+
+  const std::string& root() const { return root_; }
+  std::string LockFile() const { return root_ + "/LOCK"; }
+  std::string AddressFile() const { return root_ + "/controller.addr"; }
+  std::string JournalDir() const { return root_ + "/journal"; }
+  std::string SegmentFile(uint64_t n) const;
+  std::string SnapshotFile() const { return root_ + "/snapshot"; }
+  std::string LeasesDir() const { return root_ + "/leases"; }
+  std::string LeaseFile(absl::string_view item_id, uint64_t token) const;
+  std::string ClaimsDir() const { return root_ + "/claims"; }
+  std::string ClaimFile(absl::string_view item_id) const;
+  std::string QuarantineDir() const { return root_ + "/quarantine"; }
+  std::string LogsDir() const { return root_ + "/logs"; }
+
+  // "<item>.<token>" -> (item, token); nullopt for any other name.
+  struct ParsedLease {
+    std::string item_id;
+    uint64_t token;
+  };
+  static std::optional<ParsedLease> ParseLeaseName(absl::string_view name);
+  static std::string LeaseName(absl::string_view item_id, uint64_t token);
+  // "<n>.wal" -> n.
+  static std::optional<uint64_t> ParseSegmentName(absl::string_view name);
+
+ private:
+  std::string root_;
+};
+
+}  // namespace harness

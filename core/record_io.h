@@ -1,0 +1,39 @@
+// Framing of records on disk: [fixed32 length][fixed32 crc32c(payload)][payload], little endian.
+// The reader tells a clean end from a torn tail (a crash mid-append) and from corruption, so
+// recovery can repair the first and quarantine the second instead of dropping data silently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace harness {
+
+inline constexpr uint32_t kMaxFrameBytes = 64u << 20;
+
+void AppendFrame(absl::string_view payload, std::string* out);
+std::string EncodeFrame(absl::string_view payload);
+
+enum class FrameStatus {
+  kOk,       // *payload holds the next record
+  kEnd,      // clean end of data
+  kTorn,     // the data ends inside a frame (or in zero fill): a crash during an append
+  kCorrupt,  // a complete frame whose checksum or length is wrong
+};
+
+class FrameReader {
+ public:
+  explicit FrameReader(absl::string_view data) : data_(data) {}
+  FrameStatus Next(absl::string_view* payload);
+  // Offset of the first byte not consumed by a kOk frame.
+  size_t offset() const { return offset_; }
+
+ private:
+  absl::string_view data_;
+  size_t offset_ = 0;
+};
+
+// Decodes a whole buffer holding exactly one frame (lease records). False if torn or corrupt.
+bool DecodeSingleFrame(absl::string_view data, absl::string_view* payload);
+
+}  // namespace harness

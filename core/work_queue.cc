@@ -1,0 +1,516 @@
+// The queue and lease state machine (see work_queue.h).
+#include "core/work_queue.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/record_io.h"
+
+namespace harness {
+namespace {
+
+int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkQueue>> WorkQueue::Open(WorkQueueOptions options, Clock* clock) {
+  if (options.state_dir.empty()) return absl::InvalidArgumentError("state dir is empty");
+  if (options.lease_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("lease ttl must be positive");
+  }
+  auto q = std::unique_ptr<WorkQueue>(new WorkQueue(std::move(options), clock));
+  absl::MutexLock l(&q->mu_);
+  Store::Recovery rec;
+  Store::Options so;
+  so.group_commit = q->options_.group_commit;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(q->options_.state_dir, so, &q->table_, &rec);
+  if (!store.ok()) return store.status();
+  q->store_ = std::move(*store);
+  if (absl::Status s = q->Recover(rec); !s.ok()) return s;
+  return q;
+}
+
+WorkQueue::~WorkQueue() = default;
+
+absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
+  recovery_.journal_records = rec.journal_records;
+  recovery_.repairs = rec.repairs;
+  next_token_ = rec.max_token + 1;
+  next_seq_ = table_.max_seq() + 1;
+  const absl::Time now = clock_->Now();
+
+  // Claims on disk against the journal: a claim is kept only if it is the running attempt.
+  absl::flat_hash_set<std::string> kept;
+  for (const ClaimDir::Entry& c : rec.claims) {
+    const store::ItemRecord* item = table_.Find(c.item_id);
+    const store::Attempt* running = item ? ItemTable::RunningAttempt(*item) : nullptr;
+    if (running != nullptr && c.token != 0 && running->lease_token() == c.token) {
+      Lease lease;
+      lease.item_id = c.item_id;
+      lease.token = c.token;
+      lease.agent = running->agent();
+      lease.attempt = running->number();
+      lease.granted = absl::FromUnixMillis(running->started_unix_ms());
+      lease.expires = now + options_.lease_ttl;  // one TTL for its agent to come back
+      leases_.Add(std::move(lease));
+      kept.insert(c.item_id);
+      ++recovery_.leases_kept;
+      continue;
+    }
+    std::string why = item == nullptr ? "its item was never committed"
+                      : c.token == 0  ? "its lease record is unreadable"
+                      : running == nullptr
+                          ? absl::StrCat("the item is ", ItemStateName(item->state()))
+                          : absl::StrCat("the running attempt has token ", running->lease_token());
+    if (absl::Status s = store_->claims().RemoveUnchecked(c.item_id); !s.ok()) return s;
+    std::string line = absl::StrCat("removed stale claim of item ", QuoteForMessage(c.item_id),
+                                    " (lease token ", c.token, "): ", why);
+    LogInfo(line);
+    recovery_.repairs.push_back(std::move(line));
+    ++recovery_.claims_removed;
+  }
+  // Leased in the journal but with no claim on disk: the crash came before the grant was
+  // durable (never answered), or after the claim was dropped at the end of the attempt but
+  // before that end was durable (never answered either). Hand the item back without counting
+  // an attempt.
+  std::vector<std::pair<std::string, uint64_t>> rollback;
+  table_.ForEach([&](const store::ItemRecord& item) {
+    if (item.state() == store::ITEM_LEASED && !kept.contains(item.spec().id())) {
+      const store::Attempt* running = ItemTable::RunningAttempt(item);
+      rollback.emplace_back(item.spec().id(), running ? running->lease_token() : 0);
+    }
+  });
+  uint64_t last = 0;
+  for (const auto& [id, token] : rollback) {
+    store::JournalRecord r;
+    store::Ended* e = r.mutable_ended();
+    e->set_item_id(id);
+    e->set_token(token);
+    e->set_outcome(store::OUTCOME_RELEASED);
+    e->set_error("handed back at restart: the crash interrupted this grant or the end of the attempt");
+    e->set_at_unix_ms(Ms(now));
+    absl::StatusOr<uint64_t> t = Commit(r);
+    if (!t.ok()) return t.status();
+    last = *t;
+    ++recovery_.grants_rolled_back;
+  }
+  absl::StatusOr<int> orphans = store_->claims().RemoveOrphanLeaseFiles();
+  if (!orphans.ok()) return orphans.status();
+  recovery_.items = table_.size();
+  if (last != 0) {
+    if (absl::Status s = store_->WaitDurable(last); !s.ok()) return s;
+  } else if (absl::Status s = store_->claims().Sync(); !s.ok()) {
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> WorkQueue::Commit(const store::JournalRecord& rec) {
+  if (absl::Status s = table_.Apply(rec); !s.ok()) return s;
+  return store_->Append(rec);
+}
+
+void WorkQueue::WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done) {
+  if (ticket == 0) {
+    done(absl::OkStatus());
+    return;
+  }
+  store_->WhenDurable(ticket, std::move(done));
+}
+
+void WorkQueue::SetOnPending(std::function<void()> fn) {
+  absl::MutexLock l(&pending_mu_);
+  on_pending_ = std::move(fn);
+}
+
+void WorkQueue::NotifyPending() {
+  std::function<void()> fn;
+  {
+    absl::MutexLock l(&pending_mu_);
+    fn = on_pending_;
+  }
+  if (fn) fn();
+}
+
+void WorkQueue::MaybeSnapshot() {
+  if (store_->bytes_since_snapshot() < options_.snapshot_after_bytes) return;
+  uint64_t segment = store_->BeginSnapshot();
+  store::Snapshot snap;
+  snap.set_next_token(next_token_);
+  snap.set_next_seq(next_seq_);
+  snap.set_first_segment(segment);
+  table_.ForEach([&](const store::ItemRecord& item) { *snap.add_items() = item; });
+  store_->FinishSnapshot(EncodeFrame(snap.SerializeAsString()), segment);
+}
+
+Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::ItemSpec> specs) {
+  if (specs.empty()) return {absl::InvalidArgumentError("no items to submit"), 0};
+  std::vector<std::string> ids;
+  uint64_t ticket = 0;
+  {
+  absl::MutexLock l(&mu_);
+  absl::flat_hash_set<std::string> batch_ids;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    store::ItemSpec& spec = specs[i];
+    if (absl::Status s = NormalizeSpec(options_.limits, &spec); !s.ok()) {
+      std::string where = specs.size() > 1 ? absl::StrCat("item #", i + 1, ": ") : "";
+      return {absl::InvalidArgumentError(absl::StrCat(where, s.message())), 0};
+    }
+    if (!spec.id().empty()) {
+      if (table_.Contains(spec.id()) || !batch_ids.insert(spec.id()).second) {
+        return {absl::AlreadyExistsError(absl::StrCat("item ", QuoteForMessage(spec.id()),
+                                                      ": id is already taken")),
+                0};
+      }
+    }
+  }
+  const absl::Time now = clock_->Now();
+  for (store::ItemSpec& spec : specs) {
+    uint64_t seq = next_seq_++;
+    if (spec.id().empty()) {
+      std::string id = absl::StrCat("item-", seq);
+      for (int k = 2; table_.Contains(id) || batch_ids.contains(id); ++k) {
+        id = absl::StrCat("item-", seq, "-", k);
+      }
+      spec.set_id(id);
+      batch_ids.insert(id);
+    }
+    store::JournalRecord rec;
+    store::ItemRecord* item = rec.mutable_submitted();
+    *item->mutable_spec() = std::move(spec);
+    item->set_state(store::ITEM_PENDING);
+    item->set_seq(seq);
+    item->set_submitted_unix_ms(Ms(now));
+    item->set_updated_unix_ms(Ms(now));
+    ids.push_back(item->spec().id());
+    absl::StatusOr<uint64_t> t = Commit(rec);
+    if (!t.ok()) return {t.status(), ticket};  // unreachable: validated above
+    ticket = *t;
+  }
+  MaybeSnapshot();
+  }
+  NotifyPending();
+  return {std::move(ids), ticket};
+}
+
+Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent) {
+  if (absl::Status s = ValidateAgentId(agent); !s.ok()) return {s, 0};
+  absl::MutexLock l(&mu_);
+  const store::ItemRecord* item = table_.NextPending();
+  if (item == nullptr) return {std::optional<Grant>(), 0};
+  const absl::Time now = clock_->Now();
+  Grant grant;
+  grant.spec = item->spec();
+  grant.token = next_token_++;
+  grant.attempt = item->attempts_size() + 1;
+  grant.expires = now + options_.lease_ttl;
+
+  store::LeaseRecord lr;
+  lr.set_item_id(grant.spec.id());
+  lr.set_token(grant.token);
+  lr.set_agent(agent);
+  lr.set_attempt(grant.attempt);
+  lr.set_granted_unix_ms(Ms(now));
+  lr.set_expires_unix_ms(Ms(grant.expires));
+  if (absl::Status s = store_->Claim(lr); !s.ok()) {
+    // The in-memory table said pending; the disk disagrees. Never grant twice.
+    LogError(absl::StrCat("refusing to grant: ", s.message()));
+    return {absl::InternalError(absl::StrCat("cannot commit claim: ", s.message())), 0};
+  }
+  store::JournalRecord rec;
+  store::Granted* g = rec.mutable_granted();
+  g->set_item_id(grant.spec.id());
+  g->set_token(grant.token);
+  g->set_agent(agent);
+  g->set_attempt(grant.attempt);
+  g->set_at_unix_ms(Ms(now));
+  absl::StatusOr<uint64_t> ticket = Commit(rec);
+  if (!ticket.ok()) return {ticket.status(), 0};
+  leases_.Add(Lease{grant.spec.id(), grant.token, agent, grant.attempt, now, grant.expires});
+  MaybeSnapshot();
+  return {std::optional<Grant>(std::move(grant)), *ticket};
+}
+
+absl::StatusOr<const Lease*> WorkQueue::CheckLease(const std::string& item_id, uint64_t token,
+                                                   uint64_t* ticket) {
+  const store::ItemRecord* item = table_.Find(item_id);
+  if (item == nullptr) {
+    if (absl::Status s = ValidateItemId(item_id); !s.ok()) return s;
+    return absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist"));
+  }
+  const Lease* lease = leases_.Find(item_id);
+  if (lease != nullptr && lease->token == token) {
+    if (lease->expires > clock_->Now()) return lease;
+    Lease expired = *lease;
+    absl::StatusOr<uint64_t> t = EndAttempt(expired, store::OUTCOME_EXPIRED, AttemptResult{});
+    if (t.ok()) *ticket = *t;
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "lease token %d for item %s is no longer valid: the lease expired", token,
+        QuoteForMessage(item_id)));
+  }
+  std::string why;
+  if (lease != nullptr) {
+    why = absl::StrCat("the item is now leased with token ", lease->token);
+  } else {
+    why = absl::StrCat("the item is ", ItemStateName(item->state()));
+    for (const store::Attempt& a : item->attempts()) {
+      if (a.lease_token() == token) {
+        absl::StrAppend(&why, " and that attempt ended as ", OutcomeName(a.outcome()));
+      }
+    }
+  }
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "lease token %d for item %s is no longer valid: %s", token, QuoteForMessage(item_id), why));
+}
+
+absl::StatusOr<uint64_t> WorkQueue::EndAttempt(const Lease& lease, store::Outcome outcome,
+                                               const AttemptResult& result) {
+  store::JournalRecord rec;
+  store::Ended* e = rec.mutable_ended();
+  e->set_item_id(lease.item_id);
+  e->set_token(lease.token);
+  e->set_outcome(outcome);
+  e->set_exit_code(result.exit_code);
+  e->set_error(result.error);
+  e->set_commit(result.commit);
+  e->set_base(result.base);
+  e->set_branch(result.branch);
+  e->set_not_retryable(result.not_retryable);
+  e->set_at_unix_ms(Ms(clock_->Now()));
+  if (outcome == store::OUTCOME_EXPIRED && result.error.empty()) {
+    e->set_error(absl::StrCat("lease expired: agent ", lease.agent, " did not renew it in time"));
+  }
+  absl::StatusOr<uint64_t> ticket = Commit(rec);
+  if (!ticket.ok()) return ticket;
+  store_->Unclaim(lease.item_id, lease.token);
+  leases_.Remove(lease.item_id);  // last: `lease` may point into the table
+  return ticket;
+}
+
+bool WorkQueue::AlreadyEnded(const std::string& item_id, uint64_t token,
+                             std::initializer_list<store::Outcome> outcomes) const {
+  const store::ItemRecord* item = table_.Find(item_id);
+  if (item == nullptr) return false;
+  for (const store::Attempt& a : item->attempts()) {
+    if (a.lease_token() != token) continue;
+    for (store::Outcome o : outcomes) {
+      if (a.outcome() == o) return true;
+    }
+  }
+  return false;
+}
+
+Pending<bool> WorkQueue::BeginComplete(const std::string& item_id, uint64_t token,
+                                       AttemptResult result) {
+  uint64_t expiry_ticket = 0;
+  absl::MutexLock l(&mu_);
+  // A retry of a completion that was committed (its answer was lost): same answer again.
+  if (AlreadyEnded(item_id, token, {store::OUTCOME_DONE})) return {true, 0};
+  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
+  if (!lease.ok()) return {lease.status(), expiry_ticket};
+  Lease copy = **lease;
+  absl::StatusOr<uint64_t> t = EndAttempt(copy, store::OUTCOME_DONE, result);
+  if (!t.ok()) return {t.status(), 0};
+  MaybeSnapshot();
+  return {true, *t};
+}
+
+Pending<bool> WorkQueue::BeginFail(const std::string& item_id, uint64_t token,
+                                   store::Outcome outcome, AttemptResult result) {
+  if (outcome != store::OUTCOME_FAILED && outcome != store::OUTCOME_TIMEOUT) {
+    return {absl::InvalidArgumentError(absl::StrCat("a failed attempt's outcome must be failed or "
+                                                    "timeout, not ", OutcomeName(outcome))),
+            0};
+  }
+  uint64_t expiry_ticket = 0;
+  absl::StatusOr<uint64_t> t;
+  {
+    absl::MutexLock l(&mu_);
+    if (AlreadyEnded(item_id, token, {outcome})) return {true, 0};  // a retried report
+    absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
+    if (!lease.ok()) return {lease.status(), expiry_ticket};
+    Lease copy = **lease;
+    t = EndAttempt(copy, outcome, result);
+    if (!t.ok()) return {t.status(), 0};
+    MaybeSnapshot();
+  }
+  NotifyPending();
+  return {true, *t};
+}
+
+Pending<bool> WorkQueue::BeginRelease(const std::string& item_id, uint64_t token, std::string reason) {
+  uint64_t expiry_ticket = 0;
+  absl::StatusOr<uint64_t> t;
+  {
+    absl::MutexLock l(&mu_);
+    absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
+    if (!lease.ok()) return {lease.status(), expiry_ticket};
+    Lease copy = **lease;
+    AttemptResult r;
+    r.error = reason.empty() ? "released by its agent" : std::move(reason);
+    t = EndAttempt(copy, store::OUTCOME_RELEASED, r);
+    if (!t.ok()) return {t.status(), 0};
+    MaybeSnapshot();
+  }
+  NotifyPending();
+  return {true, *t};
+}
+
+Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id) {
+  absl::MutexLock l(&mu_);
+  const store::ItemRecord* item = table_.Find(item_id);
+  if (item == nullptr) {
+    if (absl::Status s = ValidateItemId(item_id); !s.ok()) return {s, 0};
+    return {absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist")), 0};
+  }
+  if (item->state() != store::ITEM_PENDING && item->state() != store::ITEM_LEASED) {
+    return {absl::FailedPreconditionError(absl::StrCat(
+                "item ", QuoteForMessage(item_id), " is ", ItemStateName(item->state()),
+                "; only pending or leased items can be cancelled")),
+            0};
+  }
+  std::optional<Lease> cancelled;
+  if (const Lease* lease = leases_.Find(item_id)) cancelled = *lease;
+  store::JournalRecord rec;
+  rec.mutable_cancelled()->set_item_id(item_id);
+  rec.mutable_cancelled()->set_at_unix_ms(Ms(clock_->Now()));
+  absl::StatusOr<uint64_t> t = Commit(rec);
+  if (!t.ok()) return {t.status(), 0};
+  if (cancelled) {
+    store_->Unclaim(cancelled->item_id, cancelled->token);
+    leases_.Remove(item_id);
+  }
+  return {std::move(cancelled), *t};
+}
+
+Pending<bool> WorkQueue::BeginRetry(const std::string& item_id) {
+  absl::StatusOr<uint64_t> t;
+  {
+    absl::MutexLock l(&mu_);
+    const store::ItemRecord* item = table_.Find(item_id);
+    if (item == nullptr) {
+      if (absl::Status s = ValidateItemId(item_id); !s.ok()) return {s, 0};
+      return {absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist")), 0};
+    }
+    if (item->state() != store::ITEM_FAILED && item->state() != store::ITEM_PARKED) {
+      return {absl::FailedPreconditionError(absl::StrCat(
+                  "item ", QuoteForMessage(item_id), " is ", ItemStateName(item->state()),
+                  "; only failed or parked items can be retried")),
+              0};
+    }
+    store::JournalRecord rec;
+    rec.mutable_retried()->set_item_id(item_id);
+    rec.mutable_retried()->set_at_unix_ms(Ms(clock_->Now()));
+    t = Commit(rec);
+    if (!t.ok()) return {t.status(), 0};
+  }
+  NotifyPending();
+  return {true, *t};
+}
+
+Pending<std::vector<Lease>> WorkQueue::BeginExpireDue() {
+  std::vector<Lease> expired;
+  uint64_t ticket = 0;
+  {
+    absl::MutexLock l(&mu_);
+    expired = leases_.TakeExpired(clock_->Now());
+    for (const Lease& lease : expired) {
+      leases_.Add(lease);  // EndAttempt removes it again
+      absl::StatusOr<uint64_t> t = EndAttempt(lease, store::OUTCOME_EXPIRED, AttemptResult{});
+      if (!t.ok()) return {t.status(), ticket};
+      ticket = *t;
+    }
+    if (!expired.empty()) MaybeSnapshot();
+  }
+  if (!expired.empty()) NotifyPending();
+  return {std::move(expired), ticket};
+}
+
+absl::StatusOr<absl::Time> WorkQueue::Renew(const std::string& item_id, uint64_t token) {
+  uint64_t expiry_ticket = 0;
+  absl::MutexLock l(&mu_);
+  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
+  if (!lease.ok()) return lease.status();
+  absl::Time expires = clock_->Now() + options_.lease_ttl;
+  leases_.Extend(item_id, expires);
+  return expires;
+}
+
+std::vector<Lease> WorkQueue::RenewAgent(const std::string& agent) {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  std::vector<Lease> out;
+  for (const std::string& id : leases_.ItemsOf(agent)) {
+    const Lease* lease = leases_.Find(id);
+    if (lease == nullptr || lease->expires <= now) continue;  // expired leases stay expired
+    leases_.Extend(id, now + options_.lease_ttl);
+    out.push_back(*leases_.Find(id));
+  }
+  return out;
+}
+
+absl::StatusOr<store::ItemRecord> WorkQueue::Get(const std::string& item_id) const {
+  absl::MutexLock l(&mu_);
+  const store::ItemRecord* item = table_.Find(item_id);
+  if (item == nullptr) {
+    if (absl::Status s = ValidateItemId(item_id); !s.ok()) return s;
+    return absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist"));
+  }
+  return *item;
+}
+
+std::vector<store::ItemRecord> WorkQueue::List(std::optional<store::ItemState> state,
+                                               size_t limit) const {
+  std::vector<store::ItemRecord> out;
+  {
+    absl::MutexLock l(&mu_);
+    table_.ForEach([&](const store::ItemRecord& item) {
+      if (state && item.state() != *state) return;
+      store::ItemRecord copy;
+      *copy.mutable_spec() = item.spec();
+      copy.mutable_spec()->clear_prompt();
+      copy.set_state(item.state());
+      copy.set_seq(item.seq());
+      copy.set_submitted_unix_ms(item.submitted_unix_ms());
+      copy.set_updated_unix_ms(item.updated_unix_ms());
+      *copy.mutable_attempts() = item.attempts();
+      copy.set_error(item.error());
+      copy.set_result_commit(item.result_commit());
+      copy.set_result_branch(item.result_branch());
+      out.push_back(std::move(copy));
+    });
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq() < b.seq(); });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+QueueCounts WorkQueue::Counts() const {
+  absl::MutexLock l(&mu_);
+  return table_.counts();
+}
+
+std::vector<Lease> WorkQueue::Leases() const {
+  absl::MutexLock l(&mu_);
+  std::vector<Lease> out;
+  leases_.ForEach([&](const Lease& lease) { out.push_back(lease); });
+  return out;
+}
+
+std::optional<Lease> WorkQueue::LeaseOf(const std::string& item_id) const {
+  absl::MutexLock l(&mu_);
+  const Lease* lease = leases_.Find(item_id);
+  return lease ? std::optional<Lease>(*lease) : std::nullopt;
+}
+
+absl::Time WorkQueue::NextExpiry() const {
+  absl::MutexLock l(&mu_);
+  return leases_.NextExpiry();
+}
+
+}  // namespace harness
