@@ -7,8 +7,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
-#include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,8 +54,8 @@ std::vector<std::string> BuildEnvironment(const CommandRequest& r) {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     absl::string_view entry(*e);
     absl::string_view key = entry.substr(0, entry.find('='));
-    bool replaced = std::any_of(ours.begin(), ours.end(),
-                                [&](const auto& kv) { return key == kv.first; });
+    bool replaced =
+        std::any_of(ours.begin(), ours.end(), [&](const auto& kv) { return key == kv.first; });
     if (!replaced) env.emplace_back(entry);
   }
   for (const auto& [key, value] : ours) env.push_back(absl::StrCat(key, "=", value));
@@ -139,51 +140,105 @@ void CommandRunner::DrainWakePipe() {
   }
 }
 
+// The program execvp would run for `name`: a name with a slash as it is (relative to the
+// work dir, where the child runs), else the first executable match on agentd's PATH; if none
+// matches, `name` itself (exec then fails with a clear errno).
+static std::string ResolveProgram(const std::string& name, const std::string& work_dir) {
+  if (name.find('/') != std::string::npos) {
+    return name[0] == '/' ? name : work_dir + "/" + name;
+  }
+  const char* path = getenv("PATH");
+  std::string dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t colon = dirs.find(':', start);
+    std::string dir =
+        dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return name;
+}
+
 CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::string>& argv,
-                                                     const std::vector<std::string>& env,
-                                                     const CommandRequest& request, int log_fd,
-                                                     absl::Time deadline) {
+                                                    const std::vector<std::string>& env,
+                                                    const CommandRequest& request, int log_fd,
+                                                    absl::Time deadline) {
   ProcessEnd end;
   if (cancelled()) {
     end.stopped_by = StopReason::kCancel;
     return end;
   }
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, log_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
-  posix_spawn_file_actions_addchdir_np(&actions, request.work_dir.c_str());
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);  // a new group led by the child
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);  // agentd blocks SIGTERM/SIGINT; the child must not
-  sigemptyset(&defaults);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
-    sigaddset(&defaults, sig);
-  }
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-
+  // fork+exec rather than posix_spawn, for PR_SET_PDEATHSIG: if agentd dies (even by
+  // SIGKILL) its command is killed too, instead of running on in a worktree nobody owns.
+  // Everything the child needs is prepared here; after fork it only makes system calls.
+  std::string program = ResolveProgram(argv[0], request.work_dir);
   std::vector<char*> c_argv = CStrings(argv);
   std::vector<char*> c_env = CStrings(env);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, c_argv[0], &actions, &attr, c_argv.data(), c_env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    end.spawn_error = absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(rc));
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    end.spawn_error = absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(errno));
+    return end;
+  }
+  const pid_t parent = getpid();
+  const char* work_dir = request.work_dir.c_str();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);  // a new group led by the child
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // agentd died before the prctl
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig :
+         {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
+      sigaction(sig, &dfl, nullptr);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);  // agentd blocks SIGTERM/SIGINT; the child must not
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    int e = 0;
+    if (chdir(work_dir) != 0) {
+      e = errno;
+    } else {
+      execve(program.c_str(), c_argv.data(), c_env.data());
+      e = errno;
+    }
+    (void)!write(err_pipe[1], &e, sizeof e);
+    _exit(127);
+  }
+  close(err_pipe[1]);
+  if (pid < 0) {
+    close(err_pipe[0]);
+    end.spawn_error = absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(errno));
+    return end;
+  }
+  setpgid(pid, pid);  // also from here, so the group exists before we signal it
+  int exec_errno = 0;
+  ssize_t got;
+  do {
+    got = read(err_pipe[0], &exec_errno, sizeof exec_errno);
+  } while (got < 0 && errno == EINTR);
+  close(err_pipe[0]);
+  if (got == static_cast<ssize_t>(sizeof exec_errno)) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    end.spawn_error =
+        absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(exec_errno));
     return end;
   }
   end.spawned = true;
 
   // A pidfd turns "the child exited" into a poll event; without one (old kernels) we poll often.
-  int pidfd = pidfd_open(pid, 0);
+  // (Called via syscall(): glibc 2.36 declares pidfd_open without C linkage for C++.)
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   const absl::Duration max_nap = pidfd >= 0 ? absl::Milliseconds(100) : absl::Milliseconds(20);
   bool term_sent = false, kill_sent = false;
   absl::Time kill_at = absl::InfiniteFuture();
@@ -198,7 +253,7 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
 
     absl::Time now = clock_->Now();
     if (!term_sent) {
-      StopReason why = cancelled()      ? StopReason::kCancel
+      StopReason why = cancelled()       ? StopReason::kCancel
                        : now >= deadline ? StopReason::kTimeout
                                          : StopReason::kNone;
       if (why != StopReason::kNone) {
@@ -248,7 +303,7 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
     return fail(CommandOutcome::kSpawnFailed,
                 absl::StrCat("work dir ", request.work_dir, " is not a directory"));
   }
-  UniqueFd log(open(request.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  UniqueFd log(open(request.log_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log.valid()) {
     return fail(CommandOutcome::kSpawnFailed,
                 ErrnoStatus(errno, "cannot open log file", request.log_path).ToString());
@@ -262,10 +317,9 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
     if (!s.ok()) return fail(CommandOutcome::kSpawnFailed, std::string(s.message()));
   }
 
-  const bool limited = request.timeout > absl::ZeroDuration() &&
-                       request.timeout != absl::InfiniteDuration();
-  const absl::Time deadline =
-      limited ? clock_->Now() + request.timeout : absl::InfiniteFuture();
+  const bool limited =
+      request.timeout > absl::ZeroDuration() && request.timeout != absl::InfiniteDuration();
+  const absl::Time deadline = limited ? clock_->Now() + request.timeout : absl::InfiniteFuture();
   const std::string timeout_text =
       limited ? absl::StrCat("timed out after ", FormatSeconds(request.timeout), " s") : "";
   const std::vector<std::string> env = BuildEnvironment(request);
@@ -284,7 +338,8 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
   if (!request.setup.empty()) {
     ProcessEnd end = RunProcess(request.setup, env, request, log.get(), deadline);
     const std::string what = DescribeArgv(request.setup);
-    if (end.stopped_by == StopReason::kCancel) return finish(CommandOutcome::kCancelled, cancel_text());
+    if (end.stopped_by == StopReason::kCancel)
+      return finish(CommandOutcome::kCancelled, cancel_text());
     if (!end.spawned) {
       return finish(CommandOutcome::kSetupFailed, absl::StrCat("setup failed: ", end.spawn_error));
     }
@@ -293,9 +348,9 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
                     absl::StrCat("setup failed: ", what, " ", timeout_text));
     }
     if (WIFSIGNALED(end.wait_status)) {
-      return finish(CommandOutcome::kSetupFailed,
-                    absl::StrCat("setup failed: ", what, " killed by signal ",
-                                 WTERMSIG(end.wait_status)));
+      return finish(
+          CommandOutcome::kSetupFailed,
+          absl::StrCat("setup failed: ", what, " killed by signal ", WTERMSIG(end.wait_status)));
     }
     if (WEXITSTATUS(end.wait_status) != 0) {
       return finish(CommandOutcome::kSetupFailed,
@@ -304,12 +359,14 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
     }
   }
 
-  std::vector<std::string> argv = SubstitutePlaceholders(request.argv, request.item_id,
-                                                         request.item_title, request.prompt);
+  std::vector<std::string> argv =
+      SubstitutePlaceholders(request.argv, request.item_id, request.item_title, request.prompt);
   ProcessEnd end = RunProcess(argv, env, request, log.get(), deadline);
-  if (end.stopped_by == StopReason::kCancel) return finish(CommandOutcome::kCancelled, cancel_text());
+  if (end.stopped_by == StopReason::kCancel)
+    return finish(CommandOutcome::kCancelled, cancel_text());
   if (!end.spawned) return finish(CommandOutcome::kSpawnFailed, end.spawn_error);
-  if (end.stopped_by == StopReason::kTimeout) return finish(CommandOutcome::kTimedOut, timeout_text);
+  if (end.stopped_by == StopReason::kTimeout)
+    return finish(CommandOutcome::kTimedOut, timeout_text);
   if (WIFSIGNALED(end.wait_status)) {
     result.signal = WTERMSIG(end.wait_status);
     result.exit_code = 128 + result.signal;
@@ -317,10 +374,9 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
                   absl::StrCat("command killed by signal ", result.signal));
   }
   result.exit_code = WEXITSTATUS(end.wait_status);
-  return finish(CommandOutcome::kExited,
-                result.exit_code == 0
-                    ? ""
-                    : absl::StrCat("command exited with status ", result.exit_code));
+  return finish(
+      CommandOutcome::kExited,
+      result.exit_code == 0 ? "" : absl::StrCat("command exited with status ", result.exit_code));
 }
 
 }  // namespace harness::agentd

@@ -112,9 +112,8 @@ class CommandRunner {
     StopReason stopped_by = StopReason::kNone;
   };
 
-  ProcessEnd RunProcess(const std::vector<std::string>& argv,
-                        const std::vector<std::string>& env, const CommandRequest& request,
-                        int log_fd, absl::Time deadline);
+  ProcessEnd RunProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                        const CommandRequest& request, int log_fd, absl::Time deadline);
   bool cancelled() const;
   void DrainWakePipe();
 

@@ -174,7 +174,7 @@ absl::StatusOr<std::vector<std::string>> SplitShellWords(absl::string_view s) {
         return absl::InvalidArgumentError(
             absl::StrCat("--command has an unbalanced single quote at offset ", i));
       }
-      word.append(s.substr(i + 1, close - i - 1));
+      word.append(s.data() + i + 1, close - i - 1);
       in_word = true;
       i = close + 1;
     } else if (c == '"') {
@@ -230,9 +230,9 @@ absl::StatusOr<std::vector<std::string>> ParseJsonStringArray(absl::string_view 
 
 absl::StatusOr<std::vector<std::string>> SplitCommand(absl::string_view command) {
   absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(command);
-  absl::StatusOr<std::vector<std::string>> argv =
-      !trimmed.empty() && trimmed[0] == '[' ? ParseJsonStringArray(trimmed)
-                                            : SplitShellWords(command);
+  absl::StatusOr<std::vector<std::string>> argv = !trimmed.empty() && trimmed[0] == '['
+                                                      ? ParseJsonStringArray(trimmed)
+                                                      : SplitShellWords(command);
   if (!argv.ok()) return argv.status();
   if (argv->empty()) return absl::InvalidArgumentError("--command is empty");
   if ((*argv)[0].empty()) return absl::InvalidArgumentError("--command names an empty program");

@@ -1,5 +1,5 @@
 // The gRPC implementation of ControllerApi (controller_api.h): AgentService over one channel.
-// This header has no gRPC in it; only controller_client.cc includes the gRPC headers.
+// This header has no gRPC in it (the implementation class is in grpc_controller_client.h).
 //
 // Connection rules (agent.proto):
 //   * Register at Start(), and again whenever the controller answers NOT_FOUND for the session

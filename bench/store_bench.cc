@@ -31,8 +31,10 @@ struct Args {
 };
 
 [[noreturn]] void Usage(const std::string& err) {
-  std::fprintf(stderr, "store_bench: %s\nusage: store_bench [--threads N] [--items N] "
-               "[--mode on|off|both] [--lifecycle] [--dir DIR]\n", err.c_str());
+  std::fprintf(stderr,
+               "store_bench: %s\nusage: store_bench [--threads N] [--items N] "
+               "[--mode on|off|both] [--lifecycle] [--dir DIR]\n",
+               err.c_str());
   std::exit(2);
 }
 
@@ -61,7 +63,8 @@ Args Parse(int argc, char** argv) {
     }
   }
   if (a.threads < 1 || a.items < 1) Usage("--threads and --items must be positive");
-  if (a.mode != "on" && a.mode != "off" && a.mode != "both") Usage("--mode must be on, off or both");
+  if (a.mode != "on" && a.mode != "off" && a.mode != "both")
+    Usage("--mode must be on, off or both");
   return a;
 }
 

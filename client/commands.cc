@@ -183,6 +183,12 @@ int Scale(Cli& cli, const std::vector<std::string>& argv) {
                             "usage: harnessctl scale N\n\n"
                             "Sets the target number of agents (0 stops every launched agent)\n"
                             "and prints `target: OLD -> NEW`.");
+  for (const std::string& a : argv) {  // "-1" would otherwise read as an unknown flag
+    int64_t n;
+    if (a.size() > 1 && a[0] == '-' && absl::SimpleAtoi(a, &n)) {
+      p.Fail(absl::StrCat("N must be a non-negative integer, got ", a));
+    }
+  }
   std::vector<std::string> args = p.ParseOrExit(argv);
   WantArgs(p, args, 1, "the target number N");
   int32_t target;
@@ -221,15 +227,16 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
   p.AddInt("priority", &priority, "higher runs first (default 0)", INT64_MIN, INT64_MAX);
   p.AddInt("max-attempts", &max_attempts, "attempts before the item is parked (default 3)", 1,
            INT32_MAX);
-  p.AddDouble("timeout", &timeout_s, "seconds one run may take (default: the controller's)",
-              0.001, 1e9);
+  p.AddDouble("timeout", &timeout_s, "seconds one run may take (default: the controller's)", 0.001,
+              1e9);
   p.AddRepeated("label", &labels, "a label KEY=VALUE (repeatable)");
+  p.AddString("file", &file, "submit every item of this JSON or YAML file instead");
   WantArgs(p, p.ParseOrExit(argv), 0, "");
 
   v1::SubmitRequest request;
   if (p.WasSet("file")) {
-    for (const char* f : {"title", "prompt", "prompt-file", "id", "priority", "max-attempts",
-                          "timeout", "label"}) {
+    for (const char* f :
+         {"title", "prompt", "prompt-file", "id", "priority", "max-attempts", "timeout", "label"}) {
       if (p.WasSet(f)) p.Fail(absl::StrCat("--file cannot be combined with --", f));
     }
     ClientOptions options = cli.Options(p);
@@ -238,7 +245,12 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
     for (v1::ItemSpec& spec : *specs) *request.add_items() = std::move(spec);
     ControllerClient client(options);
     absl::StatusOr<v1::SubmitResponse> r = client.Submit(request);
-    if (!r.ok()) return Error(r.status());
+    if (!r.ok()) {
+      if (absl::IsResourceExhausted(r.status())) {
+        return Error(absl::StrCat(r.status().message(), " (submit fewer items per file)"));
+      }
+      return Error(r.status());
+    }
     std::string out;
     for (const std::string& submitted : r->ids()) absl::StrAppend(&out, submitted, "\n");
     Print(out);
@@ -259,7 +271,7 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
                         kMaxPromptBytes));
   }
   if (p.WasSet("id")) {
-    if (absl::Status s = ValidateItemId(id); !s.ok()) p.Fail(std::string(s.message()));
+    if (absl::Status s = ValidateItemId(id); !s.ok()) p.Fail(absl::StrCat("--id: ", s.message()));
   }
   v1::ItemSpec* spec = request.add_items();
   for (const std::string& label : labels) {
@@ -312,8 +324,10 @@ int Items(Cli& cli, const std::vector<std::string>& argv) {
     for (absl::string_view name : absl::StrSplit(state_flag, ',')) {
       v1::ItemState s;
       if (!ParseItemState(name, &s)) {
-        p.Fail(absl::StrCat("--state must be pending, leased, done, failed, parked or cancelled, "
-                            "got \"", name, "\""));
+        p.Fail(
+            absl::StrCat("--state must be pending, leased, done, failed, parked or cancelled, "
+                         "got \"",
+                         name, "\""));
       }
       states.push_back(s);
     }
@@ -353,7 +367,10 @@ int Cancel(Cli& cli, const std::vector<std::string>& argv) {
   ControllerClient client(cli.Options(p));
   absl::StatusOr<v1::CancelResponse> r = client.Cancel(id, reason);
   if (!r.ok()) return Error(r.status());
-  std::string out = absl::StrCat(id, ": ", ItemStateName(r->previous_state()), " -> cancelled");
+  std::string out =
+      r->previous_state() == v1::ITEM_STATE_CANCELLED
+          ? absl::StrCat(id, ": already cancelled")
+          : absl::StrCat(id, ": ", ItemStateName(r->previous_state()), " -> cancelled");
   if (!r->agent().empty()) absl::StrAppend(&out, " (agent ", r->agent(), " told to stop)");
   Print(absl::StrCat(out, "\n"));
   return 0;
@@ -410,9 +427,8 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"status", Status}, {"scale", Scale},   {"submit", Submit}, {"items", Items},
-    {"show", Show},     {"cancel", Cancel}, {"retry", Retry},   {"agents", Agents},
-    {"drain", Drain},
+    {"status", Status}, {"scale", Scale}, {"submit", Submit}, {"items", Items}, {"show", Show},
+    {"cancel", Cancel}, {"retry", Retry}, {"agents", Agents}, {"drain", Drain},
 };
 
 const Command* FindCommand(absl::string_view name) {

@@ -1,11 +1,11 @@
 // ControlService calls with deadlines and harnessctl's error lines (see controller_client.h).
 #include "client/controller_client.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -19,7 +19,8 @@ namespace harness::client {
 namespace {
 
 std::string OneLine(absl::string_view s) {
-  std::string out = absl::StrReplaceAll(absl::StripAsciiWhitespace(s), {{"\r\n", " "}, {"\n", " "}});
+  std::string out =
+      absl::StrReplaceAll(absl::StripAsciiWhitespace(s), {{"\r\n", " "}, {"\n", " "}});
   return out;
 }
 
@@ -44,18 +45,25 @@ struct ControllerClient::Impl {
   absl::Status Error(const grpc::Status& s) const {
     auto code = static_cast<absl::StatusCode>(s.error_code());
     std::string detail = OneLine(s.error_message());
-    std::string unreachable = absl::StrCat("cannot reach the controller at ", options.address, ": ");
+    std::string unreachable =
+        absl::StrCat("cannot reach the controller at ", options.address, ": ");
     switch (s.error_code()) {
       case grpc::StatusCode::UNAVAILABLE:
-        return absl::Status(code, absl::StrCat(unreachable, detail.empty() ? "unavailable" : detail));
+        return absl::Status(code,
+                            absl::StrCat(unreachable, detail.empty() ? "unavailable" : detail));
       case grpc::StatusCode::DEADLINE_EXCEEDED:
         if (!Connected()) {
           return absl::Status(code, absl::StrCat(unreachable, "no connection within ",
                                                  SecondsText(options.timeout)));
         }
-        return absl::Status(code, absl::StrCat("the controller at ", options.address,
-                                               " did not answer within ",
-                                               SecondsText(options.timeout), " (see --timeout)"));
+        return absl::Status(
+            code, absl::StrCat("the controller at ", options.address, " did not answer within ",
+                               SecondsText(options.timeout), " (see --timeout)"));
+      case grpc::StatusCode::UNIMPLEMENTED:
+        return absl::Status(code, absl::StrCat("the server at ", options.address,
+                                               " does not serve this call (is it a harness "
+                                               "controller of this version?): ",
+                                               detail));
       case grpc::StatusCode::UNAUTHENTICATED:
         return absl::Status(code, absl::StrCat(detail.empty() ? "unauthenticated" : detail,
                                                options.token.empty()
@@ -63,8 +71,8 @@ struct ControllerClient::Impl {
                                                    : " (check --token or HARNESS_TOKEN)"));
       default:
         if (detail.empty()) {
-          return absl::Status(code, absl::StrCat("the controller answered ",
-                                                 absl::StatusCodeToString(code)));
+          return absl::Status(
+              code, absl::StrCat("the controller answered ", absl::StatusCodeToString(code)));
         }
         return absl::Status(code, detail);
     }
@@ -120,9 +128,9 @@ absl::StatusOr<google::protobuf::RepeatedPtrField<v1::ItemSummary>> ControllerCl
     for (v1::ItemSummary& item : *page->mutable_items()) all.Add(std::move(item));
     if (page->next_page_token().empty()) return all;
     if (page->next_page_token() == request.page_token()) {
-      return absl::InternalError(absl::StrCat(
-          "the controller's item list does not advance (page token ",
-          OneLine(page->next_page_token()), ")"));
+      return absl::InternalError(
+          absl::StrCat("the controller's item list does not advance (page token ",
+                       OneLine(page->next_page_token()), ")"));
     }
     request.set_page_token(page->next_page_token());
   }
@@ -173,9 +181,6 @@ absl::Status ControllerClient::Watch(
   }
   v1::WatchStatusRequest request;
   request.set_interval_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(interval)));
-  std::unique_ptr<grpc::ClientReader<v1::StatusSnapshot>> reader =
-      impl_->stub->WatchStatus(&ctx, request);
-
   using Clock = std::chrono::steady_clock;
   std::atomic<int64_t> last_ns{Clock::now().time_since_epoch().count()};
   std::atomic<bool> got_first{false}, done{false}, interrupted{false}, stalled{false};
@@ -197,6 +202,9 @@ absl::Status ControllerClient::Watch(
     }
   });
 
+  // Starting the call waits for the connection, so the watchdog runs first.
+  std::unique_ptr<grpc::ClientReader<v1::StatusSnapshot>> reader =
+      impl_->stub->WatchStatus(&ctx, request);
   v1::StatusSnapshot snapshot;
   while (reader->Read(&snapshot)) {
     got_first = true;
@@ -214,9 +222,9 @@ absl::Status ControllerClient::Watch(
           absl::StrCat("cannot reach the controller at ", impl_->options.address,
                        ": no connection within ", SecondsText(timeout)));
     }
-    return absl::DeadlineExceededError(absl::StrCat(
-        "the controller at ", impl_->options.address, " sent no status for ",
-        SecondsText(got_first ? interval + timeout : timeout), " (see --timeout)"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("the controller at ", impl_->options.address, " sent no status for ",
+                     SecondsText(got_first ? interval + timeout : timeout), " (see --timeout)"));
   }
   if (s.ok()) return absl::OkStatus();
   if (got_first && s.error_code() == grpc::StatusCode::UNAVAILABLE) {

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cmath>
@@ -10,8 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
-
-#include <yaml-cpp/yaml.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -24,8 +23,8 @@
 namespace harness::client {
 namespace {
 
-constexpr const char* kFields[] = {"id",           "title",     "prompt", "prompt_file", "priority",
-                                   "max_attempts", "timeout_s", "labels"};
+constexpr const char* kFields[] = {"id",       "title",        "prompt",    "prompt_file",
+                                   "priority", "max_attempts", "timeout_s", "labels"};
 
 // What a YAML node holds. JSON strings are always quoted, so they are kString; a plain YAML
 // scalar is resolved as YAML 1.2's core schema does (null, booleans, numbers, else a string).
@@ -72,8 +71,7 @@ Kind KindOf(const YAML::Node& n) {
   if (tag == "!" || tag == "tag:yaml.org,2002:str") return Kind::kString;
   const std::string& s = n.Scalar();
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return Kind::kNull;
-  if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" ||
-      s == "FALSE") {
+  if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" || s == "FALSE") {
     return Kind::kBool;
   }
   if (IsPlainInt(s)) return Kind::kInt;
@@ -84,13 +82,19 @@ Kind KindOf(const YAML::Node& n) {
 // "the number 5", "the string \"5\"", "a list"... for type errors.
 std::string Describe(const YAML::Node& n) {
   switch (KindOf(n)) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return n.Scalar();
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return n.Scalar();
     case Kind::kInt:
-    case Kind::kFloat: return absl::StrCat("the number ", n.Scalar());
-    case Kind::kString: return absl::StrCat("the string ", QuoteForMessage(n.Scalar()));
-    case Kind::kList: return "a list";
-    case Kind::kObject: return "an object";
+    case Kind::kFloat:
+      return absl::StrCat("the number ", n.Scalar());
+    case Kind::kString:
+      return absl::StrCat("the string ", QuoteForMessage(n.Scalar()));
+    case Kind::kList:
+      return "a list";
+    case Kind::kObject:
+      return "an object";
   }
   return "a value";
 }
@@ -98,12 +102,11 @@ std::string Describe(const YAML::Node& n) {
 // Names the place of an error: "FILE:LINE: item #N (\"id\"): ".
 struct Where {
   absl::string_view file;
-  int index = 0;    // 1-based
-  std::string id;   // "" until known (or when it is not a valid string)
+  int index = 0;   // 1-based
+  std::string id;  // "" until known (or when it is not a valid string)
 
   absl::Status Error(const YAML::Mark& mark, absl::string_view message) const {
-    std::string place =
-        mark.is_null() ? std::string(file) : absl::StrCat(file, ":", mark.line + 1);
+    std::string place = mark.is_null() ? std::string(file) : absl::StrCat(file, ":", mark.line + 1);
     std::string who = id.empty() ? absl::StrCat("item #", index)
                                  : absl::StrCat("item #", index, " (", QuoteForMessage(id), ")");
     return absl::InvalidArgumentError(absl::StrCat(place, ": ", who, ": ", message));
@@ -142,11 +145,12 @@ absl::Status WantPositiveNumber(const Where& w, absl::string_view field, const Y
   Kind k = KindOf(v);
   double d;
   if ((k != Kind::kInt && k != Kind::kFloat) || !absl::SimpleAtod(v.Scalar(), &d)) {
-    return w.Error(v.Mark(), absl::StrCat(field, " must be a number of seconds, got ", Describe(v)));
+    return w.Error(v.Mark(),
+                   absl::StrCat(field, " must be a number of seconds, got ", Describe(v)));
   }
   if (!std::isfinite(d) || d <= 0) {
-    return w.Error(v.Mark(), absl::StrCat(field, " must be a positive number of seconds, got ",
-                                          v.Scalar()));
+    return w.Error(v.Mark(),
+                   absl::StrCat(field, " must be a positive number of seconds, got ", v.Scalar()));
   }
   *out = d;
   return absl::OkStatus();
@@ -154,7 +158,8 @@ absl::Status WantPositiveNumber(const Where& w, absl::string_view field, const Y
 
 absl::Status ParseLabels(const Where& w, const YAML::Node& v, v1::ItemSpec* spec) {
   if (KindOf(v) != Kind::kObject) {
-    return w.Error(v.Mark(), absl::StrCat("labels must be an object of strings, got ", Describe(v)));
+    return w.Error(v.Mark(),
+                   absl::StrCat("labels must be an object of strings, got ", Describe(v)));
   }
   auto* labels = spec->mutable_labels();
   for (const auto& kv : v) {
@@ -168,8 +173,8 @@ absl::Status ParseLabels(const Where& w, const YAML::Node& v, v1::ItemSpec* spec
       return s;
     }
     if (!labels->insert({key, value}).second) {
-      return w.Error(kv.first.Mark(), absl::StrCat("labels: key ", QuoteForMessage(key),
-                                                   " is given twice"));
+      return w.Error(kv.first.Mark(),
+                     absl::StrCat("labels: key ", QuoteForMessage(key), " is given twice"));
     }
   }
   return absl::OkStatus();
@@ -178,9 +183,9 @@ absl::Status ParseLabels(const Where& w, const YAML::Node& v, v1::ItemSpec* spec
 absl::StatusOr<v1::ItemSpec> ParseItem(Where& w, const YAML::Node& node,
                                        const std::string& base_dir) {
   if (KindOf(node) != Kind::kObject) {
-    return w.Error(node.Mark(), absl::StrCat("expected an object with fields (",
-                                             absl::StrJoin(kFields, ", "), "), got ",
-                                             Describe(node)));
+    return w.Error(node.Mark(),
+                   absl::StrCat("expected an object with fields (", absl::StrJoin(kFields, ", "),
+                                "), got ", Describe(node)));
   }
   // Name the item by its id in every message, even one about a field before "id".
   for (const auto& kv : node) {
@@ -200,7 +205,8 @@ absl::StatusOr<v1::ItemSpec> ParseItem(Where& w, const YAML::Node& node,
     std::string field = key.IsScalar() ? key.Scalar() : std::string();
     if (!key.IsScalar() || !seen.insert(field).second) {
       if (key.IsScalar()) {
-        return w.Error(key.Mark(), absl::StrCat("field ", QuoteForMessage(field), " is given twice"));
+        return w.Error(key.Mark(),
+                       absl::StrCat("field ", QuoteForMessage(field), " is given twice"));
       }
       return w.Error(key.Mark(), "a field name must be a string");
     }
@@ -239,8 +245,8 @@ absl::StatusOr<v1::ItemSpec> ParseItem(Where& w, const YAML::Node& node,
     } else if (field == "labels") {
       s = ParseLabels(w, value, &spec);
     } else {
-      s = w.Error(key.Mark(), absl::StrCat("unknown field ", QuoteForMessage(field), " (known: ",
-                                           absl::StrJoin(kFields, ", "), ")"));
+      s = w.Error(key.Mark(), absl::StrCat("unknown field ", QuoteForMessage(field),
+                                           " (known: ", absl::StrJoin(kFields, ", "), ")"));
     }
     if (!s.ok()) return s;
   }
@@ -249,17 +255,18 @@ absl::StatusOr<v1::ItemSpec> ParseItem(Where& w, const YAML::Node& node,
     return w.Error(prompt_file_mark, "give prompt or prompt_file, not both");
   }
   if (!prompt_file.empty()) {
-    std::string path = prompt_file[0] == '/' ? prompt_file : absl::StrCat(base_dir, "/", prompt_file);
+    std::string path =
+        prompt_file[0] == '/' ? prompt_file : absl::StrCat(base_dir, "/", prompt_file);
     absl::StatusOr<std::string> text = ReadPromptFile(path);
     if (!text.ok()) {
-      return w.Error(prompt_file_mark,
-                     absl::StrCat("prompt_file ", QuoteForMessage(prompt_file), ": ",
-                                  text.status().message()));
+      return w.Error(prompt_file_mark, absl::StrCat("prompt_file ", QuoteForMessage(prompt_file),
+                                                    ": ", text.status().message()));
     }
     spec.set_prompt(*std::move(text));
   }
   if (spec.prompt().empty()) {
-    return w.Error(node.Mark(), has_prompt ? "prompt is empty" : "prompt (or prompt_file) is required");
+    return w.Error(node.Mark(),
+                   has_prompt ? "prompt is empty" : "prompt (or prompt_file) is required");
   }
   if (spec.prompt().size() > kMaxPromptBytes) {
     return w.Error(node.Mark(), absl::StrCat("prompt is too large: ", spec.prompt().size(),
@@ -281,7 +288,7 @@ bool ParseHex4(absl::string_view s, size_t at, uint32_t* out) {
   uint32_t v = 0;
   for (size_t i = at; i < at + 4; ++i) {
     char c = s[i];
-    int d = (c >= '0' && c <= '9') ? c - '0'
+    int d = (c >= '0' && c <= '9')   ? c - '0'
             : (c >= 'a' && c <= 'f') ? c - 'a' + 10
             : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                      : -1;
@@ -328,11 +335,10 @@ absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(absl::string_view text,
         input = CombineEscapedSurrogates(text);
         continue;
       }
-      std::string place = e.mark.is_null() ? std::string(name)
-                                           : absl::StrCat(name, ":", e.mark.line + 1, ":",
-                                                          e.mark.column + 1);
-      return absl::InvalidArgumentError(
-          absl::StrCat(place, ": not valid JSON or YAML: ", e.msg));
+      std::string place = e.mark.is_null()
+                              ? std::string(name)
+                              : absl::StrCat(name, ":", e.mark.line + 1, ":", e.mark.column + 1);
+      return absl::InvalidArgumentError(absl::StrCat(place, ": not valid JSON or YAML: ", e.msg));
     }
   }
 }
@@ -349,7 +355,8 @@ absl::StatusOr<std::string> ReadPromptFile(const std::string& path) {
       if (text.size() > kMaxPromptBytes) break;
     }
     if (std::ferror(stdin)) {
-      return absl::InternalError(absl::StrCat("cannot read standard input: ", std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("cannot read standard input: ", std::strerror(errno)));
     }
   } else {
     struct stat st;
@@ -374,8 +381,8 @@ absl::StatusOr<std::string> ReadPromptFile(const std::string& path) {
 }
 
 absl::StatusOr<std::vector<v1::ItemSpec>> ParseItemFile(absl::string_view text,
-                                                       absl::string_view name,
-                                                       const std::string& base_dir) {
+                                                        absl::string_view name,
+                                                        const std::string& base_dir) {
   absl::StatusOr<std::vector<YAML::Node>> docs = LoadDocuments(text, name);
   if (!docs.ok()) return docs.status();
   if (docs->empty() || (docs->size() == 1 && KindOf((*docs)[0]) == Kind::kNull)) {
@@ -383,8 +390,8 @@ absl::StatusOr<std::vector<v1::ItemSpec>> ParseItemFile(absl::string_view text,
         absl::StrCat(name, ": the file is empty; expected a list of items"));
   }
   if (docs->size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": the file holds ", docs->size(), " YAML documents; put every item in one list"));
+    return absl::InvalidArgumentError(absl::StrCat(name, ": the file holds ", docs->size(),
+                                                   " YAML documents; put every item in one list"));
   }
   const YAML::Node& root = (*docs)[0];
   if (KindOf(root) != Kind::kList) {
@@ -413,7 +420,9 @@ absl::StatusOr<std::vector<v1::ItemSpec>> LoadItemFile(const std::string& path) 
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
   size_t slash = path.rfind('/');
-  std::string base_dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string base_dir = slash == std::string::npos ? "."
+                         : slash == 0               ? "/"
+                                                    : path.substr(0, slash);
   return ParseItemFile(*text, path, base_dir);
 }
 

@@ -36,8 +36,8 @@ absl::StatusOr<std::vector<v1::ItemSpec>> LoadItemFile(const std::string& path);
 // Parses the text of an item file. `name` is used in messages; prompt_file paths are relative
 // to `base_dir`.
 absl::StatusOr<std::vector<v1::ItemSpec>> ParseItemFile(absl::string_view text,
-                                                       absl::string_view name,
-                                                       const std::string& base_dir);
+                                                        absl::string_view name,
+                                                        const std::string& base_dir);
 
 // Reads a prompt file: at most kMaxPromptBytes, not empty. "-" reads standard input.
 absl::StatusOr<std::string> ReadPromptFile(const std::string& path);

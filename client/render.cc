@@ -83,9 +83,7 @@ std::string HumanDuration(int64_t ms) {
   return absl::StrFormat("%dh%02dm", s / 3600, (s / 60) % 60);
 }
 
-std::string ShortCommit(absl::string_view commit) {
-  return std::string(commit.substr(0, 12));
-}
+std::string ShortCommit(absl::string_view commit) { return std::string(commit.substr(0, 12)); }
 
 // Labels in key order (a proto map has none of its own).
 std::map<std::string, std::string> SortedLabels(const Map<std::string, std::string>& labels) {
@@ -101,8 +99,14 @@ std::string LabelsText(const Map<std::string, std::string>& labels) {
   return absl::StrJoin(parts, ", ");
 }
 
-// "12.5" or "3600": seconds without a pointless fraction.
-std::string Seconds(double s) { return absl::StrFormat("%g", s); }
+// "12.5" or "3600": seconds without a pointless fraction (at most milliseconds).
+std::string Seconds(double s) {
+  if (s == std::floor(s) && std::fabs(s) < 1e15) return absl::StrCat(static_cast<int64_t>(s));
+  std::string t = absl::StrFormat("%.3f", s);
+  while (t.back() == '0') t.pop_back();
+  if (t.back() == '.') t.pop_back();
+  return t;
+}
 
 // A multi-line text indented by two spaces, without a trailing blank line.
 std::string Indented(absl::string_view text) {
@@ -162,7 +166,7 @@ std::string OutcomeName(v1::AttemptOutcome outcome) {
 bool ParseItemState(absl::string_view name, v1::ItemState* state) {
   for (v1::ItemState s : {v1::ITEM_STATE_PENDING, v1::ITEM_STATE_LEASED, v1::ITEM_STATE_DONE,
                           v1::ITEM_STATE_FAILED, v1::ITEM_STATE_PARKED, v1::ITEM_STATE_CANCELLED}) {
-    if (ItemStateName(s) == name) {
+    if (ItemStateName(s) == absl::AsciiStrToLower(name)) {
       *state = s;
       return true;
     }
@@ -379,11 +383,13 @@ std::string RenderItemText(const v1::Item& item) {
     for (int i = 0; i < item.attempts_size(); ++i) {
       absl::StrAppend(&out, lines[static_cast<size_t>(i) + 1], "\n");
       const std::string& error = item.attempts(i).error();
-      if (!error.empty()) absl::StrAppend(&out, "     error: ", SanitizeForTerminal(error, true), "\n");
+      if (!error.empty())
+        absl::StrAppend(&out, "     error: ", SanitizeForTerminal(error, true), "\n");
     }
   }
   absl::StrAppend(&out, "\nPrompt:\n", Indented(item.prompt()));
-  absl::StrAppend(&out, "\nLog tail:\n", item.log_tail().empty() ? "  (empty)\n" : Indented(item.log_tail()));
+  absl::StrAppend(&out, "\nLog tail:\n",
+                  item.log_tail().empty() ? "  (empty)\n" : Indented(item.log_tail()));
   return out;
 }
 

@@ -24,7 +24,8 @@ std::string AgentStateName(v1::AgentState state);
 std::string HealthName(v1::Health health);
 std::string OutcomeName(v1::AttemptOutcome outcome);
 
-// Parses a name as printed by ItemStateName ("pending" ... "cancelled"); false otherwise.
+// Parses a name as printed by ItemStateName ("pending" ... "cancelled"; any case); false
+// otherwise (also for "unspecified").
 bool ParseItemState(absl::string_view name, v1::ItemState* state);
 
 // RFC 3339 UTC with milliseconds ("2024-05-01T12:00:00.250Z"); "" for 0 (unset).

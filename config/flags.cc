@@ -36,8 +36,8 @@ void FlagParser::AddRepeated(const std::string& name, std::vector<std::string>* 
                     }});
 }
 
-void FlagParser::AddInt(const std::string& name, int64_t* out, const std::string& help,
-                        int64_t min, int64_t max) {
+void FlagParser::AddInt(const std::string& name, int64_t* out, const std::string& help, int64_t min,
+                        int64_t max) {
   flags_.push_back({name, help, true, [=](const std::string& v) {
                       int64_t n;
                       if (!absl::SimpleAtoi(v, &n)) {

@@ -34,7 +34,8 @@ class FlagParser {
   // Parses argv[1..]; exits as described above. Returns the positional arguments. With
   // `stop_at_first_positional`, everything from the first positional argument on is returned
   // unparsed (for CLIs whose subcommands have flags of their own).
-  std::vector<std::string> ParseOrExit(int argc, char** argv, bool stop_at_first_positional = false);
+  std::vector<std::string> ParseOrExit(int argc, char** argv,
+                                       bool stop_at_first_positional = false);
   // Same over an explicit list (argv without the program name).
   std::vector<std::string> ParseOrExit(const std::vector<std::string>& args,
                                        bool stop_at_first_positional = false);

@@ -51,8 +51,9 @@ absl::Time AcquireDispatcher::ExpireWaiters() {
   {
     absl::MutexLock l(&mu_);
     const absl::Time now = clock_->Now();
-    auto keep = std::stable_partition(waiters_.begin(), waiters_.end(),
-                                      [&](const std::shared_ptr<Waiter>& w) { return w->deadline > now; });
+    auto keep =
+        std::stable_partition(waiters_.begin(), waiters_.end(),
+                              [&](const std::shared_ptr<Waiter>& w) { return w->deadline > now; });
     done.assign(keep, waiters_.end());
     waiters_.erase(keep, waiters_.end());
     for (const auto& w : waiters_) next = std::min(next, w->deadline);

@@ -21,7 +21,8 @@ Controller::Controller(ControllerOptions options, Clock* clock)
       pool_target_(options_.pool_target),
       started_(clock->Now()) {}
 
-absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions options, Clock* clock) {
+absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions options,
+                                                             Clock* clock) {
   auto c = std::unique_ptr<Controller>(new Controller(std::move(options), clock));
   absl::StatusOr<std::unique_ptr<WorkQueue>> q = WorkQueue::Open(c->options_.queue, clock);
   if (!q.ok()) return q.status();
@@ -66,9 +67,12 @@ void Controller::TickerLoop() {
     Tick();
     absl::Time next = std::min(queue_->NextExpiry(), dispatcher_->ExpireWaiters());
     // Health and watchers are judged at read time; a coarse tick bounds every other delay.
-    absl::Duration wait = std::clamp(next - clock_->Now(), absl::Milliseconds(1), absl::Milliseconds(100));
+    absl::Duration wait =
+        std::clamp(next - clock_->Now(), absl::Milliseconds(1), absl::Milliseconds(100));
     absl::MutexLock l(&ticker_mu_);
-    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ticker_mu_) { return ticker_stop_ || ticker_wake_; };
+    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ticker_mu_) {
+      return ticker_stop_ || ticker_wake_;
+    };
     ticker_mu_.AwaitWithTimeout(absl::Condition(&woken), wait);
     if (ticker_stop_) return;
     ticker_wake_ = false;
@@ -83,8 +87,9 @@ void Controller::Tick() {
         metrics_.RecordAttempt(false, clock_->Now() - l.granted);
         LogInfo(absl::StrCat("lease of item ", l.item_id, " (token ", l.token, ", agent ", l.agent,
                              ") expired; the item is requeued"));
-        agents_.Send(l.agent, AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token,
-                                           "the lease expired", {}});
+        agents_.Send(
+            l.agent,
+            AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token, "the lease expired", {}});
       }
     } else {
       LogError(absl::StrCat("expiring leases failed: ", expired.status().message()));

@@ -1,18 +1,18 @@
 // The controller's gRPC server (see server.h).
 #include "controller/server.h"
 
-#include <chrono>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
 
 namespace harness {
 
-absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(Controller* controller,
-                                                                          const std::string& listen) {
+absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
+    Controller* controller, const std::string& listen) {
   if (absl::Status s = ValidateListenAddress(listen); !s.ok()) return s;
   std::string bind = listen;
   if (!bind.empty() && bind[0] == ':') bind = "0.0.0.0" + bind;
@@ -34,8 +34,8 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(Contro
   builder.SetMaxSendMessageSize(64 << 20);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen,
-                                               " (address in use or not available here)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen, " (address in use or not available here)"));
   }
   std::string host = bind.substr(0, bind.rfind(':'));
   server->address_ = absl::StrCat(host, ":", port);

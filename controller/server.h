@@ -2,10 +2,10 @@
 // standard health service (grpc.health.v1) and server reflection, with keepalive set explicitly.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "controller/controller.h"

@@ -94,16 +94,19 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext
                                                      v1::RegisterResponse* resp) {
   if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   const std::string& agent = req->agent_id();
-  std::string session = controller_->agents().Register(agent, req->pid(), req->host(), req->version());
+  std::string session =
+      controller_->agents().Register(agent, req->pid(), req->host(), req->version());
   resp->set_session_id(session);
-  resp->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(controller_->options().heartbeat_interval));
+  resp->set_heartbeat_interval_ms(
+      absl::ToInt64Milliseconds(controller_->options().heartbeat_interval));
   resp->set_lease_ttl_ms(absl::ToInt64Milliseconds(controller_->options().queue.lease_ttl));
   resp->set_controller_version(HarnessVersion());
   // Leases the agent still runs and we still hold: renewed and confirmed. Leases we hold for it
   // that it no longer runs (it restarted): handed back at once.
   std::set<std::pair<std::string, uint64_t>> held;
   for (const v1::LeaseRef& ref : req->held_leases()) {
-    absl::StatusOr<absl::Time> renewed = controller_->queue().Renew(ref.item_id(), ref.lease_token());
+    absl::StatusOr<absl::Time> renewed =
+        controller_->queue().Renew(ref.item_id(), ref.lease_token());
     if (!renewed.ok()) continue;
     held.emplace(ref.item_id(), ref.lease_token());
     absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(ref.item_id());
@@ -118,8 +121,8 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext
   }
   for (const Lease& l : controller_->queue().Leases()) {
     if (l.agent == agent && !held.count({l.item_id, l.token})) {
-      absl::Status s = controller_->queue().Release(l.item_id, l.token,
-                                                    "its agent registered again without it");
+      absl::Status s =
+          controller_->queue().Release(l.item_id, l.token, "its agent registered again without it");
       if (s.ok()) {
         LogInfo(absl::StrCat("agent ", agent, " registered again without item ", l.item_id,
                              "; the item is requeued"));
@@ -161,13 +164,15 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   controller_->RecordAttemptEnd(req->item_id(), req->lease_token(), true);
   Pending<bool> p = controller_->queue().BeginComplete(
-      req->item_id(), req->lease_token(), ResultOf(req->commit(), req->base_commit(), req->exit_code(), ""));
+      req->item_id(), req->lease_token(),
+      ResultOf(req->commit(), req->base_commit(), req->exit_code(), ""));
   if (!p.value.ok()) {
     r->Finish(ToGrpcStatus(p.value.status()));
     return r;
   }
   if (!req->log_tail().empty()) {
-    std::string tail = req->log_tail().substr(req->log_tail().size() > kMaxLogTail ? req->log_tail().size() - kMaxLogTail : 0);
+    std::string tail = req->log_tail().substr(
+        req->log_tail().size() > kMaxLogTail ? req->log_tail().size() - kMaxLogTail : 0);
     (void)controller_->logs().Write(req->item_id(), req->attempt(), tail);
   }
   resp->mutable_result()->set_commit(req->commit());
@@ -177,7 +182,8 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Fail(grpc::CallbackServerContext* ctx,
-                                                 const v1::FailRequest* req, v1::FailResponse* resp) {
+                                                 const v1::FailRequest* req,
+                                                 v1::FailResponse* resp) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   store::Outcome outcome;
   switch (req->outcome()) {
@@ -189,21 +195,24 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Fail(grpc::CallbackServerContext* ct
       outcome = store::OUTCOME_TIMEOUT;
       break;
     default:
-      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "fail: outcome must be ATTEMPT_OUTCOME_FAILED or ATTEMPT_OUTCOME_TIMEOUT"));
+      r->Finish(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "fail: outcome must be ATTEMPT_OUTCOME_FAILED or ATTEMPT_OUTCOME_TIMEOUT"));
       return r;
   }
   controller_->RecordAttemptEnd(req->item_id(), req->lease_token(), false);
   AttemptResult res = ResultOf(req->commit(), req->base_commit(),
                                req->has_exit_code() ? req->exit_code().value() : -1, req->error());
   res.not_retryable = !req->retryable();
-  Pending<bool> p = controller_->queue().BeginFail(req->item_id(), req->lease_token(), outcome, res);
+  Pending<bool> p =
+      controller_->queue().BeginFail(req->item_id(), req->lease_token(), outcome, res);
   if (!p.value.ok()) {
     r->Finish(ToGrpcStatus(p.value.status()));
     return r;
   }
   if (!req->log_tail().empty()) {
-    std::string tail = req->log_tail().substr(req->log_tail().size() > kMaxLogTail ? req->log_tail().size() - kMaxLogTail : 0);
+    std::string tail = req->log_tail().substr(
+        req->log_tail().size() > kMaxLogTail ? req->log_tail().size() - kMaxLogTail : 0);
     (void)controller_->logs().Write(req->item_id(), req->attempt(), tail);
   }
   absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->item_id());
@@ -216,7 +225,8 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Release(grpc::CallbackServerContext*
                                                     const v1::ReleaseRequest* req,
                                                     v1::ReleaseResponse* resp) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  Pending<bool> p = controller_->queue().BeginRelease(req->item_id(), req->lease_token(), req->reason());
+  Pending<bool> p =
+      controller_->queue().BeginRelease(req->item_id(), req->lease_token(), req->reason());
   if (!p.value.ok()) {
     r->Finish(ToGrpcStatus(p.value.status()));
     return r;

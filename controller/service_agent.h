@@ -13,13 +13,15 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
   explicit AgentServiceImpl(Controller* controller) : controller_(controller) {}
 
-  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx, const v1::RegisterRequest* req,
+  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
+                                     const v1::RegisterRequest* req,
                                      v1::RegisterResponse* resp) override;
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Session(
       grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* ctx, const v1::AcquireRequest* req,
                                     v1::AcquireResponse* resp) override;
-  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx, const v1::CompleteRequest* req,
+  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx,
+                                     const v1::CompleteRequest* req,
                                      v1::CompleteResponse* resp) override;
   grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx, const v1::FailRequest* req,
                                  v1::FailResponse* resp) override;

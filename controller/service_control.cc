@@ -76,7 +76,8 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Submit(grpc::CallbackServerContext
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::List(grpc::CallbackServerContext* ctx,
-                                                   const v1::ListRequest* req, v1::ListResponse* resp) {
+                                                   const v1::ListRequest* req,
+                                                   v1::ListResponse* resp) {
   std::set<store::ItemState> states;
   for (int s : req->states()) {
     store::ItemState st = FromApi(static_cast<v1::ItemState>(s));
@@ -87,8 +88,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::List(grpc::CallbackServerContext* 
   }
   int page = req->page_size() == 0 ? kDefaultPageSize : req->page_size();
   if (page < 0 || page > kMaxPageSize) {
-    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                              "list: page_size must be between 1 and ", kMaxPageSize, ", got ", page)));
+    return FinishNow(
+        ctx, absl::InvalidArgumentError(absl::StrCat("list: page_size must be between 1 and ",
+                                                     kMaxPageSize, ", got ", page)));
   }
   uint64_t after_seq = 0;
   if (!req->page_token().empty() && !absl::SimpleAtoi(req->page_token(), &after_seq)) {
@@ -112,7 +114,8 @@ grpc::ServerUnaryReactor* ControlServiceImpl::List(grpc::CallbackServerContext* 
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::Get(grpc::CallbackServerContext* ctx,
-                                                  const v1::GetRequest* req, v1::GetResponse* resp) {
+                                                  const v1::GetRequest* req,
+                                                  v1::GetResponse* resp) {
   absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->id());
   if (!item.ok()) return FinishNow(ctx, item.status());
   *resp->mutable_item() = ToApiItem(*item, controller_->logs().Latest(req->id()));
@@ -124,6 +127,10 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Cancel(grpc::CallbackServerContext
                                                      v1::CancelResponse* resp) {
   absl::StatusOr<store::ItemRecord> before = controller_->queue().Get(req->id());
   if (!before.ok()) return FinishNow(ctx, before.status());
+  if (before->state() == store::ITEM_CANCELLED) {  // cancelling twice changes nothing
+    resp->set_previous_state(v1::ITEM_STATE_CANCELLED);
+    return FinishNow(ctx, absl::OkStatus());
+  }
   Pending<std::optional<Lease>> p = controller_->queue().BeginCancel(req->id());
   if (!p.value.ok()) return FinishNow(ctx, p.value.status());
   resp->set_previous_state(ToApi(before->state()));
@@ -131,7 +138,8 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Cancel(grpc::CallbackServerContext
     const Lease& l = **p.value;
     resp->set_agent(l.agent);
     std::string reason = req->reason().empty() ? "cancelled by the operator" : req->reason();
-    controller_->agents().Send(l.agent, AgentCommand{AgentCommand::kCancel, l.item_id, l.token, reason, {}});
+    controller_->agents().Send(l.agent,
+                               AgentCommand{AgentCommand::kCancel, l.item_id, l.token, reason, {}});
   }
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
@@ -152,7 +160,8 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Retry(grpc::CallbackServerContext*
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::Status(grpc::CallbackServerContext* ctx,
-                                                     const v1::StatusRequest*, v1::StatusSnapshot* resp) {
+                                                     const v1::StatusRequest*,
+                                                     v1::StatusSnapshot* resp) {
   *resp = controller_->Status();
   return FinishNow(ctx, absl::OkStatus());
 }
@@ -164,10 +173,12 @@ grpc::ServerWriteReactor<v1::StatusSnapshot>* ControlServiceImpl::WatchStatus(
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::Scale(grpc::CallbackServerContext* ctx,
-                                                    const v1::ScaleRequest* req, v1::ScaleResponse* resp) {
+                                                    const v1::ScaleRequest* req,
+                                                    v1::ScaleResponse* resp) {
   if (req->target() < 0 || req->target() > kMaxPoolTarget) {
-    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                              "scale: target must be between 0 and ", kMaxPoolTarget, ", got ", req->target())));
+    return FinishNow(
+        ctx, absl::InvalidArgumentError(absl::StrCat("scale: target must be between 0 and ",
+                                                     kMaxPoolTarget, ", got ", req->target())));
   }
   int old = controller_->SetPoolTarget(req->target());
   resp->set_old_target(old);
@@ -177,7 +188,8 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Scale(grpc::CallbackServerContext*
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::Drain(grpc::CallbackServerContext* ctx,
-                                                    const v1::DrainRequest* req, v1::DrainResponse* resp) {
+                                                    const v1::DrainRequest* req,
+                                                    v1::DrainResponse* resp) {
   absl::StatusOr<AgentInfo> info = controller_->agents().Drain(req->agent_id());
   if (!info.ok()) return FinishNow(ctx, info.status());
   std::string item;

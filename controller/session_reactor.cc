@@ -105,7 +105,8 @@ void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
     return;
   }
   for (const v1::LeaseRef& ref : hb.leases()) {
-    absl::StatusOr<absl::Time> renewed = controller_->queue().Renew(ref.item_id(), ref.lease_token());
+    absl::StatusOr<absl::Time> renewed =
+        controller_->queue().Renew(ref.item_id(), ref.lease_token());
     v1::ControllerMessage m;
     if (renewed.ok()) {
       v1::LeaseRenewed* r = m.mutable_lease_renewed();

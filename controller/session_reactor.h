@@ -3,11 +3,11 @@
 // (drain, cancel, stop, lease lost) through a queue, one write in flight at a time.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -36,7 +36,7 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
 
   Controller* const controller_;
   v1::AgentMessage in_;
-  std::string agent_id_;    // set by Hello
+  std::string agent_id_;  // set by Hello
   std::string session_id_;
   std::shared_ptr<Sink> sink_;
 

@@ -72,7 +72,8 @@ absl::Status UnknownSession(const std::string& agent_id) {
 absl::Status AgentRegistry::Touch(const std::string& agent_id, const std::string& session_id) {
   absl::MutexLock l(&mu_);
   auto it = agents_.find(agent_id);
-  if (it == agents_.end() || it->second.info.session_id != session_id) return UnknownSession(agent_id);
+  if (it == agents_.end() || it->second.info.session_id != session_id)
+    return UnknownSession(agent_id);
   it->second.info.last_seen = clock_->Now();
   return absl::OkStatus();
 }
@@ -107,7 +108,8 @@ absl::Status AgentRegistry::Heartbeat(const std::string& agent_id, const std::st
                                       AgentState reported) {
   absl::MutexLock l(&mu_);
   auto it = agents_.find(agent_id);
-  if (it == agents_.end() || it->second.info.session_id != session_id) return UnknownSession(agent_id);
+  if (it == agents_.end() || it->second.info.session_id != session_id)
+    return UnknownSession(agent_id);
   it->second.info.last_seen = clock_->Now();
   it->second.info.state = reported;
   return absl::OkStatus();
@@ -121,7 +123,8 @@ absl::StatusOr<AgentInfo> AgentRegistry::Drain(const std::string& agent_id) {
     auto it = agents_.find(agent_id);
     if (it == agents_.end()) {
       if (absl::Status s = ValidateAgentId(agent_id); !s.ok()) return s;
-      return absl::NotFoundError(absl::StrCat("agent ", QuoteForMessage(agent_id), " is not known"));
+      return absl::NotFoundError(
+          absl::StrCat("agent ", QuoteForMessage(agent_id), " is not known"));
     }
     it->second.info.draining = true;
     if (it->second.info.state == AgentState::kIdle) it->second.info.state = AgentState::kDraining;
@@ -189,7 +192,8 @@ std::vector<AgentInfo> AgentRegistry::List() const {
       out.back().health = HealthOf(e, now);
     }
   }
-  std::sort(out.begin(), out.end(), [](const AgentInfo& a, const AgentInfo& b) { return a.id < b.id; });
+  std::sort(out.begin(), out.end(),
+            [](const AgentInfo& a, const AgentInfo& b) { return a.id < b.id; });
   return out;
 }
 

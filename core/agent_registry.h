@@ -27,13 +27,13 @@ namespace harness {
 enum class AgentState { kStarting, kIdle, kWorking, kDraining, kStopped };
 enum class Health { kHealthy, kSuspect, kDead };
 const char* AgentStateName(AgentState s);  // "starting", "idle", ...
-const char* HealthName(Health h);           // "healthy", "suspect", "dead"
+const char* HealthName(Health h);          // "healthy", "suspect", "dead"
 
 // Something the controller tells an agent over its session.
 struct AgentCommand {
   enum Kind { kDrain, kCancel, kStop, kLeaseLost } kind = kDrain;
-  std::string item_id;   // kCancel, kLeaseLost
-  uint64_t token = 0;    // kCancel, kLeaseLost
+  std::string item_id;  // kCancel, kLeaseLost
+  uint64_t token = 0;   // kCancel, kLeaseLost
   std::string reason;
   absl::Duration grace;  // kStop
 };

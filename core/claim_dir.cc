@@ -49,9 +49,11 @@ absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
   if (absl::Status s = ValidateItemId(lease.item_id()); !s.ok()) return s;
   std::string lease_name = StatePaths::LeaseName(lease.item_id(), lease.token());
   std::string content = EncodeLeaseRecord(lease);
-  int fd = ::openat(leases_fd_.get(), lease_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                    0644);
-  if (fd < 0) return ErrnoStatus(errno, "cannot create lease record", paths_.LeaseFile(lease.item_id(), lease.token()));
+  int fd =
+      ::openat(leases_fd_.get(), lease_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return ErrnoStatus(errno, "cannot create lease record",
+                       paths_.LeaseFile(lease.item_id(), lease.token()));
   absl::Status written = WriteAll(fd, content, lease_name);
   ::close(fd);
   if (!written.ok()) {
@@ -59,11 +61,12 @@ absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
     return written;
   }
   dirty_.store(true, std::memory_order_release);
-  if (::linkat(leases_fd_.get(), lease_name.c_str(), claims_fd_.get(), lease.item_id().c_str(), 0) !=
-      0) {
+  if (::linkat(leases_fd_.get(), lease_name.c_str(), claims_fd_.get(), lease.item_id().c_str(),
+               0) != 0) {
     int err = errno;
     ::unlinkat(leases_fd_.get(), lease_name.c_str(), 0);
-    if (err != EEXIST) return ErrnoStatus(err, "cannot link claim", paths_.ClaimFile(lease.item_id()));
+    if (err != EEXIST)
+      return ErrnoStatus(err, "cannot link claim", paths_.ClaimFile(lease.item_id()));
     std::string holder;
     if (absl::StatusOr<store::LeaseRecord> cur = Read(lease.item_id()); cur.ok()) {
       holder = absl::StrFormat(" by agent %s (lease token %d)", QuoteForMessage(cur->agent()),
@@ -89,7 +92,8 @@ absl::StatusOr<store::LeaseRecord> ClaimDir::Read(absl::string_view item_id) con
   if (!content.ok()) return content.status();
   absl::string_view payload;
   store::LeaseRecord lease;
-  if (!DecodeSingleFrame(*content, &payload) || !lease.ParseFromArray(payload.data(), payload.size())) {
+  if (!DecodeSingleFrame(*content, &payload) ||
+      !lease.ParseFromArray(payload.data(), payload.size())) {
     return absl::DataLossError(absl::StrCat("lease record ", path, " is torn or corrupt"));
   }
   return lease;
@@ -115,7 +119,8 @@ absl::Status ClaimDir::Release(absl::string_view item_id, uint64_t token) {
     absl::StatusOr<bool> is = ClaimIs(item_id, token);
     if (!is.ok()) {
       if (absl::IsNotFound(is.status())) {
-        return absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " is not claimed"));
+        return absl::NotFoundError(
+            absl::StrCat("item ", QuoteForMessage(item_id), " is not claimed"));
       }
       return is.status();
     }
@@ -138,16 +143,16 @@ absl::Status ClaimDir::Release(absl::string_view item_id, uint64_t token) {
 }
 
 absl::StatusOr<store::LeaseRecord> ClaimDir::BreakIfExpired(absl::string_view item_id,
-                                                           absl::Time now) {
+                                                            absl::Time now) {
   if (absl::Status s = ValidateItemId(item_id); !s.ok()) return s;
   return WithRemovalLock([&]() -> absl::StatusOr<store::LeaseRecord> {
     absl::StatusOr<store::LeaseRecord> cur = Read(item_id);
     if (!cur.ok() && !absl::IsDataLoss(cur.status())) return cur.status();
     if (cur.ok() && absl::FromUnixMillis(cur->expires_unix_ms()) > now) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "item %s is claimed by agent %s (lease token %d) until %s", QuoteForMessage(item_id),
-          QuoteForMessage(cur->agent()), cur->token(),
-          absl::FormatTime(absl::FromUnixMillis(cur->expires_unix_ms()))));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("item %s is claimed by agent %s (lease token %d) until %s",
+                          QuoteForMessage(item_id), QuoteForMessage(cur->agent()), cur->token(),
+                          absl::FormatTime(absl::FromUnixMillis(cur->expires_unix_ms()))));
     }
     std::string item(item_id);
     if (::unlinkat(claims_fd_.get(), item.c_str(), 0) != 0) {
@@ -204,7 +209,8 @@ absl::StatusOr<std::vector<ClaimDir::Entry>> ClaimDir::Scan() const {
     if (!leases.ok()) return leases.status();
     for (size_t i : torn) {
       struct stat cst;
-      if (::fstatat(claims_fd_.get(), out[i].item_id.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (::fstatat(claims_fd_.get(), out[i].item_id.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0)
+        continue;
       for (const std::string& lname : *leases) {
         std::optional<StatePaths::ParsedLease> parsed = StatePaths::ParseLeaseName(lname);
         if (!parsed || parsed->item_id != out[i].item_id) continue;

@@ -15,11 +15,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/file_util.h"
@@ -55,8 +55,8 @@ class ClaimDir {
   // reached the disk) is identified by the name of the lease file it is linked to.
   struct Entry {
     std::string item_id;
-    uint64_t token = 0;                      // 0: unknown (no lease file links to it)
-    std::optional<store::LeaseRecord> lease; // empty if the record was torn
+    uint64_t token = 0;                       // 0: unknown (no lease file links to it)
+    std::optional<store::LeaseRecord> lease;  // empty if the record was torn
   };
   absl::StatusOr<std::vector<Entry>> Scan() const;
 

@@ -49,7 +49,8 @@ absl::Status MakeDirs(const std::string& path) {
   }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "cannot stat", path);
-  if (!S_ISDIR(st.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
+  if (!S_ISDIR(st.st_mode))
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
   return absl::OkStatus();
 }
 

@@ -16,8 +16,9 @@ bool IsAlnum(char c) {
 absl::Status ValidateName(absl::string_view kind, absl::string_view id, size_t max_len) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(kind, " is empty"));
   if (id.size() > max_len) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s %s is too long: %d characters, at most %d",
-                                                      kind, QuoteForMessage(id), id.size(), max_len));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s %s is too long: %d characters, at most %d", kind, QuoteForMessage(id),
+                        id.size(), max_len));
   }
   if (!IsAlnum(id[0])) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -25,9 +26,9 @@ absl::Status ValidateName(absl::string_view kind, absl::string_view id, size_t m
   }
   for (char c : id) {
     if (!IsAlnum(c) && c != '.' && c != '_' && c != '-') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          kind, " ", QuoteForMessage(id),
-          " is invalid: only letters, digits, '.', '_' and '-' are allowed"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(kind, " ", QuoteForMessage(id),
+                       " is invalid: only letters, digits, '.', '_' and '-' are allowed"));
     }
   }
   return absl::OkStatus();
@@ -61,8 +62,8 @@ absl::Status ValidateItemId(absl::string_view id) {
         "item id ", QuoteForMessage(id), " is invalid: \"..\" is not allowed in a git ref"));
   }
   if (id.back() == '.') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "item id ", QuoteForMessage(id), " is invalid: a git ref cannot end with \".\""));
+    return absl::InvalidArgumentError(absl::StrCat("item id ", QuoteForMessage(id),
+                                                   " is invalid: a git ref cannot end with \".\""));
   }
   if (id.size() >= 5 && id.substr(id.size() - 5) == ".lock") {
     return absl::InvalidArgumentError(absl::StrCat(

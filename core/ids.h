@@ -3,9 +3,8 @@
 // before passing through here.
 #pragma once
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace harness {
 

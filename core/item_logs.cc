@@ -35,7 +35,8 @@ std::string ItemLogs::Latest(absl::string_view item_id) const {
   while (dirent* e = ::readdir(d)) {
     absl::string_view n = e->d_name;
     int k;
-    if (n.size() > 4 && n.substr(n.size() - 4) == ".log" && absl::SimpleAtoi(n.substr(0, n.size() - 4), &k)) {
+    if (n.size() > 4 && n.substr(n.size() - 4) == ".log" &&
+        absl::SimpleAtoi(n.substr(0, n.size() - 4), &k)) {
       best = std::max(best, k);
     }
   }

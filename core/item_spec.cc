@@ -39,7 +39,8 @@ bool IsValidUtf8(absl::string_view s) {
 }  // namespace
 
 absl::Status NormalizeSpec(const SpecLimits& limits, store::ItemSpec* spec) {
-  std::string who = spec->id().empty() ? "new item" : absl::StrCat("item ", QuoteForMessage(spec->id()));
+  std::string who =
+      spec->id().empty() ? "new item" : absl::StrCat("item ", QuoteForMessage(spec->id()));
   auto bad = [&](absl::string_view field, absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(who, ": ", field, " ", why));
   };
@@ -68,18 +69,22 @@ absl::Status NormalizeSpec(const SpecLimits& limits, store::ItemSpec* spec) {
     return bad("max_attempts", absl::StrCat("must be at most 1000, got ", spec->max_attempts()));
   }
   if (std::isnan(spec->timeout_s()) || spec->timeout_s() < 0 || std::isinf(spec->timeout_s())) {
-    return bad("timeout_s", absl::StrCat("must be a positive number of seconds, got ", spec->timeout_s()));
+    return bad("timeout_s",
+               absl::StrCat("must be a positive number of seconds, got ", spec->timeout_s()));
   }
   if (spec->timeout_s() == 0) spec->set_timeout_s(limits.default_timeout_s);
   if (spec->labels_size() > limits.max_labels) {
-    return bad("labels", absl::StrCat("has ", spec->labels_size(), " entries, at most ", limits.max_labels));
+    return bad("labels",
+               absl::StrCat("has ", spec->labels_size(), " entries, at most ", limits.max_labels));
   }
   for (const auto& [k, v] : spec->labels()) {
     if (k.empty() || k.size() > 128 || !IsValidUtf8(k)) {
-      return bad("labels", absl::StrCat("key ", QuoteForMessage(k), " is empty, too long or not UTF-8"));
+      return bad("labels",
+                 absl::StrCat("key ", QuoteForMessage(k), " is empty, too long or not UTF-8"));
     }
     if (v.size() > 1024 || !IsValidUtf8(v)) {
-      return bad("labels", absl::StrCat("value of ", QuoteForMessage(k), " is too long or not UTF-8"));
+      return bad("labels",
+                 absl::StrCat("value of ", QuoteForMessage(k), " is too long or not UTF-8"));
     }
   }
   return absl::OkStatus();

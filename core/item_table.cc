@@ -85,7 +85,8 @@ int ItemTable::CountedAttempts(const store::ItemRecord& item) {
   int n = 0;
   for (int i = std::max(0, item.budget_start()); i < item.attempts_size(); ++i) {
     store::Outcome o = item.attempts(i).outcome();
-    if (o == store::OUTCOME_FAILED || o == store::OUTCOME_TIMEOUT || o == store::OUTCOME_EXPIRED) ++n;
+    if (o == store::OUTCOME_FAILED || o == store::OUTCOME_TIMEOUT || o == store::OUTCOME_EXPIRED)
+      ++n;
   }
   return n;
 }
@@ -125,29 +126,33 @@ absl::Status ItemTable::Apply(const store::JournalRecord& rec) {
       const store::ItemRecord& in = rec.submitted();
       const std::string& id = in.spec().id();
       if (items_.contains(id)) {
-        return absl::AlreadyExistsError(absl::StrCat("item ", QuoteForMessage(id), " already exists"));
+        return absl::AlreadyExistsError(
+            absl::StrCat("item ", QuoteForMessage(id), " already exists"));
       }
       store::ItemRecord& item = items_[id];
       item = in;
-      store::ItemState state = item.state() == store::ITEM_STATE_UNSPECIFIED ? store::ITEM_PENDING
-                                                                             : item.state();
+      store::ItemState state =
+          item.state() == store::ITEM_STATE_UNSPECIFIED ? store::ITEM_PENDING : item.state();
       item.set_state(store::ITEM_STATE_UNSPECIFIED);
       ++counts_.total;
       SetState(&item, state);
       max_seq_ = std::max(max_seq_, item.seq());
-      for (const store::Attempt& a : item.attempts()) max_token_ = std::max(max_token_, a.lease_token());
+      for (const store::Attempt& a : item.attempts())
+        max_token_ = std::max(max_token_, a.lease_token());
       return absl::OkStatus();
     }
     case store::JournalRecord::kGranted: {
       const store::Granted& g = rec.granted();
       auto it = items_.find(g.item_id());
       if (it == items_.end()) {
-        return absl::NotFoundError(absl::StrCat("grant of unknown item ", QuoteForMessage(g.item_id())));
+        return absl::NotFoundError(
+            absl::StrCat("grant of unknown item ", QuoteForMessage(g.item_id())));
       }
       store::ItemRecord& item = it->second;
       if (item.state() != store::ITEM_PENDING) {
-        return absl::FailedPreconditionError(absl::StrCat("grant of item ", QuoteForMessage(g.item_id()),
-                                                          " in state ", ItemStateName(item.state())));
+        return absl::FailedPreconditionError(
+            absl::StrCat("grant of item ", QuoteForMessage(g.item_id()), " in state ",
+                         ItemStateName(item.state())));
       }
       store::Attempt* a = item.add_attempts();
       a->set_number(g.attempt());
@@ -165,11 +170,13 @@ absl::Status ItemTable::Apply(const store::JournalRecord& rec) {
     case store::JournalRecord::kCancelled: {
       const store::Cancelled& c = rec.cancelled();
       auto it = items_.find(c.item_id());
-      if (it == items_.end()) return absl::NotFoundError(absl::StrCat("cancel of unknown item ", c.item_id()));
+      if (it == items_.end())
+        return absl::NotFoundError(absl::StrCat("cancel of unknown item ", c.item_id()));
       store::ItemRecord& item = it->second;
       if (item.state() != store::ITEM_PENDING && item.state() != store::ITEM_LEASED) {
-        return absl::FailedPreconditionError(absl::StrCat("cancel of item ", QuoteForMessage(c.item_id()),
-                                                          " in state ", ItemStateName(item.state())));
+        return absl::FailedPreconditionError(
+            absl::StrCat("cancel of item ", QuoteForMessage(c.item_id()), " in state ",
+                         ItemStateName(item.state())));
       }
       if (item.state() == store::ITEM_LEASED && !item.attempts().empty()) {
         store::Attempt* a = item.mutable_attempts(item.attempts_size() - 1);
@@ -183,11 +190,13 @@ absl::Status ItemTable::Apply(const store::JournalRecord& rec) {
     case store::JournalRecord::kRetried: {
       const store::Retried& r = rec.retried();
       auto it = items_.find(r.item_id());
-      if (it == items_.end()) return absl::NotFoundError(absl::StrCat("retry of unknown item ", r.item_id()));
+      if (it == items_.end())
+        return absl::NotFoundError(absl::StrCat("retry of unknown item ", r.item_id()));
       store::ItemRecord& item = it->second;
       if (item.state() != store::ITEM_FAILED && item.state() != store::ITEM_PARKED) {
-        return absl::FailedPreconditionError(absl::StrCat("retry of item ", QuoteForMessage(r.item_id()),
-                                                          " in state ", ItemStateName(item.state())));
+        return absl::FailedPreconditionError(
+            absl::StrCat("retry of item ", QuoteForMessage(r.item_id()), " in state ",
+                         ItemStateName(item.state())));
       }
       item.set_budget_start(item.attempts_size());
       item.clear_error();
@@ -202,7 +211,8 @@ absl::Status ItemTable::Apply(const store::JournalRecord& rec) {
 
 absl::Status ItemTable::ApplyEnded(const store::Ended& e) {
   auto it = items_.find(e.item_id());
-  if (it == items_.end()) return absl::NotFoundError(absl::StrCat("end of unknown item ", e.item_id()));
+  if (it == items_.end())
+    return absl::NotFoundError(absl::StrCat("end of unknown item ", e.item_id()));
   store::ItemRecord& item = it->second;
   const store::Attempt* running = RunningAttempt(item);
   if (running == nullptr || running->lease_token() != e.token()) {
@@ -248,7 +258,8 @@ absl::Status ItemTable::ApplyEnded(const store::Ended& e) {
         item.set_error(what);
         SetState(&item, store::ITEM_FAILED);
       } else if (CountedAttempts(item) >= item.spec().max_attempts()) {
-        item.set_error(absl::StrCat("gave up after ", CountedAttempts(item), " attempts; last: ", what));
+        item.set_error(
+            absl::StrCat("gave up after ", CountedAttempts(item), " attempts; last: ", what));
         SetState(&item, store::ITEM_PARKED);
       } else {
         item.set_error(what);

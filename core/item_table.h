@@ -8,12 +8,12 @@
 #include <cstdint>
 #include <set>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "core/records.pb.h"
 
 namespace harness {
@@ -22,8 +22,8 @@ struct QueueCounts {
   int64_t total = 0, pending = 0, leased = 0, done = 0, failed = 0, parked = 0, cancelled = 0;
 };
 
-const char* ItemStateName(store::ItemState s);    // "pending", "leased", ...
-const char* OutcomeName(store::Outcome o);        // "running", "done", ...
+const char* ItemStateName(store::ItemState s);  // "pending", "leased", ...
+const char* OutcomeName(store::Outcome o);      // "running", "done", ...
 // "pending" -> ITEM_PENDING; ITEM_STATE_UNSPECIFIED for an unknown name.
 store::ItemState ItemStateFromName(absl::string_view name);
 

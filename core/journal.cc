@@ -15,7 +15,8 @@
 
 namespace harness {
 
-absl::StatusOr<std::unique_ptr<Journal>> Journal::Create(const StatePaths& paths, uint64_t segment) {
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Create(const StatePaths& paths,
+                                                         uint64_t segment) {
   if (absl::Status s = MakeDirs(paths.JournalDir()); !s.ok()) return s;
   std::string path = paths.SegmentFile(segment);
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644));
@@ -106,6 +107,7 @@ absl::StatusOr<ReplayReport> ReplayJournal(
       }
       ++report.records;
     }
+    report.bytes += reader.offset();
     if (st == FrameStatus::kEnd) continue;
     size_t bad_at = reader.offset();
     absl::string_view tail = absl::string_view(*data).substr(bad_at);

@@ -61,7 +61,8 @@ class Journal {
 // What replay found and did, beyond the records themselves.
 struct ReplayReport {
   uint64_t records = 0;
-  uint64_t last_segment = 0;   // highest segment seen (0 if none)
+  uint64_t last_segment = 0;         // highest segment seen (0 if none)
+  uint64_t bytes = 0;                // bytes of the segments replayed (after repairs)
   std::vector<std::string> repairs;  // one human line per repair or quarantine
 };
 

@@ -37,9 +37,10 @@ void Log(LogLevel level, absl::string_view message) {
     Sink()(level, message);
     return;
   }
-  std::string line = absl::StrCat(
-      LevelName(level), " ", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      " ", message, "\n");
+  std::string line =
+      absl::StrCat(LevelName(level), " ",
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                   message, "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

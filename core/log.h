@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+
 #include "absl/strings/string_view.h"
 
 namespace harness {

@@ -12,9 +12,10 @@
 namespace harness {
 
 struct MetricsSnapshot {
-  double items_per_hour = 0;  // items done per hour over the window (or over the uptime, if shorter)
-  double avg_item_s = 0;      // mean run time of the attempts that finished an item
-  double success_rate = 1;    // done / (done + failed + timed out + expired attempts); 1 if none
+  double items_per_hour =
+      0;                    // items done per hour over the window (or over the uptime, if shorter)
+  double avg_item_s = 0;    // mean run time of the attempts that finished an item
+  double success_rate = 1;  // done / (done + failed + timed out + expired attempts); 1 if none
 };
 
 class Metrics {

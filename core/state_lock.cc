@@ -21,8 +21,8 @@ absl::StatusOr<std::unique_ptr<StateLock>> StateLock::Acquire(const std::string&
         holder = std::string(absl::StripAsciiWhitespace(*c));
       }
       std::string who = holder.empty() ? "" : absl::StrCat(" (pid ", holder, ")");
-      return absl::FailedPreconditionError(absl::StrCat(
-          "state dir is in use by another controller", who, ": ", lock_file, " is locked"));
+      return absl::FailedPreconditionError(absl::StrCat("state dir is in use by another controller",
+                                                        who, ": ", lock_file, " is locked"));
     }
     return ErrnoStatus(errno, "cannot lock", lock_file);
   }

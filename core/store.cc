@@ -26,7 +26,8 @@ void RemoveTempFiles(const std::string& dir, std::vector<std::string>* repairs) 
   ::closedir(d);
   for (const std::string& t : temps) {
     if (::unlink(t.c_str()) == 0) {
-      std::string line = absl::StrCat("removed unfinished temp file ", t, " (a crash during a write)");
+      std::string line =
+          absl::StrCat("removed unfinished temp file ", t, " (a crash during a write)");
       LogWarning(line);
       repairs->push_back(std::move(line));
     }
@@ -72,7 +73,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& state_dir,
       store::JournalRecord rec;
       *rec.mutable_submitted() = item;
       if (absl::Status s = table->Apply(rec); !s.ok()) {
-        return absl::DataLossError(absl::StrCat("snapshot ", paths.SnapshotFile(), ": ", s.message()));
+        return absl::DataLossError(
+            absl::StrCat("snapshot ", paths.SnapshotFile(), ": ", s.message()));
       }
     }
     recovery->snapshot_items = static_cast<uint64_t>(snap.items_size());
@@ -97,7 +99,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& state_dir,
   absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Create(paths, segment);
   if (!journal.ok()) return journal.status();
   store->journal_ = std::move(*journal);
-  store->planned_segment_ = segment;
+  {
+    absl::MutexLock l(&store->mu_);
+    store->planned_segment_ = segment;
+    // The journal since the last snapshot counts towards the next one, across restarts too.
+    store->bytes_since_snapshot_ = replay->bytes;
+  }
   store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
   return store;
 }
@@ -192,8 +199,8 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch) {
         absl::StatusOr<uint64_t> seg = journal_->Rotate();
         if (!seg.ok()) return seg.status();
         if (*seg != e.segment) {
-          return absl::InternalError(absl::StrCat("journal rotated to segment ", *seg,
-                                                  ", expected ", e.segment));
+          return absl::InternalError(
+              absl::StrCat("journal rotated to segment ", *seg, ", expected ", e.segment));
         }
         break;
       }
@@ -222,11 +229,13 @@ void Store::CommitLoop() {
     {
       absl::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
-          +[](Store* s) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !s->queue_.empty() || s->stopping_; },
+          +[](Store* s)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return !s->queue_.empty() || s->stopping_; },
           this));
       if (queue_.empty()) return;  // stopping, and everything is committed
       if (options_.group_commit) {
-        batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+        batch.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.end()));
         queue_.clear();
       } else {
         batch.push_back(std::move(queue_.front()));
@@ -236,7 +245,8 @@ void Store::CommitLoop() {
     }
     absl::Status status = failed.ok() ? CommitBatch(batch) : failed;
     if (!status.ok() && failed.ok()) {
-      LogError(absl::StrCat("store failed, no further changes will be accepted: ", status.message()));
+      LogError(
+          absl::StrCat("store failed, no further changes will be accepted: ", status.message()));
     }
     uint64_t durable = batch.back().ticket;
     {

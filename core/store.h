@@ -46,7 +46,7 @@ class Store {
   struct Recovery {
     uint64_t snapshot_items = 0;
     uint64_t journal_records = 0;
-    uint64_t max_token = 0;                // highest token in any record, claim or lease file
+    uint64_t max_token = 0;               // highest token in the snapshot, any record or claim
     std::vector<ClaimDir::Entry> claims;  // every claim on disk
     std::vector<std::string> repairs;     // one line per repaired or quarantined file
   };

@@ -28,7 +28,8 @@ absl::StatusOr<std::unique_ptr<WorkQueue>> WorkQueue::Open(WorkQueueOptions opti
   Store::Recovery rec;
   Store::Options so;
   so.group_commit = q->options_.group_commit;
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(q->options_.state_dir, so, &q->table_, &rec);
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(q->options_.state_dir, so, &q->table_, &rec);
   if (!store.ok()) return store.status();
   q->store_ = std::move(*store);
   if (absl::Status s = q->Recover(rec); !s.ok()) return s;
@@ -92,7 +93,8 @@ absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
     e->set_item_id(id);
     e->set_token(token);
     e->set_outcome(store::OUTCOME_RELEASED);
-    e->set_error("handed back at restart: the crash interrupted this grant or the end of the attempt");
+    e->set_error(
+        "handed back at restart: the crash interrupted this grant or the end of the attempt");
     e->set_at_unix_ms(Ms(now));
     absl::StatusOr<uint64_t> t = Commit(r);
     if (!t.ok()) return t.status();
@@ -153,46 +155,46 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
   std::vector<std::string> ids;
   uint64_t ticket = 0;
   {
-  absl::MutexLock l(&mu_);
-  absl::flat_hash_set<std::string> batch_ids;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    store::ItemSpec& spec = specs[i];
-    if (absl::Status s = NormalizeSpec(options_.limits, &spec); !s.ok()) {
-      std::string where = specs.size() > 1 ? absl::StrCat("item #", i + 1, ": ") : "";
-      return {absl::InvalidArgumentError(absl::StrCat(where, s.message())), 0};
-    }
-    if (!spec.id().empty()) {
-      if (table_.Contains(spec.id()) || !batch_ids.insert(spec.id()).second) {
-        return {absl::AlreadyExistsError(absl::StrCat("item ", QuoteForMessage(spec.id()),
-                                                      ": id is already taken")),
-                0};
+    absl::MutexLock l(&mu_);
+    absl::flat_hash_set<std::string> batch_ids;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      store::ItemSpec& spec = specs[i];
+      if (absl::Status s = NormalizeSpec(options_.limits, &spec); !s.ok()) {
+        std::string where = specs.size() > 1 ? absl::StrCat("item #", i + 1, ": ") : "";
+        return {absl::InvalidArgumentError(absl::StrCat(where, s.message())), 0};
+      }
+      if (!spec.id().empty()) {
+        if (table_.Contains(spec.id()) || !batch_ids.insert(spec.id()).second) {
+          return {absl::AlreadyExistsError(
+                      absl::StrCat("item ", QuoteForMessage(spec.id()), ": id is already taken")),
+                  0};
+        }
       }
     }
-  }
-  const absl::Time now = clock_->Now();
-  for (store::ItemSpec& spec : specs) {
-    uint64_t seq = next_seq_++;
-    if (spec.id().empty()) {
-      std::string id = absl::StrCat("item-", seq);
-      for (int k = 2; table_.Contains(id) || batch_ids.contains(id); ++k) {
-        id = absl::StrCat("item-", seq, "-", k);
+    const absl::Time now = clock_->Now();
+    for (store::ItemSpec& spec : specs) {
+      uint64_t seq = next_seq_++;
+      if (spec.id().empty()) {
+        std::string id = absl::StrCat("item-", seq);
+        for (int k = 2; table_.Contains(id) || batch_ids.contains(id); ++k) {
+          id = absl::StrCat("item-", seq, "-", k);
+        }
+        spec.set_id(id);
+        batch_ids.insert(id);
       }
-      spec.set_id(id);
-      batch_ids.insert(id);
+      store::JournalRecord rec;
+      store::ItemRecord* item = rec.mutable_submitted();
+      *item->mutable_spec() = std::move(spec);
+      item->set_state(store::ITEM_PENDING);
+      item->set_seq(seq);
+      item->set_submitted_unix_ms(Ms(now));
+      item->set_updated_unix_ms(Ms(now));
+      ids.push_back(item->spec().id());
+      absl::StatusOr<uint64_t> t = Commit(rec);
+      if (!t.ok()) return {t.status(), ticket};  // unreachable: validated above
+      ticket = *t;
     }
-    store::JournalRecord rec;
-    store::ItemRecord* item = rec.mutable_submitted();
-    *item->mutable_spec() = std::move(spec);
-    item->set_state(store::ITEM_PENDING);
-    item->set_seq(seq);
-    item->set_submitted_unix_ms(Ms(now));
-    item->set_updated_unix_ms(Ms(now));
-    ids.push_back(item->spec().id());
-    absl::StatusOr<uint64_t> t = Commit(rec);
-    if (!t.ok()) return {t.status(), ticket};  // unreachable: validated above
-    ticket = *t;
-  }
-  MaybeSnapshot();
+    MaybeSnapshot();
   }
   NotifyPending();
   return {std::move(ids), ticket};
@@ -249,9 +251,9 @@ absl::StatusOr<const Lease*> WorkQueue::CheckLease(const std::string& item_id, u
     Lease expired = *lease;
     absl::StatusOr<uint64_t> t = EndAttempt(expired, store::OUTCOME_EXPIRED, AttemptResult{});
     if (t.ok()) *ticket = *t;
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "lease token %d for item %s is no longer valid: the lease expired", token,
-        QuoteForMessage(item_id)));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("lease token %d for item %s is no longer valid: the lease expired", token,
+                        QuoteForMessage(item_id)));
   }
   std::string why;
   if (lease != nullptr) {
@@ -324,7 +326,8 @@ Pending<bool> WorkQueue::BeginFail(const std::string& item_id, uint64_t token,
                                    store::Outcome outcome, AttemptResult result) {
   if (outcome != store::OUTCOME_FAILED && outcome != store::OUTCOME_TIMEOUT) {
     return {absl::InvalidArgumentError(absl::StrCat("a failed attempt's outcome must be failed or "
-                                                    "timeout, not ", OutcomeName(outcome))),
+                                                    "timeout, not ",
+                                                    OutcomeName(outcome))),
             0};
   }
   uint64_t expiry_ticket = 0;
@@ -343,7 +346,8 @@ Pending<bool> WorkQueue::BeginFail(const std::string& item_id, uint64_t token,
   return {true, *t};
 }
 
-Pending<bool> WorkQueue::BeginRelease(const std::string& item_id, uint64_t token, std::string reason) {
+Pending<bool> WorkQueue::BeginRelease(const std::string& item_id, uint64_t token,
+                                      std::string reason) {
   uint64_t expiry_ticket = 0;
   absl::StatusOr<uint64_t> t;
   {
@@ -366,7 +370,8 @@ Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id)
   const store::ItemRecord* item = table_.Find(item_id);
   if (item == nullptr) {
     if (absl::Status s = ValidateItemId(item_id); !s.ok()) return {s, 0};
-    return {absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist")), 0};
+    return {absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist")),
+            0};
   }
   if (item->state() != store::ITEM_PENDING && item->state() != store::ITEM_LEASED) {
     return {absl::FailedPreconditionError(absl::StrCat(
@@ -395,7 +400,9 @@ Pending<bool> WorkQueue::BeginRetry(const std::string& item_id) {
     const store::ItemRecord* item = table_.Find(item_id);
     if (item == nullptr) {
       if (absl::Status s = ValidateItemId(item_id); !s.ok()) return {s, 0};
-      return {absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist")), 0};
+      return {
+          absl::NotFoundError(absl::StrCat("item ", QuoteForMessage(item_id), " does not exist")),
+          0};
     }
     if (item->state() != store::ITEM_FAILED && item->state() != store::ITEM_PARKED) {
       return {absl::FailedPreconditionError(absl::StrCat(

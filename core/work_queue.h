@@ -68,9 +68,9 @@ struct AttemptResult {
 struct RecoveryStats {
   uint64_t items = 0;
   uint64_t journal_records = 0;
-  uint64_t leases_kept = 0;       // leases found on disk that got one TTL to come back
+  uint64_t leases_kept = 0;         // leases found on disk that got one TTL to come back
   uint64_t grants_rolled_back = 0;  // grants a crash interrupted before they were answered
-  uint64_t claims_removed = 0;    // stale claims of ended attempts
+  uint64_t claims_removed = 0;      // stale claims of ended attempts
   std::vector<std::string> repairs;
 };
 
@@ -115,17 +115,22 @@ class WorkQueue {
   absl::StatusOr<std::vector<std::string>> Submit(std::vector<store::ItemSpec> specs) {
     return Wait(BeginSubmit(std::move(specs)));
   }
-  absl::StatusOr<std::optional<Grant>> Acquire(const std::string& agent) { return Wait(BeginAcquire(agent)); }
+  absl::StatusOr<std::optional<Grant>> Acquire(const std::string& agent) {
+    return Wait(BeginAcquire(agent));
+  }
   absl::Status Complete(const std::string& id, uint64_t token, AttemptResult r = {}) {
     return Wait(BeginComplete(id, token, std::move(r))).status();
   }
-  absl::Status Fail(const std::string& id, uint64_t token, store::Outcome outcome, AttemptResult r = {}) {
+  absl::Status Fail(const std::string& id, uint64_t token, store::Outcome outcome,
+                    AttemptResult r = {}) {
     return Wait(BeginFail(id, token, outcome, std::move(r))).status();
   }
   absl::Status Release(const std::string& id, uint64_t token, std::string reason = "") {
     return Wait(BeginRelease(id, token, std::move(reason))).status();
   }
-  absl::StatusOr<std::optional<Lease>> Cancel(const std::string& id) { return Wait(BeginCancel(id)); }
+  absl::StatusOr<std::optional<Lease>> Cancel(const std::string& id) {
+    return Wait(BeginCancel(id));
+  }
   absl::Status Retry(const std::string& id) { return Wait(BeginRetry(id)).status(); }
   absl::StatusOr<std::vector<Lease>> ExpireDue() { return Wait(BeginExpireDue()); }
 
@@ -154,13 +159,15 @@ class WorkQueue {
   WorkQueue(WorkQueueOptions options, Clock* clock) : options_(std::move(options)), clock_(clock) {}
   absl::Status Recover(const Store::Recovery& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies a record to the table and appends it to the store; returns the ticket.
-  absl::StatusOr<uint64_t> Commit(const store::JournalRecord& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<uint64_t> Commit(const store::JournalRecord& rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The current, unexpired lease of item_id with `token`, or why not. An expired lease found
   // here is ended on the spot (its ticket goes to *ticket).
   absl::StatusOr<const Lease*> CheckLease(const std::string& item_id, uint64_t token,
                                           uint64_t* ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<uint64_t> EndAttempt(const Lease& lease, store::Outcome outcome,
-                                      const AttemptResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                      const AttemptResult& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the attempt holding `token` already ended with one of `outcomes` (a report that is
   // retried after its answer was lost gets the same answer, not an error).

@@ -1,29 +1,90 @@
 #!/usr/bin/env bash
-# The README's run command: installs what is needed, builds, and runs the embedded default.
-# Until the controller lands (issue 3) the default is the durable core on its own: a demo queue
-# in a local state dir, worked by threads, killed mid-run and recovered, with its figures.
+# The README's run command: installs what is needed, builds, and runs the embedded default: a
+# local controller with its own state dir, three local agents, and a demo queue of items whose
+# "agent command" is a small script (swap in `claude -p {prompt}` for the real thing).
+#
+#   bash scripts/demo.sh            # everything (build on first run)
+#   HARNESS_DEMO_ITEMS=30 bash scripts/demo.sh
+#
+# Everything it starts is stopped by pid on exit; the demo folder is kept for a look around.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+items=${HARNESS_DEMO_ITEMS:-12}
+demo=${HARNESS_DEMO_DIR:-$repo/demo}
+
 bash scripts/install-deps.sh
+echo "==> building (Release) in build/"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)" --target store_bench crash_worker
-state=${HARNESS_DEMO_STATE:-$repo/state-demo}
-rm -rf "$state"
-echo "== 16 threads x 5000 items through the durable queue (group commit on and off)"
-build/bench/store_bench --threads 16 --items 5000 --mode on --dir /tmp
-build/bench/store_bench --threads 16 --items 500 --mode off --dir /tmp
-echo "== a worker doing random operations on $state, killed with SIGKILL after 1 s, then recovered"
-build/tests/bin/crash_worker "$state" 1 4 >"$state.log" 2>&1 &
-pid=$!
-sleep 1
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null || true
-echo "acknowledged operations before the kill: $(grep -vc READY "$state.log")"
-build/tests/bin/crash_worker "$state" 2 1 >"$state.log2" 2>&1 &
-pid=$!
+cmake --build build -j "$(nproc)" --target controller agentd harnessctl
+
+rm -rf "$demo"
+mkdir -p "$demo"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+cat >"$demo/agent.sh" <<'SH'
+#!/bin/sh
+# Demo agent: "works" on the item for a moment and leaves a note in its work dir.
 sleep 0.3
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null || true
-echo "recovered and continued: $(grep -c . "$state.log2") more operations acknowledged"
-rm -rf "$state" "$state.log" "$state.log2"
+echo "$HARNESS_AGENT_ID did $HARNESS_ITEM_ID: $(cat "$HARNESS_PROMPT_FILE")" | tee note.txt
+SH
+chmod +x "$demo/agent.sh"
+cat >"$demo/harness.yaml" <<YAML
+harness:
+  listen: 127.0.0.1:0
+  state_dir: state
+  parallel_agents: 3
+  agent:
+    command: ["$demo/agent.sh"]
+  health_check:
+    heartbeat_interval: 1
+    heartbeat_timeout: 5
+    lease_ttl: 5
+YAML
+{
+  echo "["
+  for i in $(seq 1 "$items"); do
+    sep=","; [ "$i" = "$items" ] && sep=""
+    echo "  {\"id\": \"demo-$i\", \"title\": \"demo item $i\", \"prompt\": \"step $i of the demo\", \"priority\": $((i % 3))}$sep"
+  done
+  echo "]"
+} >"$demo/items.json"
+
+echo "==> controller (state dir $demo/state)"
+build/controller/controller --config "$demo/harness.yaml" >"$demo/controller.out" 2>"$demo/controller.log" &
+pids+=($!)
+for _ in $(seq 1 100); do [ -s "$demo/state/controller.addr" ] && break; sleep 0.1; done
+addr=$(cat "$demo/state/controller.addr")
+export HARNESS_CONTROLLER=$addr
+echo "    listening on $addr"
+
+echo "==> 3 agents"
+for i in 1 2 3; do
+  build/agentd/agentd --id "agent-$i" --controller "$addr" --workdir "$demo/agent-$i" \
+    >"$demo/agent-$i.log" 2>&1 &
+  pids+=($!)
+done
+
+echo "==> submitting $items items"
+build/client/harnessctl submit --file "$demo/items.json" >/dev/null
+
+while :; do
+  json=$(build/client/harnessctl status --json)
+  done_n=$(echo "$json" | sed -n 's/.*"done": *\([0-9]*\).*/\1/p')
+  echo "    $done_n/$items done"
+  [ "$done_n" -ge "$items" ] && break
+  sleep 1
+done
+echo
+build/client/harnessctl status
+echo
+build/client/harnessctl items
+echo
+build/client/harnessctl show demo-1
+echo
+echo "demo folder: $demo (controller log, agent logs, state dir)"

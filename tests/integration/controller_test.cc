@@ -46,7 +46,8 @@ class ControllerTest : public ::testing::Test {
     req.set_agent_id(agent);
     req.set_session_id(session);
     req.set_wait_ms(wait_ms);
-    return controller_->agent().Acquire(Ctx(absl::Milliseconds(wait_ms) + absl::Seconds(5)).get(), req, resp);
+    return controller_->agent().Acquire(Ctx(absl::Milliseconds(wait_ms) + absl::Seconds(5)).get(),
+                                        req, resp);
   }
   grpc::Status Complete(const std::string& agent, const v1::Lease& lease) {
     v1::CompleteRequest req;
@@ -73,7 +74,8 @@ TEST_F(ControllerTest, RefusesBadInputWithClearCodesAndKeepsServing) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("prompt"), std::string::npos) << st.error_message();
   v1::Item item;
-  EXPECT_EQ(CallGet(controller_->control(), "ok-1", &item).error_code(), grpc::StatusCode::NOT_FOUND)
+  EXPECT_EQ(CallGet(controller_->control(), "ok-1", &item).error_code(),
+            grpc::StatusCode::NOT_FOUND)
       << "a refused batch must change nothing";
 
   for (std::string bad : {"../x", "a..b", "x.lock", "-x", "a/b"}) {
@@ -89,7 +91,8 @@ TEST_F(ControllerTest, RefusesBadInputWithClearCodesAndKeepsServing) {
   EXPECT_EQ(controller_->control().Submit(Ctx().get(), dup, &resp).error_code(),
             grpc::StatusCode::ALREADY_EXISTS);
 
-  EXPECT_EQ(CallGet(controller_->control(), "nope", &item).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(CallGet(controller_->control(), "nope", &item).error_code(),
+            grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(CallGet(controller_->control(), "../etc", &item).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 
@@ -124,7 +127,8 @@ TEST_F(ControllerTest, LongPollAcquireReceivesAnItemSubmittedWhileWaiting) {
   v1::AcquireResponse acq;
   grpc::Status st;
   std::thread waiter([&] { st = Acquire("a1", session, 20000, &acq); });
-  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).agents_size() == 1; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).agents_size() == 1; },
+                      absl::Seconds(5)));
   absl::SleepFor(absl::Milliseconds(200));  // the acquire is parked by now
   Submit(controller_->control(), {MakeItem("late", "x")});
   waiter.join();
@@ -200,8 +204,9 @@ TEST_F(ControllerTest, ALeaseNobodyClaimsAfterARestartIsRequeuedAfterOneTtl) {
   controller_->Wait();
   Restart();
   EXPECT_EQ(GetItem(controller_->control(), "orphan").state(), v1::ITEM_STATE_LEASED);
-  ASSERT_TRUE(WaitFor([&] { return GetItem(controller_->control(), "orphan").state() == v1::ITEM_STATE_PENDING; },
-                      absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetItem(controller_->control(), "orphan").state() == v1::ITEM_STATE_PENDING; },
+      absl::Seconds(10)));
   v1::Item item = GetItem(controller_->control(), "orphan");
   ASSERT_EQ(item.attempts_size(), 1);
   EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_EXPIRED);
@@ -209,7 +214,8 @@ TEST_F(ControllerTest, ALeaseNobodyClaimsAfterARestartIsRequeuedAfterOneTtl) {
 
 TEST_F(ControllerTest, ASecondControllerOnTheSameStateDirRefusesToStart) {
   std::string out;
-  int status = RunCommand({ControllerBin(), "--listen", "127.0.0.1:0", "--state-dir", config_.state_dir}, &out);
+  int status = RunCommand(
+      {ControllerBin(), "--listen", "127.0.0.1:0", "--state-dir", config_.state_dir}, &out);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1);
   EXPECT_NE(out.find("in use"), std::string::npos) << out;
@@ -239,14 +245,17 @@ TEST_F(ControllerTest, AnAgentWhoseStreamBreaksIsSuspectThenDead) {
     stream->WritesDone();
     ctx.TryCancel();
   }
-  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).agents(0).health() == v1::HEALTH_SUSPECT; },
-                      absl::Seconds(5)));
-  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).agents(0).health() == v1::HEALTH_DEAD; },
-                      absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetStatus(controller_->control()).agents(0).health() == v1::HEALTH_SUSPECT; },
+      absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetStatus(controller_->control()).agents(0).health() == v1::HEALTH_DEAD; },
+      absl::Seconds(10)));
 }
 
 TEST_F(ControllerTest, CancelRetryAndPriorityOrderOverTheApi) {
-  Submit(controller_->control(), {MakeItem("low", "x", 0), MakeItem("high", "x", 5), MakeItem("low2", "x", 0)});
+  Submit(controller_->control(),
+         {MakeItem("low", "x", 0), MakeItem("high", "x", 5), MakeItem("low2", "x", 0)});
   std::string s = Register("a1");
   v1::AcquireResponse acq;
   ASSERT_TRUE(Acquire("a1", s, 1000, &acq).ok());
@@ -256,7 +265,13 @@ TEST_F(ControllerTest, CancelRetryAndPriorityOrderOverTheApi) {
   v1::CancelResponse cancel_resp;
   ASSERT_TRUE(controller_->control().Cancel(Ctx().get(), cancel, &cancel_resp).ok());
   EXPECT_EQ(cancel_resp.previous_state(), v1::ITEM_STATE_PENDING);
-  EXPECT_EQ(controller_->control().Cancel(Ctx().get(), cancel, &cancel_resp).error_code(),
+  ASSERT_TRUE(controller_->control().Cancel(Ctx().get(), cancel, &cancel_resp).ok())
+      << "cancelling twice changes nothing";
+  EXPECT_EQ(cancel_resp.previous_state(), v1::ITEM_STATE_CANCELLED);
+  v1::CancelRequest cancel_done;
+  cancel_done.set_id("high");  // leased: cancellable; then done items are not
+  ASSERT_TRUE(Complete("a1", acq.lease()).ok());
+  EXPECT_EQ(controller_->control().Cancel(Ctx().get(), cancel_done, &cancel_resp).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
   v1::AcquireResponse acq2;
   ASSERT_TRUE(Acquire("a1", s, 1000, &acq2).ok());

@@ -44,8 +44,8 @@ int TrialCount() {
 // What the children acknowledged, accumulated over a chain of trials.
 struct Acked {
   std::set<std::string> submitted;
-  std::map<uint64_t, std::string> granted;          // token -> item
-  std::map<uint64_t, std::string> done;             // token -> item
+  std::map<uint64_t, std::string> granted;                           // token -> item
+  std::map<uint64_t, std::string> done;                              // token -> item
   std::map<uint64_t, std::pair<std::string, store::Outcome>> ended;  // token -> (item, outcome)
   std::set<std::string> cancelled;
   uint64_t max_token = 0;
@@ -115,7 +115,8 @@ void CheckInvariants(const std::string& state_dir, const Acked& acked, int trial
   std::set<uint64_t> tokens;
   uint64_t max_token = 0;
   for (const store::ItemRecord& item : items) {
-    ASSERT_TRUE(by_id.emplace(item.spec().id(), &item).second) << "item twice: " << item.spec().id();
+    ASSERT_TRUE(by_id.emplace(item.spec().id(), &item).second)
+        << "item twice: " << item.spec().id();
     for (const store::Attempt& a : item.attempts()) {
       ASSERT_TRUE(tokens.insert(a.lease_token()).second)
           << "token " << a.lease_token() << " used by two attempts";
@@ -156,7 +157,8 @@ void CheckInvariants(const std::string& state_dir, const Acked& acked, int trial
   for (const store::ItemRecord& item : items) {
     bool claimed = claims.count(item.spec().id()) > 0;
     ASSERT_EQ(claimed, item.state() == store::ITEM_LEASED)
-        << item.spec().id() << " is " << item.state() << (claimed ? " and claimed" : " and not claimed");
+        << item.spec().id() << " is " << item.state()
+        << (claimed ? " and claimed" : " and not claimed");
     if (claimed) {
       std::optional<Lease> lease = (*q)->LeaseOf(item.spec().id());
       ASSERT_TRUE(lease.has_value());
@@ -190,8 +192,9 @@ TEST(CrashRecovery, InvariantsHoldAfterRandomKills) {
     for (int t = start; t < std::min(trials, start + chain); ++t) {
       const std::string log = tmp.Sub(absl::StrCat("worker-", t, ".log"));
       {
-        ChildProcess child = ChildProcess::Spawn(
-            {worker, state, absl::StrCat(t + 1), absl::StrCat(1 + rng() % 4)}, log, tmp.Sub("stderr"));
+        ChildProcess child =
+            ChildProcess::Spawn({worker, state, absl::StrCat(t + 1), absl::StrCat(1 + rng() % 4)},
+                                log, tmp.Sub("stderr"));
         // Kill anywhere from inside recovery to well into the run.
         absl::SleepFor(absl::Microseconds(2000 + rng() % 60000));
         child.Signal(SIGKILL);

@@ -73,7 +73,8 @@ void Run(harness::ClaimDir* claims, const std::string& holders, int worker, int 
       return Fail(1, absl::StrCat("cannot remove ", marker, ": ", strerror(errno)));
     }
     if (absl::Status r = claims->Release(item, token); !r.ok()) {
-      return Fail(1, absl::StrCat("release of ", item, " token ", token, " failed: ", r.ToString()));
+      return Fail(1,
+                  absl::StrCat("release of ", item, " token ", token, " failed: ", r.ToString()));
     }
     wins->fetch_add(1);
   }
@@ -86,13 +87,15 @@ int main(int argc, char** argv) {
   if (argc != 6 || !absl::SimpleAtoi(argv[2], &worker) || !absl::SimpleAtoi(argv[3], &iterations) ||
       !absl::SimpleAtoi(argv[4], &items) || !absl::SimpleAtoi(argv[5], &threads) || worker < 0 ||
       iterations < 0 || items < 1 || threads < 1 || threads > 999) {
-    std::fprintf(stderr, "usage: claim_stress_worker STATE_DIR WORKER_NUM ITERATIONS ITEMS THREADS\n");
+    std::fprintf(stderr,
+                 "usage: claim_stress_worker STATE_DIR WORKER_NUM ITERATIONS ITEMS THREADS\n");
     return 2;
   }
   const std::string state_dir = argv[1];
   const std::string holders = state_dir + "/holders";
   if (::mkdir(holders.c_str(), 0755) != 0 && errno != EEXIST) {
-    std::fprintf(stderr, "claim_stress_worker: cannot create %s: %s\n", holders.c_str(), strerror(errno));
+    std::fprintf(stderr, "claim_stress_worker: cannot create %s: %s\n", holders.c_str(),
+                 strerror(errno));
     return 1;
   }
   auto claims = harness::ClaimDir::Open(harness::StatePaths(state_dir));

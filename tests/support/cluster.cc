@@ -1,8 +1,11 @@
 // Test processes (see cluster.h).
 #include "tests/support/cluster.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +26,22 @@ namespace harness::testing {
 std::string ControllerBin() { return HARNESS_CONTROLLER_BIN; }
 std::string AgentdBin() { return HARNESS_AGENTD_BIN; }
 std::string HarnessctlBin() { return HARNESS_HARNESSCTL_BIN; }
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
 
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
   absl::Time end = absl::Now() + timeout;
@@ -55,10 +74,10 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
   if (cfg.empty()) {
     cfg = log_dir + "/harness.yaml";
     std::ofstream f(cfg);
-    f << "harness:\n  listen: 127.0.0.1:0\n  state_dir: " << config.state_dir << "\n"
+    f << "harness:\n  listen: " << config.listen << "\n  state_dir: " << config.state_dir << "\n"
       << "  health_check:\n    heartbeat_interval: " << config.heartbeat_interval
-      << "\n    heartbeat_timeout: " << config.heartbeat_timeout << "\n    lease_ttl: " << config.lease_ttl
-      << "\n";
+      << "\n    heartbeat_timeout: " << config.heartbeat_timeout
+      << "\n    lease_ttl: " << config.lease_ttl << "\n";
     if (!config.command.empty()) f << "  agent:\n    command: " << YamlList(config.command) << "\n";
   }
   static int n = 0;
@@ -95,7 +114,8 @@ std::unique_ptr<ChildProcess> StartAgent(const std::string& id, const std::strin
                                          const std::string& workdir, const std::string& command,
                                          const std::string& log_file,
                                          const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {AgentdBin(), "--id", id, "--controller", controller, "--workdir", workdir};
+  std::vector<std::string> argv = {AgentdBin(), "--id",      id,     "--controller",
+                                   controller,  "--workdir", workdir};
   if (!command.empty()) {
     argv.push_back("--command");
     argv.push_back(command);
@@ -115,7 +135,8 @@ v1::ItemSpec MakeItem(const std::string& id, const std::string& prompt, int64_t 
   return s;
 }
 
-std::vector<std::string> Submit(v1::ControlService::Stub& stub, const std::vector<v1::ItemSpec>& items) {
+std::vector<std::string> Submit(v1::ControlService::Stub& stub,
+                                const std::vector<v1::ItemSpec>& items) {
   v1::SubmitRequest req;
   for (const v1::ItemSpec& s : items) *req.add_items() = s;
   v1::SubmitResponse resp;
@@ -147,7 +168,8 @@ v1::Item GetItem(v1::ControlService::Stub& stub, const std::string& id) {
   return item;
 }
 
-int RunCommand(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env) {
+int RunCommand(const std::vector<std::string>& argv, std::string* out,
+               const std::vector<std::string>& env) {
   char tmpl[] = "/tmp/harness-cmd-XXXXXX";
   int fd = mkstemp(tmpl);
   if (fd < 0) return -1;

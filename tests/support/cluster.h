@@ -3,12 +3,12 @@
 // stopped by pid when its object goes away. A new integration test is ten lines.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/time/time.h"
 #include "harness/v1/agent.grpc.pb.h"
@@ -22,17 +22,22 @@ std::string ControllerBin();
 std::string AgentdBin();
 std::string HarnessctlBin();
 
+// A port on 127.0.0.1 that was free a moment ago (for a controller that must restart on the
+// same address).
+int FreePort();
+
 // Polls `cond` every 20 ms until it holds or `timeout` passes; returns its last value.
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
 
 struct ControllerConfig {
-  std::string state_dir;             // required
-  double lease_ttl = 2;              // short, for tests
+  std::string state_dir;               // required
+  std::string listen = "127.0.0.1:0";  // a fixed port (FreePort) survives a restart
+  double lease_ttl = 2;                // short, for tests
   double heartbeat_interval = 0.2;
   double heartbeat_timeout = 1.5;
   std::vector<std::string> command;  // agent.command; empty: the contract's default
   std::vector<std::string> extra_args;
-  std::string config_file;           // written from the fields above if empty
+  std::string config_file;  // written from the fields above if empty
 };
 
 class ControllerProcess {
@@ -68,7 +73,8 @@ std::unique_ptr<ChildProcess> StartAgent(const std::string& id, const std::strin
                                          const std::vector<std::string>& extra = {});
 
 // Control-service helpers (deadline 10 s). They fail the test on an RPC error.
-std::vector<std::string> Submit(v1::ControlService::Stub& stub, const std::vector<v1::ItemSpec>& items);
+std::vector<std::string> Submit(v1::ControlService::Stub& stub,
+                                const std::vector<v1::ItemSpec>& items);
 v1::ItemSpec MakeItem(const std::string& id, const std::string& prompt, int64_t priority = 0);
 v1::StatusSnapshot GetStatus(v1::ControlService::Stub& stub);
 v1::Item GetItem(v1::ControlService::Stub& stub, const std::string& id);

@@ -67,12 +67,12 @@ inline std::string Msg(const absl::Status& s) { return std::string(s.message());
 // EXPECT/ASSERT that an expression yielding absl::Status or absl::StatusOr is OK; evaluated
 // once, and more context can be streamed in: `ASSERT_OK(q->Submit(specs)) << "round " << i;`.
 #define HARNESS_STATUS_OF(expr) ::harness::testing::internal_status::Of(expr)
-#define HARNESS_CHECK_OK_(expr, fail)                                                  \
-  switch (0)                                                                           \
-  case 0:                                                                              \
-  default:                                                                             \
+#define HARNESS_CHECK_OK_(expr, fail)                                                 \
+  switch (0)                                                                          \
+  case 0:                                                                             \
+  default:                                                                            \
     if (const ::absl::Status harness_s_ = HARNESS_STATUS_OF(expr); harness_s_.ok()) { \
-    } else                                                                             \
+    } else                                                                            \
       fail() << #expr << " failed: " << harness_s_ << " "
 #define EXPECT_OK(expr) HARNESS_CHECK_OK_(expr, ADD_FAILURE)
 #define ASSERT_OK(expr) HARNESS_CHECK_OK_(expr, FAIL)

@@ -14,13 +14,15 @@ extern char** environ;
 
 namespace harness::testing {
 
-ChildProcess ChildProcess::Spawn(const std::vector<std::string>& argv, const std::string& stdout_file,
-                                 const std::string& stderr_file) {
+ChildProcess ChildProcess::Spawn(const std::vector<std::string>& argv,
+                                 const std::string& stdout_file, const std::string& stderr_file) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, stdout_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, stdout_file.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
   if (!stderr_file.empty()) {
-    posix_spawn_file_actions_addopen(&fa, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
   }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

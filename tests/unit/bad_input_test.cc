@@ -31,8 +31,12 @@ using ::testing::StartsWith;
 
 // Ids that break the pattern `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` or the git ref rules.
 std::vector<std::string> InvalidIds() {
-  return {"../x", std::string(129, 'a'), "it\xc3\xa9m", "a..b", "x.", "x.lock",
-          "-x",   "a/b",                 "a b",        ".x",   "x\ny", std::string("a\0b", 3)};
+  return {"../x",        std::string(129, 'a'),
+          "it\xc3\xa9m", "a..b",
+          "x.",          "x.lock",
+          "-x",          "a/b",
+          "a b",         ".x",
+          "x\ny",        std::string("a\0b", 3)};
 }
 
 class BadInputTest : public ::testing::Test {
@@ -73,9 +77,9 @@ TEST(ItemIdTest, EmptyIdIsRefused) {
 }
 
 TEST(ItemIdTest, ValidIdsAreAccepted) {
-  for (const std::string& id : {std::string("a"), std::string("0"), std::string("item-1"),
-                                std::string("A_b.c-9"), std::string("x.lock2"),
-                                std::string("v1.2.3"), std::string(128, 'z')}) {
+  for (const std::string& id :
+       {std::string("a"), std::string("0"), std::string("item-1"), std::string("A_b.c-9"),
+        std::string("x.lock2"), std::string("v1.2.3"), std::string(128, 'z')}) {
     EXPECT_OK(ValidateItemId(id));
   }
 }
@@ -89,16 +93,16 @@ TEST(ItemIdTest, QuotedValuesStayOneReadableLine) {
 }
 
 TEST(AgentIdTest, ValidAgentIdsAreAccepted) {
-  for (const std::string& id : {std::string("agent-1"), std::string("a"), std::string("A.b_c-d"),
-                                std::string(64, 'x')}) {
+  for (const std::string& id :
+       {std::string("agent-1"), std::string("a"), std::string("A.b_c-d"), std::string(64, 'x')}) {
     EXPECT_OK(ValidateAgentId(id));
   }
 }
 
 TEST(AgentIdTest, InvalidAgentIdsAreRefusedNamingTheValue) {
-  for (const std::string& id : {std::string(65, 'x'), std::string("-a"), std::string(".a"),
-                                std::string("a/b"), std::string("agent 1"), std::string("ag\xc3\xa9nt"),
-                                std::string("../etc")}) {
+  for (const std::string& id :
+       {std::string(65, 'x'), std::string("-a"), std::string(".a"), std::string("a/b"),
+        std::string("agent 1"), std::string("ag\xc3\xa9nt"), std::string("../etc")}) {
     absl::Status s = ValidateAgentId(id);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << QuoteForMessage(id);
     EXPECT_THAT(Msg(s), HasSubstr("agent id " + QuoteForMessage(id))) << s;

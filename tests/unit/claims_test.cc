@@ -2,8 +2,6 @@
 // the claimers are threads, processes (claim_stress_worker) or agents asking the WorkQueue.
 // The same rules are checked against ClaimDir (the on-disk arbiter) and WorkQueue (which grants
 // leases and commits them through ClaimDir).
-#include "core/claim_dir.h"
-
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "core/claim_dir.h"
 #include "core/clock.h"
 #include "core/file_util.h"
 #include "core/paths.h"
@@ -181,7 +180,8 @@ TEST_F(ClaimDirTest, LiveClaimIsNotBroken) {
   absl::StatusOr<store::LeaseRecord> cur = claims_->Read("item-1");
   ASSERT_OK(cur);
   EXPECT_EQ(cur->token(), 1u);
-  EXPECT_EQ(claims_->BreakIfExpired("item-2", expires).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(claims_->BreakIfExpired("item-2", expires).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(ClaimDirTest, ClaimWithATornLeaseRecordIsBrokenAsExpired) {
@@ -229,7 +229,8 @@ TEST_F(ClaimDirTest, ClaimsFromManyProcessesAndThreadsNeverOverlap) {
   for (int w = 0; w < kWorkers; ++w) {
     workers.push_back(harness::testing::ChildProcess::Spawn(
         {worker_bin, dir_.path(), absl::StrCat(w), "1000", "3", "4"},
-        dir_.Sub(absl::StrCat("worker-", w, ".out")), dir_.Sub(absl::StrCat("worker-", w, ".err"))));
+        dir_.Sub(absl::StrCat("worker-", w, ".out")),
+        dir_.Sub(absl::StrCat("worker-", w, ".err"))));
   }
   int64_t total_wins = 0;
   for (int w = 0; w < kWorkers; ++w) {

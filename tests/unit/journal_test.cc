@@ -206,13 +206,9 @@ class JournalDamageTest : public ::testing::Test {
 
   std::string Segment() const { return paths_.SegmentFile(1); }
 
-  void WriteSegment(const std::string& data) {
-    ASSERT_OK(WriteFileAtomically(Segment(), data));
-  }
+  void WriteSegment(const std::string& data) { ASSERT_OK(WriteFileAtomically(Segment(), data)); }
 
-  std::unique_ptr<WorkQueue> Reopen() {
-    return OpenQueueOrDie(QueueOptions(dir_.path()), &clock_);
-  }
+  std::unique_ptr<WorkQueue> Reopen() { return OpenQueueOrDie(QueueOptions(dir_.path()), &clock_); }
 
   void ExpectItems(WorkQueue* q, int present) {
     for (int i = 0; i < 5; ++i) {
@@ -248,8 +244,8 @@ TEST_P(TornTailTest, TornTailIsCutOffQuarantinedAndReportedAndEarlierRecordsSurv
   ASSERT_NO_FATAL_FAILURE(WriteFiveItems());
   std::string damaged = GetParam().damage(original_, offsets_);
   ASSERT_NO_FATAL_FAILURE(WriteSegment(damaged));
-  const size_t good_bytes = GetParam().survivors == 5 ? original_.size()
-                                                      : offsets_[GetParam().survivors];
+  const size_t good_bytes =
+      GetParam().survivors == 5 ? original_.size() : offsets_[GetParam().survivors];
 
   std::unique_ptr<WorkQueue> q = Reopen();
   ASSERT_NE(q, nullptr);
@@ -258,7 +254,9 @@ TEST_P(TornTailTest, TornTailIsCutOffQuarantinedAndReportedAndEarlierRecordsSurv
   const std::string& line = q->recovery().repairs[0];
   EXPECT_THAT(line, AllOf(HasSubstr(Segment()), HasSubstr(absl::StrCat("at offset ", good_bytes)),
                           HasSubstr("quarantine"), HasSubstr("cut off")));
-  if (GetParam().reported_as_torn) EXPECT_THAT(line, HasSubstr("torn tail"));
+  if (GetParam().reported_as_torn) {
+    EXPECT_THAT(line, HasSubstr("torn tail"));
+  }
 
   // The cut-off bytes are kept in quarantine/, exactly.
   std::vector<std::string> quarantined = ListNames(paths_.QuarantineDir());
@@ -283,30 +281,33 @@ TEST_P(TornTailTest, TornTailIsCutOffQuarantinedAndReportedAndEarlierRecordsSurv
 
 INSTANTIATE_TEST_SUITE_P(
     Journal, TornTailTest,
-    ::testing::Values(
-        TornCase{"TruncatedInsideTheLastHeader",
-                 [](const std::string& d, const std::vector<size_t>& o) { return d.substr(0, o[4] + 5); },
-                 4, true},
-        TornCase{"TruncatedInsideTheLastPayload",
-                 [](const std::string& d, const std::vector<size_t>& o) {
-                   return d.substr(0, o[4] + (d.size() - o[4]) / 2);
-                 },
-                 4, true},
-        TornCase{"ZeroBytesAppended",
-                 [](const std::string& d, const std::vector<size_t>&) {
-                   return d + std::string(4096, '\0');
-                 },
-                 5, true},
-        TornCase{"PlausibleLengthWithNoPayload",
-                 [](const std::string& d, const std::vector<size_t>&) {
-                   return d + std::string("\x40\x00\x00\x00\x12\x34\x56\x78\x01\x02", 10);
-                 },
-                 5, true},
-        TornCase{"GarbageLengthAppended",
-                 [](const std::string& d, const std::vector<size_t>&) {
-                   return d + std::string("\xff\xff\xff\x7f\xde\xad\xbe\xef garbage", 16);
-                 },
-                 5, false}),
+    ::testing::Values(TornCase{"TruncatedInsideTheLastHeader",
+                               [](const std::string& d, const std::vector<size_t>& o) {
+                                 return d.substr(0, o[4] + 5);
+                               },
+                               4, true},
+                      TornCase{"TruncatedInsideTheLastPayload",
+                               [](const std::string& d, const std::vector<size_t>& o) {
+                                 return d.substr(0, o[4] + (d.size() - o[4]) / 2);
+                               },
+                               4, true},
+                      TornCase{"ZeroBytesAppended",
+                               [](const std::string& d, const std::vector<size_t>&) {
+                                 return d + std::string(4096, '\0');
+                               },
+                               5, true},
+                      TornCase{"PlausibleLengthWithNoPayload",
+                               [](const std::string& d, const std::vector<size_t>&) {
+                                 return d +
+                                        std::string("\x40\x00\x00\x00\x12\x34\x56\x78\x01\x02", 10);
+                               },
+                               5, true},
+                      TornCase{"GarbageLengthAppended",
+                               [](const std::string& d, const std::vector<size_t>&) {
+                                 return d +
+                                        std::string("\xff\xff\xff\x7f\xde\xad\xbe\xef garbage", 16);
+                               },
+                               5, false}),
     [](const ::testing::TestParamInfo<TornCase>& info) { return std::string(info.param.name); });
 
 TEST_F(JournalDamageTest, CorruptByteInAMiddleRecordIsReportedAndQuarantinedNotDropped) {

@@ -341,8 +341,8 @@ TEST_F(LeaseTest, FailingItemIsRetriedThenParkedAndRetryMakesItPendingAgain) {
     AttemptResult r;
     r.exit_code = 1;
     r.error = absl::StrCat("boom ", attempt);
-    ASSERT_OK(queue_->Fail("a", g->token, attempt == 2 ? store::OUTCOME_TIMEOUT
-                                                       : store::OUTCOME_FAILED, r));
+    ASSERT_OK(queue_->Fail("a", g->token,
+                           attempt == 2 ? store::OUTCOME_TIMEOUT : store::OUTCOME_FAILED, r));
     store::ItemRecord item = Get("a");
     EXPECT_EQ(item.state(), attempt < 3 ? store::ITEM_PENDING : store::ITEM_PARKED) << attempt;
   }

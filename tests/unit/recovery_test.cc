@@ -62,7 +62,8 @@ class RecoveryTest : public ::testing::Test {
   }
 
   // Writes a claim by hand, as a crashed controller could have left it.
-  void ClaimByHand(const std::string& item, uint64_t token, const std::string& agent = "agent-old") {
+  void ClaimByHand(const std::string& item, uint64_t token,
+                   const std::string& agent = "agent-old") {
     absl::StatusOr<std::unique_ptr<ClaimDir>> claims = ClaimDir::Open(paths_);
     ASSERT_OK(claims);
     store::LeaseRecord lease;
@@ -92,8 +93,8 @@ class RecoveryTest : public ::testing::Test {
 
 TEST_F(RecoveryTest, CleanReopenKeepsEveryItemAndState) {
   std::vector<store::ItemSpec> specs;
-  for (const char* id : {"released", "leased", "done", "failed", "parked", "cancelled",
-                         "cancel-leased"}) {
+  for (const char* id :
+       {"released", "leased", "done", "failed", "parked", "cancelled", "cancel-leased"}) {
     specs.push_back(MakeSpec(id, /*priority=*/0, /*max_attempts=*/1));
   }
   ASSERT_OK(queue_->Submit(specs));
@@ -344,7 +345,9 @@ TEST(RecoveryUnderLoadTest, ConcurrentOperationsWithFrequentSnapshotsRecoverExac
                   break;  // keep it; it may expire or be cancelled
               }
               // Another thread may have expired or cancelled it meanwhile.
-              if (!s.ok()) EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+              if (!s.ok()) {
+                EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+              }
               break;
             }
             case 5: {

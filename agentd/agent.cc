@@ -1,0 +1,423 @@
+// Agent (see agent.h).
+#include "agentd/agent.h"
+
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "agentd/backoff.h"
+#include "core/ids.h"
+#include "core/log.h"
+
+namespace harness::agentd {
+namespace {
+
+std::string Describe(const v1::LeaseRef& l) {
+  return absl::StrCat("item ", l.item_id(), " (lease ", l.lease_token(), ")");
+}
+
+v1::LeaseRef RefOf(const v1::Lease& lease) {
+  v1::LeaseRef ref;
+  ref.set_item_id(lease.item_id());
+  ref.set_lease_token(lease.lease_token());
+  return ref;
+}
+
+bool SameLease(const v1::LeaseRef& a, const v1::LeaseRef& b) {
+  return a.item_id() == b.item_id() && a.lease_token() == b.lease_token();
+}
+
+// Worth retrying: the controller is unreachable, restarting, or failed without a change.
+bool IsTransient(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string Seconds(absl::Duration d) {
+  return absl::StrCat(FormatSeconds(absl::Milliseconds(absl::ToInt64Milliseconds(d))), " s");
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, ControllerApi* controller, Clock* clock)
+    : options_(std::move(options)),
+      controller_(controller),
+      clock_(clock),
+      work_dir_(options_.work_root) {}
+
+int Agent::Run() {
+  if (absl::Status s = work_dir_.Init(); !s.ok()) {
+    LogError(absl::StrCat("cannot set up the work dir: ", s.message()));
+    return 1;
+  }
+  std::thread watchdog([this] { Watchdog(); });
+  int code = 0;
+  absl::Status started = controller_->Start(this);
+  if (started.ok()) {
+    MainLoop();
+  } else if (!absl::IsCancelled(started)) {
+    LogError(std::string(started.message()));
+    code = 1;
+  }
+  controller_->SetState(v1::AGENT_STATE_STOPPED);
+  controller_->Shutdown();
+  {
+    absl::MutexLock l(&mu_);
+    finished_ = true;
+    if (fatal_) code = 1;
+    changed_.SignalAll();
+  }
+  watchdog.join();
+  LogInfo(absl::StrCat("agent ", options_.agent_id, " exiting with status ", code));
+  return code;
+}
+
+void Agent::MainLoop() {
+  Backoff backoff;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (draining_ || stopping_) break;
+      controller_->SetState(StateLocked(/*working=*/false));
+    }
+    absl::StatusOr<std::optional<v1::Lease>> lease = controller_->Acquire(options_.acquire_wait);
+    if (!lease.ok()) {
+      absl::Duration delay = backoff.Next();
+      LogWarning(absl::StrCat("cannot acquire work: ", lease.status().ToString(), "; retrying in ",
+                              Seconds(delay)));
+      Nap(delay);
+      continue;
+    }
+    backoff.Reset();
+    if (lease->has_value()) RunItem(**lease);
+  }
+  absl::MutexLock l(&mu_);
+  LogInfo(draining_ && !stopping_ ? "drained: no item running, exiting"
+                                  : absl::StrCat("stopped (", stop_reason_, ")"));
+}
+
+void Agent::RunItem(const v1::Lease& lease) {
+  const v1::LeaseRef ref = RefOf(lease);
+  auto runner = std::make_shared<CommandRunner>(clock_);
+  {
+    absl::MutexLock l(&mu_);
+    current_.emplace();
+    current_->ref = ref;
+    current_->runner = runner;
+    controller_->SetState(StateLocked(/*working=*/true));
+    changed_.SignalAll();  // the watchdog: a stop may have come while this lease was granted
+  }
+  LogInfo(absl::StrCat("acquired ", Describe(ref), ", attempt ", lease.attempt(), ": \"",
+                       lease.item().title(), "\""));
+  // A LeaseLost that arrived between the grant and `current_` being set was missed above.
+  if (!controller_->Holds(ref)) DropCurrent(ref, Drop::kDiscard, "lost before it started");
+
+  const absl::Time started = clock_->Now();
+  CommandResult result = Execute(lease, runner.get());
+  Drop drop;
+  std::string drop_reason;
+  {
+    absl::MutexLock l(&mu_);
+    current_->running = false;
+    drop = current_->drop;
+    drop_reason = current_->drop_reason;
+  }
+  if (drop == Drop::kDiscard) {
+    LogInfo(absl::StrCat(Describe(ref), ": stopped (", drop_reason, "); result discarded"));
+  } else if (drop == Drop::kRelease) {
+    ReleaseLease(lease, drop_reason);
+  } else {
+    std::string how = result.error.empty() ? "command exited with status 0" : result.error;
+    LogInfo(
+        absl::StrCat(Describe(ref), ": ", how, " (ran ", Seconds(clock_->Now() - started), ")"));
+    Report(lease, result);
+  }
+  controller_->ForgetLease(ref);
+  absl::MutexLock l(&mu_);
+  current_.reset();
+}
+
+CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner) {
+  CommandResult failed;
+  failed.outcome = CommandOutcome::kSpawnFailed;
+  const v1::ItemSpec& item = lease.item();
+  absl::StatusOr<ItemPaths> paths = work_dir_.Prepare(lease.item_id(), lease.attempt());
+  if (!paths.ok()) {
+    failed.error = absl::StrCat("cannot prepare the work dir: ", paths.status().message());
+    return failed;
+  }
+  std::vector<std::string> argv(lease.command().begin(), lease.command().end());
+  if (!options_.command.empty()) argv = options_.command;
+  if (argv.empty()) {
+    failed.error =
+        "no command to run: agentd has no --command and the controller's lease names none "
+        "(config agent.command)";
+    return failed;
+  }
+  CommandRequest request;
+  request.argv = std::move(argv);
+  request.setup.assign(lease.setup().begin(), lease.setup().end());
+  request.item_id = lease.item_id();
+  request.item_title = item.title();
+  request.prompt = item.prompt();
+  request.agent_id = options_.agent_id;
+  request.lease_token = lease.lease_token();
+  request.attempt = lease.attempt();
+  request.work_dir = paths->work_dir;
+  request.log_path = paths->log_file;
+  request.prompt_path = paths->prompt_file;
+  request.timeout =
+      item.timeout_s() > 0 ? absl::Seconds(item.timeout_s()) : absl::InfiniteDuration();
+  request.kill_grace = options_.kill_grace;
+  return runner->Run(request);
+}
+
+void Agent::Report(const v1::Lease& lease, const CommandResult& result) {
+  const v1::LeaseRef ref = RefOf(lease);
+  if (result.outcome == CommandOutcome::kExited && result.exit_code == 0) {
+    v1::CompleteRequest request;
+    request.set_agent_id(options_.agent_id);
+    request.set_item_id(lease.item_id());
+    request.set_lease_token(lease.lease_token());
+    request.set_attempt(lease.attempt());
+    request.set_base_commit(lease.base_commit());
+    request.set_exit_code(0);
+    request.set_log_tail(result.log_tail);
+    v1::CompleteResponse response;
+    absl::Status s = RetryReport("complete", ref, [&]() -> absl::Status {
+      absl::StatusOr<v1::CompleteResponse> r = controller_->Complete(request);
+      if (r.ok()) response = *std::move(r);
+      return r.status();
+    });
+    if (s.ok()) LogInfo(absl::StrCat(Describe(ref), ": completed"));
+    return;
+  }
+  if (result.outcome == CommandOutcome::kCancelled) {
+    // Only a drop cancels a runner, and drops are handled by the caller; be safe anyway.
+    ReleaseLease(lease, result.error);
+    return;
+  }
+  v1::FailRequest request;
+  request.set_agent_id(options_.agent_id);
+  request.set_item_id(lease.item_id());
+  request.set_lease_token(lease.lease_token());
+  request.set_attempt(lease.attempt());
+  request.set_outcome(result.outcome == CommandOutcome::kTimedOut ? v1::ATTEMPT_OUTCOME_TIMEOUT
+                                                                  : v1::ATTEMPT_OUTCOME_FAILED);
+  if (result.outcome == CommandOutcome::kExited || result.outcome == CommandOutcome::kSignaled) {
+    request.mutable_exit_code()->set_value(result.exit_code);
+  }
+  request.set_error(result.error);
+  // An id that cannot name a file will fail the same way on any agent.
+  request.set_retryable(ValidateItemId(lease.item_id()).ok());
+  request.set_base_commit(lease.base_commit());
+  request.set_log_tail(result.log_tail);
+  v1::FailResponse response;
+  absl::Status s = RetryReport("fail", ref, [&]() -> absl::Status {
+    absl::StatusOr<v1::FailResponse> r = controller_->Fail(request);
+    if (r.ok()) response = *std::move(r);
+    return r.status();
+  });
+  if (s.ok()) {
+    LogInfo(absl::StrCat(Describe(ref), ": reported as failed; the item is now ",
+                         absl::AsciiStrToLower(absl::StripPrefix(
+                             v1::ItemState_Name(response.item_state()), "ITEM_STATE_"))));
+  }
+}
+
+void Agent::ReleaseLease(const v1::Lease& lease, const std::string& reason) {
+  const v1::LeaseRef ref = RefOf(lease);
+  LogInfo(absl::StrCat(Describe(ref), ": releasing (", reason, ")"));
+  v1::ReleaseRequest request;
+  request.set_agent_id(options_.agent_id);
+  request.set_item_id(lease.item_id());
+  request.set_lease_token(lease.lease_token());
+  request.set_reason(reason);
+  absl::Status s = RetryReport(
+      "release", ref, [&]() -> absl::Status { return controller_->Release(request).status(); });
+  if (s.ok()) LogInfo(absl::StrCat(Describe(ref), ": released"));
+}
+
+absl::Status Agent::RetryReport(absl::string_view what, const v1::LeaseRef& ref,
+                                const std::function<absl::Status()>& attempt) {
+  Backoff backoff;
+  while (true) {
+    absl::Status s = attempt();
+    if (s.ok()) return s;
+    if (absl::IsFailedPrecondition(s)) {
+      LogWarning(absl::StrCat(Describe(ref), ": the controller refused the ", what,
+                              " because the lease is not live (", s.message(),
+                              "); result discarded"));
+      return s;
+    }
+    if (!IsTransient(s)) {
+      LogError(absl::StrCat(Describe(ref), ": the controller refused the ", what, ": ",
+                            s.ToString(), "; giving up on it"));
+      return s;
+    }
+    absl::Duration delay = backoff.Next();
+    {
+      absl::MutexLock l(&mu_);
+      if (current_.has_value() && current_->drop == Drop::kDiscard) {
+        LogInfo(absl::StrCat(Describe(ref), ": lease ended while reporting (",
+                             current_->drop_reason, "); result discarded"));
+        return absl::CancelledError("lease ended");
+      }
+      absl::Duration patience = hurry_ ? absl::ZeroDuration() : options_.report_patience_after_stop;
+      if (stopping_ && absl::Now() + delay > stop_deadline_ + patience) {
+        LogError(absl::StrCat(Describe(ref), ": cannot ", what, " (", s.ToString(),
+                              ") and the agent is stopping: giving up; the lease will expire"));
+        return s;
+      }
+    }
+    LogWarning(absl::StrCat(Describe(ref), ": cannot ", what, ": ", s.ToString(), "; retrying in ",
+                            Seconds(delay)));
+    Nap(delay);
+  }
+}
+
+void Agent::DropCurrent(const v1::LeaseRef& lease, Drop drop, absl::string_view reason) {
+  absl::MutexLock l(&mu_);
+  if (!current_.has_value() || !SameLease(current_->ref, lease)) return;
+  // A lease that is gone needs no Release: kDiscard wins over kRelease.
+  if (current_->drop == Drop::kNone || drop == Drop::kDiscard) {
+    current_->drop = drop;
+    current_->drop_reason = std::string(reason);
+  }
+  if (current_->running) current_->runner->Cancel(reason);
+  changed_.SignalAll();
+}
+
+void Agent::OnLeaseLost(const v1::LeaseRef& lease, absl::string_view reason) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!current_.has_value() || !SameLease(current_->ref, lease)) {
+      LogInfo(absl::StrCat("lease lost for ", Describe(lease), " (", reason,
+                           "): not the current item, ignored"));
+      return;
+    }
+  }
+  LogWarning(absl::StrCat("lease lost for ", Describe(lease), " (", reason,
+                          "): stopping the item and discarding its result"));
+  DropCurrent(lease, Drop::kDiscard, absl::StrCat("lease lost: ", reason));
+}
+
+void Agent::OnCancelItem(const v1::LeaseRef& lease, absl::string_view reason) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!current_.has_value() || !SameLease(current_->ref, lease)) {
+      LogInfo(absl::StrCat("cancel for ", Describe(lease), " (", reason,
+                           "): not the current item, ignored"));
+      return;
+    }
+  }
+  LogInfo(absl::StrCat(Describe(lease), " cancelled (", reason, "): stopping it"));
+  DropCurrent(lease, Drop::kDiscard, absl::StrCat("cancelled: ", reason));
+}
+
+void Agent::OnDrain() {
+  {
+    absl::MutexLock l(&mu_);
+    if (draining_) return;
+    draining_ = true;
+    LogInfo(current_.has_value()
+                ? absl::StrCat("draining: finishing ", Describe(current_->ref), ", then exiting")
+                : std::string("draining: no item running, exiting"));
+    controller_->SetState(StateLocked(current_.has_value()));
+    changed_.SignalAll();
+  }
+  controller_->StopAcquiring();
+}
+
+void Agent::OnStop(absl::Duration grace, absl::string_view reason) {
+  Stop(grace, absl::StrCat("told to stop by the controller: ", reason));
+}
+
+void Agent::OnFatal(const absl::Status& status) {
+  LogError(std::string(status.message()));
+  {
+    absl::MutexLock l(&mu_);
+    fatal_ = true;
+  }
+  Stop(absl::ZeroDuration(), "fatal error");
+}
+
+void Agent::RequestStop(absl::string_view reason) {
+  bool again;
+  absl::Duration grace;
+  {
+    absl::MutexLock l(&mu_);
+    again = stopping_;
+    grace = options_.shutdown_grace;
+    if (again) hurry_ = true;  // a second signal: no more patience for reports either
+  }
+  Stop(again ? absl::ZeroDuration() : grace, reason);
+}
+
+void Agent::Stop(absl::Duration grace, absl::string_view reason) {
+  {
+    absl::MutexLock l(&mu_);
+    absl::Time deadline = absl::Now() + grace;
+    if (!stopping_) {
+      stopping_ = true;
+      stop_reason_ = std::string(reason);
+      stop_grace_ = grace;
+      stop_deadline_ = deadline;
+      LogInfo(current_.has_value()
+                  ? absl::StrCat("stopping (", reason, "): ", Describe(current_->ref),
+                                 " may finish within ", Seconds(grace),
+                                 ", else it is stopped and released")
+                  : absl::StrCat("stopping (", reason, "): no item running"));
+    } else if (deadline < stop_deadline_) {
+      stop_deadline_ = deadline;
+      stop_grace_ = grace;
+      LogInfo(absl::StrCat("stopping (", reason, "): not waiting for the current item any more"));
+    }
+    controller_->SetState(v1::AGENT_STATE_STOPPED);
+    changed_.SignalAll();
+  }
+  controller_->StopAcquiring();
+}
+
+void Agent::Watchdog() {
+  absl::MutexLock l(&mu_);
+  while (!finished_) {
+    if (stopping_ && current_.has_value() && current_->running && current_->drop == Drop::kNone &&
+        absl::Now() >= stop_deadline_) {
+      current_->drop = Drop::kRelease;
+      current_->drop_reason =
+          stop_grace_ > absl::ZeroDuration()
+              ? absl::StrCat("agent stopping (", stop_reason_,
+                             ") and the item did not finish within ", Seconds(stop_grace_))
+              : absl::StrCat("agent stopping (", stop_reason_, ")");
+      current_->runner->Cancel(current_->drop_reason);
+    }
+    bool armed =
+        stopping_ && current_.has_value() && current_->running && current_->drop == Drop::kNone;
+    changed_.WaitWithDeadline(&mu_, armed ? stop_deadline_ : absl::InfiniteFuture());
+  }
+}
+
+void Agent::Nap(absl::Duration d) {
+  absl::MutexLock l(&mu_);
+  changed_.WaitWithTimeout(&mu_, d);
+}
+
+v1::AgentState Agent::StateLocked(bool working) const {
+  if (stopping_) return v1::AGENT_STATE_STOPPED;
+  if (draining_) return v1::AGENT_STATE_DRAINING;
+  return working ? v1::AGENT_STATE_WORKING : v1::AGENT_STATE_IDLE;
+}
+
+}  // namespace harness::agentd

@@ -1,0 +1,115 @@
+// Agent: agentd's main loop and its response to the controller's commands. It decides; the
+// ControllerApi talks (controller_api.h), CommandRunner runs processes, WorkDir names files.
+//
+//   register -> [acquire -> prepare work dir -> setup + command -> report]* -> exit
+//
+// Reports: exit 0 -> Complete; non-zero exit or signal -> Fail(FAILED, retryable);
+// timeout -> Fail(TIMEOUT); setup or start failure -> Fail(FAILED). Each report is retried
+// with backoff across controller outages until the controller answers for good;
+// FAILED_PRECONDITION (the lease is not live) drops the result with one log line.
+// Commands: LeaseLost or CancelItem for the running item kill its process group and drop the
+// result (no report). Drain: finish the current item, take no more, exit 0. Stop, SIGTERM or
+// SIGINT: take no more; the current item may finish within the grace, after which it is killed
+// and its lease Released (a report still unanswered is retried for report_patience_after_stop
+// more); exit 0. A second SIGTERM/SIGINT cuts the grace and the patience short.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agentd/command_runner.h"
+#include "agentd/controller_api.h"
+#include "agentd/work_dir.h"
+#include "core/clock.h"
+#include "harness/v1/agent.pb.h"
+
+namespace harness::agentd {
+
+struct AgentOptions {
+  std::string agent_id;
+  std::string work_root;             // --workdir
+  std::vector<std::string> command;  // --command; empty: the lease's command
+  absl::Duration shutdown_grace = absl::Seconds(30);
+  absl::Duration kill_grace = absl::Seconds(10);
+  absl::Duration acquire_wait = absl::Seconds(30);
+  // After a stop's grace has passed, how much longer an unanswered report is retried before
+  // agentd gives up on it and exits (the controller then lets the lease expire).
+  absl::Duration report_patience_after_stop = absl::Seconds(10);
+};
+
+class Agent : public SessionListener {
+ public:
+  // `controller` must outlive the agent. `clock` times the items' commands.
+  Agent(AgentOptions options, ControllerApi* controller, Clock* clock = Clock::Real());
+
+  // Runs to the end; returns the process exit code: 0 after a drain or stop, 1 after a fatal
+  // error (work dir unusable, the controller refusing the agent).
+  int Run();
+
+  // SIGTERM / SIGINT. Thread-safe; a second call stops the current item at once.
+  void RequestStop(absl::string_view reason);
+
+  // SessionListener.
+  void OnLeaseLost(const v1::LeaseRef& lease, absl::string_view reason) override;
+  void OnCancelItem(const v1::LeaseRef& lease, absl::string_view reason) override;
+  void OnDrain() override;
+  void OnStop(absl::Duration grace, absl::string_view reason) override;
+  void OnFatal(const absl::Status& status) override;
+
+ private:
+  // What happens to the current item's result.
+  enum class Drop {
+    kNone,     // report it
+    kDiscard,  // the lease is gone (lost, cancelled): say nothing
+    kRelease,  // stopping: give the lease back
+  };
+  struct Current {
+    v1::LeaseRef ref;
+    std::shared_ptr<CommandRunner> runner;
+    bool running = true;  // the command has not ended yet
+    Drop drop = Drop::kNone;
+    std::string drop_reason;
+  };
+
+  void MainLoop();
+  void RunItem(const v1::Lease& lease);
+  CommandResult Execute(const v1::Lease& lease, CommandRunner* runner);
+  void Report(const v1::Lease& lease, const CommandResult& result);
+  void ReleaseLease(const v1::Lease& lease, const std::string& reason);
+  // Calls `attempt` until the controller answers for good; see agent.h's top comment.
+  absl::Status RetryReport(absl::string_view what, const v1::LeaseRef& ref,
+                           const std::function<absl::Status()>& attempt);
+  void DropCurrent(const v1::LeaseRef& lease, Drop drop, absl::string_view reason);
+  void Stop(absl::Duration grace, absl::string_view reason);
+  void Watchdog();
+  // Sleeps up to `d`, waking early on any change (stop, drain, a dropped item).
+  void Nap(absl::Duration d);
+  v1::AgentState StateLocked(bool working) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const AgentOptions options_;
+  ControllerApi* const controller_;
+  Clock* const clock_;
+  WorkDir work_dir_;
+
+  absl::Mutex mu_;
+  absl::CondVar changed_;  // signalled on every change below
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool fatal_ ABSL_GUARDED_BY(mu_) = false;
+  bool hurry_ ABSL_GUARDED_BY(mu_) = false;     // a second SIGTERM/SIGINT: give up reports at once
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Run() is ending: the watchdog exits
+  std::string stop_reason_ ABSL_GUARDED_BY(mu_);
+  absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();  // real time
+  absl::Duration stop_grace_ ABSL_GUARDED_BY(mu_);
+  std::optional<Current> current_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace harness::agentd

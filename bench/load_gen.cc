@@ -1,0 +1,437 @@
+// load_gen: simulates M agents in one process, speaking the real agent protocol to a real
+// controller it starts (its own state dir, durable commits on), and reports one JSON line:
+//
+//   lifecycle mode: N no-op items, each submitted (in batches), acquired and completed;
+//                   items per second, acquire latency p50/p99.
+//   idle mode:      M agents registered with an open Session stream, heartbeating every
+//                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
+//                   --seconds.
+//
+//   load_gen --controller-bin PATH [--mode lifecycle|idle] [--agents M] [--items N]
+//            [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]
+//
+// Agents use the gRPC callback API (a chain of calls per agent, no thread per agent), each on
+// its own connection.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "config/flags.h"
+#include "core/file_util.h"
+#include "harness/v1/agent.grpc.pb.h"
+#include "harness/v1/control.grpc.pb.h"
+#include "rpc/channel.h"
+#include "tests/support/process.h"
+
+namespace harness {
+namespace {
+
+using testing::ChildProcess;
+
+struct Args {
+  std::string controller_bin;
+  std::string mode = "lifecycle";
+  int64_t agents = 16;
+  int64_t items = 20000;
+  int64_t batch = 500;
+  double seconds = 10;
+  int64_t heartbeat_ms = 1000;
+  std::string dir = "/tmp";
+};
+
+void RaiseFdLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+std::shared_ptr<grpc::Channel> AgentChannel(const std::string& addr, int index) {
+  grpc::ChannelArguments args;
+  args.SetInt("harness.bench.agent", index);  // distinct args: a connection of its own
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
+}
+
+// Process CPU seconds (user+sys) and RSS (kB) from /proc.
+double CpuSeconds(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t close = s.rfind(')');
+  std::istringstream in(s.substr(close + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+long RssKb(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+struct Controller {
+  std::unique_ptr<ChildProcess> process;
+  std::string address;
+  std::string state_dir;
+};
+
+Controller StartController(const Args& args, const std::string& tag) {
+  Controller c;
+  std::string base = absl::StrCat(args.dir, "/load-gen-", ::getpid(), "-", tag);
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  c.state_dir = base + "/state";
+  std::string out = base + "/controller.out";
+  // Long TTL and slow heartbeats: the run measures the queue, not expiry.
+  c.process = std::make_unique<ChildProcess>(
+      ChildProcess::Spawn({args.controller_bin, "--listen", "127.0.0.1:0", "--state-dir",
+                           c.state_dir, "--lease-ttl", "600", "--heartbeat-interval",
+                           absl::StrCat(args.heartbeat_ms / 1000.0), "--heartbeat-timeout", "600"},
+                          out, base + "/controller.log"));
+  for (int i = 0; i < 2000; ++i) {
+    absl::StatusOr<std::string> s = ReadFile(out);
+    if (s.ok() && s->find('\n') != std::string::npos && s->rfind("listening on ", 0) == 0) {
+      c.address = s->substr(13, s->find('\n') - 13);
+      return c;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  std::fprintf(stderr, "load_gen: the controller did not start (see %s/controller.log)\n",
+               base.c_str());
+  std::exit(1);
+}
+
+// One simulated agent in lifecycle mode: Acquire -> Complete -> Acquire ... until `remaining`
+// runs out. Callback chain, no thread of its own.
+class LifecycleAgent {
+ public:
+  LifecycleAgent(std::shared_ptr<grpc::Channel> ch, std::string id, std::atomic<int64_t>* remaining,
+                 absl::Notification* all_done, std::atomic<int>* running)
+      : stub_(v1::AgentService::NewStub(ch)),
+        id_(std::move(id)),
+        remaining_(remaining),
+        all_done_(all_done),
+        running_(running) {}
+
+  bool Register() {
+    v1::RegisterRequest req;
+    req.set_agent_id(id_);
+    v1::RegisterResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Status st = stub_->Register(&ctx, req, &resp);
+    session_ = resp.session_id();
+    if (!st.ok())
+      std::fprintf(stderr, "register %s: %s\n", id_.c_str(), st.error_message().c_str());
+    return st.ok();
+  }
+  void Start() { Acquire(); }
+  const std::vector<double>& latencies_ms() const { return latencies_; }
+  int64_t errors() const { return errors_; }
+
+ private:
+  void Acquire() {
+    if (remaining_->load() <= 0) {
+      Done();
+      return;
+    }
+    ctx_ = std::make_unique<grpc::ClientContext>();
+    ctx_->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    acq_req_.set_agent_id(id_);
+    acq_req_.set_session_id(session_);
+    acq_req_.set_wait_ms(2000);
+    acq_resp_.Clear();
+    started_ = absl::Now();
+    stub_->async()->Acquire(ctx_.get(), &acq_req_, &acq_resp_, [this](grpc::Status st) {
+      if (!st.ok()) {
+        ++errors_;
+        Acquire();
+        return;
+      }
+      if (!acq_resp_.has_lease()) {
+        Acquire();
+        return;
+      }
+      latencies_.push_back(absl::ToDoubleMilliseconds(absl::Now() - started_));
+      Complete();
+    });
+  }
+  void Complete() {
+    ctx_ = std::make_unique<grpc::ClientContext>();
+    ctx_->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    comp_req_.set_agent_id(id_);
+    comp_req_.set_item_id(acq_resp_.lease().item_id());
+    comp_req_.set_lease_token(acq_resp_.lease().lease_token());
+    comp_req_.set_attempt(acq_resp_.lease().attempt());
+    stub_->async()->Complete(ctx_.get(), &comp_req_, &comp_resp_, [this](grpc::Status st) {
+      if (!st.ok()) {
+        ++errors_;
+      } else {
+        remaining_->fetch_sub(1);
+      }
+      Acquire();
+    });
+  }
+  void Done() {
+    if (running_->fetch_sub(1) == 1) all_done_->Notify();
+  }
+
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::string id_;
+  std::string session_;
+  std::atomic<int64_t>* remaining_;
+  absl::Notification* all_done_;
+  std::atomic<int>* running_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  v1::AcquireRequest acq_req_;
+  v1::AcquireResponse acq_resp_;
+  v1::CompleteRequest comp_req_;
+  v1::CompleteResponse comp_resp_;
+  absl::Time started_;
+  std::vector<double> latencies_;
+  int64_t errors_ = 0;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  return v[i];
+}
+
+void RunLifecycle(const Args& args) {
+  Controller c = StartController(args, absl::StrCat("lc", args.agents));
+  std::vector<std::unique_ptr<LifecycleAgent>> agents;
+  std::atomic<int64_t> remaining{args.items};
+  absl::Notification all_done;
+  std::atomic<int> running{static_cast<int>(args.agents)};
+  for (int64_t i = 0; i < args.agents; ++i) {
+    agents.push_back(std::make_unique<LifecycleAgent>(AgentChannel(c.address, static_cast<int>(i)),
+                                                      absl::StrCat("bench-", i), &remaining,
+                                                      &all_done, &running));
+    if (!agents.back()->Register()) std::exit(1);
+  }
+  auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
+  double cpu0 = CpuSeconds(c.process->pid());
+  absl::Time start = absl::Now();
+  for (auto& a : agents) a->Start();
+  // Submit while the agents run: the clock covers submit, grant and complete of every item.
+  for (int64_t i = 0; i < args.items; i += args.batch) {
+    v1::SubmitRequest req;
+    for (int64_t k = i; k < std::min(args.items, i + args.batch); ++k) {
+      v1::ItemSpec* s = req.add_items();
+      s->set_id(absl::StrCat("i", k));
+      s->set_title("noop");
+      s->set_prompt("noop");
+    }
+    v1::SubmitResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = control->Submit(&ctx, req, &resp);
+    if (!st.ok()) {
+      std::fprintf(stderr, "submit: %s\n", st.error_message().c_str());
+      std::exit(1);
+    }
+  }
+  all_done.WaitForNotification();
+  double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  std::vector<double> lat;
+  int64_t errors = 0;
+  for (auto& a : agents) {
+    lat.insert(lat.end(), a->latencies_ms().begin(), a->latencies_ms().end());
+    errors += a->errors();
+  }
+  v1::StatusSnapshot status;
+  grpc::ClientContext ctx;
+  control->Status(&ctx, v1::StatusRequest(), &status);
+  std::printf(
+      "{\"bench\":\"load_gen\",\"mode\":\"lifecycle\",\"agents\":%lld,\"items\":%lld,\"seconds\":%."
+      "3f,"
+      "\"items_per_s\":%.0f,\"acquire_p50_ms\":%.3f,\"acquire_p99_ms\":%.3f,\"done\":%lld,"
+      "\"errors\":%lld,\"controller_cpu_s\":%.2f,\"controller_rss_kb\":%ld}\n",
+      static_cast<long long>(args.agents), static_cast<long long>(args.items), secs,
+      args.items / secs, Percentile(lat, 0.5), Percentile(lat, 0.99),
+      static_cast<long long>(status.queue().done()), static_cast<long long>(errors), cpu,
+      RssKb(c.process->pid()));
+  std::fflush(stdout);
+  agents.clear();
+  c.process->Signal(SIGTERM);
+  c.process->Wait();
+  std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
+}
+
+// An idle agent: registered, with a Session stream that sends a heartbeat when told to.
+class IdleAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  IdleAgent(std::shared_ptr<grpc::Channel> ch, std::string id)
+      : stub_(v1::AgentService::NewStub(ch)), id_(std::move(id)) {}
+  bool Register() {
+    v1::RegisterRequest req;
+    req.set_agent_id(id_);
+    v1::RegisterResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    if (!stub_->Register(&ctx, req, &resp).ok()) return false;
+    stub_->async()->Session(&ctx_, this);
+    out_.mutable_hello()->set_agent_id(id_);
+    out_.mutable_hello()->set_session_id(resp.session_id());
+    writing_ = true;
+    StartWrite(&out_);
+    StartRead(&in_);
+    StartCall();
+    return true;
+  }
+  void Beat() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (writing_ || closed_) return;  // previous write still in flight: skip a beat
+    out_.Clear();
+    out_.mutable_heartbeat()->set_seq(++seq_);
+    out_.mutable_heartbeat()->set_state(v1::AGENT_STATE_IDLE);
+    writing_ = true;
+    StartWrite(&out_);
+  }
+  void Stop() {
+    ctx_.TryCancel();
+    done_.WaitForNotification();
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    writing_ = false;
+    if (!ok) closed_ = true;
+  }
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      acks_.fetch_add(1);
+      StartRead(&in_);
+    }
+  }
+  void OnDone(const grpc::Status&) override { done_.Notify(); }
+  int64_t acks() const { return acks_.load(); }
+
+ private:
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::string id_;
+  grpc::ClientContext ctx_;
+  v1::AgentMessage out_;
+  v1::ControllerMessage in_;
+  std::mutex mu_;
+  bool writing_ = false;
+  bool closed_ = false;
+  uint64_t seq_ = 0;
+  std::atomic<int64_t> acks_{0};
+  absl::Notification done_;
+};
+
+void RunIdle(const Args& args) {
+  Controller c = StartController(args, absl::StrCat("idle", args.agents));
+  std::vector<std::unique_ptr<IdleAgent>> agents;
+  for (int64_t i = 0; i < args.agents; ++i) {
+    agents.push_back(std::make_unique<IdleAgent>(AgentChannel(c.address, static_cast<int>(i)),
+                                                 absl::StrCat("idle-", i)));
+    if (!agents.back()->Register()) {
+      std::fprintf(stderr, "load_gen: agent %lld could not register\n", static_cast<long long>(i));
+      std::exit(1);
+    }
+  }
+  // Spread the beats over the interval, as independent agents would be.
+  std::atomic<bool> stop{false};
+  std::thread beater([&] {
+    const absl::Duration step =
+        absl::Milliseconds(args.heartbeat_ms) / static_cast<double>(agents.size());
+    absl::Time next = absl::Now();
+    for (size_t i = 0; !stop.load(); i = (i + 1) % agents.size()) {
+      agents[i]->Beat();
+      next += step;
+      absl::Time now = absl::Now();
+      if (next > now) absl::SleepFor(next - now);
+    }
+  });
+  absl::SleepFor(absl::Seconds(2));  // warm up: every stream open and beating
+  int64_t acks0 = 0;
+  for (auto& a : agents) acks0 += a->acks();
+  double cpu0 = CpuSeconds(c.process->pid());
+  absl::Time t0 = absl::Now();
+  absl::SleepFor(absl::Seconds(args.seconds));
+  double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  int64_t acks = -acks0;
+  for (auto& a : agents) acks += a->acks();
+  long rss = RssKb(c.process->pid());
+  auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
+  v1::StatusSnapshot status;
+  grpc::ClientContext ctx;
+  control->Status(&ctx, v1::StatusRequest(), &status);
+  int healthy = 0;
+  for (const auto& a : status.agents()) healthy += a.health() == v1::HEALTH_HEALTHY;
+  std::printf(
+      "{\"bench\":\"load_gen\",\"mode\":\"idle\",\"agents\":%lld,\"heartbeat_ms\":%lld,\"seconds\":"
+      "%.1f,"
+      "\"heartbeats_per_s\":%.0f,\"controller_cpu_pct_of_one_core\":%.1f,\"controller_rss_mb\":%."
+      "1f,"
+      "\"healthy\":%d}\n",
+      static_cast<long long>(args.agents), static_cast<long long>(args.heartbeat_ms), secs,
+      acks / secs, 100.0 * cpu / secs, rss / 1024.0, healthy);
+  std::fflush(stdout);
+  stop = true;
+  beater.join();
+  for (auto& a : agents) a->Stop();
+  c.process->Signal(SIGTERM);
+  c.process->Wait();
+  std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
+}
+
+}  // namespace
+}  // namespace harness
+
+int main(int argc, char** argv) {
+  harness::Args args;
+  harness::FlagParser flags(
+      "load_gen",
+      "usage: load_gen --controller-bin PATH [--mode lifecycle|idle] [--agents M] "
+      "[--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]");
+  flags.AddString("controller-bin", &args.controller_bin, "the controller binary to start");
+  flags.AddString("mode", &args.mode, "lifecycle (items/s) or idle (heartbeat cost)");
+  flags.AddInt("agents", &args.agents, "simulated agents", 1, 20000);
+  flags.AddInt("items", &args.items, "items in lifecycle mode", 1, 100000000);
+  flags.AddInt("batch", &args.batch, "items per Submit call", 1, 10000);
+  flags.AddDouble("seconds", &args.seconds, "measuring window in idle mode", 1, 3600);
+  flags.AddInt("heartbeat-ms", &args.heartbeat_ms, "heartbeat interval", 10, 60000);
+  flags.AddString("dir", &args.dir, "where the controller's state dir goes");
+  flags.ParseOrExit(argc, argv);
+  if (args.controller_bin.empty()) flags.Fail("--controller-bin is required");
+  if (args.mode != "lifecycle" && args.mode != "idle")
+    flags.Fail("--mode must be lifecycle or idle");
+  signal(SIGPIPE, SIG_IGN);
+  harness::RaiseFdLimit();
+  if (args.mode == "lifecycle") {
+    harness::RunLifecycle(args);
+  } else {
+    harness::RunIdle(args);
+  }
+  return 0;
+}

@@ -1,0 +1,5 @@
+// harnessctl: the operator's CLI of the harness controller. Everything but the entry point is
+// in the harness_client library (commands.h).
+#include "client/commands.h"
+
+int main(int argc, char** argv) { return harness::client::RunHarnessctl(argc, argv); }

@@ -1,0 +1,280 @@
+// The whole loop on one host with real processes: a controller, agentd workers running a small
+// script, and the operator's calls. Counts the script's own side effects, not only the
+// controller's view. Short TTLs and heartbeats come from the test config.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "core/file_util.h"
+#include "gtest/gtest.h"
+#include "tests/support/cluster.h"
+#include "tests/support/temp_dir.h"
+
+namespace harness::testing {
+namespace {
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.state_dir = tmp_.Sub("state");
+    config_.listen = absl::StrCat("127.0.0.1:", FreePort());
+    effects_ = tmp_.Sub("effects");
+    // The agent command: appends "<item> <agent> <token>" to the effects file, then behaves as
+    // the item's prompt says: "sleep:S", "fail", "hang", or "ok".
+    script_ = tmp_.Sub("agent.sh");
+    std::ofstream s(script_);
+    s << "#!/bin/sh\n"
+      << "prompt=$(cat \"$HARNESS_PROMPT_FILE\")\n"
+      << "case \"$prompt\" in\n"
+      << "  sleep:*) sleep \"${prompt#sleep:}\" ;;\n"
+      << "  fail) echo \"failing on purpose\" >&2; exit 3 ;;\n"
+      << "  hang) sleep 1000 ;;\n"
+      << "esac\n"
+      << "echo \"$HARNESS_ITEM_ID $HARNESS_AGENT_ID $HARNESS_LEASE_TOKEN\" >> " << effects_ << "\n"
+      << "echo \"did $HARNESS_ITEM_ID\"\n";
+    s.close();
+    chmod(script_.c_str(), 0755);
+    StartController();
+  }
+  void StartController() {
+    controller_ = ControllerProcess::Start(config_, tmp_.path());
+    ASSERT_NE(controller_, nullptr);
+  }
+  void StartAgents(int n, const std::string& prefix = "agent-") {
+    for (int i = 1; i <= n; ++i) StartNamedAgent(absl::StrCat(prefix, i));
+  }
+  ChildProcess& StartNamedAgent(const std::string& id, std::vector<std::string> extra = {}) {
+    agents_[id] = StartAgent(id, controller_->address(), tmp_.Sub("work-" + id),
+                             "/bin/sh " + script_, tmp_.Sub(id + ".log"), extra);
+    return *agents_[id];
+  }
+  // item -> how many times the script finished it
+  std::map<std::string, int> Effects() {
+    std::map<std::string, int> out;
+    std::ifstream f(effects_);
+    std::string line;
+    while (std::getline(f, line)) {
+      std::vector<std::string> parts = absl::StrSplit(line, ' ');
+      if (!parts.empty() && !parts[0].empty()) ++out[parts[0]];
+    }
+    return out;
+  }
+  int64_t Done() { return GetStatus(controller_->control()).queue().done(); }
+  std::string LeasedBy(const std::string& id) {
+    v1::Item item = GetItem(controller_->control(), id);
+    return item.state() == v1::ITEM_STATE_LEASED ? item.agent() : "";
+  }
+  std::string AgentLog(const std::string& id) {
+    absl::StatusOr<std::string> s = ReadFile(tmp_.Sub(id + ".log"));
+    return s.ok() ? *s : "";
+  }
+
+  TempDir tmp_;
+  ControllerConfig config_;
+  std::unique_ptr<ControllerProcess> controller_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> agents_;
+  std::string effects_;
+  std::string script_;
+};
+
+TEST_F(EndToEnd, ThreeAgentsFinish300ItemsEachExactlyOnce) {
+  std::vector<v1::ItemSpec> items;
+  for (int i = 0; i < 300; ++i) items.push_back(MakeItem(absl::StrCat("item-", i), "ok"));
+  Submit(controller_->control(), items);
+  StartAgents(3);
+  ASSERT_TRUE(WaitFor([&] { return Done() == 300; }, absl::Seconds(120))) << Done() << " done";
+  std::map<std::string, int> effects = Effects();
+  EXPECT_EQ(effects.size(), 300u);
+  std::map<std::string, int> per_agent;
+  for (int i = 0; i < 300; ++i) {
+    std::string id = absl::StrCat("item-", i);
+    EXPECT_EQ(effects[id], 1) << id << " ran " << effects[id] << " times";
+    v1::Item item = GetItem(controller_->control(), id);
+    ASSERT_EQ(item.attempts_size(), 1) << id;
+    ++per_agent[item.attempts(0).agent()];
+  }
+  EXPECT_EQ(per_agent.size(), 3u) << "all three agents took work";
+  v1::StatusSnapshot s = GetStatus(controller_->control());
+  EXPECT_EQ(s.agents_size(), 3);
+  EXPECT_EQ(s.queue().pending(), 0);
+  EXPECT_EQ(s.queue().leased(), 0);
+}
+
+TEST_F(EndToEnd, AnItemOfAnAgentKilledMidItemIsFinishedByAnotherAfterTheTtl) {
+  Submit(controller_->control(), {MakeItem("slow", "sleep:3")});
+  StartNamedAgent("a1");
+  ASSERT_TRUE(WaitFor([&] { return LeasedBy("slow") == "a1"; }, absl::Seconds(10)));
+  agents_["a1"]->Signal(SIGKILL);
+  agents_["a1"]->Wait();
+  StartNamedAgent("a2");
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
+  v1::Item item = GetItem(controller_->control(), "slow");
+  ASSERT_EQ(item.attempts_size(), 2);
+  EXPECT_EQ(item.attempts(0).agent(), "a1");
+  EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_EXPIRED);
+  EXPECT_EQ(item.attempts(1).agent(), "a2");
+  EXPECT_EQ(item.attempts(1).outcome(), v1::ATTEMPT_OUTCOME_DONE);
+  absl::SleepFor(absl::Seconds(4));  // the killed agent's command is gone with it
+  std::map<std::string, int> effects = Effects();
+  EXPECT_EQ(effects["slow"], 1) << "the command of the killed agent must not run on";
+}
+
+TEST_F(EndToEnd, EveryItemEndsDoneExactlyOnceAcrossAControllerKill9) {
+  std::vector<v1::ItemSpec> items;
+  for (int i = 0; i < 60; ++i) items.push_back(MakeItem(absl::StrCat("r-", i), "sleep:0.05"));
+  Submit(controller_->control(), items);
+  StartAgents(3);
+  ASSERT_TRUE(WaitFor([&] { return Done() >= 15; }, absl::Seconds(60)));
+  controller_->Signal(SIGKILL);
+  controller_->Wait();
+  absl::SleepFor(absl::Milliseconds(500));
+  StartController();
+  ASSERT_TRUE(WaitFor([&] { return Done() == 60; }, absl::Seconds(90))) << Done() << " done";
+  v1::StatusSnapshot s = GetStatus(controller_->control());
+  EXPECT_EQ(s.queue().total(), 60);
+  std::map<std::string, int> effects = Effects();
+  for (int i = 0; i < 60; ++i) {
+    std::string id = absl::StrCat("r-", i);
+    v1::Item item = GetItem(controller_->control(), id);
+    EXPECT_EQ(item.state(), v1::ITEM_STATE_DONE) << id;
+    int done_attempts = 0;
+    for (const v1::Attempt& a : item.attempts())
+      done_attempts += a.outcome() == v1::ATTEMPT_OUTCOME_DONE;
+    EXPECT_EQ(done_attempts, 1) << id;
+    EXPECT_GE(effects[id], 1) << id;
+  }
+}
+
+TEST_F(EndToEnd, AStoppedAgentsLateCompletionIsFencedAndTheOtherAgentsResultStands) {
+  Submit(controller_->control(), {MakeItem("stopped", "sleep:1")});
+  StartNamedAgent("a1");
+  ASSERT_TRUE(WaitFor([&] { return LeasedBy("stopped") == "a1"; }, absl::Seconds(10)));
+  agents_["a1"]->Signal(SIGSTOP);
+  StartNamedAgent("a2");
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
+  agents_["a1"]->Signal(SIGCONT);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return AgentLog("a1").find("stopped") != std::string::npos &&
+               (AgentLog("a1").find("lost") != std::string::npos ||
+                AgentLog("a1").find("no longer valid") != std::string::npos);
+      },
+      absl::Seconds(20)))
+      << AgentLog("a1");
+  v1::Item item = GetItem(controller_->control(), "stopped");
+  EXPECT_EQ(item.state(), v1::ITEM_STATE_DONE);
+  ASSERT_GE(item.attempts_size(), 2);
+  EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_EXPIRED);
+  const v1::Attempt& last = item.attempts(item.attempts_size() - 1);
+  EXPECT_EQ(last.agent(), "a2");
+  EXPECT_EQ(last.outcome(), v1::ATTEMPT_OUTCOME_DONE);
+}
+
+TEST_F(EndToEnd, AFailingCommandIsRetriedThenParked) {
+  v1::ItemSpec bad = MakeItem("bad", "fail");
+  bad.set_max_attempts(2);
+  Submit(controller_->control(), {bad});
+  StartAgents(1);
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetItem(controller_->control(), "bad").state() == v1::ITEM_STATE_PARKED; },
+      absl::Seconds(30)));
+  v1::Item item = GetItem(controller_->control(), "bad");
+  ASSERT_EQ(item.attempts_size(), 2);
+  for (const v1::Attempt& a : item.attempts()) {
+    EXPECT_EQ(a.outcome(), v1::ATTEMPT_OUTCOME_FAILED);
+    EXPECT_EQ(a.exit_code().value(), 3);
+  }
+  EXPECT_NE(item.error().find("gave up after 2 attempts"), std::string::npos) << item.error();
+  EXPECT_NE(item.log_tail().find("failing on purpose"), std::string::npos) << item.log_tail();
+}
+
+TEST_F(EndToEnd, AnItemThatOutlivesItsTimeoutIsKilledAndCountsAsTimedOut) {
+  v1::ItemSpec hang = MakeItem("hang", "hang");
+  hang.set_timeout_s(1);
+  hang.set_max_attempts(1);
+  Submit(controller_->control(), {hang});
+  StartAgents(1);
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetItem(controller_->control(), "hang").state() == v1::ITEM_STATE_PARKED; },
+      absl::Seconds(60)));
+  v1::Item item = GetItem(controller_->control(), "hang");
+  ASSERT_EQ(item.attempts_size(), 1);
+  EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_TIMEOUT);
+}
+
+TEST_F(EndToEnd, CancellingALeasedItemStopsItsCommand) {
+  Submit(controller_->control(), {MakeItem("long", "sleep:30"), MakeItem("next", "ok")});
+  StartAgents(1);
+  ASSERT_TRUE(WaitFor([&] { return LeasedBy("long") == "agent-1"; }, absl::Seconds(10)));
+  v1::CancelRequest req;
+  req.set_id("long");
+  v1::CancelResponse resp;
+  ASSERT_TRUE(controller_->control().Cancel(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.agent(), "agent-1");
+  // The agent stops the command and moves on well before the 30 s sleep would end.
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetItem(controller_->control(), "next").state() == v1::ITEM_STATE_DONE; },
+      absl::Seconds(20)));
+  EXPECT_EQ(GetItem(controller_->control(), "long").state(), v1::ITEM_STATE_CANCELLED);
+  EXPECT_EQ(Effects()["long"], 0);
+}
+
+TEST_F(EndToEnd, ADrainedAgentFinishesItsItemTakesNoMoreAndExits) {
+  Submit(controller_->control(), {MakeItem("d1", "sleep:1"), MakeItem("d2", "ok")});
+  StartNamedAgent("a1");
+  ASSERT_TRUE(WaitFor([&] { return LeasedBy("d1") == "a1"; }, absl::Seconds(10)));
+  v1::DrainRequest req;
+  req.set_agent_id("a1");
+  v1::DrainResponse resp;
+  ASSERT_TRUE(controller_->control().Drain(Ctx().get(), req, &resp).ok());
+  int status = agents_["a1"]->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(GetItem(controller_->control(), "d1").state(), v1::ITEM_STATE_DONE);
+  EXPECT_EQ(GetItem(controller_->control(), "d2").state(), v1::ITEM_STATE_PENDING);
+}
+
+TEST_F(EndToEnd, HigherPriorityRunsFirstAndTiesRunOldestFirst) {
+  Submit(controller_->control(), {MakeItem("p0-a", "ok", 0), MakeItem("p9", "ok", 9),
+                                  MakeItem("p0-b", "ok", 0), MakeItem("p5", "ok", 5)});
+  StartAgents(1);
+  ASSERT_TRUE(WaitFor([&] { return Done() == 4; }, absl::Seconds(30)));
+  std::ifstream f(effects_);
+  std::vector<std::string> order;
+  std::string line;
+  while (std::getline(f, line)) order.push_back(line.substr(0, line.find(' ')));
+  EXPECT_EQ(order, (std::vector<std::string>{"p9", "p5", "p0-a", "p0-b"}));
+}
+
+TEST_F(EndToEnd, AgentsIdleInLongPollPickUpWorkAfterAControllerRestart) {
+  StartAgents(2);
+  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).agents_size() == 2; },
+                      absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(300));
+  controller_->Signal(SIGTERM);
+  int status = controller_->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  StartController();
+  Submit(controller_->control(), {MakeItem("after-restart", "ok")});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
+  EXPECT_EQ(Effects()["after-restart"], 1);
+}
+
+TEST_F(EndToEnd, SigtermOfAnIdleAgentExitsZero) {
+  StartAgents(1);
+  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).agents_size() == 1; },
+                      absl::Seconds(10)));
+  agents_["agent-1"]->Signal(SIGTERM);
+  int status = agents_["agent-1"]->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
+}  // namespace harness::testing

@@ -1,0 +1,129 @@
+// WorkDir: every item starts in an empty work dir (files, dot files, nested and read-only
+// folders from earlier items are gone; symbolic links are removed, never followed, so what
+// they point to survives), log and prompt paths per attempt, and item ids validated before
+// they name a file.
+#include "agentd/work_dir.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "core/file_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/core_test_util.h"
+#include "tests/support/temp_dir.h"
+
+namespace harness::agentd {
+namespace {
+
+using ::harness::testing::TempDir;
+using ::testing::HasSubstr;
+
+void Write(const std::string& path, const std::string& content) {
+  ASSERT_TRUE(WriteFileAtomically(path, content).ok()) << path;
+}
+
+bool IsEmptyRealDirectory(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && testing::ListNames(path).empty();
+}
+
+TEST(WorkDir, PrepareRemovesEverythingAnEarlierItemLeft) {
+  TempDir tmp;
+  WorkDir dir(tmp.Sub("agent"));
+  ASSERT_TRUE(dir.Init().ok());
+  absl::StatusOr<ItemPaths> first = dir.Prepare("item-1", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string w = first->work_dir;
+
+  // Outside the work dir: must survive.
+  ASSERT_EQ(mkdir(tmp.Sub("outside").c_str(), 0755), 0);
+  Write(tmp.Sub("outside/keep.txt"), "precious");
+  Write(tmp.Sub("outside-file"), "also precious");
+
+  // What item-1's command left behind.
+  Write(w + "/file.txt", "x");
+  Write(w + "/.hidden", "x");
+  ASSERT_EQ(mkdir((w + "/.git").c_str(), 0755), 0);
+  Write(w + "/.git/config", "x");
+  ASSERT_EQ(mkdir((w + "/a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((w + "/a/b").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((w + "/a/b/.c").c_str(), 0755), 0);
+  Write(w + "/a/b/.c/deep.txt", "x");
+  ASSERT_EQ(mkdir((w + "/readonly").c_str(), 0755), 0);
+  Write(w + "/readonly/f", "x");
+  ASSERT_EQ(chmod((w + "/readonly").c_str(), 0500), 0);
+  ASSERT_EQ(symlink(tmp.Sub("outside").c_str(), (w + "/link-to-dir").c_str()), 0);
+  ASSERT_EQ(symlink(tmp.Sub("outside-file").c_str(), (w + "/a/link-to-file").c_str()), 0);
+  ASSERT_EQ(symlink("../../outside", (w + "/relative-link").c_str()), 0);
+  ASSERT_EQ(symlink("/nonexistent/target", (w + "/dangling").c_str()), 0);
+
+  absl::StatusOr<ItemPaths> second = dir.Prepare("item-2", 1);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->work_dir, w);
+  EXPECT_TRUE(IsEmptyRealDirectory(w));
+  EXPECT_EQ(testing::ListNames(w), std::vector<std::string>{});
+
+  EXPECT_EQ(*ReadFile(tmp.Sub("outside/keep.txt")), "precious");
+  EXPECT_EQ(*ReadFile(tmp.Sub("outside-file")), "also precious");
+}
+
+TEST(WorkDir, AWorkDirReplacedByASymlinkIsNotFollowed) {
+  TempDir tmp;
+  WorkDir dir(tmp.Sub("agent"));
+  ASSERT_TRUE(dir.Init().ok());
+  ASSERT_EQ(mkdir(tmp.Sub("outside").c_str(), 0755), 0);
+  Write(tmp.Sub("outside/keep.txt"), "precious");
+  ASSERT_EQ(rmdir(dir.work_path().c_str()), 0);
+  ASSERT_EQ(symlink(tmp.Sub("outside").c_str(), dir.work_path().c_str()), 0);
+
+  absl::StatusOr<ItemPaths> paths = dir.Prepare("item-1", 1);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_TRUE(IsEmptyRealDirectory(paths->work_dir));
+  EXPECT_EQ(*ReadFile(tmp.Sub("outside/keep.txt")), "precious");
+}
+
+TEST(WorkDir, PathsAreAbsoluteAndNamedForTheAttempt) {
+  TempDir tmp;
+  WorkDir dir(tmp.Sub("agent/"));
+  ASSERT_TRUE(dir.Init().ok());
+  absl::StatusOr<ItemPaths> paths = dir.Prepare("fix-parser.v2", 3);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_EQ(paths->work_dir, tmp.Sub("agent/work"));
+  EXPECT_EQ(paths->log_file, tmp.Sub("agent/logs/fix-parser.v2-3.log"));
+  EXPECT_EQ(paths->prompt_file, tmp.Sub("agent/prompts/fix-parser.v2-3.txt"));
+}
+
+TEST(WorkDir, LogsAreKeptButOldPromptsAreRemoved) {
+  TempDir tmp;
+  WorkDir dir(tmp.Sub("agent"));
+  ASSERT_TRUE(dir.Init().ok());
+  absl::StatusOr<ItemPaths> first = dir.Prepare("item-1", 1);
+  ASSERT_TRUE(first.ok());
+  Write(first->log_file, "log of item-1");
+  Write(first->prompt_file, "prompt of item-1");
+  ASSERT_TRUE(dir.Prepare("item-2", 1).ok());
+  EXPECT_EQ(*ReadFile(first->log_file), "log of item-1");
+  EXPECT_FALSE(PathExists(first->prompt_file));
+}
+
+TEST(WorkDir, InvalidItemIdsNameNoFile) {
+  TempDir tmp;
+  WorkDir dir(tmp.Sub("agent"));
+  ASSERT_TRUE(dir.Init().ok());
+  Write(dir.work_path() + "/leftover", "x");
+  for (const char* id : {"../x", "a/b", "", ".hidden", "x..y", "x.lock", "-rf"}) {
+    absl::StatusOr<ItemPaths> paths = dir.Prepare(id, 1);
+    ASSERT_FALSE(paths.ok()) << id;
+    EXPECT_TRUE(absl::IsInvalidArgument(paths.status())) << paths.status();
+    EXPECT_THAT(paths.status().message(), HasSubstr("item id")) << id;
+  }
+  // Refused before anything was touched.
+  EXPECT_TRUE(PathExists(dir.work_path() + "/leftover"));
+  EXPECT_FALSE(PathExists(tmp.Sub("x-1.log")));
+}
+
+}  // namespace
+}  // namespace harness::agentd
