@@ -3,6 +3,8 @@
 //
 //   lifecycle mode: N no-op items, each submitted (in batches), acquired and completed;
 //                   items per second, acquire latency p50/p99.
+//   wake mode:      one agent parked in a long poll, then one item submitted, --items times:
+//                   time from the Submit call to the lease arriving, p50/p99.
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
@@ -405,6 +407,65 @@ void RunIdle(const Args& args) {
   std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
 }
 
+// Wake latency: one agent parked in Acquire; an item is submitted; time from the Submit call
+// to the lease arriving at the agent (the submit's fsync included).
+void RunWake(const Args& args) {
+  Controller c = StartController(args, "wake");
+  auto ch = AgentChannel(c.address, 0);
+  auto agent = v1::AgentService::NewStub(ch);
+  auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
+  v1::RegisterRequest reg;
+  reg.set_agent_id("waker");
+  v1::RegisterResponse reg_resp;
+  {
+    grpc::ClientContext ctx;
+    if (!agent->Register(&ctx, reg, &reg_resp).ok()) std::exit(1);
+  }
+  std::vector<double> lat;
+  for (int64_t i = 0; i < args.items; ++i) {
+    absl::Time submitted;
+    v1::AcquireResponse acq;
+    std::thread waiter([&] {
+      v1::AcquireRequest req;
+      req.set_agent_id("waker");
+      req.set_session_id(reg_resp.session_id());
+      req.set_wait_ms(10000);
+      grpc::ClientContext ctx;
+      agent->Acquire(&ctx, req, &acq);
+    });
+    absl::SleepFor(absl::Milliseconds(20));  // parked by now
+    v1::SubmitRequest sub;
+    v1::ItemSpec* s = sub.add_items();
+    s->set_id(absl::StrCat("w", i));
+    s->set_title("wake");
+    s->set_prompt("noop");
+    v1::SubmitResponse sub_resp;
+    submitted = absl::Now();
+    {
+      grpc::ClientContext ctx;
+      control->Submit(&ctx, sub, &sub_resp);
+    }
+    waiter.join();
+    if (!acq.has_lease()) continue;
+    lat.push_back(absl::ToDoubleMilliseconds(absl::Now() - submitted));
+    v1::CompleteRequest comp;
+    comp.set_agent_id("waker");
+    comp.set_item_id(acq.lease().item_id());
+    comp.set_lease_token(acq.lease().lease_token());
+    v1::CompleteResponse comp_resp;
+    grpc::ClientContext ctx;
+    agent->Complete(&ctx, comp, &comp_resp);
+  }
+  std::printf(
+      "{\"bench\":\"load_gen\",\"mode\":\"wake\",\"rounds\":%zu,\"submit_to_lease_p50_ms\":%.3f,"
+      "\"submit_to_lease_p99_ms\":%.3f}\n",
+      lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99));
+  std::fflush(stdout);
+  c.process->Signal(SIGTERM);
+  c.process->Wait();
+  std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
+}
+
 }  // namespace
 }  // namespace harness
 
@@ -412,24 +473,28 @@ int main(int argc, char** argv) {
   harness::Args args;
   harness::FlagParser flags(
       "load_gen",
-      "usage: load_gen --controller-bin PATH [--mode lifecycle|idle] [--agents M] "
+      "usage: load_gen --controller-bin PATH [--mode lifecycle|wake|idle] [--agents M] "
       "[--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]");
   flags.AddString("controller-bin", &args.controller_bin, "the controller binary to start");
-  flags.AddString("mode", &args.mode, "lifecycle (items/s) or idle (heartbeat cost)");
+  flags.AddString("mode", &args.mode,
+                  "lifecycle (items/s), wake (long-poll latency) or idle (heartbeat cost)");
   flags.AddInt("agents", &args.agents, "simulated agents", 1, 20000);
-  flags.AddInt("items", &args.items, "items in lifecycle mode", 1, 100000000);
+  flags.AddInt("items", &args.items, "items (lifecycle) or rounds (wake)", 1, 100000000);
   flags.AddInt("batch", &args.batch, "items per Submit call", 1, 10000);
   flags.AddDouble("seconds", &args.seconds, "measuring window in idle mode", 1, 3600);
   flags.AddInt("heartbeat-ms", &args.heartbeat_ms, "heartbeat interval", 10, 60000);
   flags.AddString("dir", &args.dir, "where the controller's state dir goes");
   flags.ParseOrExit(argc, argv);
   if (args.controller_bin.empty()) flags.Fail("--controller-bin is required");
-  if (args.mode != "lifecycle" && args.mode != "idle")
-    flags.Fail("--mode must be lifecycle or idle");
+  if (args.mode != "lifecycle" && args.mode != "idle" && args.mode != "wake") {
+    flags.Fail("--mode must be lifecycle, wake or idle");
+  }
   signal(SIGPIPE, SIG_IGN);
   harness::RaiseFdLimit();
   if (args.mode == "lifecycle") {
     harness::RunLifecycle(args);
+  } else if (args.mode == "wake") {
+    harness::RunWake(args);
   } else {
     harness::RunIdle(args);
   }

@@ -106,6 +106,7 @@ class Checker {
 
     NotEmpty("harness.repo.path", c.repo.path);
     Argv("harness.repo.setup", c.repo.setup, /*empty_ok=*/true);
+    IntRange("harness.repo.max_pack_mb", c.repo.max_pack_mb, 1, 1 << 20);
 
     if (c.agent.launcher != "process" && c.agent.launcher != "docker" &&
         c.agent.launcher != "none") {
@@ -254,7 +255,8 @@ class Loader {
          {"agent_restart_delay", Secs(&c->agent_restart_delay)},
          {"repo", Sub({{"path", Str(&c->repo.path)},
                        {"base_branch", Str(&c->repo.base_branch)},
-                       {"setup", List(&c->repo.setup)}})},
+                       {"setup", List(&c->repo.setup)},
+                       {"max_pack_mb", Int(&c->repo.max_pack_mb)}})},
          {"agent", Sub({{"launcher", Str(&c->agent.launcher)},
                         {"binary", Str(&c->agent.binary)},
                         {"command", List(&c->agent.command)},
@@ -604,6 +606,7 @@ std::string DescribeConfig(const Config& c, bool show_secrets) {
   str("path", c.repo.path);
   str("base_branch", c.repo.base_branch);
   argv("setup", c.repo.setup);
+  integer("max_pack_mb", c.repo.max_pack_mb);
   out << YAML::EndMap;
   begin("agent");
   str("launcher", c.agent.launcher);

@@ -25,6 +25,7 @@ struct RepoConfig {
   std::string path = ".";          // the repository agents work on
   std::string base_branch;         // empty: the repository's HEAD branch
   std::vector<std::string> setup;  // argv run in a fresh worktree before the agent command
+  int64_t max_pack_mb = 1024;      // largest pack an agent may upload (MiB)
 
   bool operator==(const RepoConfig&) const = default;
 };

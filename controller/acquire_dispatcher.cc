@@ -3,10 +3,23 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace harness {
 
 bool AcquireDispatcher::TryGrant(const std::shared_ptr<Waiter>& waiter) {
-  Pending<std::optional<Grant>> p = queue_->BeginAcquire(waiter->agent);
+  std::string base;
+  if (base_) {
+    absl::StatusOr<std::string> b = base_();
+    if (!b.ok()) {
+      // No base to start from (the branch is gone): the agent hears why; nothing is granted.
+      waiter->Finish(absl::FailedPreconditionError(
+          absl::StrCat("cannot grant work: ", b.status().message())));
+      return true;
+    }
+    base = *std::move(b);
+  }
+  Pending<std::optional<Grant>> p = queue_->BeginAcquire(waiter->agent, base);
   if (p.value.ok() && !p.value->has_value()) return false;
   auto result = std::make_shared<absl::StatusOr<std::optional<Grant>>>(std::move(p.value));
   queue_->WhenDurable(p.ticket, [waiter, result](absl::Status durable) {

@@ -33,8 +33,10 @@ class AcquireDispatcher {
     absl::Time deadline;
   };
 
-  AcquireDispatcher(WorkQueue* queue, AgentRegistry* agents, Clock* clock)
-      : queue_(queue), agents_(agents), clock_(clock) {}
+  // `base`, if set, names the commit each grant starts from (the tip of the base branch).
+  using BaseProvider = std::function<absl::StatusOr<std::string>()>;
+  AcquireDispatcher(WorkQueue* queue, AgentRegistry* agents, Clock* clock, BaseProvider base = nullptr)
+      : queue_(queue), agents_(agents), clock_(clock), base_(std::move(base)) {}
 
   // Grants at once if work is pending, else parks the waiter.
   void Acquire(std::shared_ptr<Waiter> waiter);
@@ -55,6 +57,7 @@ class AcquireDispatcher {
   WorkQueue* const queue_;
   AgentRegistry* const agents_;
   Clock* const clock_;
+  const BaseProvider base_;
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -9,6 +9,9 @@
 #include "config/flags.h"
 #include "controller/convert.h"
 #include "core/log.h"
+#include "git/agent_worktree.h"
+#include "git/git_util.h"
+#include "git/pack_receiver.h"
 
 namespace harness {
 
@@ -24,10 +27,15 @@ Controller::Controller(ControllerOptions options, Clock* clock)
 absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions options,
                                                              Clock* clock) {
   auto c = std::unique_ptr<Controller>(new Controller(std::move(options), clock));
+  // The repository first: a bad one is refused before the state dir is touched.
+  if (absl::Status s = c->OpenRepo(); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<WorkQueue>> q = WorkQueue::Open(c->options_.queue, clock);
   if (!q.ok()) return q.status();
   c->queue_ = std::move(*q);
-  c->dispatcher_ = std::make_unique<AcquireDispatcher>(c->queue_.get(), &c->agents_, clock);
+  if (absl::Status s = c->RecoverRepo(); !s.ok()) return s;
+  AcquireDispatcher::BaseProvider base;
+  if (c->repo_) base = [r = c->repo_.get()] { return r->BaseCommit(); };
+  c->dispatcher_ = std::make_unique<AcquireDispatcher>(c->queue_.get(), &c->agents_, clock, std::move(base));
   Controller* self = c.get();
   c->queue_->SetOnPending([self] { self->dispatcher_->OnPending(); });
   const RecoveryStats& r = c->queue_->recovery();
@@ -36,6 +44,41 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
                        " leases kept for one TTL, ", r.grants_rolled_back, " grants handed back, ",
                        r.claims_removed, " stale claims removed"));
   return c;
+}
+
+absl::Status Controller::OpenRepo() {
+  if (options_.repo_path.empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<RepoResults>> repo =
+      RepoResults::Open(options_.repo_path, options_.base_branch, options_.max_pack_bytes);
+  if (!repo.ok()) {
+    if (options_.repo_required || absl::IsNotFound(repo.status())) {
+      return absl::InvalidArgumentError(repo.status().message());
+    }
+    LogWarning(absl::StrCat("no git repository at ", options_.repo_path,
+                            ": agents get a plain work dir and results are not landed on branches (",
+                            repo.status().message(), ")"));
+    return absl::OkStatus();
+  }
+  repo_ = std::move(*repo);
+  return absl::OkStatus();
+}
+
+absl::Status Controller::RecoverRepo() {
+  if (!repo_) return absl::OkStatus();
+  if (absl::StatusOr<git::Repository> handle = git::OpenRepository(repo_->path()); handle.ok()) {
+    if (absl::StatusOr<int> n = git::RemoveAbandonedIncomingPacks(handle->get()); n.ok() && *n > 0) {
+      LogInfo(absl::StrCat("removed ", *n, " unfinished uploads left by a crash"));
+    }
+  }
+  if (absl::StatusOr<int> pruned = git::PruneDeadWorktrees(repo_->path()); pruned.ok() && *pruned > 0) {
+    LogInfo(absl::StrCat("pruned ", *pruned, " worktrees of agents that are gone"));
+  }
+  absl::StatusOr<int> landed = repo_->LandDone(*queue_);
+  if (!landed.ok()) return landed.status();
+  absl::StatusOr<std::string> base = repo_->BaseCommit();
+  LogInfo(absl::StrCat("repository ", repo_->path(), ": base ", repo_->base_ref(), " at ",
+                       base.ok() ? *base : std::string(base.status().message())));
+  return absl::OkStatus();
 }
 
 Controller::~Controller() {

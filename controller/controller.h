@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "controller/acquire_dispatcher.h"
+#include "controller/repo_results.h"
 #include "core/agent_registry.h"
 #include "core/clock.h"
 #include "core/item_logs.h"
@@ -32,6 +33,11 @@ struct ControllerOptions {
   std::vector<std::string> agent_command;  // sent with each lease
   std::vector<std::string> setup;          // sent with each lease
   int pool_target = 3;
+  // The repository agents work on; "" or not a repository: no git (results are not landed).
+  std::string repo_path;
+  std::string base_branch;
+  bool repo_required = false;  // a bad repo_path is an error (it was given explicitly)
+  uint64_t max_pack_bytes = 1ull << 30;
   // Dead agents stay listed this long before they are forgotten.
   absl::Duration keep_dead_agents = absl::Minutes(10);
 };
@@ -52,6 +58,9 @@ class Controller {
   AcquireDispatcher& dispatcher() { return *dispatcher_; }
   Metrics& metrics() { return metrics_; }
   const ItemLogs& logs() const { return logs_; }
+  // The repository, or nullptr when the controller runs without git.
+  RepoResults* repo() { return repo_.get(); }
+  const RepoResults* repo_const() const { return repo_.get(); }
   const ControllerOptions& options() const { return options_; }
   Clock* clock() const { return clock_; }
 
@@ -71,12 +80,15 @@ class Controller {
 
  private:
   Controller(ControllerOptions options, Clock* clock);
+  absl::Status OpenRepo();     // before the queue: validates the repository
+  absl::Status RecoverRepo();  // after it: cleanup, and result branches a crash left behind
   void TickerLoop();
   void Tick();
 
   const ControllerOptions options_;
   Clock* const clock_;
   std::unique_ptr<WorkQueue> queue_;
+  std::unique_ptr<RepoResults> repo_;
   AgentRegistry agents_;
   std::unique_ptr<AcquireDispatcher> dispatcher_;
   Metrics metrics_;

@@ -46,6 +46,7 @@ int Run(int argc, char** argv) {
   if (!rest.empty()) flags.Fail(absl::StrCat("unexpected argument \"", rest[0], "\""));
 
   Config config;
+  bool repo_in_file = false;  // the file names a repository on purpose
   if (!config_file.empty()) {
     absl::StatusOr<Config> loaded = LoadConfigFile(config_file);
     if (!loaded.ok()) {
@@ -53,6 +54,7 @@ int Run(int argc, char** argv) {
       return 2;
     }
     config = *loaded;
+    repo_in_file = config.repo.path != Config().repo.path || !config.repo.base_branch.empty();
     config.state_dir = ResolveAgainst(config_file, config.state_dir);
     config.repo.path = ResolveAgainst(config_file, config.repo.path);
   }
@@ -96,10 +98,16 @@ int Run(int argc, char** argv) {
   opts.agent_command = config.agent.command;
   opts.setup = config.repo.setup;
   opts.pool_target = static_cast<int>(config.parallel_agents);
+  opts.repo_path = config.repo.path;
+  opts.base_branch = config.repo.base_branch;
+  // Given on purpose (flag, or a path other than the default "."): it must be a repository.
+  opts.repo_required = flags.WasSet("repo") || repo_in_file;
+  opts.max_pack_bytes = static_cast<uint64_t>(config.repo.max_pack_mb) << 20;
   absl::StatusOr<std::unique_ptr<Controller>> controller = Controller::Open(opts, Clock::Real());
   if (!controller.ok()) {
     std::fprintf(stderr, "controller: %s\n", std::string(controller.status().message()).c_str());
-    return 1;
+    // A bad --repo or base branch is bad input (2); anything else a runtime error (1).
+    return absl::IsInvalidArgument(controller.status()) ? 2 : 1;
   }
   absl::StatusOr<std::unique_ptr<ControllerServer>> server =
       ControllerServer::Start(controller->get(), config.listen);

@@ -85,6 +85,10 @@ void FillLease(const Controller& controller, const Grant& grant, v1::Lease* out)
   s->set_max_attempts(grant.spec.max_attempts());
   s->set_timeout_s(grant.spec.timeout_s());
   for (const auto& [k, v] : grant.spec.labels()) (*s->mutable_labels())[k] = v;
+  out->set_base_commit(grant.base);
+  if (!grant.base.empty() && controller.repo_const() != nullptr) {
+    out->set_base_ref(controller.repo_const()->base_ref());
+  }
   for (const std::string& a : controller.options().agent_command) out->add_command(a);
   for (const std::string& a : controller.options().setup) out->add_setup(a);
 }
@@ -117,6 +121,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext
     g.token = lease->token;
     g.attempt = lease->attempt;
     g.expires = lease->expires;
+    g.base = lease->base;
     FillLease(*controller_, g, resp->add_leases());
   }
   for (const Lease& l : controller_->queue().Leases()) {
@@ -162,10 +167,36 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext
                                                      const v1::CompleteRequest* req,
                                                      v1::CompleteResponse* resp) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  controller_->RecordAttemptEnd(req->item_id(), req->lease_token(), true);
-  Pending<bool> p = controller_->queue().BeginComplete(
-      req->item_id(), req->lease_token(),
-      ResultOf(req->commit(), req->base_commit(), req->exit_code(), ""));
+  RepoResults* repo = controller_->repo();
+  std::optional<Lease> lease = controller_->queue().LeaseOf(req->item_id());
+  const bool current = lease && lease->token == req->lease_token();
+  AttemptResult result = ResultOf(req->commit(), req->base_commit(), req->exit_code(), "");
+  if (!req->commit().empty()) {
+    if (repo == nullptr) {
+      r->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                             "this controller has no repository: complete without a commit"));
+      return r;
+    }
+    if (current) {
+      // A result must exist here and descend from the base this attempt was given; anything
+      // else fails the attempt (the agent may try again with a good one).
+      const std::string& base = lease->base.empty() ? req->base_commit() : lease->base;
+      if (absl::Status v = repo->VerifyResult(req->commit(), base); !v.ok()) {
+        AttemptResult failed = result;
+        failed.error = absl::StrCat("result refused: ", v.message());
+        Pending<bool> f = controller_->queue().BeginFail(req->item_id(), req->lease_token(),
+                                                         store::OUTCOME_FAILED, failed);
+        controller_->queue().WhenDurable(f.ticket, [r, v](absl::Status) {
+          r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(v.message())));
+        });
+        return r;
+      }
+      result.base = base;
+    }
+    result.branch = absl::StrCat("harness/", req->item_id());
+  }
+  if (current) controller_->RecordAttemptEnd(req->item_id(), req->lease_token(), true);
+  Pending<bool> p = controller_->queue().BeginComplete(req->item_id(), req->lease_token(), result);
   if (!p.value.ok()) {
     r->Finish(ToGrpcStatus(p.value.status()));
     return r;
@@ -175,9 +206,22 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext
         req->log_tail().size() > kMaxLogTail ? req->log_tail().size() - kMaxLogTail : 0);
     (void)controller_->logs().Write(req->item_id(), req->attempt(), tail);
   }
+  resp->mutable_result()->set_branch(result.branch);
   resp->mutable_result()->set_commit(req->commit());
-  resp->mutable_result()->set_base(req->base_commit());
-  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  resp->mutable_result()->set_base(result.base);
+  std::string item_id = req->item_id(), commit = req->commit();
+  controller_->queue().WhenDurable(p.ticket, [r, repo, item_id, commit](absl::Status s) {
+    // Recorded done (fenced, durable): now the branch. A crash in between is repaired at the
+    // next start (RepoResults::LandDone); a retried Complete lands it again (idempotent).
+    if (s.ok() && repo != nullptr && !commit.empty()) {
+      if (absl::Status landed = repo->Land(item_id, commit); !landed.ok()) {
+        LogError(absl::StrCat("item ", item_id, " is done but its branch was not set: ",
+                              landed.message()));
+        s = absl::InternalError(absl::StrCat("result recorded, branch not set: ", landed.message()));
+      }
+    }
+    r->Finish(ToGrpcStatus(s));
+  });
   return r;
 }
 
@@ -217,7 +261,21 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Fail(grpc::CallbackServerContext* ct
   }
   absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->item_id());
   if (item.ok()) resp->set_item_state(ToApi(item->state()));
-  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  RepoResults* repo = controller_->repo();
+  std::string item_id = req->item_id(), commit = req->commit();
+  int attempt = req->attempt();
+  if (repo != nullptr && !commit.empty() && attempt > 0) {
+    resp->set_attempt_branch(absl::StrCat("harness-attempt/", item_id, "/", attempt));
+  }
+  controller_->queue().WhenDurable(p.ticket, [r, repo, item_id, commit, attempt](absl::Status s) {
+    if (s.ok() && repo != nullptr && !commit.empty() && attempt > 0) {
+      if (absl::Status kept = repo->KeepAttempt(item_id, attempt, commit); !kept.ok()) {
+        LogWarning(absl::StrCat("work of failed attempt ", attempt, " of ", item_id,
+                                " not kept: ", kept.message()));
+      }
+    }
+    r->Finish(ToGrpcStatus(s));
+  });
   return r;
 }
 

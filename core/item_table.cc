@@ -159,6 +159,7 @@ absl::Status ItemTable::Apply(const store::JournalRecord& rec) {
       a->set_agent(g.agent());
       a->set_lease_token(g.token());
       a->set_started_unix_ms(g.at_unix_ms());
+      a->set_base(g.base());
       a->set_outcome(store::OUTCOME_RUNNING);
       item.set_updated_unix_ms(g.at_unix_ms());
       max_token_ = std::max(max_token_, g.token());
@@ -237,7 +238,7 @@ absl::Status ItemTable::ApplyEnded(const store::Ended& e) {
   a->set_exit_code(e.exit_code());
   a->set_error(e.error());
   a->set_commit(e.commit());
-  a->set_base(e.base());
+  if (!e.base().empty()) a->set_base(e.base());
   item.set_updated_unix_ms(e.at_unix_ms());
   switch (e.outcome()) {
     case store::OUTCOME_DONE:

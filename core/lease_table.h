@@ -21,6 +21,7 @@ struct Lease {
   uint64_t token = 0;
   std::string agent;
   int attempt = 0;
+  std::string base;  // the base commit the agent was given ("" without a repository)
   absl::Time granted;
   absl::Time expires;
 };

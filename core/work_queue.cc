@@ -56,6 +56,7 @@ absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
       lease.token = c.token;
       lease.agent = running->agent();
       lease.attempt = running->number();
+      lease.base = running->base();
       lease.granted = absl::FromUnixMillis(running->started_unix_ms());
       lease.expires = now + options_.lease_ttl;  // one TTL for its agent to come back
       leases_.Add(std::move(lease));
@@ -200,7 +201,8 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
   return {std::move(ids), ticket};
 }
 
-Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent) {
+Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
+                                                       const std::string& base) {
   if (absl::Status s = ValidateAgentId(agent); !s.ok()) return {s, 0};
   absl::MutexLock l(&mu_);
   const store::ItemRecord* item = table_.NextPending();
@@ -211,6 +213,7 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent) 
   grant.token = next_token_++;
   grant.attempt = item->attempts_size() + 1;
   grant.expires = now + options_.lease_ttl;
+  grant.base = base;
 
   store::LeaseRecord lr;
   lr.set_item_id(grant.spec.id());
@@ -231,9 +234,10 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent) 
   g->set_agent(agent);
   g->set_attempt(grant.attempt);
   g->set_at_unix_ms(Ms(now));
+  g->set_base(base);
   absl::StatusOr<uint64_t> ticket = Commit(rec);
   if (!ticket.ok()) return {ticket.status(), 0};
-  leases_.Add(Lease{grant.spec.id(), grant.token, agent, grant.attempt, now, grant.expires});
+  leases_.Add(Lease{grant.spec.id(), grant.token, agent, grant.attempt, base, now, grant.expires});
   MaybeSnapshot();
   return {std::optional<Grant>(std::move(grant)), *ticket};
 }

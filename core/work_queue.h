@@ -52,6 +52,7 @@ struct Grant {
   uint64_t token = 0;
   int attempt = 0;
   absl::Time expires;
+  std::string base;  // the base commit the agent works from ("" without a repository)
 };
 
 // How an attempt ended, reported by its agent.
@@ -92,8 +93,9 @@ class WorkQueue {
 
   // Enqueues items, all or nothing; returns their ids (assigned where empty).
   Pending<std::vector<std::string>> BeginSubmit(std::vector<store::ItemSpec> specs);
-  // Leases the next pending item to `agent`; nullopt if nothing is pending.
-  Pending<std::optional<Grant>> BeginAcquire(const std::string& agent);
+  // Leases the next pending item to `agent`; nullopt if nothing is pending. `base` (the commit
+  // the agent is to work from) is recorded with the attempt.
+  Pending<std::optional<Grant>> BeginAcquire(const std::string& agent, const std::string& base = "");
   Pending<bool> BeginComplete(const std::string& item_id, uint64_t token, AttemptResult result);
   // outcome: OUTCOME_FAILED or OUTCOME_TIMEOUT.
   Pending<bool> BeginFail(const std::string& item_id, uint64_t token, store::Outcome outcome,
@@ -115,8 +117,8 @@ class WorkQueue {
   absl::StatusOr<std::vector<std::string>> Submit(std::vector<store::ItemSpec> specs) {
     return Wait(BeginSubmit(std::move(specs)));
   }
-  absl::StatusOr<std::optional<Grant>> Acquire(const std::string& agent) {
-    return Wait(BeginAcquire(agent));
+  absl::StatusOr<std::optional<Grant>> Acquire(const std::string& agent, const std::string& base = "") {
+    return Wait(BeginAcquire(agent, base));
   }
   absl::Status Complete(const std::string& id, uint64_t token, AttemptResult r = {}) {
     return Wait(BeginComplete(id, token, std::move(r))).status();

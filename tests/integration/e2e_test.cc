@@ -267,6 +267,45 @@ TEST_F(EndToEnd, AgentsIdleInLongPollPickUpWorkAfterAControllerRestart) {
   EXPECT_EQ(Effects()["after-restart"], 1);
 }
 
+TEST_F(EndToEnd, AnAgentFinishesItsItemWhileTheControllerIsDownAndReportsWhenItIsBack) {
+  Submit(controller_->control(), {MakeItem("through-outage", "sleep:2")});
+  StartNamedAgent("a1");
+  ASSERT_TRUE(WaitFor([&] { return LeasedBy("through-outage") == "a1"; }, absl::Seconds(10)));
+  controller_->Signal(SIGKILL);
+  controller_->Wait();
+  // The item finishes while nobody listens; its report waits for the controller.
+  ASSERT_TRUE(WaitFor([&] { return Effects()["through-outage"] == 1; }, absl::Seconds(20)));
+  absl::SleepFor(absl::Milliseconds(500));
+  StartController();
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30))) << AgentLog("a1");
+  v1::Item item = GetItem(controller_->control(), "through-outage");
+  ASSERT_EQ(item.attempts_size(), 1) << "the lease survived the restart; nothing ran twice";
+  EXPECT_EQ(item.attempts(0).agent(), "a1");
+  EXPECT_EQ(Effects()["through-outage"], 1);
+}
+
+TEST_F(EndToEnd, SigtermLetsAShortItemFinishAndReleasesALongOne) {
+  Submit(controller_->control(), {MakeItem("short", "sleep:0.5")});
+  StartNamedAgent("a1");
+  ASSERT_TRUE(WaitFor([&] { return LeasedBy("short") == "a1"; }, absl::Seconds(10)));
+  agents_["a1"]->Signal(SIGTERM);
+  int status = agents_["a1"]->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(GetItem(controller_->control(), "short").state(), v1::ITEM_STATE_DONE);
+
+  Submit(controller_->control(), {MakeItem("long", "sleep:30")});
+  StartNamedAgent("a2", {"--shutdown-grace", "0.5", "--kill-grace", "0.5"});
+  ASSERT_TRUE(WaitFor([&] { return LeasedBy("long") == "a2"; }, absl::Seconds(10)));
+  agents_["a2"]->Signal(SIGTERM);
+  status = agents_["a2"]->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  v1::Item item = GetItem(controller_->control(), "long");
+  EXPECT_EQ(item.state(), v1::ITEM_STATE_PENDING) << "released, back in the queue at once";
+  ASSERT_EQ(item.attempts_size(), 1);
+  EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_RELEASED);
+  EXPECT_EQ(Effects()["long"], 0);
+}
+
 TEST_F(EndToEnd, SigtermOfAnIdleAgentExitsZero) {
   StartAgents(1);
   ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).agents_size() == 1; },

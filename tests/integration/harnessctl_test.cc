@@ -3,9 +3,14 @@
 // nothing while the controller keeps serving.
 #include <sys/wait.h>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/file_util.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster.h"
 #include "tests/support/temp_dir.h"
@@ -149,6 +154,33 @@ TEST_F(HarnessctlTest, ScaleCancelRetryAndAgents) {
   YAML::Node agents = Json({"agents", "--json"});
   EXPECT_TRUE(agents["agents"].IsSequence());
   EXPECT_EQ(agents["agents"].size(), 0u);
+}
+
+TEST_F(HarnessctlTest, StatusWatchStreamsSnapshotsUntilInterrupted) {
+  std::string out_file = tmp_.Sub("watch.out");
+  ChildProcess watch = ChildProcess::Spawn({HarnessctlBin(), "--controller", controller_->address(), "status",
+                                            "--watch", "--json", "--interval", "0.2"},
+                                           out_file, tmp_.Sub("watch.err"));
+  auto lines = [&] {
+    absl::StatusOr<std::string> s = ReadFile(out_file);
+    return s.ok() ? std::count(s->begin(), s->end(), '\n') : 0;
+  };
+  ASSERT_TRUE(WaitFor([&] { return lines() >= 1; }, absl::Seconds(10)));
+  std::string out;
+  ASSERT_EQ(Ctl({"submit", "--title", "x", "--prompt", "p", "--id", "seen"}, &out), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<std::string> s = ReadFile(out_file);
+    return s.ok() && s->find("\"total\": 1") != std::string::npos;
+  }, absl::Seconds(10)));
+  watch.Signal(SIGINT);
+  int status = watch.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  absl::StatusOr<std::string> all = ReadFile(out_file);
+  ASSERT_TRUE(all.ok());
+  for (absl::string_view line : absl::StrSplit(*all, '\n', absl::SkipEmpty())) {
+    YAML::Node n = YAML::Load(std::string(line));  // one JSON document per line
+    EXPECT_TRUE(n["queue"]["total"].IsDefined()) << line;
+  }
 }
 
 }  // namespace

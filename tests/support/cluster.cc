@@ -79,6 +79,11 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
       << "\n    heartbeat_timeout: " << config.heartbeat_timeout
       << "\n    lease_ttl: " << config.lease_ttl << "\n";
     if (!config.command.empty()) f << "  agent:\n    command: " << YamlList(config.command) << "\n";
+    if (!config.repo_path.empty()) {
+      f << "  repo:\n    path: " << config.repo_path << "\n";
+      if (!config.base_branch.empty()) f << "    base_branch: " << config.base_branch << "\n";
+      if (config.max_pack_mb > 0) f << "    max_pack_mb: " << config.max_pack_mb << "\n";
+    }
   }
   static int n = 0;
   c->log_ = absl::StrCat(log_dir, "/controller-", n++, ".log");

@@ -36,6 +36,9 @@ struct ControllerConfig {
   double heartbeat_interval = 0.2;
   double heartbeat_timeout = 1.5;
   std::vector<std::string> command;  // agent.command; empty: the contract's default
+  std::string repo_path;             // repo.path; empty: none (a plain work dir per agent)
+  std::string base_branch;           // repo.base_branch
+  int64_t max_pack_mb = 0;           // repo.max_pack_mb; 0: the default
   std::vector<std::string> extra_args;
   std::string config_file;  // written from the fields above if empty
 };

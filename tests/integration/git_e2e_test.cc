@@ -1,0 +1,266 @@
+// Git end to end, real processes and a real repository made by the test: agents commit in
+// their own worktrees (or clones, for agents without --repo), only the controller moves
+// harness/<item-id>, a fenced result never lands, nothing leaks from one item to the next,
+// and bad packs are refused while the controller keeps serving. The git CLI inspects results.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "core/file_util.h"
+#include "gtest/gtest.h"
+#include "tests/support/cluster.h"
+#include "tests/support/temp_dir.h"
+
+namespace harness::testing {
+namespace {
+
+class GitEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = tmp_.Sub("repo");
+    Git({"init", "-q", "-b", "main", repo_});
+    std::ofstream(repo_ + "/README.md") << "the base\n";
+    std::ofstream(repo_ + "/.gitignore") << "*.ignored\nbuild/\n";
+    Git({"-C", repo_, "add", "-A"});
+    Git({"-C", repo_, "-c", "user.name=Base", "-c", "user.email=base@test", "commit", "-q", "-m", "base"});
+    base_ = Git({"-C", repo_, "rev-parse", "HEAD"});
+    // The agent command: notes any leftover it finds, then writes <item>.txt, an untracked
+    // file that is committed, and ignored files that must not be.
+    script_ = tmp_.Sub("agent.sh");
+    std::ofstream s(script_);
+    s << "#!/bin/sh\n"
+      << "for f in * .[!.]*; do case \"$f\" in README.md|.gitignore|.git|'*'|'.[!.]*') ;; *) echo \"$HARNESS_ITEM_ID saw $f\" >> "
+      << tmp_.Sub("leftovers") << " ;; esac; done\n"
+      << "prompt=$(cat \"$HARNESS_PROMPT_FILE\")\n"
+      << "case \"$prompt\" in sleep:*) sleep \"${prompt#sleep:}\" ;; esac\n"
+      << "echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\"\n"
+      << "echo junk > junk.ignored; mkdir -p build; echo obj > build/out.o\n"
+      << "case \"$prompt\" in fail) exit 4 ;; esac\n";
+    s.close();
+    chmod(script_.c_str(), 0755);
+    config_.state_dir = tmp_.Sub("state");
+    config_.listen = absl::StrCat("127.0.0.1:", FreePort());
+    config_.repo_path = repo_;
+    controller_ = ControllerProcess::Start(config_, tmp_.path());
+    ASSERT_NE(controller_, nullptr);
+  }
+  // Runs git; returns stdout without the trailing newline; fails the test on an error.
+  std::string Git(std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/git");
+    std::string out;
+    int status = RunCommand(args, &out);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << absl::StrJoin(args, " ") << ": " << out;
+    return std::string(absl::StripTrailingAsciiWhitespace(out));
+  }
+  void StartLocal(const std::string& id) { StartWith(id, {"--repo", repo_}); }
+  void StartWith(const std::string& id, std::vector<std::string> extra) {
+    agents_[id] = StartAgent(id, controller_->address(), tmp_.Sub("work-" + id), "/bin/sh " + script_,
+                             tmp_.Sub(id + ".log"), extra);
+  }
+  int64_t Done() { return GetStatus(controller_->control()).queue().done(); }
+  std::string AgentLog(const std::string& id) {
+    absl::StatusOr<std::string> s = ReadFile(tmp_.Sub(id + ".log"));
+    return s.ok() ? *s : "";
+  }
+  // harness/<id> holds exactly <id>.txt on top of the base, authored by `agent`.
+  void ExpectResultBranch(const std::string& id, const std::string& agent) {
+    SCOPED_TRACE(id);
+    std::string branch = "harness/" + id;
+    EXPECT_EQ(Git({"-C", repo_, "rev-parse", branch + "^"}), base_);
+    EXPECT_EQ(Git({"-C", repo_, "diff", "--name-status", base_, branch}), "A\t" + id + ".txt");
+    EXPECT_EQ(Git({"-C", repo_, "show", "-s", "--format=%an <%ae>", branch}),
+              absl::StrCat("Harness Agent ", agent, " <", agent, "@harness.local>"));
+    std::string message = Git({"-C", repo_, "show", "-s", "--format=%B", branch});
+    EXPECT_NE(message.find("Harness-Item: " + id), std::string::npos) << message;
+    EXPECT_NE(message.find("Harness-Agent: " + agent), std::string::npos) << message;
+    EXPECT_NE(message.find("Harness-Lease: "), std::string::npos) << message;
+    v1::Item item = GetItem(controller_->control(), id);
+    EXPECT_EQ(item.result().branch(), branch);
+    EXPECT_EQ(item.result().commit(), Git({"-C", repo_, "rev-parse", branch}));
+    EXPECT_EQ(item.result().base(), base_);
+  }
+
+  TempDir tmp_;
+  std::string repo_, base_, script_;
+  ControllerConfig config_;
+  std::unique_ptr<ControllerProcess> controller_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> agents_;
+};
+
+TEST_F(GitEndToEnd, FiveLocalAgentsLandFortyItemsEachOnItsOwnBranch) {
+  std::vector<v1::ItemSpec> items;
+  for (int i = 0; i < 40; ++i) items.push_back(MakeItem(absl::StrCat("g", i), "ok"));
+  Submit(controller_->control(), items);
+  for (int a = 1; a <= 5; ++a) StartLocal(absl::StrCat("local-", a));
+  ASSERT_TRUE(WaitFor([&] { return Done() == 40; }, absl::Seconds(120))) << Done();
+  std::string worktrees = Git({"-C", repo_, "worktree", "list", "--porcelain"});
+  for (int a = 1; a <= 5; ++a) {
+    EXPECT_NE(worktrees.find(absl::StrCat("harness agent local-", a)), std::string::npos) << worktrees;
+  }
+  for (int i = 0; i < 40; ++i) {
+    std::string id = absl::StrCat("g", i);
+    v1::Item item = GetItem(controller_->control(), id);
+    ExpectResultBranch(id, item.attempts(item.attempts_size() - 1).agent());
+  }
+  EXPECT_FALSE(PathExists(tmp_.Sub("leftovers"))) << *ReadFile(tmp_.Sub("leftovers"));
+  EXPECT_EQ(Git({"-C", repo_, "rev-parse", "main"}), base_) << "agents never move a branch";
+}
+
+TEST_F(GitEndToEnd, AgentsWithoutARepositoryAndWithAFileUrlWorkBesideLocalOnes) {
+  std::vector<v1::ItemSpec> items;
+  for (int i = 0; i < 24; ++i) items.push_back(MakeItem(absl::StrCat("m", i), "ok"));
+  Submit(controller_->control(), items);
+  StartWith("remote-1", {});
+  StartWith("remote-2", {});
+  StartWith("url-1", {"--repo", "file://" + repo_});
+  StartLocal("local-1");
+  ASSERT_TRUE(WaitFor([&] { return Done() == 24; }, absl::Seconds(120))) << Done();
+  std::set<std::string> agents;
+  for (int i = 0; i < 24; ++i) {
+    std::string id = absl::StrCat("m", i);
+    v1::Item item = GetItem(controller_->control(), id);
+    std::string agent = item.attempts(item.attempts_size() - 1).agent();
+    agents.insert(agent);
+    ExpectResultBranch(id, agent);
+  }
+  EXPECT_TRUE(agents.count("remote-1") || agents.count("remote-2")) << "a remote agent landed work";
+  EXPECT_EQ(Git({"-C", repo_, "fsck", "--no-dangling"}), "");
+}
+
+TEST_F(GitEndToEnd, AFencedResultNeverLandsAndTheOtherAgentsCommitStands) {
+  Submit(controller_->control(), {MakeItem("fenced", "sleep:1")});
+  StartLocal("a1");
+  ASSERT_TRUE(WaitFor([&] { v1::Item i = GetItem(controller_->control(), "fenced");
+                            return i.state() == v1::ITEM_STATE_LEASED && i.agent() == "a1"; },
+                      absl::Seconds(10)));
+  agents_["a1"]->Signal(SIGSTOP);
+  StartLocal("a2");
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
+  std::string landed = Git({"-C", repo_, "rev-parse", "harness/fenced"});
+  agents_["a1"]->Signal(SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return AgentLog("a1").find("no longer valid") != std::string::npos ||
+                                   AgentLog("a1").find("lost") != std::string::npos; },
+                      absl::Seconds(20))) << AgentLog("a1");
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(Git({"-C", repo_, "rev-parse", "harness/fenced"}), landed);
+  ExpectResultBranch("fenced", "a2");
+}
+
+TEST_F(GitEndToEnd, AFailedAttemptsWorkIsKeptOnAnAttemptBranch) {
+  v1::ItemSpec bad = MakeItem("broken", "fail");
+  bad.set_max_attempts(1);
+  Submit(controller_->control(), {bad});
+  StartLocal("a1");
+  ASSERT_TRUE(WaitFor([&] { return GetItem(controller_->control(), "broken").state() == v1::ITEM_STATE_PARKED; },
+                      absl::Seconds(30)));
+  EXPECT_EQ(Git({"-C", repo_, "diff", "--name-status", base_, "harness-attempt/broken/1"}), "A\tbroken.txt");
+  std::string out;
+  RunCommand({"/usr/bin/git", "-C", repo_, "rev-parse", "--verify", "-q", "harness/broken"}, &out);
+  EXPECT_EQ(out, "") << "no result branch for a failed item";
+}
+
+TEST_F(GitEndToEnd, AnItemThatChangesNothingIsDoneWithoutACommit) {
+  std::string noop = tmp_.Sub("noop.sh");
+  std::ofstream(noop) << "#!/bin/sh\nexit 0\n";
+  chmod(noop.c_str(), 0755);
+  Submit(controller_->control(), {MakeItem("nothing", "ok")});
+  agents_["a1"] = StartAgent("a1", controller_->address(), tmp_.Sub("work-a1"), noop, tmp_.Sub("a1.log"),
+                             {"--repo", repo_});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
+  v1::Item item = GetItem(controller_->control(), "nothing");
+  EXPECT_EQ(item.result().commit(), "");
+  std::string out;
+  RunCommand({"/usr/bin/git", "-C", repo_, "rev-parse", "--verify", "-q", "harness/nothing"}, &out);
+  EXPECT_EQ(out, "");
+  std::string show;
+  RunCommand({HarnessctlBin(), "--controller", controller_->address(), "show", "nothing"}, &show);
+  EXPECT_NE(show.find("no changes"), std::string::npos) << show;
+}
+
+TEST_F(GitEndToEnd, CorruptAndOversizedPacksAreRefusedAndTheControllerKeepsServing) {
+  Submit(controller_->control(), {MakeItem("upload", "x")});
+  v1::RegisterRequest reg;
+  reg.set_agent_id("uploader");
+  v1::RegisterResponse reg_resp;
+  ASSERT_TRUE(controller_->agent().Register(Ctx().get(), reg, &reg_resp).ok());
+  v1::AcquireRequest acq;
+  acq.set_agent_id("uploader");
+  acq.set_session_id(reg_resp.session_id());
+  acq.set_wait_ms(1000);
+  v1::AcquireResponse lease;
+  ASSERT_TRUE(controller_->agent().Acquire(Ctx().get(), acq, &lease).ok());
+  ASSERT_EQ(lease.lease().base_commit(), base_);
+  auto upload = [&](const std::string& data, int64_t declared) {
+    v1::UploadResultResponse resp;
+    auto ctx = Ctx();
+    auto writer = controller_->agent().UploadResult(ctx.get(), &resp);
+    v1::UploadResultRequest h;
+    h.mutable_header()->set_agent_id("uploader");
+    h.mutable_header()->set_item_id("upload");
+    h.mutable_header()->set_lease_token(lease.lease().lease_token());
+    h.mutable_header()->set_commit(base_);
+    h.mutable_header()->set_base_commit(base_);
+    h.mutable_header()->set_pack_size(declared);
+    writer->Write(h);
+    v1::UploadResultRequest d;
+    d.set_pack_data(data);
+    writer->Write(d);
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  grpc::Status corrupt = upload(std::string("PACK\0\0\0\2\0\0\0\1garbage-garbage-garbage", 33), 0);
+  EXPECT_EQ(corrupt.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << corrupt.error_message();
+  EXPECT_NE(corrupt.error_message().find("pack"), std::string::npos) << corrupt.error_message();
+  grpc::Status big = upload(std::string(1000, 'x'), int64_t{1} << 40);
+  EXPECT_EQ(big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << big.error_message();
+  v1::UploadResultResponse resp;
+  auto ctx = Ctx();
+  auto writer = controller_->agent().UploadResult(ctx.get(), &resp);
+  v1::UploadResultRequest stale;
+  stale.mutable_header()->set_item_id("upload");
+  stale.mutable_header()->set_lease_token(lease.lease().lease_token() + 7);
+  writer->Write(stale);
+  writer->WritesDone();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // Still serving, and a completion with a commit the repository lacks is refused.
+  v1::CompleteRequest complete;
+  complete.set_agent_id("uploader");
+  complete.set_item_id("upload");
+  complete.set_lease_token(lease.lease().lease_token());
+  complete.set_commit(std::string(40, 'a'));
+  complete.set_base_commit(base_);
+  v1::CompleteResponse cresp;
+  EXPECT_NE(controller_->agent().Complete(Ctx().get(), complete, &cresp).error_code(), grpc::StatusCode::OK);
+  EXPECT_EQ(GetStatus(controller_->control()).queue().total(), 1);
+}
+
+TEST_F(GitEndToEnd, BadRepositoriesAndBaseBranchesAreClearErrors) {
+  std::string out;
+  int status = RunCommand({AgentdBin(), "--id", "x1", "--controller", controller_->address(), "--repo",
+                           tmp_.Sub("not-a-repo")}, &out);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("not-a-repo"), std::string::npos) << out;
+  status = RunCommand({ControllerBin(), "--listen", "127.0.0.1:0", "--state-dir", tmp_.Sub("s2"), "--repo",
+                       tmp_.Sub("not-a-repo")}, &out);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("not-a-repo"), std::string::npos) << out;
+  std::string cfg = tmp_.Sub("nobranch.yaml");
+  std::ofstream(cfg) << "harness:\n  listen: 127.0.0.1:0\n  state_dir: " << tmp_.Sub("s3") << "\n  repo:\n    path: "
+                     << repo_ << "\n    base_branch: no-such-branch\n";
+  status = RunCommand({ControllerBin(), "--config", cfg}, &out);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("no-such-branch"), std::string::npos) << out;
+  EXPECT_FALSE(PathExists(tmp_.Sub("s2") + "/journal")) << "nothing was changed";
+}
+
+}  // namespace
+}  // namespace harness::testing
