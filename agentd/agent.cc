@@ -61,6 +61,26 @@ int Agent::Run() {
     LogError(absl::StrCat("cannot set up the work dir: ", s.message()));
     return 1;
   }
+  WorkspaceOptions ws;
+  ws.agent_id = options_.agent_id;
+  ws.repo = options_.repo;
+  ws.author_name = options_.author_name;
+  ws.author_email = options_.author_email;
+  workspace_ = NewWorkspace(
+      ws, &work_dir_, controller_,
+      [this](absl::string_view what, bool fenced, const std::function<absl::Status()>& attempt) {
+        v1::LeaseRef ref;
+        {
+          absl::MutexLock l(&mu_);
+          if (current_.has_value()) ref = current_->ref;
+        }
+        return RetryReport(what, ref, attempt, fenced);
+      });
+  if (absl::Status s = workspace_->Open(); !s.ok()) {
+    LogError(std::string(s.message()));
+    return 1;
+  }
+  LogInfo(absl::StrCat("items run in the ", workspace_->Describe()));
   std::thread watchdog([this] { Watchdog(); });
   int code = 0;
   absl::Status started = controller_->Start(this);
@@ -72,6 +92,9 @@ int Agent::Run() {
   }
   controller_->SetState(v1::AGENT_STATE_STOPPED);
   controller_->Shutdown();
+  if (absl::Status s = workspace_->Close(); !s.ok()) {
+    LogWarning(absl::StrCat("cannot remove the worktree: ", s.message()));
+  }
   {
     absl::MutexLock l(&mu_);
     finished_ = true;
@@ -124,7 +147,8 @@ void Agent::RunItem(const v1::Lease& lease) {
   if (!controller_->Holds(ref)) DropCurrent(ref, Drop::kDiscard, "lost before it started");
 
   const absl::Time started = clock_->Now();
-  CommandResult result = Execute(lease, runner.get());
+  bool prepared = false;
+  CommandResult result = Execute(lease, runner.get(), &prepared);
   Drop drop;
   std::string drop_reason;
   {
@@ -133,30 +157,55 @@ void Agent::RunItem(const v1::Lease& lease) {
     drop = current_->drop;
     drop_reason = current_->drop_reason;
   }
-  if (drop == Drop::kDiscard) {
+  if (drop == Drop::kNone) {
+    std::string how = result.error.empty() ? "command exited with status 0" : result.error;
+    LogInfo(
+        absl::StrCat(Describe(ref), ": ", how, " (ran ", Seconds(clock_->Now() - started), ")"));
+  }
+  FinishResult finish;
+  if (drop == Drop::kNone && prepared && result.outcome != CommandOutcome::kCancelled) {
+    // Commit the work (and upload it from a clone), for Complete or, partial, for Fail.
+    finish = workspace_->Finish(lease,
+                                result.outcome == CommandOutcome::kExited && result.exit_code == 0);
+    absl::MutexLock l(&mu_);
+    drop = current_->drop;  // the lease may have been lost meanwhile
+    drop_reason = current_->drop_reason;
+    if (drop == Drop::kNone && finish.lease_lost) {
+      drop = Drop::kDiscard;  // the refusal is logged already
+      drop_reason.clear();
+    }
+  }
+  if (drop == Drop::kDiscard && drop_reason.empty()) {
+    // Nothing to say.
+  } else if (drop == Drop::kDiscard) {
     LogInfo(absl::StrCat(Describe(ref), ": stopped (", drop_reason, "); result discarded"));
   } else if (drop == Drop::kRelease) {
     ReleaseLease(lease, drop_reason);
   } else {
-    std::string how = result.error.empty() ? "command exited with status 0" : result.error;
-    LogInfo(
-        absl::StrCat(Describe(ref), ": ", how, " (ran ", Seconds(clock_->Now() - started), ")"));
-    Report(lease, result);
+    Report(lease, result, finish);
   }
   controller_->ForgetLease(ref);
   absl::MutexLock l(&mu_);
   current_.reset();
 }
 
-CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner) {
+CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared) {
   CommandResult failed;
   failed.outcome = CommandOutcome::kSpawnFailed;
   const v1::ItemSpec& item = lease.item();
-  absl::StatusOr<ItemPaths> paths = work_dir_.Prepare(lease.item_id(), lease.attempt());
+  absl::StatusOr<ItemPaths> paths = work_dir_.PrepareFiles(lease.item_id(), lease.attempt());
   if (!paths.ok()) {
     failed.error = absl::StrCat("cannot prepare the work dir: ", paths.status().message());
     return failed;
   }
+  absl::StatusOr<std::string> dir = workspace_->Prepare(lease);
+  if (!dir.ok()) {
+    failed.error = absl::StrCat("cannot prepare the worktree: ", dir.status().message());
+    LogWarning(absl::StrCat(Describe(RefOf(lease)), ": ", failed.error));
+    return failed;
+  }
+  paths->work_dir = *std::move(dir);
+  *prepared = true;
   std::vector<std::string> argv(lease.command().begin(), lease.command().end());
   if (!options_.command.empty()) argv = options_.command;
   if (argv.empty()) {
@@ -183,15 +232,22 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner) {
   return runner->Run(request);
 }
 
-void Agent::Report(const v1::Lease& lease, const CommandResult& result) {
+void Agent::Report(const v1::Lease& lease, const CommandResult& result,
+                   const FinishResult& finish) {
   const v1::LeaseRef ref = RefOf(lease);
-  if (result.outcome == CommandOutcome::kExited && result.exit_code == 0) {
+  // The commit the worktree started from (the lease's, unless the workspace could not be
+  // prepared or had to start elsewhere).
+  const std::string base =
+      workspace_->base_commit().empty() ? lease.base_commit() : workspace_->base_commit();
+  const bool exited_zero = result.outcome == CommandOutcome::kExited && result.exit_code == 0;
+  if (exited_zero && finish.status.ok()) {
     v1::CompleteRequest request;
     request.set_agent_id(options_.agent_id);
     request.set_item_id(lease.item_id());
     request.set_lease_token(lease.lease_token());
     request.set_attempt(lease.attempt());
-    request.set_base_commit(lease.base_commit());
+    request.set_commit(finish.commit);
+    request.set_base_commit(base);
     request.set_exit_code(0);
     request.set_log_tail(result.log_tail);
     v1::CompleteResponse response;
@@ -200,7 +256,11 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result) {
       if (r.ok()) response = *std::move(r);
       return r.status();
     });
-    if (s.ok()) LogInfo(absl::StrCat(Describe(ref), ": completed"));
+    if (s.ok()) {
+      LogInfo(absl::StrCat(Describe(ref), ": completed",
+                           finish.commit.empty() ? std::string(" with no change")
+                                                 : absl::StrCat(" with commit ", finish.commit)));
+    }
     return;
   }
   if (result.outcome == CommandOutcome::kCancelled) {
@@ -218,10 +278,21 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result) {
   if (result.outcome == CommandOutcome::kExited || result.outcome == CommandOutcome::kSignaled) {
     request.mutable_exit_code()->set_value(result.exit_code);
   }
-  request.set_error(result.error);
+  if (exited_zero) {
+    // The command succeeded but its result could not be handed in.
+    request.set_error(std::string(finish.status.message()));
+    LogWarning(absl::StrCat(Describe(ref), ": ", finish.status.message(), "; reporting a failure"));
+  } else {
+    request.set_error(result.error);
+    if (!finish.status.ok()) {
+      LogWarning(
+          absl::StrCat(Describe(ref), ": the partial work is not kept: ", finish.status.message()));
+    }
+  }
   // An id that cannot name a file will fail the same way on any agent.
   request.set_retryable(ValidateItemId(lease.item_id()).ok());
-  request.set_base_commit(lease.base_commit());
+  request.set_commit(finish.commit);
+  request.set_base_commit(base);
   request.set_log_tail(result.log_tail);
   v1::FailResponse response;
   absl::Status s = RetryReport("fail", ref, [&]() -> absl::Status {
@@ -230,9 +301,12 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result) {
     return r.status();
   });
   if (s.ok()) {
-    LogInfo(absl::StrCat(Describe(ref), ": reported as failed; the item is now ",
-                         absl::AsciiStrToLower(absl::StripPrefix(
-                             v1::ItemState_Name(response.item_state()), "ITEM_STATE_"))));
+    LogInfo(absl::StrCat(
+        Describe(ref), ": reported as failed",
+        finish.commit.empty() ? std::string() : absl::StrCat(" with commit ", finish.commit),
+        "; the item is now ",
+        absl::AsciiStrToLower(
+            absl::StripPrefix(v1::ItemState_Name(response.item_state()), "ITEM_STATE_"))));
   }
 }
 
@@ -250,12 +324,12 @@ void Agent::ReleaseLease(const v1::Lease& lease, const std::string& reason) {
 }
 
 absl::Status Agent::RetryReport(absl::string_view what, const v1::LeaseRef& ref,
-                                const std::function<absl::Status()>& attempt) {
+                                const std::function<absl::Status()>& attempt, bool fenced) {
   Backoff backoff;
   while (true) {
     absl::Status s = attempt();
     if (s.ok()) return s;
-    if (absl::IsFailedPrecondition(s)) {
+    if (fenced && absl::IsFailedPrecondition(s)) {
       LogWarning(absl::StrCat(Describe(ref), ": the controller refused the ", what,
                               " because the lease is not live (", s.message(),
                               "); result discarded"));

@@ -1,12 +1,18 @@
 // Agent: agentd's main loop and its response to the controller's commands. It decides; the
-// ControllerApi talks (controller_api.h), CommandRunner runs processes, WorkDir names files.
+// ControllerApi talks (controller_api.h), CommandRunner runs processes, WorkDir names files,
+// the Workspace (workspace.h) readies the worktree and hands in the commit.
 //
-//   register -> [acquire -> prepare work dir -> setup + command -> report]* -> exit
+//   open workspace -> register -> [acquire -> prepare worktree -> setup + command
+//                                  -> commit (+ upload) -> report]* -> close workspace -> exit
 //
-// Reports: exit 0 -> Complete; non-zero exit or signal -> Fail(FAILED, retryable);
-// timeout -> Fail(TIMEOUT); setup or start failure -> Fail(FAILED). Each report is retried
-// with backoff across controller outages until the controller answers for good;
-// FAILED_PRECONDITION (the lease is not live) drops the result with one log line.
+// Reports: exit 0 -> Complete with the commit ("" when nothing changed) and the base commit;
+// non-zero exit or signal -> Fail(FAILED, retryable); timeout -> Fail(TIMEOUT); setup or
+// start failure -> Fail(FAILED). A Fail carries the commit of the partial work, if any. An
+// upload the controller refuses (INVALID_ARGUMENT, RESOURCE_EXHAUSTED) or a commit that cannot
+// be made turns a Complete into a Fail(FAILED, retryable) with that error. Each call (reports,
+// FetchBase, UploadResult) is retried with backoff across controller outages until the
+// controller answers for good; FAILED_PRECONDITION on a report or an upload (the lease is not
+// live) drops the result with one log line.
 // Commands: LeaseLost or CancelItem for the running item kill its process group and drop the
 // result (no report). Drain: finish the current item, take no more, exit 0. Stop, SIGTERM or
 // SIGINT: take no more; the current item may finish within the grace, after which it is killed
@@ -28,6 +34,7 @@
 #include "agentd/command_runner.h"
 #include "agentd/controller_api.h"
 #include "agentd/work_dir.h"
+#include "agentd/workspace.h"
 #include "core/clock.h"
 #include "harness/v1/agent.pb.h"
 
@@ -37,6 +44,9 @@ struct AgentOptions {
   std::string agent_id;
   std::string work_root;             // --workdir
   std::vector<std::string> command;  // --command; empty: the lease's command
+  std::string repo;                  // --repo: "", a local path or a URL (workspace.h)
+  std::string author_name;           // --author-name; "": "Harness Agent <id>"
+  std::string author_email;          // --author-email; "": "<id>@harness.local"
   absl::Duration shutdown_grace = absl::Seconds(30);
   absl::Duration kill_grace = absl::Seconds(10);
   absl::Duration acquire_wait = absl::Seconds(30);
@@ -51,7 +61,7 @@ class Agent : public SessionListener {
   Agent(AgentOptions options, ControllerApi* controller, Clock* clock = Clock::Real());
 
   // Runs to the end; returns the process exit code: 0 after a drain or stop, 1 after a fatal
-  // error (work dir unusable, the controller refusing the agent).
+  // error (work dir or worktree unusable, the controller refusing the agent).
   int Run();
 
   // SIGTERM / SIGINT. Thread-safe; a second call stops the current item at once.
@@ -81,12 +91,14 @@ class Agent : public SessionListener {
 
   void MainLoop();
   void RunItem(const v1::Lease& lease);
-  CommandResult Execute(const v1::Lease& lease, CommandRunner* runner);
-  void Report(const v1::Lease& lease, const CommandResult& result);
+  // Prepares the workspace (`*prepared` tells whether it succeeded) and runs the command.
+  CommandResult Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared);
+  void Report(const v1::Lease& lease, const CommandResult& result, const FinishResult& finish);
   void ReleaseLease(const v1::Lease& lease, const std::string& reason);
   // Calls `attempt` until the controller answers for good; see agent.h's top comment.
+  // `fenced`: FAILED_PRECONDITION means the lease is not live (every call but FetchBase).
   absl::Status RetryReport(absl::string_view what, const v1::LeaseRef& ref,
-                           const std::function<absl::Status()>& attempt);
+                           const std::function<absl::Status()>& attempt, bool fenced = true);
   void DropCurrent(const v1::LeaseRef& lease, Drop drop, absl::string_view reason);
   void Stop(absl::Duration grace, absl::string_view reason);
   void Watchdog();
@@ -98,6 +110,7 @@ class Agent : public SessionListener {
   ControllerApi* const controller_;
   Clock* const clock_;
   WorkDir work_dir_;
+  std::unique_ptr<Workspace> workspace_;  // made by Run(), used by its thread only
 
   absl::Mutex mu_;
   absl::CondVar changed_;  // signalled on every change below

@@ -8,6 +8,7 @@
 // acquire, run, report, obey commands.
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -58,6 +59,26 @@ class ControllerApi {
   virtual absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request) = 0;
   virtual absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request) = 0;
   virtual absl::StatusOr<v1::ReleaseResponse> Release(const v1::ReleaseRequest& request) = 0;
+
+  // The git transport (agents without a repository of the controller's: no --repo, or
+  // --repo URL). One attempt each, with a deadline; the caller retries (a fresh pack each
+  // time), as for the reports. The data never needs to fit in memory.
+  using ChunkSink = std::function<absl::Status(absl::string_view chunk)>;
+  // FetchBase: `on_header` gets the header, then `on_chunk` every chunk of the pack, in order.
+  // Returns the controller's status, or the first error a callback returned (the call is then
+  // cancelled and the status returned unchanged).
+  virtual absl::Status FetchBase(
+      const v1::FetchBaseRequest& request,
+      const std::function<absl::Status(const v1::FetchBaseHeader& header)>& on_header,
+      const ChunkSink& on_chunk) = 0;
+  // UploadResult: sends `header`, then calls `source` once; it passes every chunk of the pack,
+  // in order, to the sink it is given (which fails once the stream broke; `source` then stops
+  // and returns that error). Returns the controller's answer (FAILED_PRECONDITION: the lease is
+  // not live; INVALID_ARGUMENT / RESOURCE_EXHAUSTED: the pack or commit is refused), or the
+  // source's own error. The deadline grows with header.pack_size.
+  virtual absl::StatusOr<v1::UploadResultResponse> UploadResult(
+      const v1::UploadHeader& header,
+      const std::function<absl::Status(const ChunkSink& write)>& source) = 0;
 
   // Whether the lease is still in the held list (it leaves it on LeaseLost, CancelItem, a
   // re-Register that did not renew it, or ForgetLease()).

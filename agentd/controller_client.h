@@ -12,9 +12,11 @@
 //     a stream that ends NOT_FOUND leads to Register first. Each stream carries a deadline
 //     (`stream_lifetime`) and is simply reopened when it passes.
 //   * Every call has a deadline: Register and the reports `call_timeout`, Acquire its wait
-//     plus 5 s.
+//     plus 5 s, FetchBase `fetch_timeout` (the pack's size is not known when it starts),
+//     UploadResult `call_timeout` plus a second per `upload_bytes_per_second` bytes of pack.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -30,6 +32,8 @@ struct ControllerClientOptions {
   std::string token;     // `authorization: Bearer <token>`; empty: none
   v1::RepoAccess repo_access = v1::REPO_ACCESS_CONTROLLER;
   absl::Duration call_timeout = absl::Seconds(15);
+  absl::Duration fetch_timeout = absl::Minutes(30);
+  int64_t upload_bytes_per_second = int64_t{1} << 20;
   absl::Duration stream_lifetime = absl::Hours(1);
 };
 

@@ -1,6 +1,7 @@
 // GrpcControllerClient: the ControllerApi over gRPC (see controller_client.h for the rules it
-// follows). Internal to agentd: only controller_client.cc (registration, Acquire, the reports)
-// and session_stream.cc (the Session stream thread) include it, as it pulls in gRPC.
+// follows). Internal to agentd: only controller_client.cc (registration, Acquire, the reports),
+// session_stream.cc (the Session stream thread) and git_transfer.cc (FetchBase, UploadResult)
+// include it, as it pulls in gRPC.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -32,6 +33,14 @@ class GrpcControllerClient : public ControllerApi {
   absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request) override;
   absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request) override;
   absl::StatusOr<v1::ReleaseResponse> Release(const v1::ReleaseRequest& request) override;
+  // git_transfer.cc.
+  absl::Status FetchBase(
+      const v1::FetchBaseRequest& request,
+      const std::function<absl::Status(const v1::FetchBaseHeader& header)>& on_header,
+      const ChunkSink& on_chunk) override;
+  absl::StatusOr<v1::UploadResultResponse> UploadResult(
+      const v1::UploadHeader& header,
+      const std::function<absl::Status(const ChunkSink& write)>& source) override;
   bool Holds(const v1::LeaseRef& lease) override;
   void ForgetLease(const v1::LeaseRef& lease) override;
   void SetState(v1::AgentState state) override;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,7 @@
 #include "agentd/agent.h"
 #include "agentd/command_split.h"
 #include "agentd/controller_client.h"
+#include "agentd/workspace.h"
 #include "config/flags.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -24,13 +26,21 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: agentd --id ID --controller HOST:PORT [--workdir DIR] [--command CMD] [--token T]\n"
+    "usage: agentd --id ID --controller HOST:PORT [--repo PATH_OR_URL] [--workdir DIR]\n"
+    "              [--command CMD] [--token T] [--author-name NAME] [--author-email EMAIL]\n"
     "              [--shutdown-grace S] [--kill-grace S]\n"
     "\n"
     "One harness worker: registers with the controller, keeps a heartbeat stream open, takes one\n"
-    "work item at a time, runs the agent command for it in <workdir>/work and reports the\n"
-    "outcome. Survives controller restarts: it reconnects with backoff and carries on with the\n"
-    "item it holds.\n"
+    "work item at a time, runs the agent command for it in a clean worktree at the item's base\n"
+    "commit, commits what the command changed and reports the outcome with the commit. Survives\n"
+    "controller restarts: it reconnects with backoff and carries on with the item it holds.\n"
+    "\n"
+    "--repo PATH: a linked worktree of that local repository (the controller's) at\n"
+    "<workdir>/worktree, removed when agentd exits. --repo URL (\"://\", \"file:\" or host:path):\n"
+    "a clone at <workdir>/clone fetching the base from that URL. No --repo: the same clone, the\n"
+    "base fetched from the controller. Without a local repository, results are uploaded to the\n"
+    "controller. A lease without a base commit (a controller without a repository) runs in\n"
+    "<workdir>/work, emptied before each item.\n"
     "\n"
     "--command is split into words like a shell would (blanks separate words; '...', \"...\" and\n"
     "backslashes quote) but nothing is expanded, or it is a JSON array of strings when it starts\n"
@@ -60,7 +70,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::string id, controller, workdir, command, token;
+  std::string id, controller, workdir, command, token, repo, author_name, author_email;
   double shutdown_grace_s = 30, kill_grace_s = 10;
   harness::FlagParser flags("agentd", kUsage);
   flags.AddString("id", &id, "this agent's id: [A-Za-z0-9][A-Za-z0-9._-]{0,63} (required)");
@@ -69,6 +79,12 @@ int main(int argc, char** argv) {
                   "where work, logs and prompts go (default ./harness-agent-<id>)");
   flags.AddString("command", &command, "the agent command (default: the controller's)");
   flags.AddString("token", &token, "bearer token for the controller");
+  flags.AddString("repo", &repo,
+                  "local repository or URL to get the base from (default: the controller)");
+  flags.AddString("author-name", &author_name,
+                  "result commits' author (default \"Harness Agent <id>\")");
+  flags.AddString("author-email", &author_email,
+                  "result commits' email (default <id>@harness.local)");
   flags.AddDouble("shutdown-grace", &shutdown_grace_s,
                   "seconds the current item may run on after SIGTERM (default 30)", 0, 86400);
   flags.AddDouble("kill-grace", &kill_grace_s,
@@ -89,12 +105,29 @@ int main(int argc, char** argv) {
     command_argv = *std::move(split);
     AnchorProgram(&command_argv);
   }
+  // libgit2 refuses such a signature; say so now rather than at the first commit.
+  for (const auto& [flag, value] :
+       {std::pair{"author-name", &author_name}, std::pair{"author-email", &author_email}}) {
+    if (value->find_first_of("<>\n\r") != std::string::npos) {
+      flags.Fail(absl::StrCat("--", flag, ": ", harness::QuoteForMessage(*value),
+                              " must not contain '<', '>' or a line break"));
+    }
+  }
   if (workdir.empty()) workdir = absl::StrCat("./harness-agent-", id);
+  if (flags.WasSet("repo") && repo.empty()) flags.Fail("--repo is empty");
+  const harness::agentd::RepoMode repo_mode = harness::agentd::ClassifyRepo(repo);
+  if (repo_mode == harness::agentd::RepoMode::kLocal) {
+    // Before anything registers or changes: a bad --repo is a bad command line.
+    if (absl::Status s = harness::agentd::CheckLocalRepository(repo); !s.ok()) {
+      flags.Fail(std::string(s.message()));
+    }
+  }
 
   harness::agentd::ControllerClientOptions client_options;
   client_options.address = controller;
   client_options.agent_id = id;
   client_options.token = token;
+  client_options.repo_access = harness::agentd::RepoAccessOf(repo_mode);
   std::unique_ptr<harness::agentd::ControllerApi> client =
       harness::agentd::NewControllerClient(client_options);
 
@@ -102,15 +135,19 @@ int main(int argc, char** argv) {
   options.agent_id = id;
   options.work_root = workdir;
   options.command = command_argv;
+  options.repo = repo;
+  options.author_name = author_name;
+  options.author_email = author_email;
   options.shutdown_grace = absl::Seconds(shutdown_grace_s);
   options.kill_grace = absl::Seconds(kill_grace_s);
   harness::agentd::Agent agent(options, client.get());
 
-  harness::LogInfo(absl::StrCat("agentd ", harness::HarnessVersion(), " starting as agent ", id,
-                                ": controller ", controller, ", work dir ", workdir, ", command ",
-                                command_argv.empty()
-                                    ? std::string("from the controller")
-                                    : absl::StrCat("[", absl::StrJoin(command_argv, ", "), "]")));
+  harness::LogInfo(absl::StrCat(
+      "agentd ", harness::HarnessVersion(), " starting as agent ", id, ": controller ", controller,
+      ", work dir ", workdir, repo.empty() ? std::string() : absl::StrCat(", repo ", repo),
+      ", command ",
+      command_argv.empty() ? std::string("from the controller")
+                           : absl::StrCat("[", absl::StrJoin(command_argv, ", "), "]")));
 
   std::atomic<bool> done{false};
   std::thread signal_thread([&] {

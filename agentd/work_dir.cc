@@ -98,19 +98,33 @@ absl::Status WorkDir::Init() {
 }
 
 absl::StatusOr<ItemPaths> WorkDir::Prepare(absl::string_view item_id, int attempt) {
+  absl::StatusOr<ItemPaths> paths = PrepareFiles(item_id, attempt);
+  if (!paths.ok()) return paths.status();
+  absl::StatusOr<std::string> work = PrepareWork();
+  if (!work.ok()) return work.status();
+  paths->work_dir = *std::move(work);
+  return paths;
+}
+
+absl::StatusOr<ItemPaths> WorkDir::PrepareFiles(absl::string_view item_id, int attempt) {
   if (absl::Status s = ValidateItemId(item_id); !s.ok()) return s;
   if (attempt < 0) {
     return absl::InvalidArgumentError(absl::StrCat("attempt ", attempt, " is negative"));
   }
   // Recreated if something removed or replaced them while the agent ran.
-  for (const std::string& dir : {work_path(), logs_path(), prompts_path()}) {
+  for (const std::string& dir : {logs_path(), prompts_path()}) {
     if (absl::Status s = EnsureRealDirectory(dir); !s.ok()) return s;
   }
-  if (absl::Status s = EmptyDirectory(work_path()); !s.ok()) return s;
   if (absl::Status s = EmptyDirectory(prompts_path()); !s.ok()) return s;
   std::string stem = absl::StrCat(item_id, "-", attempt);
-  return ItemPaths{work_path(), absl::StrCat(logs_path(), "/", stem, ".log"),
+  return ItemPaths{"", absl::StrCat(logs_path(), "/", stem, ".log"),
                    absl::StrCat(prompts_path(), "/", stem, ".txt")};
+}
+
+absl::StatusOr<std::string> WorkDir::PrepareWork() {
+  if (absl::Status s = EnsureRealDirectory(work_path()); !s.ok()) return s;
+  if (absl::Status s = EmptyDirectory(work_path()); !s.ok()) return s;
+  return work_path();
 }
 
 }  // namespace harness::agentd

@@ -1,9 +1,14 @@
 // WorkDir: the files of one agent under its --workdir root. Every path agentd writes is named
 // here (as core/paths.h does for the controller's state dir):
-//   <root>/work/                          where the command runs; emptied before every item
+//   <root>/work/                          where the command runs without git (no base commit in
+//                                         the lease); emptied before every such item
+//   <root>/worktree/                      --repo PATH: this agent's linked worktree
+//   <root>/clone/                         --repo URL or no --repo: this agent's own clone (its
+//                                         work tree is where the command runs)
+//   <root>/tmp/                           scratch (the pack of a result being uploaded)
 //   <root>/logs/<item>-<attempt>.log      stdout+stderr of setup and command, one per attempt
 //   <root>/prompts/<item>-<attempt>.txt   the prompt (HARNESS_PROMPT_FILE); only the current one
-// It does not know about git: the worktree checkout comes with the `--repo` issue.
+// It does not know about git: workspace.h decides which folder an item runs in.
 #pragma once
 
 #include <string>
@@ -32,10 +37,20 @@ class WorkDir {
   // Readies the folders for one attempt: validates `item_id` (core/ids.h) before it names a
   // file, empties work/ (everything inside, dot files too; symbolic links are removed, never
   // followed) and prompts/. The log file is not created here (the runner appends to it).
+  // PrepareFiles() + PrepareWork().
   absl::StatusOr<ItemPaths> Prepare(absl::string_view item_id, int attempt);
+
+  // The log and prompt paths of one attempt (`work_dir` left empty): validates `item_id`,
+  // empties prompts/ and recreates logs/ and prompts/ if something removed them.
+  absl::StatusOr<ItemPaths> PrepareFiles(absl::string_view item_id, int attempt);
+  // Empties work/ (recreated as a real folder if it was removed or replaced) and returns it.
+  absl::StatusOr<std::string> PrepareWork();
 
   const std::string& root() const { return root_; }
   std::string work_path() const { return root_ + "/work"; }
+  std::string worktree_path() const { return root_ + "/worktree"; }
+  std::string clone_path() const { return root_ + "/clone"; }
+  std::string tmp_path() const { return root_ + "/tmp"; }
   std::string logs_path() const { return root_ + "/logs"; }
   std::string prompts_path() const { return root_ + "/prompts"; }
 

@@ -13,8 +13,8 @@ bool AcquireDispatcher::TryGrant(const std::shared_ptr<Waiter>& waiter) {
     absl::StatusOr<std::string> b = base_();
     if (!b.ok()) {
       // No base to start from (the branch is gone): the agent hears why; nothing is granted.
-      waiter->Finish(absl::FailedPreconditionError(
-          absl::StrCat("cannot grant work: ", b.status().message())));
+      waiter->Finish(
+          absl::FailedPreconditionError(absl::StrCat("cannot grant work: ", b.status().message())));
       return true;
     }
     base = *std::move(b);

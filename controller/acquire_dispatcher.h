@@ -35,7 +35,8 @@ class AcquireDispatcher {
 
   // `base`, if set, names the commit each grant starts from (the tip of the base branch).
   using BaseProvider = std::function<absl::StatusOr<std::string>()>;
-  AcquireDispatcher(WorkQueue* queue, AgentRegistry* agents, Clock* clock, BaseProvider base = nullptr)
+  AcquireDispatcher(WorkQueue* queue, AgentRegistry* agents, Clock* clock,
+                    BaseProvider base = nullptr)
       : queue_(queue), agents_(agents), clock_(clock), base_(std::move(base)) {}
 
   // Grants at once if work is pending, else parks the waiter.

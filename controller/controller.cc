@@ -35,7 +35,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   if (absl::Status s = c->RecoverRepo(); !s.ok()) return s;
   AcquireDispatcher::BaseProvider base;
   if (c->repo_) base = [r = c->repo_.get()] { return r->BaseCommit(); };
-  c->dispatcher_ = std::make_unique<AcquireDispatcher>(c->queue_.get(), &c->agents_, clock, std::move(base));
+  c->dispatcher_ =
+      std::make_unique<AcquireDispatcher>(c->queue_.get(), &c->agents_, clock, std::move(base));
   Controller* self = c.get();
   c->queue_->SetOnPending([self] { self->dispatcher_->OnPending(); });
   const RecoveryStats& r = c->queue_->recovery();
@@ -54,9 +55,10 @@ absl::Status Controller::OpenRepo() {
     if (options_.repo_required || absl::IsNotFound(repo.status())) {
       return absl::InvalidArgumentError(repo.status().message());
     }
-    LogWarning(absl::StrCat("no git repository at ", options_.repo_path,
-                            ": agents get a plain work dir and results are not landed on branches (",
-                            repo.status().message(), ")"));
+    LogWarning(
+        absl::StrCat("no git repository at ", options_.repo_path,
+                     ": agents get a plain work dir and results are not landed on branches (",
+                     repo.status().message(), ")"));
     return absl::OkStatus();
   }
   repo_ = std::move(*repo);
@@ -66,11 +68,13 @@ absl::Status Controller::OpenRepo() {
 absl::Status Controller::RecoverRepo() {
   if (!repo_) return absl::OkStatus();
   if (absl::StatusOr<git::Repository> handle = git::OpenRepository(repo_->path()); handle.ok()) {
-    if (absl::StatusOr<int> n = git::RemoveAbandonedIncomingPacks(handle->get()); n.ok() && *n > 0) {
+    if (absl::StatusOr<int> n = git::RemoveAbandonedIncomingPacks(handle->get());
+        n.ok() && *n > 0) {
       LogInfo(absl::StrCat("removed ", *n, " unfinished uploads left by a crash"));
     }
   }
-  if (absl::StatusOr<int> pruned = git::PruneDeadWorktrees(repo_->path()); pruned.ok() && *pruned > 0) {
+  if (absl::StatusOr<int> pruned = git::PruneDeadWorktrees(repo_->path());
+      pruned.ok() && *pruned > 0) {
     LogInfo(absl::StrCat("pruned ", *pruned, " worktrees of agents that are gone"));
   }
   absl::StatusOr<int> landed = repo_->LandDone(*queue_);

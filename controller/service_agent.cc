@@ -215,9 +215,10 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext
     // next start (RepoResults::LandDone); a retried Complete lands it again (idempotent).
     if (s.ok() && repo != nullptr && !commit.empty()) {
       if (absl::Status landed = repo->Land(item_id, commit); !landed.ok()) {
-        LogError(absl::StrCat("item ", item_id, " is done but its branch was not set: ",
-                              landed.message()));
-        s = absl::InternalError(absl::StrCat("result recorded, branch not set: ", landed.message()));
+        LogError(absl::StrCat("item ", item_id,
+                              " is done but its branch was not set: ", landed.message()));
+        s = absl::InternalError(
+            absl::StrCat("result recorded, branch not set: ", landed.message()));
       }
     }
     r->Finish(ToGrpcStatus(s));

@@ -28,8 +28,8 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx, const v1::ReleaseRequest* req,
                                     v1::ReleaseResponse* resp) override;
   // service_git.cc: git objects over the agent's connection (agents without a local repository).
-  grpc::ServerWriteReactor<v1::FetchBaseResponse>* FetchBase(grpc::CallbackServerContext* ctx,
-                                                             const v1::FetchBaseRequest* req) override;
+  grpc::ServerWriteReactor<v1::FetchBaseResponse>* FetchBase(
+      grpc::CallbackServerContext* ctx, const v1::FetchBaseRequest* req) override;
   grpc::ServerReadReactor<v1::UploadResultRequest>* UploadResult(
       grpc::CallbackServerContext* ctx, v1::UploadResultResponse* resp) override;
 

@@ -58,7 +58,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
       return;
     }
     absl::Status s = in_.part_case() == v1::UploadResultRequest::kHeader ? Header(in_.header())
-                                                                          : Data(in_.pack_data());
+                                                                         : Data(in_.pack_data());
     if (!s.ok()) {
       Finish(ToGrpcStatus(s));
       return;
@@ -82,8 +82,8 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
     header_ = h;
     base_ = lease->base.empty() ? h.base_commit() : lease->base;
     if (h.pack_size() > 0 && static_cast<uint64_t>(h.pack_size()) > repo->max_pack_bytes()) {
-      return absl::ResourceExhaustedError(absl::StrCat("pack is larger than the limit of ",
-                                                       repo->max_pack_bytes(), " bytes"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("pack is larger than the limit of ", repo->max_pack_bytes(), " bytes"));
     }
     absl::StatusOr<git::Repository> handle = git::OpenRepository(repo->path());
     if (!handle.ok()) return handle.status();
@@ -143,7 +143,8 @@ grpc::ServerWriteReactor<v1::FetchBaseResponse>* AgentServiceImpl::FetchBase(
   std::deque<v1::FetchBaseResponse> messages(1);
   git::PackStats stats;
   absl::Status built = git::BuildPack(
-      handle->get(), {want}, {req->haves().begin(), req->haves().end()}, git::kDefaultPackChunkBytes,
+      handle->get(), {want}, {req->haves().begin(), req->haves().end()},
+      git::kDefaultPackChunkBytes,
       [&](absl::string_view chunk) {
         messages.emplace_back().set_pack_data(std::string(chunk));
         return absl::OkStatus();

@@ -1,6 +1,8 @@
 // Agent session streams (see session_reactor.h).
 #include "controller/session_reactor.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "controller/convert.h"
 #include "core/log.h"
@@ -121,9 +123,25 @@ void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
     }
     Send(std::move(m));
   }
+  if (hb.state() == v1::AGENT_STATE_STOPPED) ReleaseUnlisted(hb);
   v1::ControllerMessage ack;
   ack.mutable_heartbeat_ack()->set_seq(hb.seq());
   Send(std::move(ack));
+}
+
+void SessionReactor::ReleaseUnlisted(const v1::Heartbeat& hb) {
+  // An agent that stops lists every lease it still runs. Any other lease we hold for it is one
+  // whose grant it never saw (its Acquire was cancelled by the stop): hand the item back now
+  // rather than after the TTL.
+  std::set<std::pair<std::string, uint64_t>> listed;
+  for (const v1::LeaseRef& ref : hb.leases()) listed.emplace(ref.item_id(), ref.lease_token());
+  for (const Lease& l : controller_->queue().Leases()) {
+    if (l.agent != agent_id_ || listed.count({l.item_id, l.token})) continue;
+    if (controller_->queue().Release(l.item_id, l.token, "its agent stopped without it").ok()) {
+      LogInfo(absl::StrCat("agent ", agent_id_, " stopped without item ", l.item_id,
+                           "; the item is requeued"));
+    }
+  }
 }
 
 void SessionReactor::Send(v1::ControllerMessage message) {

@@ -31,6 +31,7 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   class Sink;
   void Handle(const v1::AgentMessage& message);
   void OnHeartbeat(const v1::Heartbeat& hb);
+  void ReleaseUnlisted(const v1::Heartbeat& hb);
   // Ends the stream once no write is in flight.
   void Close(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

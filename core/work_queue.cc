@@ -202,7 +202,7 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
 }
 
 Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
-                                                       const std::string& base) {
+                                                      const std::string& base) {
   if (absl::Status s = ValidateAgentId(agent); !s.ok()) return {s, 0};
   absl::MutexLock l(&mu_);
   const store::ItemRecord* item = table_.NextPending();

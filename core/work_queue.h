@@ -95,7 +95,8 @@ class WorkQueue {
   Pending<std::vector<std::string>> BeginSubmit(std::vector<store::ItemSpec> specs);
   // Leases the next pending item to `agent`; nullopt if nothing is pending. `base` (the commit
   // the agent is to work from) is recorded with the attempt.
-  Pending<std::optional<Grant>> BeginAcquire(const std::string& agent, const std::string& base = "");
+  Pending<std::optional<Grant>> BeginAcquire(const std::string& agent,
+                                             const std::string& base = "");
   Pending<bool> BeginComplete(const std::string& item_id, uint64_t token, AttemptResult result);
   // outcome: OUTCOME_FAILED or OUTCOME_TIMEOUT.
   Pending<bool> BeginFail(const std::string& item_id, uint64_t token, store::Outcome outcome,
@@ -117,7 +118,8 @@ class WorkQueue {
   absl::StatusOr<std::vector<std::string>> Submit(std::vector<store::ItemSpec> specs) {
     return Wait(BeginSubmit(std::move(specs)));
   }
-  absl::StatusOr<std::optional<Grant>> Acquire(const std::string& agent, const std::string& base = "") {
+  absl::StatusOr<std::optional<Grant>> Acquire(const std::string& agent,
+                                               const std::string& base = "") {
     return Wait(BeginAcquire(agent, base));
   }
   absl::Status Complete(const std::string& id, uint64_t token, AttemptResult r = {}) {

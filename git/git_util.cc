@@ -18,8 +18,8 @@ void EnsureInit() {
 absl::Status GitStatus(int rc, absl::string_view what) {
   if (rc >= 0) return absl::OkStatus();
   const git_error* e = git_error_last();
-  std::string msg = absl::StrCat(what, ": ", e && e->message ? e->message : "libgit2 error",
-                                 " (", rc, ")");
+  std::string msg =
+      absl::StrCat(what, ": ", e && e->message ? e->message : "libgit2 error", " (", rc, ")");
   switch (rc) {
     case GIT_ENOTFOUND:
       return absl::NotFoundError(msg);
@@ -53,8 +53,10 @@ std::string OidHex(const git_oid& oid) {
 }
 
 absl::StatusOr<git_oid> ParseOid(absl::string_view hex) {
-  if (hex.size() != GIT_OID_HEXSZ || hex.find_first_not_of("0123456789abcdef") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", hex, "\" is not a commit id (40 lowercase hex digits)"));
+  if (hex.size() != GIT_OID_HEXSZ ||
+      hex.find_first_not_of("0123456789abcdef") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", hex, "\" is not a commit id (40 lowercase hex digits)"));
   }
   git_oid oid;
   std::string s(hex);

@@ -37,7 +37,8 @@ using Signature = std::unique_ptr<git_signature, Deleter<git_signature, git_sign
 using Worktree = std::unique_ptr<git_worktree, Deleter<git_worktree, git_worktree_free>>;
 using Object = std::unique_ptr<git_object, Deleter<git_object, git_object_free>>;
 using Revwalk = std::unique_ptr<git_revwalk, Deleter<git_revwalk, git_revwalk_free>>;
-using Packbuilder = std::unique_ptr<git_packbuilder, Deleter<git_packbuilder, git_packbuilder_free>>;
+using Packbuilder =
+    std::unique_ptr<git_packbuilder, Deleter<git_packbuilder, git_packbuilder_free>>;
 using Odb = std::unique_ptr<git_odb, Deleter<git_odb, git_odb_free>>;
 using Remote = std::unique_ptr<git_remote, Deleter<git_remote, git_remote_free>>;
 using StatusList = std::unique_ptr<git_status_list, Deleter<git_status_list, git_status_list_free>>;
@@ -54,7 +55,6 @@ absl::StatusOr<git_oid> ParseOid(absl::string_view hex);
 // clone whose work tree was prepared), the branch refs/remotes/origin/HEAD points at. A name
 // is looked up as refs/heads/<name>, then refs/remotes/origin/<name>; a full "refs/..." name
 // as is. NotFound names the branch when it does not exist or has no commit yet.
-absl::StatusOr<std::string> ResolveBaseBranch(git_repository* repo,
-                                              const std::string& base_branch);
+absl::StatusOr<std::string> ResolveBaseBranch(git_repository* repo, const std::string& base_branch);
 
 }  // namespace harness::git

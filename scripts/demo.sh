@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The README's run command: installs what is needed, builds, and runs the embedded default: a
-# local controller with its own state dir, three local agents, and a demo queue of items whose
-# "agent command" is a small script (swap in `claude -p {prompt}` for the real thing).
+# small demo repository, a local controller with its own state dir, three agents (two with a
+# worktree of the repository, one without: it gets the base and sends its result over the
+# controller's gRPC connection), and a demo queue of items whose "agent command" is a small
+# script (swap in `claude -p {prompt}` for the real thing). Prints each harness/<item> branch
+# with its author.
 #
 #   bash scripts/demo.sh            # everything (build on first run)
 #   HARNESS_DEMO_ITEMS=30 bash scripts/demo.sh
@@ -27,11 +30,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+echo "==> demo repository $demo/repo"
+git init -q -b main "$demo/repo"
+printf '# Demo project\n' >"$demo/repo/README.md"
+printf 'build/\n*.log\n' >"$demo/repo/.gitignore"
+git -C "$demo/repo" add -A
+git -C "$demo/repo" -c user.name=Demo -c user.email=demo@example.com commit -q -m "demo base"
+
 cat >"$demo/agent.sh" <<'SH'
 #!/bin/sh
-# Demo agent: "works" on the item for a moment and leaves a note in its work dir.
+# Demo agent: "works" on the item for a moment and leaves a note in the repository.
 sleep 0.3
-echo "$HARNESS_AGENT_ID did $HARNESS_ITEM_ID: $(cat "$HARNESS_PROMPT_FILE")" | tee note.txt
+mkdir -p notes
+echo "$HARNESS_AGENT_ID did $HARNESS_ITEM_ID: $(cat "$HARNESS_PROMPT_FILE")" | tee "notes/$HARNESS_ITEM_ID.md"
+echo "scratch" > build.log   # ignored: never committed
 SH
 chmod +x "$demo/agent.sh"
 cat >"$demo/harness.yaml" <<YAML
@@ -39,6 +51,8 @@ harness:
   listen: 127.0.0.1:0
   state_dir: state
   parallel_agents: 3
+  repo:
+    path: repo
   agent:
     command: ["$demo/agent.sh"]
   health_check:
@@ -63,12 +77,15 @@ addr=$(cat "$demo/state/controller.addr")
 export HARNESS_CONTROLLER=$addr
 echo "    listening on $addr"
 
-echo "==> 3 agents"
-for i in 1 2 3; do
+echo "==> 3 agents: agent-1 and agent-2 with worktrees of the repository, agent-3 with none"
+for i in 1 2; do
   build/agentd/agentd --id "agent-$i" --controller "$addr" --workdir "$demo/agent-$i" \
-    >"$demo/agent-$i.log" 2>&1 &
+    --repo "$demo/repo" >"$demo/agent-$i.log" 2>&1 &
   pids+=($!)
 done
+build/agentd/agentd --id agent-3 --controller "$addr" --workdir "$demo/agent-3" \
+  >"$demo/agent-3.log" 2>&1 &
+pids+=($!)
 
 echo "==> submitting $items items"
 build/client/harnessctl submit --file "$demo/items.json" >/dev/null
@@ -86,5 +103,9 @@ echo
 build/client/harnessctl items
 echo
 build/client/harnessctl show demo-1
+echo
+echo "==> result branches (set by the controller; agents never write them)"
+git -C "$demo/repo" for-each-ref refs/heads/harness \
+  --format='%(refname:short)  %(authorname) <%(authoremail)>  %(subject)'
 echo
 echo "demo folder: $demo (controller log, agent logs, state dir)"

@@ -31,14 +31,16 @@ class GitEndToEnd : public ::testing::Test {
     std::ofstream(repo_ + "/README.md") << "the base\n";
     std::ofstream(repo_ + "/.gitignore") << "*.ignored\nbuild/\n";
     Git({"-C", repo_, "add", "-A"});
-    Git({"-C", repo_, "-c", "user.name=Base", "-c", "user.email=base@test", "commit", "-q", "-m", "base"});
+    Git({"-C", repo_, "-c", "user.name=Base", "-c", "user.email=base@test", "commit", "-q", "-m",
+         "base"});
     base_ = Git({"-C", repo_, "rev-parse", "HEAD"});
     // The agent command: notes any leftover it finds, then writes <item>.txt, an untracked
     // file that is committed, and ignored files that must not be.
     script_ = tmp_.Sub("agent.sh");
     std::ofstream s(script_);
     s << "#!/bin/sh\n"
-      << "for f in * .[!.]*; do case \"$f\" in README.md|.gitignore|.git|'*'|'.[!.]*') ;; *) echo \"$HARNESS_ITEM_ID saw $f\" >> "
+      << "for f in * .[!.]*; do case \"$f\" in README.md|CHANGES.md|.gitignore|.git|'*'|'.[!.]*') ;; *) echo "
+         "\"$HARNESS_ITEM_ID saw $f\" >> "
       << tmp_.Sub("leftovers") << " ;; esac; done\n"
       << "prompt=$(cat \"$HARNESS_PROMPT_FILE\")\n"
       << "case \"$prompt\" in sleep:*) sleep \"${prompt#sleep:}\" ;; esac\n"
@@ -58,13 +60,14 @@ class GitEndToEnd : public ::testing::Test {
     args.insert(args.begin(), "/usr/bin/git");
     std::string out;
     int status = RunCommand(args, &out);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << absl::StrJoin(args, " ") << ": " << out;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << absl::StrJoin(args, " ") << ": " << out;
     return std::string(absl::StripTrailingAsciiWhitespace(out));
   }
   void StartLocal(const std::string& id) { StartWith(id, {"--repo", repo_}); }
   void StartWith(const std::string& id, std::vector<std::string> extra) {
-    agents_[id] = StartAgent(id, controller_->address(), tmp_.Sub("work-" + id), "/bin/sh " + script_,
-                             tmp_.Sub(id + ".log"), extra);
+    agents_[id] = StartAgent(id, controller_->address(), tmp_.Sub("work-" + id),
+                             "/bin/sh " + script_, tmp_.Sub(id + ".log"), extra);
   }
   int64_t Done() { return GetStatus(controller_->control()).queue().done(); }
   std::string AgentLog(const std::string& id) {
@@ -72,11 +75,19 @@ class GitEndToEnd : public ::testing::Test {
     return s.ok() ? *s : "";
   }
   // harness/<id> holds exactly <id>.txt on top of the base, authored by `agent`.
-  void ExpectResultBranch(const std::string& id, const std::string& agent) {
+  bool RefExists(const std::string& ref) {
+    std::string out;
+    int st = RunCommand({"/usr/bin/git", "-C", repo_, "rev-parse", "--verify", "-q", ref}, &out);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
+  void ExpectResultBranch(const std::string& id, const std::string& agent, std::string base = "") {
     SCOPED_TRACE(id);
+    if (base.empty()) base = base_;
     std::string branch = "harness/" + id;
-    EXPECT_EQ(Git({"-C", repo_, "rev-parse", branch + "^"}), base_);
-    EXPECT_EQ(Git({"-C", repo_, "diff", "--name-status", base_, branch}), "A\t" + id + ".txt");
+    // The ref follows the durable "done" (the agent's Complete is answered once it is set).
+    ASSERT_TRUE(WaitFor([&] { return RefExists(branch); }, absl::Seconds(10)));
+    EXPECT_EQ(Git({"-C", repo_, "rev-parse", branch + "^"}), base);
+    EXPECT_EQ(Git({"-C", repo_, "diff", "--name-status", base, branch}), "A\t" + id + ".txt");
     EXPECT_EQ(Git({"-C", repo_, "show", "-s", "--format=%an <%ae>", branch}),
               absl::StrCat("Harness Agent ", agent, " <", agent, "@harness.local>"));
     std::string message = Git({"-C", repo_, "show", "-s", "--format=%B", branch});
@@ -86,7 +97,7 @@ class GitEndToEnd : public ::testing::Test {
     v1::Item item = GetItem(controller_->control(), id);
     EXPECT_EQ(item.result().branch(), branch);
     EXPECT_EQ(item.result().commit(), Git({"-C", repo_, "rev-parse", branch}));
-    EXPECT_EQ(item.result().base(), base_);
+    EXPECT_EQ(item.result().base(), base);
   }
 
   TempDir tmp_;
@@ -104,7 +115,8 @@ TEST_F(GitEndToEnd, FiveLocalAgentsLandFortyItemsEachOnItsOwnBranch) {
   ASSERT_TRUE(WaitFor([&] { return Done() == 40; }, absl::Seconds(120))) << Done();
   std::string worktrees = Git({"-C", repo_, "worktree", "list", "--porcelain"});
   for (int a = 1; a <= 5; ++a) {
-    EXPECT_NE(worktrees.find(absl::StrCat("harness agent local-", a)), std::string::npos) << worktrees;
+    EXPECT_NE(worktrees.find(absl::StrCat("harness agent local-", a)), std::string::npos)
+        << worktrees;
   }
   for (int i = 0; i < 40; ++i) {
     std::string id = absl::StrCat("g", i);
@@ -116,40 +128,76 @@ TEST_F(GitEndToEnd, FiveLocalAgentsLandFortyItemsEachOnItsOwnBranch) {
 }
 
 TEST_F(GitEndToEnd, AgentsWithoutARepositoryAndWithAFileUrlWorkBesideLocalOnes) {
-  std::vector<v1::ItemSpec> items;
-  for (int i = 0; i < 24; ++i) items.push_back(MakeItem(absl::StrCat("m", i), "ok"));
-  Submit(controller_->control(), items);
+  auto batch = [&](int from, int to) {
+    std::vector<v1::ItemSpec> items;
+    for (int i = from; i < to; ++i) items.push_back(MakeItem(absl::StrCat("m", i), "ok"));
+    Submit(controller_->control(), items);
+  };
+  auto stop = [&](const std::string& id) {
+    agents_[id]->Signal(SIGTERM);
+    agents_[id]->Wait();
+  };
+  // Phase 1: only agents without a local repository (the base comes over gRPC).
+  batch(0, 4);
   StartWith("remote-1", {});
   StartWith("remote-2", {});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 4; }, absl::Seconds(60))) << Done();
+  stop("remote-1");
+  stop("remote-2");
+  // Phase 2: only an agent fetching from a file:// URL.
+  batch(4, 8);
   StartWith("url-1", {"--repo", "file://" + repo_});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 8; }, absl::Seconds(60))) << Done();
+  // Phase 3: all kinds side by side on a newer base; remote-1 comes back to its clone and
+  // fetches only the increment.
+  std::ofstream(repo_ + "/CHANGES.md") << "a newer base\n";
+  Git({"-C", repo_, "add", "-A"});
+  Git({"-C", repo_, "-c", "user.name=Base", "-c", "user.email=base@test", "commit", "-q", "-m",
+       "newer base"});
+  const std::string old_base = base_;
+  base_ = Git({"-C", repo_, "rev-parse", "HEAD"});
+  StartWith("remote-1", {});
   StartLocal("local-1");
+  batch(8, 24);
   ASSERT_TRUE(WaitFor([&] { return Done() == 24; }, absl::Seconds(120))) << Done();
-  std::set<std::string> agents;
   for (int i = 0; i < 24; ++i) {
     std::string id = absl::StrCat("m", i);
     v1::Item item = GetItem(controller_->control(), id);
     std::string agent = item.attempts(item.attempts_size() - 1).agent();
-    agents.insert(agent);
-    ExpectResultBranch(id, agent);
+    ExpectResultBranch(id, agent, i < 8 ? old_base : base_);
+    if (i < 4) {
+      EXPECT_TRUE(agent == "remote-1" || agent == "remote-2") << id << " " << agent;
+    } else if (i < 8) {
+      EXPECT_EQ(agent, "url-1") << id;
+    }
   }
-  EXPECT_TRUE(agents.count("remote-1") || agents.count("remote-2")) << "a remote agent landed work";
+  EXPECT_FALSE(PathExists(tmp_.Sub("leftovers"))) << "an item saw another's files: "
+                                                  << ReadFile(tmp_.Sub("leftovers")).value_or("");
   EXPECT_EQ(Git({"-C", repo_, "fsck", "--no-dangling"}), "");
 }
 
 TEST_F(GitEndToEnd, AFencedResultNeverLandsAndTheOtherAgentsCommitStands) {
   Submit(controller_->control(), {MakeItem("fenced", "sleep:1")});
   StartLocal("a1");
-  ASSERT_TRUE(WaitFor([&] { v1::Item i = GetItem(controller_->control(), "fenced");
-                            return i.state() == v1::ITEM_STATE_LEASED && i.agent() == "a1"; },
-                      absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Item i = GetItem(controller_->control(), "fenced");
+        return i.state() == v1::ITEM_STATE_LEASED && i.agent() == "a1";
+      },
+      absl::Seconds(10)));
   agents_["a1"]->Signal(SIGSTOP);
   StartLocal("a2");
-  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return Done() == 1 && RefExists("harness/fenced"); }, absl::Seconds(30)));
   std::string landed = Git({"-C", repo_, "rev-parse", "harness/fenced"});
   agents_["a1"]->Signal(SIGCONT);
-  ASSERT_TRUE(WaitFor([&] { return AgentLog("a1").find("no longer valid") != std::string::npos ||
-                                   AgentLog("a1").find("lost") != std::string::npos; },
-                      absl::Seconds(20))) << AgentLog("a1");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return AgentLog("a1").find("no longer valid") != std::string::npos ||
+               AgentLog("a1").find("lost") != std::string::npos;
+      },
+      absl::Seconds(20)))
+      << AgentLog("a1");
   absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(Git({"-C", repo_, "rev-parse", "harness/fenced"}), landed);
   ExpectResultBranch("fenced", "a2");
@@ -160,9 +208,13 @@ TEST_F(GitEndToEnd, AFailedAttemptsWorkIsKeptOnAnAttemptBranch) {
   bad.set_max_attempts(1);
   Submit(controller_->control(), {bad});
   StartLocal("a1");
-  ASSERT_TRUE(WaitFor([&] { return GetItem(controller_->control(), "broken").state() == v1::ITEM_STATE_PARKED; },
-                      absl::Seconds(30)));
-  EXPECT_EQ(Git({"-C", repo_, "diff", "--name-status", base_, "harness-attempt/broken/1"}), "A\tbroken.txt");
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetItem(controller_->control(), "broken").state() == v1::ITEM_STATE_PARKED; },
+      absl::Seconds(30)));
+  // The ref follows the durable state (the agent's Fail is answered once it is set).
+  ASSERT_TRUE(WaitFor([&] { return RefExists("harness-attempt/broken/1"); }, absl::Seconds(10)));
+  EXPECT_EQ(Git({"-C", repo_, "diff", "--name-status", base_, "harness-attempt/broken/1"}),
+            "A\tbroken.txt");
   std::string out;
   RunCommand({"/usr/bin/git", "-C", repo_, "rev-parse", "--verify", "-q", "harness/broken"}, &out);
   EXPECT_EQ(out, "") << "no result branch for a failed item";
@@ -173,8 +225,8 @@ TEST_F(GitEndToEnd, AnItemThatChangesNothingIsDoneWithoutACommit) {
   std::ofstream(noop) << "#!/bin/sh\nexit 0\n";
   chmod(noop.c_str(), 0755);
   Submit(controller_->control(), {MakeItem("nothing", "ok")});
-  agents_["a1"] = StartAgent("a1", controller_->address(), tmp_.Sub("work-a1"), noop, tmp_.Sub("a1.log"),
-                             {"--repo", repo_});
+  agents_["a1"] = StartAgent("a1", controller_->address(), tmp_.Sub("work-a1"), noop,
+                             tmp_.Sub("a1.log"), {"--repo", repo_});
   ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
   v1::Item item = GetItem(controller_->control(), "nothing");
   EXPECT_EQ(item.result().commit(), "");
@@ -239,23 +291,26 @@ TEST_F(GitEndToEnd, CorruptAndOversizedPacksAreRefusedAndTheControllerKeepsServi
   complete.set_commit(std::string(40, 'a'));
   complete.set_base_commit(base_);
   v1::CompleteResponse cresp;
-  EXPECT_NE(controller_->agent().Complete(Ctx().get(), complete, &cresp).error_code(), grpc::StatusCode::OK);
+  EXPECT_NE(controller_->agent().Complete(Ctx().get(), complete, &cresp).error_code(),
+            grpc::StatusCode::OK);
   EXPECT_EQ(GetStatus(controller_->control()).queue().total(), 1);
 }
 
 TEST_F(GitEndToEnd, BadRepositoriesAndBaseBranchesAreClearErrors) {
   std::string out;
-  int status = RunCommand({AgentdBin(), "--id", "x1", "--controller", controller_->address(), "--repo",
-                           tmp_.Sub("not-a-repo")}, &out);
+  int status = RunCommand({AgentdBin(), "--id", "x1", "--controller", controller_->address(),
+                           "--repo", tmp_.Sub("not-a-repo")},
+                          &out);
   EXPECT_EQ(WEXITSTATUS(status), 2) << out;
   EXPECT_NE(out.find("not-a-repo"), std::string::npos) << out;
-  status = RunCommand({ControllerBin(), "--listen", "127.0.0.1:0", "--state-dir", tmp_.Sub("s2"), "--repo",
-                       tmp_.Sub("not-a-repo")}, &out);
+  status = RunCommand({ControllerBin(), "--listen", "127.0.0.1:0", "--state-dir", tmp_.Sub("s2"),
+                       "--repo", tmp_.Sub("not-a-repo")},
+                      &out);
   EXPECT_EQ(WEXITSTATUS(status), 2) << out;
   EXPECT_NE(out.find("not-a-repo"), std::string::npos) << out;
   std::string cfg = tmp_.Sub("nobranch.yaml");
-  std::ofstream(cfg) << "harness:\n  listen: 127.0.0.1:0\n  state_dir: " << tmp_.Sub("s3") << "\n  repo:\n    path: "
-                     << repo_ << "\n    base_branch: no-such-branch\n";
+  std::ofstream(cfg) << "harness:\n  listen: 127.0.0.1:0\n  state_dir: " << tmp_.Sub("s3")
+                     << "\n  repo:\n    path: " << repo_ << "\n    base_branch: no-such-branch\n";
   status = RunCommand({ControllerBin(), "--config", cfg}, &out);
   EXPECT_EQ(WEXITSTATUS(status), 2) << out;
   EXPECT_NE(out.find("no-such-branch"), std::string::npos) << out;

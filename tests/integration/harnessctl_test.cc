@@ -1,9 +1,8 @@
 // harnessctl against a real controller: every command, human and --json output, and bad input
 // (refused locally with exit 2, or by the controller with exit 1 and its message) that changes
 // nothing while the controller keeps serving.
-#include <sys/wait.h>
-
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <fstream>
@@ -158,8 +157,8 @@ TEST_F(HarnessctlTest, ScaleCancelRetryAndAgents) {
 
 TEST_F(HarnessctlTest, StatusWatchStreamsSnapshotsUntilInterrupted) {
   std::string out_file = tmp_.Sub("watch.out");
-  ChildProcess watch = ChildProcess::Spawn({HarnessctlBin(), "--controller", controller_->address(), "status",
-                                            "--watch", "--json", "--interval", "0.2"},
+  ChildProcess watch = ChildProcess::Spawn({HarnessctlBin(), "--controller", controller_->address(),
+                                            "status", "--watch", "--json", "--interval", "0.2"},
                                            out_file, tmp_.Sub("watch.err"));
   auto lines = [&] {
     absl::StatusOr<std::string> s = ReadFile(out_file);
@@ -168,10 +167,12 @@ TEST_F(HarnessctlTest, StatusWatchStreamsSnapshotsUntilInterrupted) {
   ASSERT_TRUE(WaitFor([&] { return lines() >= 1; }, absl::Seconds(10)));
   std::string out;
   ASSERT_EQ(Ctl({"submit", "--title", "x", "--prompt", "p", "--id", "seen"}, &out), 0);
-  ASSERT_TRUE(WaitFor([&] {
-    absl::StatusOr<std::string> s = ReadFile(out_file);
-    return s.ok() && s->find("\"total\": 1") != std::string::npos;
-  }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::string> s = ReadFile(out_file);
+        return s.ok() && s->find("\"total\": 1") != std::string::npos;
+      },
+      absl::Seconds(10)));
   watch.Signal(SIGINT);
   int status = watch.Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;

@@ -32,7 +32,7 @@ bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
 struct ControllerConfig {
   std::string state_dir;               // required
   std::string listen = "127.0.0.1:0";  // a fixed port (FreePort) survives a restart
-  double lease_ttl = 2;                // short, for tests
+  double lease_ttl = 3;                // short, for tests (yet safe on a loaded CI machine)
   double heartbeat_interval = 0.2;
   double heartbeat_timeout = 1.5;
   std::vector<std::string> command;  // agent.command; empty: the contract's default
