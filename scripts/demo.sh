@@ -106,6 +106,6 @@ build/client/harnessctl show demo-1
 echo
 echo "==> result branches (set by the controller; agents never write them)"
 git -C "$demo/repo" for-each-ref refs/heads/harness \
-  --format='%(refname:short)  %(authorname) <%(authoremail)>  %(subject)'
+  --format='%(refname:short)  %(authorname) %(authoremail)  %(subject)'
 echo
 echo "demo folder: $demo (controller log, agent logs, state dir)"
