@@ -10,8 +10,8 @@
 //    the previous item's leftovers (10 tracked files modified, 20 untracked, 200 ignored incl. a
 //    build/ folder), a 1-file commit on main (git CLI), then ResolveBase + Prepare is timed.
 //    Baselines, same rounds and leftovers, order rotated each round: (a) `git worktree add
-//    --detach` of a fresh worktree (removed afterwards, untimed); (b) `git checkout -f --detach`
-//    + `git clean -fdx` on a reused worktree.
+//    --detach` of a fresh worktree (all removed at the end of the run, untimed); (b) `git
+//    checkout -f --detach` + `git clean -fdx` on a reused worktree.
 // 3. Remote agent: an AgentClone in a fresh folder; first item: BuildPack (wants = [base], haves
 //    = the clone's) streamed into the clone's PackReceiver, SetBase, OpenClone, Prepare; then R
 //    incremental items after a 1-file commit on main each (with the same leftovers).
@@ -22,7 +22,8 @@
 // Harness's own steps go through the git library only; the git CLI makes the repository and the
 // commits on main, and is the baseline. Packs are streamed in-process (no gRPC). Prints one JSON
 // line per measurement on stdout, progress on stderr. DIR/src is kept for the next run; the
-// worktrees and the clone (DIR/run) are removed at the end unless --keep.
+// worktrees and the clone (DIR/run) are removed at the end unless --keep (the fresh baseline
+// worktrees always are). Disk at the peak: about (R + 5) x M MB (the fresh worktrees).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/file.h>
@@ -508,7 +509,10 @@ int main(int argc, char** argv) {
       "\"prepare_ms\":%.1f}\n",
       files_json.c_str(), first_ms, open_ms, first_prepare_ms);
   const std::string cli_wt = run + "/wt-cli";
-  const std::string fresh_wt = run + "/wt-fresh";
+  // Fresh worktrees are all removed at the end of the run, not after their round: on this
+  // machine (ext4), creating 20,000 files within minutes of deleting as many is several times
+  // slower (kernel time in file creation), which would time the filesystem, not git.
+  std::vector<std::string> fresh_wts;
   t0 = SteadyClock::now();
   Git({"-C", src, "worktree", "add", "-q", "--detach", cli_wt, base});
   std::printf("{\"bench\":\"git\",\"what\":\"baseline_first_worktree_add\"%s,\"ms\":%.1f}\n",
@@ -532,8 +536,9 @@ int main(int argc, char** argv) {
           break;
         }
         case 1:
+          fresh_wts.push_back(absl::StrCat(run, "/wt-fresh-", r));
           t0 = SteadyClock::now();
-          Git({"-C", src, "worktree", "add", "-q", "--detach", fresh_wt, base});
+          Git({"-C", src, "worktree", "add", "-q", "--detach", fresh_wts.back(), base});
           add_ms.push_back(MsSince(t0));
           break;
         case 2:
@@ -545,7 +550,6 @@ int main(int argc, char** argv) {
           break;
       }
     }
-    Git({"-C", src, "worktree", "remove", "--force", fresh_wt});  // untimed
     Progress(
         absl::StrFormat("  round %d: harness %.0f ms, worktree add %.0f ms, "
                         "checkout+clean %.0f ms",
@@ -661,6 +665,8 @@ int main(int argc, char** argv) {
       "item start p50: harness %.1f ms (target < 100 ms), git worktree add "
       "%.0f ms (%.1fx), checkout -f + clean -fdx %.0f ms (%.1fx)",
       h50, Pct(add_ms, 0.5), Pct(add_ms, 0.5) / h50, Pct(reuse_ms, 0.5), Pct(reuse_ms, 0.5) / h50));
+  Progress("removing the fresh baseline worktrees");
+  for (const std::string& w : fresh_wts) Git({"-C", src, "worktree", "remove", "--force", w});
   if (!a.keep) {
     Check(wt->Remove(), "remove the worktree");
     cwt.reset();

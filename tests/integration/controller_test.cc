@@ -6,7 +6,10 @@
 
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster.h"
@@ -292,6 +295,34 @@ TEST_F(ControllerTest, CancelRetryAndPriorityOrderOverTheApi) {
   ASSERT_TRUE(controller_->control().Retry(Ctx().get(), retry, &retry_resp).ok());
   EXPECT_EQ(retry_resp.previous_state(), v1::ITEM_STATE_FAILED);
   EXPECT_EQ(GetItem(controller_->control(), "low2").state(), v1::ITEM_STATE_PENDING);
+}
+
+// grpc.health.v1.Health/Check over a generic stub (no generated health stubs needed): the
+// request is HealthCheckRequest{service}, the answer HealthCheckResponse{status: SERVING = 1}.
+TEST_F(ControllerTest, ServesTheStandardGrpcHealthService) {
+  auto channel = grpc::CreateChannel(controller_->address(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  for (std::string service : {"", "harness.v1.AgentService", "harness.v1.ControlService"}) {
+    std::string req = std::string("\x0a") + static_cast<char>(service.size()) + service;
+    grpc::Slice slice(req);
+    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    absl::Notification done;
+    grpc::Status status;
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                   [&](grpc::Status s) {
+                     status = s;
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    ASSERT_TRUE(status.ok()) << service << ": " << status.error_message();
+    std::vector<grpc::Slice> slices;
+    ASSERT_TRUE(response.Dump(&slices).ok());
+    std::string body;
+    for (const grpc::Slice& sl : slices) body.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    EXPECT_EQ(body, std::string("\x08\x01", 2)) << "SERVING for \"" << service << "\"";
+  }
 }
 
 }  // namespace
