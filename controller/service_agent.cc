@@ -18,6 +18,14 @@ namespace {
 constexpr int64_t kMaxWaitMs = 5 * 60 * 1000;
 constexpr size_t kMaxLogTail = 64 << 10;
 
+// Stores the last kMaxLogTail bytes of an attempt's reported log for `harnessctl show`.
+void KeepLogTail(const Controller& c, const std::string& item_id, int attempt,
+                 const std::string& tail) {
+  if (tail.empty()) return;
+  size_t from = tail.size() > kMaxLogTail ? tail.size() - kMaxLogTail : 0;
+  (void)c.logs().Write(item_id, attempt, absl::string_view(tail).substr(from));
+}
+
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& s) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   r->Finish(ToGrpcStatus(s));
@@ -201,11 +209,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext
     r->Finish(ToGrpcStatus(p.value.status()));
     return r;
   }
-  if (!req->log_tail().empty()) {
-    std::string tail = req->log_tail().substr(
-        req->log_tail().size() > kMaxLogTail ? req->log_tail().size() - kMaxLogTail : 0);
-    (void)controller_->logs().Write(req->item_id(), req->attempt(), tail);
-  }
+  KeepLogTail(*controller_, req->item_id(), req->attempt(), req->log_tail());
   resp->mutable_result()->set_branch(result.branch);
   resp->mutable_result()->set_commit(req->commit());
   resp->mutable_result()->set_base(result.base);
@@ -255,11 +259,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Fail(grpc::CallbackServerContext* ct
     r->Finish(ToGrpcStatus(p.value.status()));
     return r;
   }
-  if (!req->log_tail().empty()) {
-    std::string tail = req->log_tail().substr(
-        req->log_tail().size() > kMaxLogTail ? req->log_tail().size() - kMaxLogTail : 0);
-    (void)controller_->logs().Write(req->item_id(), req->attempt(), tail);
-  }
+  KeepLogTail(*controller_, req->item_id(), req->attempt(), req->log_tail());
   absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->item_id());
   if (item.ok()) resp->set_item_state(ToApi(item->state()));
   RepoResults* repo = controller_->repo();

@@ -22,49 +22,16 @@
 #include "git/pack_receiver.h"
 #include "gtest/gtest.h"
 #include "tests/support/core_test_util.h"
+#include "tests/support/git_cli.h"
 #include "tests/support/temp_dir.h"
 
 namespace harness::git {
 namespace {
 
+using ::harness::testing::Git;
 using ::harness::testing::ListNames;
+using ::harness::testing::ShellQuote;
 using ::harness::testing::TempDir;
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-// Runs `git -C dir args...` with a fixed identity and no user or system config; returns stdout
-// without its trailing newline. Fails the test on a non-zero exit.
-std::string Git(const std::string& dir, const std::vector<std::string>& args) {
-  std::string cmd = absl::StrCat(
-      "GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git -C ", Quote(dir),
-      " -c user.name=Tester -c user.email=tester@example.com -c init.defaultBranch=main"
-      " -c core.autocrlf=false -c gc.auto=0");
-  for (const std::string& a : args) absl::StrAppend(&cmd, " ", Quote(a));
-  absl::StrAppend(&cmd, " 2>&1");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    ADD_FAILURE() << "cannot run " << cmd;
-    return "";
-  }
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << "\n" << out;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
 
 void WriteFile(const std::string& path, const std::string& content) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -26,28 +26,18 @@
 #include "git/agent_worktree.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/git_cli.h"
 #include "tests/support/temp_dir.h"
 
 namespace harness::git {
 namespace {
 
 namespace fs = std::filesystem;
+using ::harness::testing::ShellQuote;
 using ::harness::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::UnorderedElementsAre;
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
 
 // Runs `cmd` in a shell; returns its stdout (exit status in *status if given, else it must be 0).
 std::string Sh(const std::string& cmd, int* status = nullptr) {
@@ -68,8 +58,8 @@ std::string Sh(const std::string& cmd, int* status = nullptr) {
 }
 
 std::string Git(const std::string& dir, const std::string& args, int* status = nullptr) {
-  return Sh(absl::StrCat("git -C ", Quote(dir), " -c user.name=Fixture -c user.email=fixture@test ",
-                         args, " 2>&1"),
+  return Sh(absl::StrCat("git -C ", ShellQuote(dir),
+                         " -c user.name=Fixture -c user.email=fixture@test ", args, " 2>&1"),
             status);
 }
 
@@ -609,7 +599,7 @@ TEST_F(AgentWorktreeTest, PruneRemovesDebrisOfFailedAddsAndHalfRemovedWorktrees)
   fs::remove(half_path + "/.git");
   MakeFailedAddDebris(repo_, tmp_.Sub("occupied"));
   // Not ours: a worktree named otherwise is never touched.
-  Git(repo_, "worktree add -q --detach " + Quote(tmp_.Sub("users-own")));
+  Git(repo_, "worktree add -q --detach " + ShellQuote(tmp_.Sub("users-own")));
 
   absl::StatusOr<int> n = PruneDeadWorktrees(repo_);
   ASSERT_TRUE(n.ok()) << n.status();
@@ -687,7 +677,7 @@ TEST_F(AgentWorktreeTest, BadInputGivesClearErrors) {
 
 TEST_F(AgentWorktreeTest, OpenCloneWorksOnTheMainWorkTreeOfAClone) {
   const std::string clone = tmp_.Sub("clone");
-  Sh(absl::StrCat("git clone -q ", Quote(repo_), " ", Quote(clone), " 2>&1"));
+  Sh(absl::StrCat("git clone -q ", ShellQuote(repo_), " ", ShellQuote(clone), " 2>&1"));
   absl::StatusOr<std::unique_ptr<AgentWorktree>> wt = AgentWorktree::OpenClone(clone, "remote-1");
   ASSERT_TRUE(wt.ok()) << wt.status();
   EXPECT_EQ(AgentWorktree::OpenClone(clone).status().code(), absl::StatusCode::kFailedPrecondition);

@@ -30,58 +30,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/core_test_util.h"
+#include "tests/support/git_cli.h"
 #include "tests/support/temp_dir.h"
 
 namespace harness::agentd {
 namespace {
 
 namespace fs = std::filesystem;
+using ::harness::testing::Git;
+using ::harness::testing::ShellQuote;
 using ::harness::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-// Runs `git -C dir args...` with a fixed identity and no user or system config; returns stdout
-// without its trailing newline and the exit status in *status (a non-zero one fails the test
-// unless `status` is given).
-std::string Git(const std::string& dir, const std::vector<std::string>& args,
-                int* status = nullptr) {
-  std::string cmd = absl::StrCat(
-      "GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git -C ", Quote(dir),
-      " -c user.name=Tester -c user.email=tester@example.com -c init.defaultBranch=main"
-      " -c core.autocrlf=false -c gc.auto=0");
-  for (const std::string& a : args) absl::StrAppend(&cmd, " ", Quote(a));
-  absl::StrAppend(&cmd, " 2>&1");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    ADD_FAILURE() << "cannot run " << cmd;
-    return "";
-  }
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  if (status != nullptr) {
-    *status = code;
-  } else {
-    EXPECT_EQ(code, 0) << cmd << "\n" << out;
-  }
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
 
 void Write(const std::string& path, const std::string& content) {
   fs::create_directories(fs::path(path).parent_path());

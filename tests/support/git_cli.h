@@ -1,0 +1,60 @@
+// The git CLI for tests: building fixture repositories and inspecting what harness did. Product
+// code never shells out to git; tests may. Header-only.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace harness::testing {
+
+// `s` as one single-quoted shell word.
+inline std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// Runs `git -C dir args...` with a fixed identity and no user or system config; returns stdout
+// (and stderr) without its trailing newline. The exit status goes to *status if given; else a
+// non-zero one fails the test.
+inline std::string Git(const std::string& dir, const std::vector<std::string>& args,
+                       int* status = nullptr) {
+  std::string cmd = absl::StrCat(
+      "GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git -C ", ShellQuote(dir),
+      " -c user.name=Tester -c user.email=tester@example.com -c init.defaultBranch=main"
+      " -c core.autocrlf=false -c gc.auto=0");
+  for (const std::string& a : args) absl::StrAppend(&cmd, " ", ShellQuote(a));
+  absl::StrAppend(&cmd, " 2>&1");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    ADD_FAILURE() << "cannot run " << cmd;
+    return "";
+  }
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  if (status != nullptr) {
+    *status = code;
+  } else {
+    EXPECT_EQ(code, 0) << cmd << "\n" << out;
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace harness::testing
