@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -76,6 +77,12 @@ class EndToEnd : public ::testing::Test {
     absl::StatusOr<std::string> s = ReadFile(tmp_.Sub(id + ".log"));
     return s.ok() ? *s : "";
   }
+  // The agent has the lease in hand (its log says it acquired the item), not merely granted by
+  // the controller: a signal sent between the two would race the grant's answer.
+  bool Running(const std::string& id, const std::string& agent) {
+    return LeasedBy(id) == agent &&
+           absl::StrContains(AgentLog(agent), absl::StrCat("acquired item ", id, " ("));
+  }
 
   TempDir tmp_;
   ControllerConfig config_;
@@ -111,7 +118,7 @@ TEST_F(EndToEnd, ThreeAgentsFinish300ItemsEachExactlyOnce) {
 TEST_F(EndToEnd, AnItemOfAnAgentKilledMidItemIsFinishedByAnotherAfterTheTtl) {
   Submit(controller_->control(), {MakeItem("slow", "sleep:3")});
   StartNamedAgent("a1");
-  ASSERT_TRUE(WaitFor([&] { return LeasedBy("slow") == "a1"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Running("slow", "a1"); }, absl::Seconds(10)));
   agents_["a1"]->Signal(SIGKILL);
   agents_["a1"]->Wait();
   StartNamedAgent("a2");
@@ -156,7 +163,7 @@ TEST_F(EndToEnd, EveryItemEndsDoneExactlyOnceAcrossAControllerKill9) {
 TEST_F(EndToEnd, AStoppedAgentsLateCompletionIsFencedAndTheOtherAgentsResultStands) {
   Submit(controller_->control(), {MakeItem("stopped", "sleep:1")});
   StartNamedAgent("a1");
-  ASSERT_TRUE(WaitFor([&] { return LeasedBy("stopped") == "a1"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Running("stopped", "a1"); }, absl::Seconds(10)));
   agents_["a1"]->Signal(SIGSTOP);
   StartNamedAgent("a2");
   ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
@@ -213,7 +220,7 @@ TEST_F(EndToEnd, AnItemThatOutlivesItsTimeoutIsKilledAndCountsAsTimedOut) {
 TEST_F(EndToEnd, CancellingALeasedItemStopsItsCommand) {
   Submit(controller_->control(), {MakeItem("long", "sleep:30"), MakeItem("next", "ok")});
   StartAgents(1);
-  ASSERT_TRUE(WaitFor([&] { return LeasedBy("long") == "agent-1"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Running("long", "agent-1"); }, absl::Seconds(10)));
   v1::CancelRequest req;
   req.set_id("long");
   v1::CancelResponse resp;
@@ -230,7 +237,7 @@ TEST_F(EndToEnd, CancellingALeasedItemStopsItsCommand) {
 TEST_F(EndToEnd, ADrainedAgentFinishesItsItemTakesNoMoreAndExits) {
   Submit(controller_->control(), {MakeItem("d1", "sleep:1"), MakeItem("d2", "ok")});
   StartNamedAgent("a1");
-  ASSERT_TRUE(WaitFor([&] { return LeasedBy("d1") == "a1"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Running("d1", "a1"); }, absl::Seconds(10)));
   v1::DrainRequest req;
   req.set_agent_id("a1");
   v1::DrainResponse resp;
@@ -270,7 +277,7 @@ TEST_F(EndToEnd, AgentsIdleInLongPollPickUpWorkAfterAControllerRestart) {
 TEST_F(EndToEnd, AnAgentFinishesItsItemWhileTheControllerIsDownAndReportsWhenItIsBack) {
   Submit(controller_->control(), {MakeItem("through-outage", "sleep:2")});
   StartNamedAgent("a1");
-  ASSERT_TRUE(WaitFor([&] { return LeasedBy("through-outage") == "a1"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Running("through-outage", "a1"); }, absl::Seconds(10)));
   controller_->Signal(SIGKILL);
   controller_->Wait();
   // The item finishes while nobody listens; its report waits for the controller.
@@ -287,7 +294,7 @@ TEST_F(EndToEnd, AnAgentFinishesItsItemWhileTheControllerIsDownAndReportsWhenItI
 TEST_F(EndToEnd, SigtermLetsAShortItemFinishAndReleasesALongOne) {
   Submit(controller_->control(), {MakeItem("short", "sleep:0.5")});
   StartNamedAgent("a1");
-  ASSERT_TRUE(WaitFor([&] { return LeasedBy("short") == "a1"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Running("short", "a1"); }, absl::Seconds(10)));
   agents_["a1"]->Signal(SIGTERM);
   int status = agents_["a1"]->Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
@@ -295,7 +302,7 @@ TEST_F(EndToEnd, SigtermLetsAShortItemFinishAndReleasesALongOne) {
 
   Submit(controller_->control(), {MakeItem("long", "sleep:30")});
   StartNamedAgent("a2", {"--shutdown-grace", "0.5", "--kill-grace", "0.5"});
-  ASSERT_TRUE(WaitFor([&] { return LeasedBy("long") == "a2"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Running("long", "a2"); }, absl::Seconds(10)));
   agents_["a2"]->Signal(SIGTERM);
   status = agents_["a2"]->Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
