@@ -340,6 +340,7 @@ absl::Status Agent::RetryReport(absl::string_view what, const v1::LeaseRef& ref,
                             s.ToString(), "; giving up on it"));
       return s;
     }
+    backoff.set_max(controller_->RetryCap());
     absl::Duration delay = backoff.Next();
     {
       absl::MutexLock l(&mu_);

@@ -22,6 +22,11 @@ class Backoff {
   absl::Duration Next();
   // Back to `initial`, after a success.
   void Reset() { current_ = initial_; }
+  // Lowers (or raises) the longest delay from now on.
+  void set_max(absl::Duration max) {
+    max_ = max;
+    if (current_ > max_) current_ = max_;
+  }
 
  private:
   absl::Duration initial_;

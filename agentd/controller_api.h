@@ -86,6 +86,9 @@ class ControllerApi {
   // Stops listing a lease in heartbeats and registrations (after its report was answered or
   // the result was dropped).
   virtual void ForgetLease(const v1::LeaseRef& lease) = 0;
+  // The longest wait between two tries to reach the controller: short enough that an agent
+  // comes back well within one lease TTL (all it gets after a controller restart).
+  virtual absl::Duration RetryCap() const { return absl::Seconds(5); }
   // What heartbeats report; a change is sent at once.
   virtual void SetState(v1::AgentState state) = 0;
   // For drain and stop: wakes a blocked Acquire, makes later ones return at once with no

@@ -156,6 +156,11 @@ absl::StatusOr<v1::ReleaseResponse> GrpcControllerClient::Release(
   return response;
 }
 
+absl::Duration GrpcControllerClient::RetryCap() const {
+  absl::MutexLock l(&mu_);
+  return std::clamp(lease_ttl_ / 4, absl::Milliseconds(100), absl::Seconds(5));
+}
+
 bool GrpcControllerClient::Holds(const v1::LeaseRef& lease) {
   absl::MutexLock l(&mu_);
   return std::any_of(held_.begin(), held_.end(),
@@ -281,6 +286,7 @@ void GrpcControllerClient::Registered(const v1::RegisterRequest& request,
     ++generation_;
     registered_ = true;
     heartbeat_interval_ = interval;
+    lease_ttl_ = absl::Milliseconds(response.lease_ttl_ms());
     heartbeat_seq_ = 0;
     kick_ = true;
     for (const v1::LeaseRef& sent : request.held_leases()) {

@@ -44,6 +44,8 @@ class GrpcControllerClient : public ControllerApi {
   bool Holds(const v1::LeaseRef& lease) override;
   void ForgetLease(const v1::LeaseRef& lease) override;
   void SetState(v1::AgentState state) override;
+  // A quarter of the lease TTL (between 100 ms and 5 s).
+  absl::Duration RetryCap() const override;
   void StopAcquiring() override;
   void Shutdown() override;
 
@@ -119,12 +121,13 @@ class GrpcControllerClient : public ControllerApi {
   std::thread session_thread_;
 
   absl::Mutex register_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one Register at a time
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool registered_ ABSL_GUARDED_BY(mu_) = false;
   bool registering_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // +1 per successful Register
   std::string session_id_ ABSL_GUARDED_BY(mu_);
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
+  absl::Duration lease_ttl_ ABSL_GUARDED_BY(mu_) = absl::Seconds(30);
   uint64_t heartbeat_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::LeaseRef> held_ ABSL_GUARDED_BY(mu_);
   v1::AgentState state_ ABSL_GUARDED_BY(mu_) = v1::AGENT_STATE_STARTING;

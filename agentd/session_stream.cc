@@ -63,6 +63,7 @@ void GrpcControllerClient::SessionLoop() {
     } else {
       not_found_in_a_row = 0;
     }
+    backoff.set_max(RetryCap());
     absl::Duration delay = backoff.Next();
     LogWarning(absl::StrCat("session stream to ", options_.address,
                             " ended: ", FromGrpcStatus(st).ToString(), "; reconnecting in ",

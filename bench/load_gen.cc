@@ -5,12 +5,16 @@
 //                   items per second, acquire latency p50/p99.
 //   wake mode:      one agent parked in a long poll, then one item submitted, --items times:
 //                   time from the Submit call to the lease arriving, p50/p99.
+//   stream mode:    lifecycle over the Session stream's fast path instead of unary calls: each
+//                   agent sends want_work once, then answers every lease with a `complete`
+//                   (acquire_next set), which brings the next lease; same figures, acquire
+//                   latency from sending want_work/complete to the lease arriving.
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
 //
-//   load_gen --controller-bin PATH [--mode lifecycle|idle] [--agents M] [--items N]
-//            [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]
+//   load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream] [--agents M]
+//            [--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]
 //
 // Agents use the gRPC callback API (a chain of calls per agent, no thread per agent), each on
 // its own connection.
@@ -23,6 +27,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -226,6 +231,48 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+// Submits --items no-op items, --batch per call. Stops early once `stop` (if any) is notified;
+// returns false (after saying why) if a Submit call fails.
+bool SubmitNoops(v1::ControlService::Stub* control, const Args& args,
+                 const absl::Notification* stop) {
+  for (int64_t i = 0; i < args.items; i += args.batch) {
+    if (stop != nullptr && stop->HasBeenNotified()) return true;
+    v1::SubmitRequest req;
+    for (int64_t k = i; k < std::min(args.items, i + args.batch); ++k) {
+      v1::ItemSpec* s = req.add_items();
+      s->set_id(absl::StrCat("i", k));
+      s->set_title("noop");
+      s->set_prompt("noop");
+    }
+    v1::SubmitResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = control->Submit(&ctx, req, &resp);
+    if (!st.ok()) {
+      std::fprintf(stderr, "submit: %s\n", st.error_message().c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// The JSON line of lifecycle and stream mode.
+void PrintItemsLine(const char* mode, const Args& args, const Controller& c,
+                    v1::ControlService::Stub* control, double secs, const std::vector<double>& lat,
+                    int64_t errors, double cpu) {
+  v1::StatusSnapshot status;
+  grpc::ClientContext ctx;
+  control->Status(&ctx, v1::StatusRequest(), &status);
+  std::printf(
+      "{\"bench\":\"load_gen\",\"mode\":\"%s\",\"agents\":%lld,\"items\":%lld,\"seconds\":%.3f,"
+      "\"items_per_s\":%.0f,\"acquire_p50_ms\":%.3f,\"acquire_p99_ms\":%.3f,\"done\":%lld,"
+      "\"errors\":%lld,\"controller_cpu_s\":%.2f,\"controller_rss_kb\":%ld}\n",
+      mode, static_cast<long long>(args.agents), static_cast<long long>(args.items), secs,
+      args.items / secs, Percentile(lat, 0.5), Percentile(lat, 0.99),
+      static_cast<long long>(status.queue().done()), static_cast<long long>(errors), cpu,
+      RssKb(c.process->pid()));
+  std::fflush(stdout);
+}
+
 void RunLifecycle(const Args& args) {
   Controller c = StartController(args, absl::StrCat("lc", args.agents));
   std::vector<std::unique_ptr<LifecycleAgent>> agents;
@@ -243,22 +290,7 @@ void RunLifecycle(const Args& args) {
   absl::Time start = absl::Now();
   for (auto& a : agents) a->Start();
   // Submit while the agents run: the clock covers submit, grant and complete of every item.
-  for (int64_t i = 0; i < args.items; i += args.batch) {
-    v1::SubmitRequest req;
-    for (int64_t k = i; k < std::min(args.items, i + args.batch); ++k) {
-      v1::ItemSpec* s = req.add_items();
-      s->set_id(absl::StrCat("i", k));
-      s->set_title("noop");
-      s->set_prompt("noop");
-    }
-    v1::SubmitResponse resp;
-    grpc::ClientContext ctx;
-    grpc::Status st = control->Submit(&ctx, req, &resp);
-    if (!st.ok()) {
-      std::fprintf(stderr, "submit: %s\n", st.error_message().c_str());
-      std::exit(1);
-    }
-  }
+  if (!SubmitNoops(control.get(), args, nullptr)) std::exit(1);
   all_done.WaitForNotification();
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
   double cpu = CpuSeconds(c.process->pid()) - cpu0;
@@ -268,23 +300,275 @@ void RunLifecycle(const Args& args) {
     lat.insert(lat.end(), a->latencies_ms().begin(), a->latencies_ms().end());
     errors += a->errors();
   }
-  v1::StatusSnapshot status;
-  grpc::ClientContext ctx;
-  control->Status(&ctx, v1::StatusRequest(), &status);
-  std::printf(
-      "{\"bench\":\"load_gen\",\"mode\":\"lifecycle\",\"agents\":%lld,\"items\":%lld,\"seconds\":%."
-      "3f,"
-      "\"items_per_s\":%.0f,\"acquire_p50_ms\":%.3f,\"acquire_p99_ms\":%.3f,\"done\":%lld,"
-      "\"errors\":%lld,\"controller_cpu_s\":%.2f,\"controller_rss_kb\":%ld}\n",
-      static_cast<long long>(args.agents), static_cast<long long>(args.items), secs,
-      args.items / secs, Percentile(lat, 0.5), Percentile(lat, 0.99),
-      static_cast<long long>(status.queue().done()), static_cast<long long>(errors), cpu,
-      RssKb(c.process->pid()));
-  std::fflush(stdout);
+  PrintItemsLine("lifecycle", args, c, control.get(), secs, lat, errors, cpu);
   agents.clear();
   c.process->Signal(SIGTERM);
   c.process->Wait();
   std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
+}
+
+// What the agents of a stream-mode run share: the completion count and how the run ended.
+class StreamRun {
+ public:
+  explicit StreamRun(int64_t items) : items_(items) {}
+  // One item completed; the last one ends the run.
+  void Completed() {
+    if (completed_.fetch_add(1) + 1 == items_) End("");
+  }
+  // Ends the run as failed (the first reason wins).
+  void Fail(std::string why) { End(std::move(why)); }
+  // Whether to print an error: the first few only.
+  bool ShouldPrintError() { return printed_.fetch_add(1) < 5; }
+  // Notified when every item is completed or the run failed.
+  const absl::Notification& ended() const { return ended_; }
+  std::string failure() {
+    std::lock_guard<std::mutex> l(mu_);
+    return failure_;
+  }
+
+ private:
+  void End(std::string why) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (over_) return;
+      over_ = true;
+      failure_ = std::move(why);
+    }
+    ended_.Notify();
+  }
+
+  const int64_t items_;
+  std::atomic<int64_t> completed_{0};
+  std::atomic<int> printed_{0};
+  std::mutex mu_;
+  bool over_ = false;
+  std::string failure_;
+  absl::Notification ended_;
+};
+
+// One simulated agent in stream mode: Register, then on its Session stream hello and one
+// want_work; every lease is answered with a `complete` (acquire_next set), whose handling brings
+// the next lease. One write in flight at a time: the rest wait in `pending_`.
+class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  StreamAgent(std::shared_ptr<grpc::Channel> ch, std::string id, StreamRun* run)
+      : stub_(v1::AgentService::NewStub(ch)), id_(std::move(id)), run_(run) {}
+
+  bool Register() {
+    v1::RegisterRequest req;
+    req.set_agent_id(id_);
+    v1::RegisterResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Status st = stub_->Register(&ctx, req, &resp);
+    session_ = resp.session_id();
+    if (!st.ok())
+      std::fprintf(stderr, "register %s: %s\n", id_.c_str(), st.error_message().c_str());
+    return st.ok();
+  }
+  // Opens the Session stream: hello, then want_work.
+  void Start() {
+    stub_->async()->Session(&ctx_, this);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      v1::AgentMessage hello;
+      hello.mutable_hello()->set_session_id(session_);
+      hello.mutable_hello()->set_agent_id(id_);
+      SendLocked(std::move(hello));
+      WantWorkLocked();
+    }
+    StartRead(&in_);
+    StartCall();
+  }
+  // Sends nothing more and half-closes once the writes in flight are done; the controller then
+  // ends the stream (OnDone).
+  void HalfClose() {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+    pending_.clear();
+    MaybeWriteLocked();
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  bool WaitDone(absl::Duration timeout) { return done_.WaitForNotificationWithTimeout(timeout); }
+  // Read only after OnDone.
+  const std::vector<double>& latencies_ms() const { return latencies_; }
+  int64_t errors() const { return errors_; }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    writing_ = false;
+    if (!ok) {
+      closed_ = true;  // the stream is over; OnDone follows
+      pending_.clear();
+      return;
+    }
+    MaybeWriteLocked();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard<std::mutex> l(mu_);
+      closed_ = true;
+      return;
+    }
+    if (in_.has_lease()) {
+      OnLease(in_.lease());
+    } else if (in_.has_reply()) {
+      OnReply(in_.reply());
+    }  // heartbeat_ack, lease_renewed and commands: ignored
+    StartRead(&in_);
+  }
+  void OnDone(const grpc::Status& st) override {
+    // We only half-close or cancel after the run ended: an earlier end is a failure.
+    if (!run_->ended().HasBeenNotified()) {
+      run_->Fail(absl::StrCat(id_, ": the Session stream ended early: code ",
+                              static_cast<int>(st.error_code()), ": ", st.error_message()));
+    }
+    done_.Notify();  // last: the reactor may be destroyed from here on
+  }
+
+ private:
+  void OnLease(const v1::Lease& lease) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return;
+    if (timed_) {
+      latencies_.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent_));
+      timed_ = false;
+    }
+    v1::AgentMessage m;
+    v1::CompleteRequest* c = m.mutable_complete();
+    c->set_agent_id(id_);
+    c->set_item_id(lease.item_id());
+    c->set_lease_token(lease.lease_token());
+    c->set_attempt(lease.attempt());
+    c->set_exit_code(0);
+    c->set_acquire_next(true);
+    sent_ = absl::Now();
+    timed_ = true;
+    SendLocked(std::move(m));
+  }
+  void OnReply(const v1::Reply& reply) {
+    if (reply.code() == 0) {
+      run_->Completed();
+      return;
+    }
+    if (reply.code() == static_cast<int>(grpc::StatusCode::UNIMPLEMENTED)) {
+      run_->Fail("the controller does not support work on the Session stream");
+      return;
+    }
+    if (reply.item_id().empty()) {  // not the answer to a complete: want_work was refused
+      run_->Fail(
+          absl::StrCat(id_, ": want_work refused: code ", reply.code(), ": ", reply.message()));
+      return;
+    }
+    ++errors_;
+    if (run_->ShouldPrintError()) {
+      std::fprintf(stderr, "load_gen: %s: complete %s (token %llu): code %d: %s\n", id_.c_str(),
+                   reply.item_id().c_str(), static_cast<unsigned long long>(reply.lease_token()),
+                   reply.code(), reply.message().c_str());
+    }
+    // A refused complete brings no next lease: ask again.
+    std::lock_guard<std::mutex> l(mu_);
+    WantWorkLocked();
+  }
+  void WantWorkLocked() {
+    v1::AgentMessage m;
+    m.mutable_want_work();
+    sent_ = absl::Now();
+    timed_ = true;
+    SendLocked(std::move(m));
+  }
+  void SendLocked(v1::AgentMessage m) {
+    if (stopping_ || closed_) return;
+    pending_.push_back(std::move(m));
+    MaybeWriteLocked();
+  }
+  // Starts the next write, or the half-close once nothing is left to write.
+  void MaybeWriteLocked() {
+    if (writing_ || closed_ || writes_done_) return;
+    if (!pending_.empty()) {
+      out_ = std::move(pending_.front());
+      pending_.pop_front();
+      writing_ = true;
+      StartWrite(&out_);
+    } else if (stopping_) {
+      writes_done_ = true;
+      StartWritesDone();
+    }
+  }
+
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::string id_;
+  std::string session_;
+  StreamRun* run_;
+  grpc::ClientContext ctx_;
+  v1::ControllerMessage in_;
+  std::mutex mu_;         // guards everything below
+  v1::AgentMessage out_;  // the write in flight
+  std::deque<v1::AgentMessage> pending_;
+  bool writing_ = false;
+  bool stopping_ = false;     // HalfClose called: send nothing more
+  bool writes_done_ = false;  // StartWritesDone called
+  bool closed_ = false;       // a read or write failed: the stream is over
+  absl::Time sent_;           // when the last want_work or complete was queued
+  bool timed_ = false;        // a lease will end a latency sample started at `sent_`
+  std::vector<double> latencies_;
+  int64_t errors_ = 0;
+  absl::Notification done_;
+};
+
+// Returns the process's exit status: 1 when the run failed (e.g. the controller does not take
+// work on the Session stream).
+int RunStream(const Args& args) {
+  Controller c = StartController(args, absl::StrCat("st", args.agents));
+  StreamRun run(args.items);
+  std::vector<std::unique_ptr<StreamAgent>> agents;
+  for (int64_t i = 0; i < args.agents; ++i) {
+    agents.push_back(std::make_unique<StreamAgent>(AgentChannel(c.address, static_cast<int>(i)),
+                                                   absl::StrCat("bench-", i), &run));
+    if (!agents.back()->Register()) std::exit(1);
+  }
+  auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
+  double cpu0 = CpuSeconds(c.process->pid());
+  absl::Time start = absl::Now();
+  for (auto& a : agents) a->Start();
+  // Submit while the agents run, as in lifecycle mode.
+  if (!SubmitNoops(control.get(), args, &run.ended())) run.Fail("submit failed");
+  run.ended().WaitForNotification();
+  double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  std::string failure = run.failure();
+  // Stop: half-close (the controller then ends each stream with OK); streams still open after
+  // a grace period, or every stream of a failed run, are cancelled. Reactors outlive OnDone.
+  absl::Time grace = absl::Now() + absl::Seconds(10);
+  for (auto& a : agents) {
+    if (failure.empty()) {
+      a->HalfClose();
+    } else {
+      a->Cancel();
+    }
+  }
+  for (auto& a : agents) {
+    if (!a->WaitDone(std::max(grace - absl::Now(), absl::ZeroDuration()))) {
+      a->Cancel();
+      a->WaitDone(absl::InfiniteDuration());
+    }
+  }
+  if (failure.empty()) {
+    std::vector<double> lat;
+    int64_t errors = 0;
+    for (auto& a : agents) {
+      lat.insert(lat.end(), a->latencies_ms().begin(), a->latencies_ms().end());
+      errors += a->errors();
+    }
+    PrintItemsLine("stream", args, c, control.get(), secs, lat, errors, cpu);
+  } else {
+    std::fprintf(stderr, "load_gen: %s\n", failure.c_str());
+  }
+  agents.clear();
+  c.process->Signal(SIGTERM);
+  c.process->Wait();
+  std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
+  return failure.empty() ? 0 : 1;
 }
 
 // An idle agent: registered, with a Session stream that sends a heartbeat when told to.
@@ -473,26 +757,30 @@ int main(int argc, char** argv) {
   harness::Args args;
   harness::FlagParser flags(
       "load_gen",
-      "usage: load_gen --controller-bin PATH [--mode lifecycle|wake|idle] [--agents M] "
+      "usage: load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream] [--agents M] "
       "[--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]");
   flags.AddString("controller-bin", &args.controller_bin, "the controller binary to start");
   flags.AddString("mode", &args.mode,
-                  "lifecycle (items/s), wake (long-poll latency) or idle (heartbeat cost)");
+                  "lifecycle (items/s), wake (long-poll latency), idle (heartbeat cost) or "
+                  "stream (items/s over the Session stream)");
   flags.AddInt("agents", &args.agents, "simulated agents", 1, 20000);
-  flags.AddInt("items", &args.items, "items (lifecycle) or rounds (wake)", 1, 100000000);
+  flags.AddInt("items", &args.items, "items (lifecycle, stream) or rounds (wake)", 1, 100000000);
   flags.AddInt("batch", &args.batch, "items per Submit call", 1, 10000);
   flags.AddDouble("seconds", &args.seconds, "measuring window in idle mode", 1, 3600);
   flags.AddInt("heartbeat-ms", &args.heartbeat_ms, "heartbeat interval", 10, 60000);
   flags.AddString("dir", &args.dir, "where the controller's state dir goes");
   flags.ParseOrExit(argc, argv);
   if (args.controller_bin.empty()) flags.Fail("--controller-bin is required");
-  if (args.mode != "lifecycle" && args.mode != "idle" && args.mode != "wake") {
-    flags.Fail("--mode must be lifecycle, wake or idle");
+  if (args.mode != "lifecycle" && args.mode != "idle" && args.mode != "wake" &&
+      args.mode != "stream") {
+    flags.Fail("--mode must be lifecycle, wake, idle or stream");
   }
   signal(SIGPIPE, SIG_IGN);
   harness::RaiseFdLimit();
   if (args.mode == "lifecycle") {
     harness::RunLifecycle(args);
+  } else if (args.mode == "stream") {
+    return harness::RunStream(args);
   } else if (args.mode == "wake") {
     harness::RunWake(args);
   } else {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/flags.h"
+#include "controller/agent_work.h"
 #include "controller/convert.h"
 #include "controller/session_reactor.h"
 #include "core/ids.h"
@@ -16,16 +17,6 @@ namespace harness {
 namespace {
 
 constexpr int64_t kMaxWaitMs = 5 * 60 * 1000;
-constexpr size_t kMaxLogTail = 64 << 10;
-
-// Stores the last kMaxLogTail bytes of an attempt's reported log for `harnessctl show`.
-void KeepLogTail(const Controller& c, const std::string& item_id, int attempt,
-                 const std::string& tail) {
-  if (tail.empty()) return;
-  size_t from = tail.size() > kMaxLogTail ? tail.size() - kMaxLogTail : 0;
-  (void)c.logs().Write(item_id, attempt, absl::string_view(tail).substr(from));
-}
-
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& s) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   r->Finish(ToGrpcStatus(s));
@@ -68,38 +59,7 @@ class AcquireReactor : public grpc::ServerUnaryReactor {
   std::shared_ptr<Waiter> waiter_;
 };
 
-AttemptResult ResultOf(const std::string& commit, const std::string& base, int exit_code,
-                       const std::string& error) {
-  AttemptResult r;
-  r.commit = commit;
-  r.base = base;
-  r.exit_code = exit_code;
-  r.error = error;
-  return r;
-}
-
 }  // namespace
-
-void FillLease(const Controller& controller, const Grant& grant, v1::Lease* out) {
-  out->set_item_id(grant.spec.id());
-  out->set_lease_token(grant.token);
-  out->set_attempt(grant.attempt);
-  out->set_ttl_ms(absl::ToInt64Milliseconds(controller.options().queue.lease_ttl));
-  v1::ItemSpec* s = out->mutable_item();
-  s->set_id(grant.spec.id());
-  s->set_title(grant.spec.title());
-  s->set_prompt(grant.spec.prompt());
-  s->set_priority(grant.spec.priority());
-  s->set_max_attempts(grant.spec.max_attempts());
-  s->set_timeout_s(grant.spec.timeout_s());
-  for (const auto& [k, v] : grant.spec.labels()) (*s->mutable_labels())[k] = v;
-  out->set_base_commit(grant.base);
-  if (!grant.base.empty() && controller.repo_const() != nullptr) {
-    out->set_base_ref(controller.repo_const()->base_ref());
-  }
-  for (const std::string& a : controller.options().agent_command) out->add_command(a);
-  for (const std::string& a : controller.options().setup) out->add_setup(a);
-}
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext* ctx,
                                                      const v1::RegisterRequest* req,
@@ -171,128 +131,50 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Acquire(grpc::CallbackServerContext*
   return reactor;
 }
 
+// A report answered once durable; with acquire_next, also a lease if an item is pending then.
+template <typename Request, typename Response, typename Run>
+grpc::ServerUnaryReactor* Report(Controller* controller, grpc::CallbackServerContext* ctx,
+                                 const Request* req, Response* resp, Run run) {
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  // Only the lease's own agent may have the next lease ride on its report.
+  std::optional<Lease> held = controller->queue().LeaseOf(req->item_id());
+  const bool next = req->acquire_next() && held && held->token == req->lease_token() &&
+                    held->agent == req->agent_id();
+  std::string agent = req->agent_id();
+  run(controller, *req, [r, resp, next, agent, controller](absl::Status s, Response out) {
+    *resp = std::move(out);
+    if (!s.ok() || !next) {
+      r->Finish(ToGrpcStatus(s));
+      return;
+    }
+    GrantIfPending(controller, agent, [r, resp](std::optional<v1::Lease> lease) {
+      if (lease.has_value()) *resp->mutable_next_lease() = std::move(*lease);
+      r->Finish(grpc::Status::OK);
+    });
+  });
+  return r;
+}
+
 grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext* ctx,
                                                      const v1::CompleteRequest* req,
                                                      v1::CompleteResponse* resp) {
-  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  RepoResults* repo = controller_->repo();
-  std::optional<Lease> lease = controller_->queue().LeaseOf(req->item_id());
-  const bool current = lease && lease->token == req->lease_token();
-  AttemptResult result = ResultOf(req->commit(), req->base_commit(), req->exit_code(), "");
-  if (!req->commit().empty()) {
-    if (repo == nullptr) {
-      r->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                             "this controller has no repository: complete without a commit"));
-      return r;
-    }
-    if (current) {
-      // A result must exist here and descend from the base this attempt was given; anything
-      // else fails the attempt (the agent may try again with a good one).
-      const std::string& base = lease->base.empty() ? req->base_commit() : lease->base;
-      if (absl::Status v = repo->VerifyResult(req->commit(), base); !v.ok()) {
-        AttemptResult failed = result;
-        failed.error = absl::StrCat("result refused: ", v.message());
-        Pending<bool> f = controller_->queue().BeginFail(req->item_id(), req->lease_token(),
-                                                         store::OUTCOME_FAILED, failed);
-        controller_->queue().WhenDurable(f.ticket, [r, v](absl::Status) {
-          r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(v.message())));
-        });
-        return r;
-      }
-      result.base = base;
-    }
-    result.branch = absl::StrCat("harness/", req->item_id());
-  }
-  if (current) controller_->RecordAttemptEnd(req->item_id(), req->lease_token(), true);
-  Pending<bool> p = controller_->queue().BeginComplete(req->item_id(), req->lease_token(), result);
-  if (!p.value.ok()) {
-    r->Finish(ToGrpcStatus(p.value.status()));
-    return r;
-  }
-  KeepLogTail(*controller_, req->item_id(), req->attempt(), req->log_tail());
-  resp->mutable_result()->set_branch(result.branch);
-  resp->mutable_result()->set_commit(req->commit());
-  resp->mutable_result()->set_base(result.base);
-  std::string item_id = req->item_id(), commit = req->commit();
-  controller_->queue().WhenDurable(p.ticket, [r, repo, item_id, commit](absl::Status s) {
-    // Recorded done (fenced, durable): now the branch. A crash in between is repaired at the
-    // next start (RepoResults::LandDone); a retried Complete lands it again (idempotent).
-    if (s.ok() && repo != nullptr && !commit.empty()) {
-      if (absl::Status landed = repo->Land(item_id, commit); !landed.ok()) {
-        LogError(absl::StrCat("item ", item_id,
-                              " is done but its branch was not set: ", landed.message()));
-        s = absl::InternalError(
-            absl::StrCat("result recorded, branch not set: ", landed.message()));
-      }
-    }
-    r->Finish(ToGrpcStatus(s));
-  });
-  return r;
+  return Report(controller_, ctx, req, resp, RunComplete);
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Fail(grpc::CallbackServerContext* ctx,
                                                  const v1::FailRequest* req,
                                                  v1::FailResponse* resp) {
-  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  store::Outcome outcome;
-  switch (req->outcome()) {
-    case v1::ATTEMPT_OUTCOME_FAILED:
-    case v1::ATTEMPT_OUTCOME_UNSPECIFIED:
-      outcome = store::OUTCOME_FAILED;
-      break;
-    case v1::ATTEMPT_OUTCOME_TIMEOUT:
-      outcome = store::OUTCOME_TIMEOUT;
-      break;
-    default:
-      r->Finish(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                       "fail: outcome must be ATTEMPT_OUTCOME_FAILED or ATTEMPT_OUTCOME_TIMEOUT"));
-      return r;
-  }
-  controller_->RecordAttemptEnd(req->item_id(), req->lease_token(), false);
-  AttemptResult res = ResultOf(req->commit(), req->base_commit(),
-                               req->has_exit_code() ? req->exit_code().value() : -1, req->error());
-  res.not_retryable = !req->retryable();
-  Pending<bool> p =
-      controller_->queue().BeginFail(req->item_id(), req->lease_token(), outcome, res);
-  if (!p.value.ok()) {
-    r->Finish(ToGrpcStatus(p.value.status()));
-    return r;
-  }
-  KeepLogTail(*controller_, req->item_id(), req->attempt(), req->log_tail());
-  absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->item_id());
-  if (item.ok()) resp->set_item_state(ToApi(item->state()));
-  RepoResults* repo = controller_->repo();
-  std::string item_id = req->item_id(), commit = req->commit();
-  int attempt = req->attempt();
-  if (repo != nullptr && !commit.empty() && attempt > 0) {
-    resp->set_attempt_branch(absl::StrCat("harness-attempt/", item_id, "/", attempt));
-  }
-  controller_->queue().WhenDurable(p.ticket, [r, repo, item_id, commit, attempt](absl::Status s) {
-    if (s.ok() && repo != nullptr && !commit.empty() && attempt > 0) {
-      if (absl::Status kept = repo->KeepAttempt(item_id, attempt, commit); !kept.ok()) {
-        LogWarning(absl::StrCat("work of failed attempt ", attempt, " of ", item_id,
-                                " not kept: ", kept.message()));
-      }
-    }
-    r->Finish(ToGrpcStatus(s));
-  });
-  return r;
+  return Report(controller_, ctx, req, resp, RunFail);
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Release(grpc::CallbackServerContext* ctx,
                                                     const v1::ReleaseRequest* req,
                                                     v1::ReleaseResponse* resp) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  Pending<bool> p =
-      controller_->queue().BeginRelease(req->item_id(), req->lease_token(), req->reason());
-  if (!p.value.ok()) {
-    r->Finish(ToGrpcStatus(p.value.status()));
-    return r;
-  }
-  absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->item_id());
-  if (item.ok()) resp->set_item_state(ToApi(item->state()));
-  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  RunRelease(controller_, *req, [r, resp](absl::Status s, v1::ReleaseResponse out) {
+    *resp = std::move(out);
+    r->Finish(ToGrpcStatus(s));
+  });
   return r;
 }
 

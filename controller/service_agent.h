@@ -37,7 +37,4 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   Controller* const controller_;
 };
 
-// Fills the API lease the agent receives from a core grant.
-void FillLease(const Controller& controller, const Grant& grant, v1::Lease* out);
-
 }  // namespace harness

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "controller/agent_work.h"
 #include "controller/convert.h"
 #include "core/log.h"
 #include "rpc/status.h"
@@ -36,8 +37,15 @@ class SessionReactor::Sink : public AgentSink {
         m.mutable_lease_lost()->set_reason(c.reason);
         break;
     }
+    Send(std::move(m));
+  }
+  void Send(v1::ControllerMessage m) {
     absl::MutexLock l(&mu_);
     if (reactor_ != nullptr) reactor_->Send(std::move(m));
+  }
+  void WantDone(const WantWaiter* w, std::optional<v1::ControllerMessage> m) {
+    absl::MutexLock l(&mu_);
+    if (reactor_ != nullptr) reactor_->WantDone(w, std::move(m));
   }
   void Detach() {
     absl::MutexLock l(&mu_);
@@ -49,6 +57,50 @@ class SessionReactor::Sink : public AgentSink {
   SessionReactor* reactor_ ABSL_GUARDED_BY(mu_);
 };
 
+// A want_work parked in the dispatcher. A grant becomes a `lease` message, an error a `reply`
+// with no item; nothing is sent when there is no work for the agent (drain, shutdown), which
+// the agent hears about through its own command.
+class SessionReactor::WantWaiter : public AcquireDispatcher::Waiter {
+ public:
+  WantWaiter(Controller* c, std::shared_ptr<Sink> sink) : controller_(c), sink_(std::move(sink)) {}
+  void Finish(absl::StatusOr<std::optional<Grant>> result) override {
+    std::optional<v1::ControllerMessage> m;
+    if (!result.ok()) {
+      m.emplace();
+      m->mutable_reply()->set_code(static_cast<int>(ToGrpcStatus(result.status()).error_code()));
+      m->mutable_reply()->set_message(std::string(result.status().message()));
+    } else if (result->has_value()) {
+      m.emplace();
+      FillLease(*controller_, **result, m->mutable_lease());
+    }
+    sink_->WantDone(this, std::move(m));
+  }
+
+ private:
+  Controller* const controller_;
+  const std::shared_ptr<Sink> sink_;
+};
+
+namespace {
+
+template <typename Response>
+v1::ControllerMessage ReplyOf(const std::string& item_id, uint64_t token, const absl::Status& s,
+                              Response response, Response* (v1::Reply::*field)()) {
+  v1::ControllerMessage m;
+  v1::Reply* r = m.mutable_reply();
+  r->set_item_id(item_id);
+  r->set_lease_token(token);
+  r->set_code(static_cast<int>(ToGrpcStatus(s).error_code()));
+  if (s.ok()) {
+    *(r->*field)() = std::move(response);
+  } else {
+    r->set_message(std::string(s.message()));
+  }
+  return m;
+}
+
+}  // namespace
+
 SessionReactor::SessionReactor(Controller* controller) : controller_(controller) {
   sink_ = std::make_shared<Sink>(this);
   StartRead(&in_);
@@ -56,6 +108,7 @@ SessionReactor::SessionReactor(Controller* controller) : controller_(controller)
 
 void SessionReactor::OnReadDone(bool ok) {
   if (!ok) {
+    DropWant();  // before the stream's end is answered: no grant goes to a closed stream
     absl::MutexLock l(&mu_);
     Close(grpc::Status::OK);
     return;
@@ -83,15 +136,82 @@ void SessionReactor::Handle(const v1::AgentMessage& message) {
       return;
     case v1::AgentMessage::kProgress:
       return;  // live log streaming is not kept yet; the tail comes with Complete/Fail
+    default:
+      HandleWork(message);
+      return;
+  }
+}
+
+void SessionReactor::HandleWork(const v1::AgentMessage& message) {
+  if (agent_id_.empty()) {
+    absl::MutexLock l(&mu_);
+    Close(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "send hello before work messages"));
+    return;
+  }
+  std::shared_ptr<Sink> sink = sink_;
+  // The report and the next grant share one commit round.
+  WorkQueue::CommitGroup group(&controller_->queue());
+  switch (message.kind_case()) {
+    case v1::AgentMessage::kWantWork:
+      StartWant();
+      return;
+    case v1::AgentMessage::kComplete: {
+      const v1::CompleteRequest& req = message.complete();
+      RunComplete(controller_, req,
+                  [sink, id = req.item_id(), token = req.lease_token()](
+                      absl::Status s, v1::CompleteResponse r) {
+                    sink->Send(ReplyOf(id, token, s, std::move(r), &v1::Reply::mutable_complete));
+                  });
+      if (req.acquire_next()) StartWant();
+      return;
+    }
+    case v1::AgentMessage::kFail: {
+      const v1::FailRequest& req = message.fail();
+      RunFail(controller_, req,
+              [sink, id = req.item_id(), token = req.lease_token()](absl::Status s,
+                                                                    v1::FailResponse r) {
+                sink->Send(ReplyOf(id, token, s, std::move(r), &v1::Reply::mutable_fail));
+              });
+      if (req.acquire_next()) StartWant();
+      return;
+    }
+    case v1::AgentMessage::kRelease: {
+      const v1::ReleaseRequest& req = message.release();
+      RunRelease(controller_, req,
+                 [sink, id = req.item_id(), token = req.lease_token()](absl::Status s,
+                                                                       v1::ReleaseResponse r) {
+                   sink->Send(ReplyOf(id, token, s, std::move(r), &v1::Reply::mutable_release));
+                 });
+      return;
+    }
     default: {
-      // Work messages over the stream are an optional fast path agentd does not use yet.
-      v1::ControllerMessage m;
-      m.mutable_reply()->set_code(static_cast<int>(grpc::StatusCode::UNIMPLEMENTED));
-      m.mutable_reply()->set_message("this controller takes work messages as unary calls only");
-      Send(std::move(m));
+      absl::MutexLock l(&mu_);
+      Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                         "unknown or empty message on the session stream"));
       return;
     }
   }
+}
+
+void SessionReactor::StartWant() {
+  auto w = std::make_shared<WantWaiter>(controller_, sink_);
+  w->agent = agent_id_;
+  w->deadline = absl::InfiniteFuture();  // until granted, cancelled by the stream's end
+  {
+    absl::MutexLock l(&mu_);
+    if (want_ != nullptr || closing_) return;  // one outstanding at a time; more are ignored
+    want_ = w;
+  }
+  controller_->dispatcher().Acquire(std::move(w));
+}
+
+void SessionReactor::WantDone(const WantWaiter* waiter,
+                              std::optional<v1::ControllerMessage> message) {
+  {
+    absl::MutexLock l(&mu_);
+    if (want_.get() == waiter) want_.reset();
+  }
+  if (message.has_value()) Send(*std::move(message));
 }
 
 void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
@@ -188,7 +308,19 @@ void SessionReactor::Close(grpc::Status status) {
   }
 }
 
+void SessionReactor::DropWant() {
+  std::shared_ptr<WantWaiter> want;
+  {
+    absl::MutexLock l(&mu_);
+    want = std::move(want_);
+  }
+  // A want still parked is taken back; one being granted right now ends in a lease this agent
+  // never hears of, which its next registration (or the TTL) hands back.
+  if (want != nullptr) controller_->dispatcher().Cancel(want.get());
+}
+
 void SessionReactor::OnDone() {
+  DropWant();
   sink_->Detach();
   if (!agent_id_.empty()) controller_->agents().Detach(agent_id_, sink_.get());
   delete this;

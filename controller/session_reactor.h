@@ -1,12 +1,18 @@
 // SessionReactor: one agent's bidirectional Session stream (gRPC callback API: no thread per
 // stream). Reads Hello/Heartbeat/Progress from the agent; writes acks, renewals and commands
 // (drain, cancel, stop, lease lost) through a queue, one write in flight at a time.
+//
+// The fast path rides on the same stream: `want_work` parks a request for a lease (sent as a
+// `lease` message when granted), and `complete`/`fail`/`release` are answered by a `reply`.
+// A report with `acquire_next` and the next grant are begun under one CommitGroup, so an item's
+// completion and its agent's next lease share one fsync round and one message each way.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -29,7 +35,16 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
 
  private:
   class Sink;
+  class WantWaiter;
   void Handle(const v1::AgentMessage& message);
+  // Work messages (the fast path). Each needs a Hello first.
+  void HandleWork(const v1::AgentMessage& message);
+  // Parks one request for a lease unless one is outstanding already.
+  void StartWant();
+  // The outstanding want ended (granted, refused, or nothing because of drain or shutdown).
+  void WantDone(const WantWaiter* waiter, std::optional<v1::ControllerMessage> message);
+  // Takes back an outstanding want (the stream is ending).
+  void DropWant();
   void OnHeartbeat(const v1::Heartbeat& hb);
   void ReleaseUnlisted(const v1::Heartbeat& hb);
   // Ends the stream once no write is in flight.
@@ -45,6 +60,7 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   std::deque<v1::ControllerMessage> out_queue_ ABSL_GUARDED_BY(mu_);
   v1::ControllerMessage out_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<WantWaiter> want_ ABSL_GUARDED_BY(mu_);  // the outstanding want_work
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);

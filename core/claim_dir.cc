@@ -78,6 +78,19 @@ absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
   return absl::OkStatus();
 }
 
+std::vector<std::function<absl::Status()>> ClaimDir::SyncTasks() {
+  std::vector<std::function<absl::Status()>> tasks;
+  if (!dirty_.exchange(false, std::memory_order_acq_rel)) return tasks;
+  auto fsync = [this](int fd, std::string path) -> absl::Status {
+    absl::Status s = FsyncFd(fd, path);
+    if (!s.ok()) dirty_.store(true);
+    return s;
+  };
+  tasks.push_back([this, fsync] { return fsync(leases_fd_.get(), paths_.LeasesDir()); });
+  tasks.push_back([this, fsync] { return fsync(claims_fd_.get(), paths_.ClaimsDir()); });
+  return tasks;
+}
+
 absl::Status ClaimDir::Sync() {
   if (!dirty_.exchange(false, std::memory_order_acq_rel)) return absl::OkStatus();
   absl::Status s = FsyncFd(leases_fd_.get(), paths_.LeasesDir());

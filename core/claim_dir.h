@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,10 @@ class ClaimDir {
 
   // Makes every claim and removal done before this call durable (fsync of both folders).
   absl::Status Sync();
+  // The fsyncs Sync() would do, as separate tasks the caller may run at the same time as
+  // others (none if nothing changed since the last sync). If one fails, a later Sync redoes
+  // both.
+  std::vector<std::function<absl::Status()>> SyncTasks();
 
   // The current claim of an item. NotFound if none; DataLoss if its record is unreadable.
   absl::StatusOr<store::LeaseRecord> Read(absl::string_view item_id) const;

@@ -153,6 +153,16 @@ uint64_t Store::bytes_since_snapshot() const {
   return bytes_since_snapshot_;
 }
 
+void Store::Hold() {
+  absl::MutexLock l(&mu_);
+  ++holds_;
+}
+
+void Store::Release() {
+  absl::MutexLock l(&mu_);
+  --holds_;
+}
+
 uint64_t Store::rounds() const {
   absl::MutexLock l(&mu_);
   return rounds_;
@@ -218,8 +228,11 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch) {
       }
     }
   }
-  if (absl::Status s = journal_->Flush(); !s.ok()) return s;
-  return claims_->Sync();
+  // The journal's fdatasync and the folders' fsyncs at once: recovery copes with either being
+  // durable without the other, and nobody is answered before all three are.
+  std::vector<SyncPool::Task> tasks = claims_->SyncTasks();
+  tasks.insert(tasks.begin(), [this] { return journal_->Flush(); });
+  return syncs_.RunAll(std::move(tasks));
 }
 
 void Store::CommitLoop() {
@@ -230,7 +243,9 @@ void Store::CommitLoop() {
       absl::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
           +[](Store* s)
-               ABSL_NO_THREAD_SAFETY_ANALYSIS { return !s->queue_.empty() || s->stopping_; },
+               ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                 return (!s->queue_.empty() && s->holds_ == 0) || s->stopping_;
+               },
           this));
       if (queue_.empty()) return;  // stopping, and everything is committed
       if (options_.group_commit) {

@@ -150,6 +150,20 @@ class WorkQueue {
   QueueCounts Counts() const;
   std::vector<Lease> Leases() const;
   std::optional<Lease> LeaseOf(const std::string& item_id) const;
+  // While one lives, the changes begun share a commit round (Store::Hold): an item's completion
+  // and its agent's next grant cost one fsync round, not two. Begin* calls only under it;
+  // never wait for durability while holding one.
+  class CommitGroup {
+   public:
+    explicit CommitGroup(WorkQueue* q) : store_(q->store_.get()) { store_->Hold(); }
+    ~CommitGroup() { store_->Release(); }
+    CommitGroup(const CommitGroup&) = delete;
+    CommitGroup& operator=(const CommitGroup&) = delete;
+
+   private:
+    Store* const store_;
+  };
+
   // fsync rounds of the store so far (each makes a group of changes durable).
   uint64_t commit_rounds() const { return store_->rounds(); }
   // When the next lease expires (InfiniteFuture if none).

@@ -1,0 +1,236 @@
+// The fast path over the Session stream, against the real controller: want_work answered by a
+// lease message (at once or when work arrives), complete/fail/release answered by replies,
+// acquire_next bringing the next lease, fencing of stale tokens, work before hello refused; and
+// acquire_next on the unary Complete.
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/support/cluster.h"
+#include "tests/support/temp_dir.h"
+
+namespace harness::testing {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
+
+class SessionWorkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.state_dir = tmp_.Sub("state");
+    controller_ = ControllerProcess::Start(config_, tmp_.path());
+    ASSERT_NE(controller_, nullptr);
+  }
+  std::string Register(const std::string& agent) {
+    v1::RegisterRequest req;
+    req.set_agent_id(agent);
+    req.set_pid(1);
+    req.set_host("test");
+    v1::RegisterResponse resp;
+    grpc::Status st = controller_->agent().Register(Ctx().get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.session_id();
+  }
+  // Registers `agent` and opens its session (hello sent).
+  std::unique_ptr<Stream> Open(const std::string& agent, grpc::ClientContext* ctx) {
+    std::string session = Register(agent);
+    std::unique_ptr<Stream> stream = controller_->agent().Session(ctx);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_agent_id(agent);
+    hello.mutable_hello()->set_session_id(session);
+    EXPECT_TRUE(stream->Write(hello));
+    return stream;
+  }
+  static void WantWork(Stream* s) {
+    v1::AgentMessage m;
+    m.mutable_want_work();
+    ASSERT_TRUE(s->Write(m));
+  }
+  static v1::AgentMessage CompleteMessage(const std::string& agent, const v1::Lease& lease,
+                                          bool next) {
+    v1::AgentMessage m;
+    v1::CompleteRequest* c = m.mutable_complete();
+    c->set_agent_id(agent);
+    c->set_item_id(lease.item_id());
+    c->set_lease_token(lease.lease_token());
+    c->set_attempt(lease.attempt());
+    c->set_acquire_next(next);
+    return m;
+  }
+  // The next message that is not a heartbeat ack or renewal.
+  static v1::ControllerMessage Next(Stream* s) {
+    v1::ControllerMessage m;
+    while (s->Read(&m)) {
+      if (m.has_heartbeat_ack() || m.has_lease_renewed()) continue;
+      return m;
+    }
+    ADD_FAILURE() << "the stream ended";
+    return m;
+  }
+
+  TempDir tmp_;
+  ControllerConfig config_;
+  std::unique_ptr<ControllerProcess> controller_;
+};
+
+TEST_F(SessionWorkTest, CompleteWithAcquireNextBringsTheReplyAndTheNextLease) {
+  Submit(controller_->control(), {MakeItem("w1", "x"), MakeItem("w2", "x")});
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> s = Open("a1", &ctx);
+  WantWork(s.get());
+  v1::ControllerMessage first = Next(s.get());
+  ASSERT_TRUE(first.has_lease()) << first.DebugString();
+  EXPECT_EQ(first.lease().item_id(), "w1");
+  EXPECT_GT(first.lease().lease_token(), 0u);
+  EXPECT_EQ(first.lease().attempt(), 1);
+  EXPECT_EQ(GetItem(controller_->control(), "w1").state(), v1::ITEM_STATE_LEASED);
+
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", first.lease(), /*next=*/true)));
+  v1::ControllerMessage reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.reply().code(), 0) << reply.reply().message();
+  EXPECT_EQ(reply.reply().item_id(), "w1");
+  EXPECT_EQ(reply.reply().lease_token(), first.lease().lease_token());
+  EXPECT_TRUE(reply.reply().has_complete());
+  v1::ControllerMessage second = Next(s.get());
+  ASSERT_TRUE(second.has_lease()) << second.DebugString();
+  EXPECT_EQ(second.lease().item_id(), "w2");
+  EXPECT_GT(second.lease().lease_token(), first.lease().lease_token());
+  EXPECT_EQ(GetItem(controller_->control(), "w1").state(), v1::ITEM_STATE_DONE);
+  EXPECT_EQ(GetItem(controller_->control(), "w2").state(), v1::ITEM_STATE_LEASED);
+
+  // The queue is empty now: acquire_next parks a want that a later submit answers.
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", second.lease(), /*next=*/true)));
+  reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply());
+  EXPECT_EQ(reply.reply().code(), 0) << reply.reply().message();
+  Submit(controller_->control(), {MakeItem("w3", "x")});
+  v1::ControllerMessage third = Next(s.get());
+  ASSERT_TRUE(third.has_lease()) << third.DebugString();
+  EXPECT_EQ(third.lease().item_id(), "w3");
+  v1::Item w3 = GetItem(controller_->control(), "w3");
+  EXPECT_EQ(w3.agent(), "a1");
+  s->WritesDone();
+  ctx.TryCancel();
+}
+
+TEST_F(SessionWorkTest, StaleTokensAreFencedAndFailAndReleaseAreAnswered) {
+  Submit(controller_->control(), {MakeItem("f1", "x"), MakeItem("r1", "x")});
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> s = Open("a1", &ctx);
+  WantWork(s.get());
+  v1::ControllerMessage lease = Next(s.get());
+  ASSERT_TRUE(lease.has_lease());
+
+  v1::AgentMessage stale = CompleteMessage("a1", lease.lease(), false);
+  stale.mutable_complete()->set_lease_token(lease.lease().lease_token() + 1000);
+  ASSERT_TRUE(s->Write(stale));
+  v1::ControllerMessage refused = Next(s.get());
+  ASSERT_TRUE(refused.has_reply()) << refused.DebugString();
+  EXPECT_EQ(refused.reply().code(), static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION))
+      << refused.reply().message();
+  EXPECT_FALSE(refused.reply().message().empty());
+  EXPECT_EQ(GetItem(controller_->control(), lease.lease().item_id()).state(),
+            v1::ITEM_STATE_LEASED);
+
+  v1::AgentMessage fail;
+  fail.mutable_fail()->set_agent_id("a1");
+  fail.mutable_fail()->set_item_id(lease.lease().item_id());
+  fail.mutable_fail()->set_lease_token(lease.lease().lease_token());
+  fail.mutable_fail()->set_attempt(1);
+  fail.mutable_fail()->set_error("broken on purpose");
+  fail.mutable_fail()->set_retryable(true);
+  fail.mutable_fail()->set_acquire_next(true);
+  ASSERT_TRUE(s->Write(fail));
+  v1::ControllerMessage failed = Next(s.get());
+  ASSERT_TRUE(failed.has_reply()) << failed.DebugString();
+  EXPECT_EQ(failed.reply().code(), 0) << failed.reply().message();
+  EXPECT_EQ(failed.reply().fail().item_state(), v1::ITEM_STATE_PENDING);
+  v1::ControllerMessage next = Next(s.get());
+  ASSERT_TRUE(next.has_lease()) << next.DebugString();
+
+  v1::AgentMessage release;
+  release.mutable_release()->set_agent_id("a1");
+  release.mutable_release()->set_item_id(next.lease().item_id());
+  release.mutable_release()->set_lease_token(next.lease().lease_token());
+  release.mutable_release()->set_reason("test");
+  ASSERT_TRUE(s->Write(release));
+  v1::ControllerMessage released = Next(s.get());
+  ASSERT_TRUE(released.has_reply()) << released.DebugString();
+  EXPECT_EQ(released.reply().code(), 0) << released.reply().message();
+  EXPECT_EQ(released.reply().release().item_state(), v1::ITEM_STATE_PENDING);
+  v1::StatusSnapshot st = GetStatus(controller_->control());
+  EXPECT_EQ(st.queue().pending(), 2);
+  EXPECT_EQ(st.queue().leased(), 0);
+  s->WritesDone();
+  ctx.TryCancel();
+}
+
+TEST_F(SessionWorkTest, WorkBeforeHelloEndsTheStreamAndAGoneStreamsWantIsTakenBack) {
+  {
+    grpc::ClientContext ctx;
+    std::unique_ptr<Stream> s = controller_->agent().Session(&ctx);
+    WantWork(s.get());
+    v1::ControllerMessage m;
+    EXPECT_FALSE(s->Read(&m));
+    grpc::Status st = s->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    std::unique_ptr<Stream> s = Open("gone", &ctx);
+    WantWork(s.get());
+    s->WritesDone();
+    v1::ControllerMessage m;
+    while (s->Read(&m)) {
+    }
+    EXPECT_TRUE(s->Finish().ok());
+  }
+  // The parked want went with its stream: a new item waits for someone else.
+  Submit(controller_->control(), {MakeItem("later", "x")});
+  EXPECT_EQ(GetItem(controller_->control(), "later").state(), v1::ITEM_STATE_PENDING);
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> s = Open("a2", &ctx);
+  WantWork(s.get());
+  v1::ControllerMessage lease = Next(s.get());
+  ASSERT_TRUE(lease.has_lease());
+  EXPECT_EQ(lease.lease().item_id(), "later");
+  s->WritesDone();
+  ctx.TryCancel();
+}
+
+TEST_F(SessionWorkTest, UnaryCompleteWithAcquireNextReturnsThePendingItem) {
+  Submit(controller_->control(), {MakeItem("u1", "x"), MakeItem("u2", "x")});
+  std::string session = Register("a1");
+  v1::AcquireRequest acq;
+  acq.set_agent_id("a1");
+  acq.set_session_id(session);
+  v1::AcquireResponse got;
+  ASSERT_TRUE(controller_->agent().Acquire(Ctx().get(), acq, &got).ok());
+  ASSERT_TRUE(got.has_lease());
+  v1::CompleteRequest req;
+  req.set_agent_id("a1");
+  req.set_item_id(got.lease().item_id());
+  req.set_lease_token(got.lease().lease_token());
+  req.set_attempt(1);
+  req.set_acquire_next(true);
+  v1::CompleteResponse resp;
+  grpc::Status st = controller_->agent().Complete(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(resp.has_next_lease());
+  EXPECT_EQ(resp.next_lease().item_id(), "u2");
+  EXPECT_EQ(GetItem(controller_->control(), "u2").agent(), "a1");
+
+  // Nothing pending: done, and no lease.
+  req.set_item_id("u2");
+  req.set_lease_token(resp.next_lease().lease_token());
+  v1::CompleteResponse last;
+  st = controller_->agent().Complete(Ctx().get(), req, &last);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(last.has_next_lease());
+  EXPECT_EQ(GetStatus(controller_->control()).queue().done(), 2);
+}
+
+}  // namespace
+}  // namespace harness::testing
