@@ -382,6 +382,13 @@ void Agent::OnLeaseLost(const v1::LeaseRef& lease, absl::string_view reason) {
                            "): not the current item, ignored"));
       return;
     }
+    if (!current_->running) {
+      // The command is done and its report is on the way (or just answered: a heartbeat sent
+      // before the report listed the lease). The report's own answer says whether it counted.
+      LogInfo(absl::StrCat("lease of ", Describe(lease), " ended while its result is reported (",
+                           reason, "); the report's answer decides"));
+      return;
+    }
   }
   LogWarning(absl::StrCat("lease lost for ", Describe(lease), " (", reason,
                           "): stopping the item and discarding its result"));

@@ -12,8 +12,14 @@
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
+//   restart mode:   --items no-op items (default 100000, --batch default 1000) submitted and
+//                   durable; the controller killed with SIGKILL and started again on the same
+//                   state dir and port: time from the spawn to the first Status answer showing
+//                   every item pending (polled on a fresh channel, 50 ms deadline, 5 ms apart),
+//                   RSS then and 1 s later; then the same after a clean stop (SIGTERM); and the
+//                   state dir's size. The TARGETS.md figure: serving again in < 2 s, RSS < 200 MB.
 //
-//   load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream] [--agents M]
+//   load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream|restart] [--agents M]
 //            [--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]
 //
 // Agents use the gRPC callback API (a chain of calls per agent, no thread per agent), each on
@@ -21,6 +27,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -105,21 +112,40 @@ struct Controller {
   std::unique_ptr<ChildProcess> process;
   std::string address;
   std::string state_dir;
+  std::string base;  // the run's dir: state dir, controller output and log
 };
 
-Controller StartController(const Args& args, const std::string& tag) {
+// The controller's command line. Long TTL and slow heartbeats: the runs measure the queue, not
+// expiry.
+std::vector<std::string> ControllerArgv(const Args& args, const std::string& listen,
+                                        const std::string& state_dir,
+                                        const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {args.controller_bin,
+                                   "--listen",
+                                   listen,
+                                   "--state-dir",
+                                   state_dir,
+                                   "--lease-ttl",
+                                   "600",
+                                   "--heartbeat-interval",
+                                   absl::StrCat(args.heartbeat_ms / 1000.0),
+                                   "--heartbeat-timeout",
+                                   "600"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// Starts the controller on a fresh state dir and any free port; waits until it is listening.
+Controller StartController(const Args& args, const std::string& tag,
+                           const std::vector<std::string>& extra = {}) {
   Controller c;
-  std::string base = absl::StrCat(args.dir, "/load-gen-", ::getpid(), "-", tag);
-  std::filesystem::remove_all(base);
-  std::filesystem::create_directories(base);
-  c.state_dir = base + "/state";
-  std::string out = base + "/controller.out";
-  // Long TTL and slow heartbeats: the run measures the queue, not expiry.
-  c.process = std::make_unique<ChildProcess>(
-      ChildProcess::Spawn({args.controller_bin, "--listen", "127.0.0.1:0", "--state-dir",
-                           c.state_dir, "--lease-ttl", "600", "--heartbeat-interval",
-                           absl::StrCat(args.heartbeat_ms / 1000.0), "--heartbeat-timeout", "600"},
-                          out, base + "/controller.log"));
+  c.base = absl::StrCat(args.dir, "/load-gen-", ::getpid(), "-", tag);
+  std::filesystem::remove_all(c.base);
+  std::filesystem::create_directories(c.base);
+  c.state_dir = c.base + "/state";
+  std::string out = c.base + "/controller.out";
+  c.process = std::make_unique<ChildProcess>(ChildProcess::Spawn(
+      ControllerArgv(args, "127.0.0.1:0", c.state_dir, extra), out, c.base + "/controller.log"));
   for (int i = 0; i < 2000; ++i) {
     absl::StatusOr<std::string> s = ReadFile(out);
     if (s.ok() && s->find('\n') != std::string::npos && s->rfind("listening on ", 0) == 0) {
@@ -129,7 +155,7 @@ Controller StartController(const Args& args, const std::string& tag) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   std::fprintf(stderr, "load_gen: the controller did not start (see %s/controller.log)\n",
-               base.c_str());
+               c.base.c_str());
   std::exit(1);
 }
 
@@ -750,6 +776,155 @@ void RunWake(const Args& args) {
   std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
 }
 
+// Whether the process has exited (a zombie not yet reaped counts) or is gone.
+bool Exited(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t close = s.rfind(')');
+  return close == std::string::npos || close + 2 >= s.size() || s[close + 2] == 'Z' ||
+         s[close + 2] == 'X';
+}
+
+// Total size of the regular files under `dir`.
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code fec;
+    if (it->is_regular_file(fec)) {
+      uintmax_t n = it->file_size(fec);
+      if (!fec) total += n;
+    }
+  }
+  return total;
+}
+
+// One restart, timed: from just before the spawn to the first Status answer showing the
+// expected pending count.
+struct Restart {
+  bool ok = false;
+  double serving_s = 0;
+  absl::Time serving_at;
+  long rss_kb = 0;         // at the serving moment
+  int tries = 0;           // Status calls made
+  int64_t pending = -1;    // from the last Status answer
+  std::string last_error;  // of the last failed Status call
+};
+
+// Starts the controller again on c's state dir and address (port), then polls Status with a
+// short deadline on a fresh channel per try (no shared subchannel, so no reconnect backoff
+// carried over from a refused connection) until queue pending == `want_pending`.
+Restart RespawnAndTime(const Args& args, Controller* c, int64_t want_pending,
+                       const std::string& label) {
+  Restart r;
+  const std::string out = absl::StrCat(c->base, "/controller-", label, ".out");
+  const std::vector<std::string> argv =
+      ControllerArgv(args, c->address, c->state_dir, {"--agents", "0"});
+  const absl::Time start = absl::Now();
+  c->process =
+      std::make_unique<ChildProcess>(ChildProcess::Spawn(argv, out, c->base + "/controller.log"));
+  const pid_t pid = c->process->pid();
+  const absl::Time give_up = start + absl::Seconds(120);
+  for (;;) {
+    grpc::ChannelArguments ca;
+    ca.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto control = v1::ControlService::NewStub(
+        grpc::CreateCustomChannel(c->address, grpc::InsecureChannelCredentials(), ca));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(50));
+    ctx.set_wait_for_ready(false);  // a refused connection fails at once
+    v1::StatusSnapshot status;
+    grpc::Status st = control->Status(&ctx, v1::StatusRequest(), &status);
+    ++r.tries;
+    if (st.ok()) {
+      r.pending = status.queue().pending();
+      if (r.pending == want_pending) {
+        r.serving_at = absl::Now();
+        r.serving_s = absl::ToDoubleSeconds(r.serving_at - start);
+        r.rss_kb = RssKb(pid);
+        r.ok = true;
+        return r;
+      }
+    } else {
+      r.last_error =
+          absl::StrCat("code ", static_cast<int>(st.error_code()), ": ", st.error_message());
+    }
+    if (Exited(pid)) {
+      r.last_error = absl::StrCat("the controller exited; last Status: ", r.last_error);
+      return r;
+    }
+    if (absl::Now() > give_up) return r;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+// Restart mode: --items no-op items submitted (durable once Submit returns); the controller
+// killed with SIGKILL and started again on the same state dir and port, timed until Status
+// shows every item pending, RSS then and 1 s later; then the same after a clean stop (SIGTERM).
+int RunRestart(const Args& args) {
+  Controller c = StartController(args, "restart", {"--agents", "0"});
+  auto fail = [&](const std::string& why) {
+    std::fprintf(stderr, "load_gen: %s (see %s/controller.log)\n", why.c_str(), c.base.c_str());
+    return 1;  // ~ChildProcess kills the controller; the dir stays for a look
+  };
+  double submit_s = 0;
+  {
+    auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
+    absl::Time t0 = absl::Now();
+    if (!SubmitNoops(control.get(), args, nullptr)) return fail("submit failed");
+    submit_s = absl::ToDoubleSeconds(absl::Now() - t0);
+    v1::StatusSnapshot status;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Status st = control->Status(&ctx, v1::StatusRequest(), &status);
+    if (!st.ok()) return fail(absl::StrCat("status after submit: ", st.error_message()));
+    if (status.queue().pending() != args.items) {
+      return fail(absl::StrCat("after submit ", status.queue().pending(), " items pending, not ",
+                               args.items));
+    }
+  }  // the channel goes before the kill
+  // What a restart reads: the state dir as the killed process leaves it.
+  const double state_dir_mb = static_cast<double>(DirBytes(c.state_dir)) / (1024.0 * 1024.0);
+
+  c.process->Signal(SIGKILL);
+  c.process->Wait();
+  Restart kill9 = RespawnAndTime(args, &c, args.items, "kill9");
+  if (!kill9.ok) {
+    return fail(absl::StrCat("after SIGKILL the controller was not serving ", args.items,
+                             " pending items within 120 s (", kill9.tries, " tries; last pending ",
+                             kill9.pending, "; ", kill9.last_error, ")"));
+  }
+  absl::Time later = kill9.serving_at + absl::Seconds(1);
+  if (later > absl::Now()) absl::SleepFor(later - absl::Now());
+  const long kill9_rss_1s = RssKb(c.process->pid());
+
+  c.process->Signal(SIGTERM);
+  int ws = c.process->Wait();
+  if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+    std::fprintf(stderr, "load_gen: warning: the controller's clean stop ended with status %d\n",
+                 ws);
+  }
+  Restart term = RespawnAndTime(args, &c, args.items, "term");
+  if (!term.ok) {
+    return fail(absl::StrCat("after SIGTERM the controller was not serving ", args.items,
+                             " pending items within 120 s (", term.tries, " tries; last pending ",
+                             term.pending, "; ", term.last_error, ")"));
+  }
+  std::printf(
+      "{\"bench\":\"load_gen\",\"mode\":\"restart\",\"items\":%lld,\"batch\":%lld,"
+      "\"submit_s\":%.3f,\"kill9_restart_serving_s\":%.3f,\"kill9_rss_kb\":%ld,"
+      "\"kill9_rss_after_1s_kb\":%ld,\"term_restart_serving_s\":%.3f,\"term_rss_kb\":%ld,"
+      "\"state_dir_mb\":%.1f}\n",
+      static_cast<long long>(args.items), static_cast<long long>(args.batch), submit_s,
+      kill9.serving_s, kill9.rss_kb, kill9_rss_1s, term.serving_s, term.rss_kb, state_dir_mb);
+  std::fflush(stdout);
+  c.process->Signal(SIGTERM);
+  c.process->Wait();
+  std::filesystem::remove_all(c.base);
+  return 0;
+}
+
 }  // namespace
 }  // namespace harness
 
@@ -757,23 +932,30 @@ int main(int argc, char** argv) {
   harness::Args args;
   harness::FlagParser flags(
       "load_gen",
-      "usage: load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream] [--agents M] "
-      "[--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]");
+      "usage: load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream|restart] "
+      "[--agents M] [--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]");
   flags.AddString("controller-bin", &args.controller_bin, "the controller binary to start");
   flags.AddString("mode", &args.mode,
-                  "lifecycle (items/s), wake (long-poll latency), idle (heartbeat cost) or "
-                  "stream (items/s over the Session stream)");
+                  "lifecycle (items/s), wake (long-poll latency), idle (heartbeat cost), "
+                  "stream (items/s over the Session stream) or restart (time to serving again "
+                  "after SIGKILL and after SIGTERM with --items pending)");
   flags.AddInt("agents", &args.agents, "simulated agents", 1, 20000);
-  flags.AddInt("items", &args.items, "items (lifecycle, stream) or rounds (wake)", 1, 100000000);
-  flags.AddInt("batch", &args.batch, "items per Submit call", 1, 10000);
+  flags.AddInt("items", &args.items,
+               "items (lifecycle, stream; restart: pending items, default 100000) or rounds (wake)",
+               1, 100000000);
+  flags.AddInt("batch", &args.batch, "items per Submit call (restart: default 1000)", 1, 10000);
   flags.AddDouble("seconds", &args.seconds, "measuring window in idle mode", 1, 3600);
   flags.AddInt("heartbeat-ms", &args.heartbeat_ms, "heartbeat interval", 10, 60000);
   flags.AddString("dir", &args.dir, "where the controller's state dir goes");
   flags.ParseOrExit(argc, argv);
   if (args.controller_bin.empty()) flags.Fail("--controller-bin is required");
   if (args.mode != "lifecycle" && args.mode != "idle" && args.mode != "wake" &&
-      args.mode != "stream") {
-    flags.Fail("--mode must be lifecycle, wake, idle or stream");
+      args.mode != "stream" && args.mode != "restart") {
+    flags.Fail("--mode must be lifecycle, wake, idle, stream or restart");
+  }
+  if (args.mode == "restart") {
+    if (!flags.WasSet("items")) args.items = 100000;
+    if (!flags.WasSet("batch")) args.batch = 1000;
   }
   signal(SIGPIPE, SIG_IGN);
   harness::RaiseFdLimit();
@@ -781,6 +963,8 @@ int main(int argc, char** argv) {
     harness::RunLifecycle(args);
   } else if (args.mode == "stream") {
     return harness::RunStream(args);
+  } else if (args.mode == "restart") {
+    return harness::RunRestart(args);
   } else if (args.mode == "wake") {
     harness::RunWake(args);
   } else {

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,16 +50,18 @@ absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
   if (absl::Status s = ValidateItemId(lease.item_id()); !s.ok()) return s;
   std::string lease_name = StatePaths::LeaseName(lease.item_id(), lease.token());
   std::string content = EncodeLeaseRecord(lease);
-  int fd =
-      ::openat(leases_fd_.get(), lease_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return ErrnoStatus(errno, "cannot create lease record",
-                       paths_.LeaseFile(lease.item_id(), lease.token()));
-  absl::Status written = WriteAll(fd, content, lease_name);
-  ::close(fd);
-  if (!written.ok()) {
-    ::unlinkat(leases_fd_.get(), lease_name.c_str(), 0);
-    return written;
+  if (!ReuseSpare(lease_name, content)) {
+    int fd = ::openat(leases_fd_.get(), lease_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0644);
+    if (fd < 0)
+      return ErrnoStatus(errno, "cannot create lease record",
+                         paths_.LeaseFile(lease.item_id(), lease.token()));
+    absl::Status written = WriteAll(fd, content, lease_name);
+    ::close(fd);
+    if (!written.ok()) {
+      ::unlinkat(leases_fd_.get(), lease_name.c_str(), 0);
+      return written;
+    }
   }
   dirty_.store(true, std::memory_order_release);
   if (::linkat(leases_fd_.get(), lease_name.c_str(), claims_fd_.get(), lease.item_id().c_str(),
@@ -206,7 +209,9 @@ absl::StatusOr<std::vector<ClaimDir::Entry>> ClaimDir::Scan() const {
     Entry e;
     e.item_id = name;
     absl::StatusOr<store::LeaseRecord> lease = Read(name);
-    if (lease.ok() && lease->item_id() == name) {
+    // A record is the claim's only if it names this item and the lease file of its token is
+    // the claim's inode (a reused spare may still hold a record of the lease it served before).
+    if (lease.ok() && lease->item_id() == name && ClaimIs(name, lease->token()).value_or(false)) {
       e.token = lease->token();
       e.lease = *lease;
     } else if (lease.ok() || absl::IsDataLoss(lease.status())) {
@@ -239,10 +244,49 @@ absl::StatusOr<std::vector<ClaimDir::Entry>> ClaimDir::Scan() const {
   return out;
 }
 
+constexpr size_t kMaxSpares = 256;
+
 void ClaimDir::Drop(absl::string_view item_id, uint64_t token) {
   std::string item(item_id);
   ::unlinkat(claims_fd_.get(), item.c_str(), 0);
-  ::unlinkat(leases_fd_.get(), StatePaths::LeaseName(item_id, token).c_str(), 0);
+  std::string lease_name = StatePaths::LeaseName(item_id, token);
+  {
+    absl::MutexLock l(&spare_mu_);
+    if (spares_.size() < kMaxSpares) {
+      std::string spare = absl::StrCat(".spare-", next_spare_++);
+      if (::renameat2(leases_fd_.get(), lease_name.c_str(), leases_fd_.get(), spare.c_str(),
+                      RENAME_NOREPLACE) == 0) {
+        spares_.push_back(std::move(spare));
+        return;
+      }
+    }
+  }
+  ::unlinkat(leases_fd_.get(), lease_name.c_str(), 0);
+}
+
+bool ClaimDir::ReuseSpare(const std::string& name, absl::string_view content) {
+  std::string spare;
+  {
+    absl::MutexLock l(&spare_mu_);
+    if (spares_.empty()) return false;
+    spare = std::move(spares_.back());
+    spares_.pop_back();
+  }
+  // NOREPLACE: like O_EXCL, never overwrite a lease file that exists.
+  if (::renameat2(leases_fd_.get(), spare.c_str(), leases_fd_.get(), name.c_str(),
+                  RENAME_NOREPLACE) != 0) {
+    ::unlinkat(leases_fd_.get(), spare.c_str(), 0);  // gone (recovery) or unusable
+    return false;
+  }
+  // Until this write reaches the disk the file may hold the record of the lease it served
+  // before; Scan() checks a record against the file name, so such a claim counts as torn.
+  int fd = ::openat(leases_fd_.get(), name.c_str(), O_WRONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && ::pwrite(fd, content.data(), content.size(), 0) ==
+                           static_cast<ssize_t>(content.size()) &&
+            ::ftruncate(fd, static_cast<off_t>(content.size())) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok) ::unlinkat(leases_fd_.get(), name.c_str(), 0);
+  return ok;
 }
 
 absl::Status ClaimDir::RemoveUnchecked(absl::string_view item_id) {

@@ -9,12 +9,14 @@
 #include <atomic>
 #include <latch>
 #include <optional>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -77,6 +79,38 @@ TEST_F(ClaimDirTest, SingleClaimSucceedsAndCanBeReadBack) {
   EXPECT_EQ(cur->token(), 7u);
   EXPECT_EQ(cur->agent(), "agent-1");
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), ElementsAre("item-1"));
+}
+
+// A dropped lease file is kept as a spare and reused by the next claim. Should the rewrite of
+// its record not reach the disk before a crash, the claim links to a file that still holds the
+// record of the lease it served before: recovery must not take that record for the claim's.
+TEST_F(ClaimDirTest, AReusedSpareHoldingAnOlderRecordIsTornNotMistakenForTheClaim) {
+  ASSERT_OK(claims_->Claim(MakeLease("item-1", 5, "agent-old")));
+  claims_->Drop("item-1", 5);
+  EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
+  std::vector<std::string> leases = ListNames(paths_.LeasesDir());
+  ASSERT_EQ(leases.size(), 2u);  // .lock and the spare
+  EXPECT_TRUE(absl::StartsWith(leases[1], ".spare-")) << leases[1];
+
+  ASSERT_OK(claims_->Claim(MakeLease("item-1", 9, "agent-new")));
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", "item-1.9"));
+  absl::StatusOr<store::LeaseRecord> read = claims_->Read("item-1");
+  ASSERT_OK(read);
+  EXPECT_EQ(read->token(), 9u);
+  EXPECT_EQ(read->agent(), "agent-new");
+
+  // The lost rewrite: the reused file holds the old lease's (valid) record again.
+  std::string old = EncodeLeaseRecord(MakeLease("item-1", 5, "agent-old"));
+  {
+    std::ofstream f(paths_.LeaseFile("item-1", 9), std::ios::trunc | std::ios::binary);
+    f << old;
+  }
+  absl::StatusOr<std::vector<ClaimDir::Entry>> scan = claims_->Scan();
+  ASSERT_OK(scan);
+  ASSERT_EQ(scan->size(), 1u);
+  EXPECT_EQ((*scan)[0].item_id, "item-1");
+  EXPECT_EQ((*scan)[0].token, 9u) << "identified by the lease file's name";
+  EXPECT_FALSE((*scan)[0].lease.has_value()) << "the old record is not the claim's";
 }
 
 TEST_F(ClaimDirTest, DuplicateClaimFailsNamingTheItemAndItsHolder) {
@@ -384,7 +418,10 @@ TEST_F(WorkQueueClaimTest, ItemEndedButNotYetDurableIsGrantedToTheNextAgent) {
     ASSERT_OK(queue_->Release("item-1", (*next)->token));
   }
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
-  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock"));
+  // No lease file is left: only the lock and spare files (linked nowhere) kept for reuse.
+  for (const std::string& name : ListNames(paths_.LeasesDir())) {
+    EXPECT_TRUE(name == ".lock" || absl::StartsWith(name, ".spare-")) << name;
+  }
 }
 
 TEST_F(WorkQueueClaimTest, ReleaseWithAWrongTokenIsRefusedAndKeepsTheLease) {

@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# Benchmark of whole real agents: one controller and N agentd processes on this host, M items
+# submitted at once, timed until the controller reports all of them done. Prints one JSON line
+# on stdout (everything else goes to stderr):
+#
+#   {"bench":"agents","agents":N,"items":M,"work":"sleep:1","repo":"none","seconds":..,
+#    "items_per_s":..,"ideal_s":..,"efficiency":..}
+#
+# usage: bench/agents.sh --build DIR [--agents N] [--items M] [--work true|sleep:S]
+#                        [--repo none|local|controller] [--timeout S] [--keep]
+#
+#   --build DIR    a build tree holding controller/controller, agentd/agentd, client/harnessctl
+#   --agents N     agentd processes to start (default 4)
+#   --items M      items to submit, in one `harnessctl submit --file` call (default 100)
+#   --work W       the agent command: `true` runs /bin/true, `sleep:S` runs /bin/sleep S
+#                  (default true). It is the controller's agent.command (harness.yaml).
+#   --repo R       none: the controller has no repository; items run in <workdir>/work and
+#                  complete without a commit (default).
+#                  local: a small git repository made here; the controller's repo.path and
+#                  every agent's --repo (linked worktrees, no transfer).
+#                  controller: the same repository for the controller, agents without --repo
+#                  (each agent's clone gets the base from the controller with FetchBase).
+#   --timeout S    give up on any one step (start-up, the run) after S seconds (default 600)
+#   --keep         keep the temp dir (config, state dir, logs, work dirs) and print its path
+#
+# Timing: from just before the submit until `harnessctl status --json` (polled every 50 ms)
+# shows done == M; the end is taken when that status call returns, so the figure includes the
+# submit call and may be up to one poll (50 ms + one status call) late.
+# ideal_s, for sleep:S, is ceil(M/N)*S (every agent busy all the time, no overhead);
+# efficiency = ideal_s / seconds. For `true` both are null.
+#
+# Everything started here is stopped with SIGTERM by pid (a second SIGTERM after 10 s, SIGKILL
+# after 20 s for anything still running) and the temp dir is removed on any exit, Ctrl-C included.
+set -euo pipefail
+
+prog=bench/agents.sh
+usage() { sed -n '9,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--agents N] [--items M] [--work true|sleep:S] [--repo none|local|controller] [--timeout S] [--keep]" >&2; exit 2; }
+log() { echo "$prog: $*" >&2; }
+die() { echo "$prog: error: $*" >&2; exit 1; }
+
+build="" agents=4 items=100 work=true repo_mode=none timeout_s=600 keep=0
+need_value() { [ $# -ge 2 ] || bad_usage "$1 needs a value"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) need_value "$@"; build=$2; shift 2 ;;
+    --agents) need_value "$@"; agents=$2; shift 2 ;;
+    --items) need_value "$@"; items=$2; shift 2 ;;
+    --work) need_value "$@"; work=$2; shift 2 ;;
+    --repo) need_value "$@"; repo_mode=$2; shift 2 ;;
+    --timeout) need_value "$@"; timeout_s=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) bad_usage "unknown argument \"$1\"" ;;
+  esac
+done
+[ -n "$build" ] || bad_usage "--build DIR is required"
+[[ $agents =~ ^[1-9][0-9]{0,3}$ ]] || bad_usage "--agents must be an integer 1-9999, got \"$agents\""
+[[ $items =~ ^[1-9][0-9]{0,6}$ ]] || bad_usage "--items must be an integer 1-9999999, got \"$items\""
+[[ $timeout_s =~ ^[1-9][0-9]*$ ]] || bad_usage "--timeout must be a positive integer (seconds), got \"$timeout_s\""
+sleep_s=""
+case "$work" in
+  true) command_yaml='["/bin/true"]' ;;
+  sleep:*)
+    sleep_s=${work#sleep:}
+    [[ $sleep_s =~ ^[0-9]+(\.[0-9]+)?$ ]] || bad_usage "--work sleep:S needs S in seconds (e.g. sleep:1 or sleep:0.5), got \"$work\""
+    command_yaml="[\"/bin/sleep\", \"$sleep_s\"]" ;;
+  *) bad_usage "--work must be true or sleep:S, got \"$work\"" ;;
+esac
+case "$repo_mode" in none|local|controller) ;; *) bad_usage "--repo must be none, local or controller, got \"$repo_mode\"" ;; esac
+
+[ -d "$build" ] || die "build dir \"$build\" does not exist"
+build=$(cd "$build" && pwd)
+controller_bin=$build/controller/controller
+agentd_bin=$build/agentd/agentd
+harnessctl_bin=$build/client/harnessctl
+for b in "$controller_bin" "$agentd_bin" "$harnessctl_bin"; do
+  [ -x "$b" ] || die "missing binary $b (build it: ninja -C $build controller agentd harnessctl)"
+done
+command -v python3 >/dev/null || die "python3 is needed (to pick a free port)"
+if [ "$repo_mode" != none ]; then command -v git >/dev/null || die "git is needed for --repo $repo_mode"; fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/harness-bench-agents.XXXXXX") || die "cannot make a temp dir"
+pids=()          # agents first, the controller last (stopped in that order)
+controller_pid=""
+stop_all() {
+  local all=("${pids[@]}") pid
+  [ -n "$controller_pid" ] && all+=("$controller_pid")
+  [ ${#all[@]} -gt 0 ] || return 0
+  # Agents first: idle ones exit at once; then the controller (nothing left to tell).
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  stop_wait "${pids[@]}"
+  if [ -n "$controller_pid" ]; then
+    kill -TERM "$controller_pid" 2>/dev/null || true
+    stop_wait "$controller_pid"
+  fi
+  pids=() controller_pid=""
+}
+# Waits for the pids (already sent SIGTERM): a second SIGTERM after 10 s (agentd: stop the
+# item at once), SIGKILL after 20 s. Warns about any exit status other than 0.
+stop_wait() {
+  local pid start=$SECONDS second=0 rc
+  while :; do
+    local alive=()
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    [ ${#alive[@]} -eq 0 ] && break
+    if [ $((SECONDS - start)) -ge 20 ]; then
+      log "warning: pid(s) ${alive[*]} still running 20 s after SIGTERM: SIGKILL"
+      for pid in "${alive[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+      break
+    elif [ $second = 0 ] && [ $((SECONDS - start)) -ge 10 ]; then
+      log "pid(s) ${alive[*]} still running 10 s after SIGTERM: a second SIGTERM"
+      for pid in "${alive[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+      second=1
+    fi
+    sleep 0.05
+  done
+  for pid in "$@"; do
+    rc=0; wait "$pid" 2>/dev/null || rc=$?
+    [ $rc = 0 ] || log "warning: pid $pid exited with status $rc after SIGTERM"
+  done
+}
+failed=0
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ $rc = 0 ] || failed=1
+  stop_all
+  if [ $failed = 1 ] && [ -d "$tmp" ]; then
+    local f
+    for f in "$tmp"/controller.log "$tmp"/agent-1.log; do
+      [ -s "$f" ] && { log "--- last lines of ${f#"$tmp"/}:"; tail -n 15 "$f" >&2; }
+    done
+  fi
+  if [ $keep = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+now() { date +%s.%N; }
+elapsed_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- the repository (local, controller) -----------------------------------------------------
+repo_yaml=""
+if [ "$repo_mode" != none ]; then
+  r=$tmp/repo
+  git init -q "$r" && git -C "$r" symbolic-ref HEAD refs/heads/main
+  mkdir -p "$r/src" "$r/docs"
+  printf '# Bench project\n' >"$r/README.md"
+  printf 'build/\n*.log\n' >"$r/.gitignore"
+  for k in 1 2 3 4 5 6 7 8; do printf 'int f%d(int x) { return x + %d; }\n' "$k" "$k" >"$r/src/f$k.c"; done
+  printf 'notes\n' >"$r/docs/notes.md"
+  git -C "$r" add -A
+  git -C "$r" -c user.name=Bench -c user.email=bench@example.com commit -q -m "bench base"
+  repo_yaml=$'  repo:\n    path: repo\n'
+elif command -v git >/dev/null && git -C "$tmp" rev-parse --git-dir >/dev/null 2>&1; then
+  # The controller's default repo.path "." would find that repository.
+  die "the temp dir $tmp is inside a git repository; set TMPDIR to a folder outside one"
+fi
+
+# The controller and the agents run in sessions of their own (setsid), so that a Ctrl-C reaches
+# only this script, which then stops them in order: agents first, the controller last.
+detach=()
+command -v setsid >/dev/null && detach=(setsid)
+
+# --- the controller ---------------------------------------------------------------------------
+hctl() { "$harnessctl_bin" --controller "127.0.0.1:$port" "$@"; }
+port=""
+for attempt in 1 2 3 4 5; do
+  port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])') \
+    || die "cannot pick a free port with python3"
+  rm -rf "$tmp/state"
+  cat >"$tmp/harness.yaml" <<YAML
+harness:
+  listen: 127.0.0.1:$port
+  state_dir: state
+  parallel_agents: 0
+${repo_yaml}  agent:
+    launcher: none
+    command: $command_yaml
+YAML
+  "${detach[@]}" "$controller_bin" --config "$tmp/harness.yaml" \
+    >"$tmp/controller.out" 2>"$tmp/controller.log" &
+  controller_pid=$!
+  start=$SECONDS
+  while ! [ -s "$tmp/state/controller.addr" ]; do
+    kill -0 "$controller_pid" 2>/dev/null || break
+    [ $((SECONDS - start)) -lt "$timeout_s" ] || die "the controller did not start listening within $timeout_s s"
+    sleep 0.05
+  done
+  [ -s "$tmp/state/controller.addr" ] && break
+  rc=0; wait "$controller_pid" || rc=$?
+  controller_pid=""
+  if grep -qiE 'address|bind|in use' "$tmp/controller.log" && [ $attempt -lt 5 ]; then
+    log "port $port taken before the controller bound it; another one"
+    continue
+  fi
+  die "the controller exited with status $rc at start: $(tail -n 3 "$tmp/controller.log")"
+done
+log "controller pid $controller_pid on 127.0.0.1:$port, repo $repo_mode, work $work, temp dir $tmp"
+
+# --- the agents -------------------------------------------------------------------------------
+agent_args=()
+[ "$repo_mode" = local ] && agent_args=(--repo "$tmp/repo")
+for i in $(seq 1 "$agents"); do
+  "${detach[@]}" "$agentd_bin" --id "bench-$i" --controller "127.0.0.1:$port" --workdir "$tmp/work-$i" \
+    "${agent_args[@]}" >"$tmp/agent-$i.log" 2>&1 &
+  pids+=($!)
+done
+t_agents=$(now)
+start=$SECONDS
+last=-1
+while :; do
+  for i in "${!pids[@]}"; do
+    kill -0 "${pids[$i]}" 2>/dev/null ||
+      die "agent bench-$((i + 1)) exited at start: $(tail -n 3 "$tmp/agent-$((i + 1)).log")"
+  done
+  json=$(hctl status --json 2>/dev/null) || json=""
+  a=${json#*\"agents\"}; a=${a%%\"queue\"*}
+  ready=$(grep -o '"state": *"idle"' <<<"$a" | wc -l) || true
+  [ "$ready" -ge "$agents" ] && break
+  [ $((SECONDS - start)) -lt "$timeout_s" ] || die "only $ready of $agents agents idle after $timeout_s s"
+  if [ "$ready" != "$last" ] && [ $((SECONDS - start)) -ge 1 ]; then log "agents idle: $ready/$agents"; last=$ready; fi
+  sleep 0.1
+done
+log "$agents agents registered and idle in $(elapsed_since "$t_agents") s"
+
+# --- the items --------------------------------------------------------------------------------
+{
+  printf '[\n'
+  for k in $(seq 1 "$items"); do
+    sep=,; [ "$k" = "$items" ] && sep=""
+    printf '{"id":"b-%d","title":"t","prompt":"p"}%s\n' "$k" "$sep"
+  done
+  printf ']\n'
+} >"$tmp/items.json"
+
+# One field of the "queue" object of a status document.
+# (0 when absent; tolerant of the spacing: "done": 3 or "done":3.)
+qfield() {
+  local q=${1#*\"queue\"}
+  q=${q%%\}*}
+  case "$q" in *\""$2"\":*) ;; *) echo 0; return ;; esac
+  q=${q#*\""$2"\":}
+  q=${q#"${q%%[! ]*}"}
+  q=${q%%[!0-9]*}
+  echo "${q:-0}"
+}
+
+t0=$(now)
+hctl submit --file "$tmp/items.json" >"$tmp/submit.out" 2>"$tmp/submit.err" ||
+  die "harnessctl submit --file failed: $(cat "$tmp/submit.err")"
+t_submit=$(now)
+log "submitted $items items in $(awk -v a="$t0" -v b="$t_submit" 'BEGIN { printf "%.3f", b - a }') s"
+
+start=$SECONDS
+last_report=$SECONDS
+errors=0
+while :; do
+  if json=$(hctl status --json 2>"$tmp/status.err"); then
+    t1=$(now)
+    errors=0
+    done_n=$(qfield "$json" "done")
+    [ "$done_n" -ge "$items" ] && break
+    bad=$(( $(qfield "$json" failed) + $(qfield "$json" parked) + $(qfield "$json" cancelled) ))
+    if [ "$bad" -gt 0 ]; then
+      hctl items --state parked >&2 2>/dev/null || true
+      hctl items --state failed >&2 2>/dev/null || true
+      die "$bad item(s) failed, parked or cancelled: done can never reach $items"
+    fi
+    if [ $((SECONDS - last_report)) -ge 1 ]; then
+      last_report=$SECONDS
+      log "$(elapsed_since "$t0") s: done $done_n/$items | pending $(qfield "$json" pending) | leased $(qfield "$json" leased)"
+    fi
+  else
+    errors=$((errors + 1))
+    [ $errors -lt 40 ] || die "harnessctl status keeps failing: $(cat "$tmp/status.err")"
+  fi
+  [ $((SECONDS - start)) -lt "$timeout_s" ] || die "not all items done within $timeout_s s ($done_n/$items)"
+  for i in "${!pids[@]}"; do
+    kill -0 "${pids[$i]}" 2>/dev/null ||
+      die "agent bench-$((i + 1)) exited during the run: $(tail -n 3 "$tmp/agent-$((i + 1)).log")"
+  done
+  sleep 0.05
+done
+log "all $items items done"
+
+awk -v t0="$t0" -v t1="$t1" -v n="$agents" -v m="$items" -v work="$work" -v repo="$repo_mode" \
+    -v s="$sleep_s" 'BEGIN {
+  secs = t1 - t0
+  if (secs <= 0) secs = 1e-9
+  ideal = "null"; eff = "null"
+  if (s != "") {
+    per = int((m + n - 1) / n)
+    ideal = sprintf("%.3f", per * s)
+    eff = sprintf("%.3f", per * s / secs)
+  }
+  printf "{\"bench\":\"agents\",\"agents\":%d,\"items\":%d,\"work\":\"%s\",\"repo\":\"%s\",", n, m, work, repo
+  printf "\"seconds\":%.3f,\"items_per_s\":%.2f,\"ideal_s\":%s,\"efficiency\":%s}\n", secs, m / secs, ideal, eff
+}'
