@@ -123,14 +123,27 @@ void Agent::MainLoop() {
       continue;
     }
     backoff.Reset();
-    if (lease->has_value()) RunItem(**lease);
+    std::optional<v1::Lease> next = *std::move(lease);
+    while (next.has_value()) {
+      bool stop;
+      {
+        absl::MutexLock l(&mu_);
+        stop = draining_ || stopping_;
+      }
+      if (stop) {  // granted with the last report, just before a stop or drain came
+        ReleaseLease(*next, "agent stopping");
+        controller_->ForgetLease(RefOf(*next));
+        break;
+      }
+      next = RunItem(*next);
+    }
   }
   absl::MutexLock l(&mu_);
   LogInfo(draining_ && !stopping_ ? "drained: no item running, exiting"
                                   : absl::StrCat("stopped (", stop_reason_, ")"));
 }
 
-void Agent::RunItem(const v1::Lease& lease) {
+std::optional<v1::Lease> Agent::RunItem(const v1::Lease& lease) {
   const v1::LeaseRef ref = RefOf(lease);
   auto runner = std::make_shared<CommandRunner>(clock_);
   {
@@ -181,12 +194,13 @@ void Agent::RunItem(const v1::Lease& lease) {
     LogInfo(absl::StrCat(Describe(ref), ": stopped (", drop_reason, "); result discarded"));
   } else if (drop == Drop::kRelease) {
     ReleaseLease(lease, drop_reason);
-  } else {
-    Report(lease, result, finish);
   }
+  std::optional<v1::Lease> next;
+  if (drop == Drop::kNone) next = Report(lease, result, finish);
   controller_->ForgetLease(ref);
   absl::MutexLock l(&mu_);
   current_.reset();
+  return next;
 }
 
 CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared) {
@@ -232,9 +246,14 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
   return runner->Run(request);
 }
 
-void Agent::Report(const v1::Lease& lease, const CommandResult& result,
-                   const FinishResult& finish) {
+std::optional<v1::Lease> Agent::Report(const v1::Lease& lease, const CommandResult& result,
+                                       const FinishResult& finish) {
   const v1::LeaseRef ref = RefOf(lease);
+  bool next;
+  {
+    absl::MutexLock l(&mu_);
+    next = !draining_ && !stopping_;
+  }
   // The commit the worktree started from (the lease's, unless the workspace could not be
   // prepared or had to start elsewhere).
   const std::string base =
@@ -250,6 +269,7 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result,
     request.set_base_commit(base);
     request.set_exit_code(0);
     request.set_log_tail(result.log_tail);
+    request.set_acquire_next(next);
     v1::CompleteResponse response;
     absl::Status s = RetryReport("complete", ref, [&]() -> absl::Status {
       absl::StatusOr<v1::CompleteResponse> r = controller_->Complete(request);
@@ -261,12 +281,13 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result,
                            finish.commit.empty() ? std::string(" with no change")
                                                  : absl::StrCat(" with commit ", finish.commit)));
     }
-    return;
+    if (s.ok() && response.has_next_lease()) return response.next_lease();
+    return std::nullopt;
   }
   if (result.outcome == CommandOutcome::kCancelled) {
     // Only a drop cancels a runner, and drops are handled by the caller; be safe anyway.
     ReleaseLease(lease, result.error);
-    return;
+    return std::nullopt;
   }
   v1::FailRequest request;
   request.set_agent_id(options_.agent_id);
@@ -294,6 +315,7 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result,
   request.set_commit(finish.commit);
   request.set_base_commit(base);
   request.set_log_tail(result.log_tail);
+  request.set_acquire_next(next);
   v1::FailResponse response;
   absl::Status s = RetryReport("fail", ref, [&]() -> absl::Status {
     absl::StatusOr<v1::FailResponse> r = controller_->Fail(request);
@@ -307,7 +329,8 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result,
         "; the item is now ",
         absl::AsciiStrToLower(
             absl::StripPrefix(v1::ItemState_Name(response.item_state()), "ITEM_STATE_"))));
-  }
+  }  if (s.ok() && response.has_next_lease()) return response.next_lease();
+  return std::nullopt;
 }
 
 void Agent::ReleaseLease(const v1::Lease& lease, const std::string& reason) {

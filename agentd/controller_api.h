@@ -55,7 +55,8 @@ class ControllerApi {
   virtual absl::StatusOr<std::optional<v1::Lease>> Acquire(absl::Duration wait) = 0;
 
   // One attempt of each report, with a deadline; the caller retries. The status is the
-  // controller's (FAILED_PRECONDITION: the lease is not live).
+  // controller's (FAILED_PRECONDITION: the lease is not live). A `next_lease` in the answer
+  // (the request asked with acquire_next) is added to the held leases before this returns.
   virtual absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request) = 0;
   virtual absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request) = 0;
   virtual absl::StatusOr<v1::ReleaseResponse> Release(const v1::ReleaseRequest& request) = 0;

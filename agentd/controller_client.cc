@@ -138,13 +138,24 @@ absl::StatusOr<v1::CompleteResponse> GrpcControllerClient::Complete(
   v1::CompleteResponse response;
   grpc::Status st = Unary(&v1::AgentService::Stub::Complete, request, &response);
   if (!st.ok()) return FromGrpcStatus(st);
+  if (response.has_next_lease()) HoldGranted(response.next_lease());
   return response;
+}
+
+void GrpcControllerClient::HoldGranted(const v1::Lease& lease) {
+  absl::MutexLock l(&mu_);
+  v1::LeaseRef ref;
+  ref.set_item_id(lease.item_id());
+  ref.set_lease_token(lease.lease_token());
+  held_.push_back(std::move(ref));
+  kick_ = true;
 }
 
 absl::StatusOr<v1::FailResponse> GrpcControllerClient::Fail(const v1::FailRequest& request) {
   v1::FailResponse response;
   grpc::Status st = Unary(&v1::AgentService::Stub::Fail, request, &response);
   if (!st.ok()) return FromGrpcStatus(st);
+  if (response.has_next_lease()) HoldGranted(response.next_lease());
   return response;
 }
 

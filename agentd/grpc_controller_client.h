@@ -44,6 +44,8 @@ class GrpcControllerClient : public ControllerApi {
   bool Holds(const v1::LeaseRef& lease) override;
   void ForgetLease(const v1::LeaseRef& lease) override;
   void SetState(v1::AgentState state) override;
+  // Adds a lease granted with a report's answer to the held leases.
+  void HoldGranted(const v1::Lease& lease);
   // A quarter of the lease TTL (between 100 ms and 5 s).
   absl::Duration RetryCap() const override;
   void StopAcquiring() override;
