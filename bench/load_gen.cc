@@ -159,6 +159,19 @@ Controller StartController(const Args& args, const std::string& tag,
   std::exit(1);
 }
 
+// Registers `id` (unary) and keeps its session id; prints why not.
+bool RegisterAgent(v1::AgentService::Stub* stub, const std::string& id, std::string* session) {
+  v1::RegisterRequest req;
+  req.set_agent_id(id);
+  v1::RegisterResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::Status st = stub->Register(&ctx, req, &resp);
+  *session = resp.session_id();
+  if (!st.ok()) std::fprintf(stderr, "register %s: %s\n", id.c_str(), st.error_message().c_str());
+  return st.ok();
+}
+
 // One simulated agent in lifecycle mode: Acquire -> Complete -> Acquire ... until `remaining`
 // runs out. Callback chain, no thread of its own.
 class LifecycleAgent {
@@ -171,18 +184,7 @@ class LifecycleAgent {
         all_done_(all_done),
         running_(running) {}
 
-  bool Register() {
-    v1::RegisterRequest req;
-    req.set_agent_id(id_);
-    v1::RegisterResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    grpc::Status st = stub_->Register(&ctx, req, &resp);
-    session_ = resp.session_id();
-    if (!st.ok())
-      std::fprintf(stderr, "register %s: %s\n", id_.c_str(), st.error_message().c_str());
-    return st.ok();
-  }
+  bool Register() { return RegisterAgent(stub_.get(), id_, &session_); }
   void Start() { Acquire(); }
   const std::vector<double>& latencies_ms() const { return latencies_; }
   int64_t errors() const { return errors_; }
@@ -380,18 +382,7 @@ class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Control
   StreamAgent(std::shared_ptr<grpc::Channel> ch, std::string id, StreamRun* run)
       : stub_(v1::AgentService::NewStub(ch)), id_(std::move(id)), run_(run) {}
 
-  bool Register() {
-    v1::RegisterRequest req;
-    req.set_agent_id(id_);
-    v1::RegisterResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    grpc::Status st = stub_->Register(&ctx, req, &resp);
-    session_ = resp.session_id();
-    if (!st.ok())
-      std::fprintf(stderr, "register %s: %s\n", id_.c_str(), st.error_message().c_str());
-    return st.ok();
-  }
+  bool Register() { return RegisterAgent(stub_.get(), id_, &session_); }
   // Opens the Session stream: hello, then want_work.
   void Start() {
     stub_->async()->Session(&ctx_, this);
