@@ -28,7 +28,9 @@
 namespace harness::git {
 namespace {
 
+using ::harness::testing::CommitAll;
 using ::harness::testing::Git;
+using ::harness::testing::SourceText;
 using ::harness::testing::ListNames;
 using ::harness::testing::ShellQuote;
 using ::harness::testing::TempDir;
@@ -38,22 +40,6 @@ void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 
-// Some text that compresses like source code does, different for each seed.
-std::string SourceText(int seed, int lines) {
-  std::string s;
-  for (int i = 0; i < lines; ++i) {
-    absl::StrAppend(&s, "int function_", seed, "_", i, "(int x) { return x * ",
-                    (seed * 31 + i) % 97, "; }\n");
-  }
-  return s;
-}
-
-// Commits everything in the work tree of `dir`; returns the new commit id.
-std::string CommitAll(const std::string& dir, const std::string& message) {
-  Git(dir, {"add", "-A"});
-  Git(dir, {"commit", "-q", "-m", message});
-  return Git(dir, {"rev-parse", "HEAD"});
-}
 
 // Objects in a repository: loose plus packed (duplicates across packs counted once per pack).
 int64_t ObjectCount(const std::string& dir) {

@@ -14,27 +14,18 @@
 #include "git/result_refs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/git_cli.h"
 #include "tests/support/temp_dir.h"
 
 namespace harness::git {
 namespace {
 
 namespace fs = std::filesystem;
+using ::harness::testing::Sh;
 using ::harness::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::string Sh(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  EXPECT_NE(p, nullptr) << cmd;
-  if (p == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  EXPECT_EQ(pclose(p), 0) << cmd << "\n" << out;
-  return std::string(absl::StripAsciiWhitespace(out));
-}
 
 class ResultRefsTest : public ::testing::Test {
  protected:
@@ -55,8 +46,8 @@ class ResultRefsTest : public ::testing::Test {
   }
 
   std::string Git(const std::string& args) {
-    return Sh(absl::StrCat("cd '", repo_, "' && git -c user.name=Fixture -c user.email=f@test ",
-                           args, " 2>&1"));
+    return std::string(absl::StripAsciiWhitespace(Sh(absl::StrCat(
+        "cd '", repo_, "' && git -c user.name=Fixture -c user.email=f@test ", args, " 2>&1"))));
   }
 
   std::string Commit(const std::string& file) {

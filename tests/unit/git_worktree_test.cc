@@ -34,28 +34,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::harness::testing::ShellQuote;
+using ::harness::testing::Sh;
 using ::harness::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
-// Runs `cmd` in a shell; returns its stdout (exit status in *status if given, else it must be 0).
-std::string Sh(const std::string& cmd, int* status = nullptr) {
-  FILE* p = popen(cmd.c_str(), "r");
-  EXPECT_NE(p, nullptr) << cmd;
-  if (p == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
-  if (status != nullptr) {
-    *status = rc;
-  } else {
-    EXPECT_EQ(rc, 0) << cmd << "\n" << out;
-  }
-  return out;
-}
 
 std::string Git(const std::string& dir, const std::string& args, int* status = nullptr) {
   return Sh(absl::StrCat("git -C ", ShellQuote(dir),

@@ -37,7 +37,9 @@ namespace harness::agentd {
 namespace {
 
 namespace fs = std::filesystem;
+using ::harness::testing::CommitAll;
 using ::harness::testing::Git;
+using ::harness::testing::SourceText;
 using ::harness::testing::ShellQuote;
 using ::harness::testing::TempDir;
 using ::testing::HasSubstr;
@@ -60,21 +62,6 @@ bool Exists(const std::string& path) {
 
 std::string Canonical(const std::string& path) { return fs::weakly_canonical(path).string(); }
 
-// Text that compresses like source code, different per seed.
-std::string SourceText(int seed, int lines) {
-  std::string s;
-  for (int i = 0; i < lines; ++i) {
-    absl::StrAppend(&s, "int function_", seed, "_", i, "(int x) { return x * ",
-                    (seed * 31 + i) % 97, "; }\n");
-  }
-  return s;
-}
-
-std::string CommitEverything(const std::string& dir, const std::string& message) {
-  Git(dir, {"add", "-A"});
-  Git(dir, {"commit", "-q", "-m", message});
-  return Git(dir, {"rev-parse", "HEAD"});
-}
 
 // A source repository on branch main: README, a .gitignore (build/, *.log) and some 40 files.
 std::string MakeSourceRepo(const std::string& dir) {
@@ -85,7 +72,7 @@ std::string MakeSourceRepo(const std::string& dir) {
   for (int i = 0; i < 40; ++i) {
     Write(absl::StrCat(dir, "/src/dir", i % 5, "/file", i, ".cc"), SourceText(i, 60));
   }
-  return CommitEverything(dir, "base");
+  return CommitAll(dir, "base");
 }
 
 v1::Lease MakeLease(const std::string& item, int attempt, uint64_t token, const std::string& base) {
@@ -353,7 +340,7 @@ TEST(LocalWorkspace, LinkedWorktreeIsCleanAtEachBaseCommitsWithTrailersAndIsRemo
   // The base branch moves on; item 2 starts from its new tip, with nothing of item 1 left, and
   // its command (killed, say) leaves untracked and ignored files without a Finish.
   Write(repo + "/README.md", "# base 2\n");
-  const std::string base2 = CommitEverything(repo, "base 2");
+  const std::string base2 = CommitAll(repo, "base 2");
   ASSERT_OK(agent.ws->Prepare(MakeLease("item-2", 1, 8, base2)).status());
   EXPECT_EQ(Git(wt, {"rev-parse", "HEAD"}), base2);
   EXPECT_EQ(Read(wt + "/README.md"), "# base 2\n");
@@ -528,7 +515,7 @@ TEST(RemoteWorkspace, FetchesTheFullBaseThenOnlyIncrementsAndUploadsResults) {
 
   // The base moves on by one small change: item 2 fetches only that.
   Write(source + "/src/dir0/file5.cc", SourceText(500, 3));
-  const std::string base2 = CommitEverything(source, "base 2");
+  const std::string base2 = CommitAll(source, "base 2");
   const uint64_t before = controller.bytes_sent;
   ASSERT_OK(agent.ws->Prepare(MakeLease("item-2", 1, 22, base2)).status());
   const uint64_t increment = controller.bytes_sent - before;
@@ -648,7 +635,7 @@ TEST(UrlWorkspace, FetchesTheBaseFromAFileUrlAndUploadsResultsToTheController) {
 
   // The URL moves on: the next item fetches the new tip from it.
   Write(source + "/README.md", "# base 2\n");
-  const std::string base2 = CommitEverything(source, "base 2");
+  const std::string base2 = CommitAll(source, "base 2");
   ASSERT_OK(agent.ws->Prepare(MakeLease("item-2", 1, 32, base2)).status());
   EXPECT_EQ(controller.fetch_calls, 0);
   EXPECT_EQ(Read(clone + "/README.md"), "# base 2\n");
@@ -663,7 +650,7 @@ TEST(UrlWorkspace, AUrlBehindTheLeaseOrUnreachableFallsBackToTheController) {
   // A mirror that stays at base1 while the controller's repository moves on.
   Git(tmp.path(), {"clone", "-q", "--bare", source, tmp.Sub("mirror.git")});
   Write(source + "/README.md", "# base 2\n");
-  const std::string base2 = CommitEverything(source, "base 2");
+  const std::string base2 = CommitAll(source, "base 2");
   FakeController controller(source);
   TestAgent agent(tmp.Sub("agent"), Options("u1", "file://" + tmp.Sub("mirror.git")), &controller);
   ASSERT_OK(agent.ws->Open());
