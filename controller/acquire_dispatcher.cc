@@ -7,19 +7,20 @@
 
 namespace harness {
 
-bool AcquireDispatcher::TryGrant(const std::shared_ptr<Waiter>& waiter) {
-  std::string base;
-  if (base_) {
-    absl::StatusOr<std::string> b = base_();
-    if (!b.ok()) {
-      // No base to start from (the branch is gone): the agent hears why; nothing is granted.
-      waiter->Finish(
-          absl::FailedPreconditionError(absl::StrCat("cannot grant work: ", b.status().message())));
-      return true;
-    }
-    base = *std::move(b);
+absl::StatusOr<std::string> AcquireDispatcher::ResolveBase() const {
+  if (!base_) return std::string();
+  return base_();
+}
+
+bool AcquireDispatcher::TryGrant(const std::shared_ptr<Waiter>& waiter,
+                                 const absl::StatusOr<std::string>& base) {
+  if (!base.ok()) {
+    // No base to start from (the branch is gone): the agent hears why; nothing is granted.
+    waiter->Finish(
+        absl::FailedPreconditionError(absl::StrCat("cannot grant work: ", base.status().message())));
+    return true;
   }
-  Pending<std::optional<Grant>> p = queue_->BeginAcquire(waiter->agent, base);
+  Pending<std::optional<Grant>> p = queue_->BeginAcquire(waiter->agent, *base);
   if (p.value.ok() && !p.value->has_value()) return false;
   auto result = std::make_shared<absl::StatusOr<std::optional<Grant>>>(std::move(p.value));
   queue_->WhenDurable(p.ticket, [waiter, result](absl::Status durable) {
@@ -33,18 +34,26 @@ bool AcquireDispatcher::TryGrant(const std::shared_ptr<Waiter>& waiter) {
 }
 
 void AcquireDispatcher::Acquire(std::shared_ptr<Waiter> waiter) {
+  // The base is read from the repository before the lock is taken (no I/O under it). A grant
+  // made with a base read a moment earlier is as good as one read under the lock.
+  const absl::StatusOr<std::string> base = ResolveBase();
   absl::MutexLock l(&mu_);
   if (shutdown_ || agents_->IsDraining(waiter->agent)) {
     waiter->Finish(std::optional<Grant>());
     return;
   }
-  if (waiters_.empty() && TryGrant(waiter)) return;
+  if (waiters_.empty() && TryGrant(waiter, base)) return;
   waiters_.push_back(std::move(waiter));
   // Others may be parked ahead of it while work is pending (a grant raced a submit).
-  while (!waiters_.empty() && TryGrant(waiters_.front())) waiters_.pop_front();
+  while (!waiters_.empty() && TryGrant(waiters_.front(), base)) waiters_.pop_front();
 }
 
 void AcquireDispatcher::OnPending() {
+  {
+    absl::MutexLock l(&mu_);
+    if (waiters_.empty()) return;  // nobody to serve: no need to read the base
+  }
+  const absl::StatusOr<std::string> base = ResolveBase();
   absl::MutexLock l(&mu_);
   while (!waiters_.empty()) {
     std::shared_ptr<Waiter> w = waiters_.front();
@@ -53,7 +62,7 @@ void AcquireDispatcher::OnPending() {
       w->Finish(std::optional<Grant>());
       continue;
     }
-    if (!TryGrant(w)) break;
+    if (!TryGrant(w, base)) break;
     waiters_.pop_front();
   }
 }

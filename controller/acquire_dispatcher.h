@@ -52,8 +52,12 @@ class AcquireDispatcher {
   size_t parked() const;
 
  private:
-  // Tries one grant for `waiter`; false if nothing was pending.
-  bool TryGrant(const std::shared_ptr<Waiter>& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The commit grants start from ("" without a repository); reads the repository, so never
+  // called under mu_.
+  absl::StatusOr<std::string> ResolveBase() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Tries one grant for `waiter` from `base`; false if nothing was pending.
+  bool TryGrant(const std::shared_ptr<Waiter>& waiter, const absl::StatusOr<std::string>& base)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   WorkQueue* const queue_;
   AgentRegistry* const agents_;

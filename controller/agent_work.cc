@@ -21,9 +21,10 @@ void KeepLogTail(const Controller& c, const std::string& item_id, int attempt,
   (void)c.logs().Write(item_id, attempt, absl::string_view(tail).substr(from));
 }
 
-AttemptResult ResultOf(const std::string& commit, const std::string& base, int exit_code,
-                       const std::string& error) {
+AttemptResult ResultOf(const std::string& agent, const std::string& commit,
+                       const std::string& base, int exit_code, const std::string& error) {
   AttemptResult r;
+  r.agent = agent;
   r.commit = commit;
   r.base = base;
   r.exit_code = exit_code;
@@ -76,9 +77,9 @@ void FillLease(const Controller& controller, const Grant& grant, v1::Lease* out)
 
 void RunComplete(Controller* controller, const v1::CompleteRequest& req, CompleteDone done) {
   RepoResults* repo = controller->repo();
-  std::optional<Lease> lease = controller->queue().LeaseOf(req.item_id());
-  const bool current = lease && lease->token == req.lease_token();
-  AttemptResult result = ResultOf(req.commit(), req.base_commit(), req.exit_code(), "");
+  const std::string& item_id = req.item_id();
+  AttemptResult result =
+      ResultOf(req.agent_id(), req.commit(), req.base_commit(), req.exit_code(), "");
   if (!req.commit().empty()) {
     if (repo == nullptr) {
       done(absl::FailedPreconditionError(
@@ -86,15 +87,27 @@ void RunComplete(Controller* controller, const v1::CompleteRequest& req, Complet
            {});
       return;
     }
-    if (current) {
-      // A result must exist here and descend from the base this attempt was given; anything
-      // else fails the attempt (the agent may try again with a good one).
-      const std::string& base = lease->base.empty() ? req.base_commit() : lease->base;
-      if (absl::Status v = repo->VerifyResult(req.commit(), base); !v.ok()) {
+    result.branch = absl::StrCat("harness/", item_id);
+    // A live lease's result must exist here and descend from the base its attempt was given.
+    // A repeated report (the lease already ended) is judged by the queue against the journal.
+    absl::StatusOr<Lease> live =
+        controller->queue().CheckLive(item_id, req.lease_token(), req.agent_id());
+    if (live.ok()) {
+      const std::string base = live->base.empty() ? req.base_commit() : live->base;
+      absl::Status v = repo->VerifyResult(req.commit(), base);
+      if (absl::IsNotFound(v)) {
+        // Not uploaded (yet): the lease stays; UploadResult, then Complete again.
+        done(absl::NotFoundError(absl::StrCat(
+                 v.message(), "; upload it (UploadResult) and complete again")),
+             {});
+        return;
+      }
+      if (!v.ok()) {
         AttemptResult failed = result;
+        failed.branch.clear();
         failed.error = absl::StrCat("result refused: ", v.message());
-        Pending<bool> f = controller->queue().BeginFail(req.item_id(), req.lease_token(),
-                                                        store::OUTCOME_FAILED, failed);
+        Pending<ReportAnswer> f = controller->queue().BeginFail(item_id, req.lease_token(),
+                                                                store::OUTCOME_FAILED, failed);
         controller->queue().WhenDurable(f.ticket, [done = std::move(done), v](absl::Status) {
           done(absl::InvalidArgumentError(v.message()), {});
         });
@@ -102,33 +115,36 @@ void RunComplete(Controller* controller, const v1::CompleteRequest& req, Complet
       }
       result.base = base;
     }
-    result.branch = absl::StrCat("harness/", req.item_id());
   }
-  if (current) controller->RecordAttemptEnd(req.item_id(), req.lease_token(), true);
-  Pending<bool> p = controller->queue().BeginComplete(req.item_id(), req.lease_token(), result);
-  if (!p.value.ok()) {
-    done(p.value.status(), {});
-    return;
+  Pending<ReportAnswer> p =
+      controller->queue().BeginComplete(item_id, req.lease_token(), std::move(result));
+  if (p.value.ok() && !p.value->repeat) {
+    KeepLogTail(*controller, item_id, p.value->attempt, req.log_tail());
   }
-  KeepLogTail(*controller, req.item_id(), req.attempt(), req.log_tail());
-  v1::CompleteResponse resp;
-  resp.mutable_result()->set_branch(result.branch);
-  resp.mutable_result()->set_commit(req.commit());
-  resp.mutable_result()->set_base(result.base);
   controller->queue().WhenDurable(
-      p.ticket, [done = std::move(done), resp = std::move(resp), repo, item_id = req.item_id(),
-                 commit = req.commit()](absl::Status s) mutable {
-        // Recorded done (fenced, durable): now the branch. A crash in between is repaired at
-        // the next start (RepoResults::LandDone); a retried Complete lands it again.
-        if (s.ok() && repo != nullptr && !commit.empty()) {
-          if (absl::Status landed = repo->Land(item_id, commit); !landed.ok()) {
-            LogError(absl::StrCat("item ", item_id,
-                                  " is done but its branch was not set: ", landed.message()));
-            s = absl::InternalError(
-                absl::StrCat("result recorded, branch not set: ", landed.message()));
-          }
+      p.ticket, [controller, done = std::move(done), answer = std::move(p.value),
+                 item_id](absl::Status s) mutable {
+        if (s.ok()) s = answer.status();
+        if (!s.ok()) {
+          done(std::move(s), {});
+          return;
         }
-        done(std::move(s), std::move(resp));
+        v1::CompleteResponse resp;
+        resp.mutable_result()->set_branch(answer->branch);
+        resp.mutable_result()->set_commit(answer->commit);
+        resp.mutable_result()->set_base(answer->base);
+        if (answer->commit.empty()) {
+          done(absl::OkStatus(), std::move(resp));
+          return;
+        }
+        // The ref moves on the lander's thread (queued by the queue's LeaseEnded before this
+        // ran); a repeat sets it again to the journal's commit, should a crash have come
+        // between recording the result and moving the ref. Answer once it has moved.
+        if (answer->repeat) controller->lander().Land(item_id, answer->commit);
+        controller->lander().After(item_id, [done = std::move(done), resp = std::move(resp)](
+                                                absl::Status landed) mutable {
+          done(std::move(landed), std::move(resp));
+        });
       });
 }
 
@@ -148,48 +164,47 @@ void RunFail(Controller* controller, const v1::FailRequest& req, FailDone done) 
            {});
       return;
   }
-  controller->RecordAttemptEnd(req.item_id(), req.lease_token(), false);
-  AttemptResult res = ResultOf(req.commit(), req.base_commit(),
+  AttemptResult res = ResultOf(req.agent_id(), req.commit(), req.base_commit(),
                                req.has_exit_code() ? req.exit_code().value() : -1, req.error());
   res.not_retryable = !req.retryable();
-  Pending<bool> p = controller->queue().BeginFail(req.item_id(), req.lease_token(), outcome, res);
-  if (!p.value.ok()) {
-    done(p.value.status(), {});
-    return;
+  const std::string& item_id = req.item_id();
+  Pending<ReportAnswer> p =
+      controller->queue().BeginFail(item_id, req.lease_token(), outcome, std::move(res));
+  if (p.value.ok() && !p.value->repeat) {
+    KeepLogTail(*controller, item_id, p.value->attempt, req.log_tail());
   }
-  KeepLogTail(*controller, req.item_id(), req.attempt(), req.log_tail());
-  v1::FailResponse resp;
-  absl::StatusOr<store::ItemRecord> item = controller->queue().Get(req.item_id());
-  if (item.ok()) resp.set_item_state(ToApi(item->state()));
-  RepoResults* repo = controller->repo();
-  const int attempt = req.attempt();
-  const bool keep = repo != nullptr && !req.commit().empty() && attempt > 0;
-  if (keep) resp.set_attempt_branch(absl::StrCat("harness-attempt/", req.item_id(), "/", attempt));
   controller->queue().WhenDurable(
-      p.ticket, [done = std::move(done), resp = std::move(resp), repo, keep, attempt,
-                 item_id = req.item_id(), commit = req.commit()](absl::Status s) mutable {
-        if (s.ok() && keep) {
-          if (absl::Status kept = repo->KeepAttempt(item_id, attempt, commit); !kept.ok()) {
-            LogWarning(absl::StrCat("work of failed attempt ", attempt, " of ", item_id,
-                                    " not kept: ", kept.message()));
-          }
+      p.ticket, [controller, done = std::move(done), answer = std::move(p.value),
+                 item_id](absl::Status s) mutable {
+        if (s.ok()) s = answer.status();
+        if (!s.ok()) {
+          done(std::move(s), {});
+          return;
         }
-        done(std::move(s), std::move(resp));
+        v1::FailResponse resp;
+        resp.set_item_state(ToApi(answer->item_state));
+        if (controller->repo() == nullptr || answer->commit.empty() || answer->attempt <= 0) {
+          done(absl::OkStatus(), std::move(resp));
+          return;
+        }
+        resp.set_attempt_branch(absl::StrCat("harness-attempt/", item_id, "/", answer->attempt));
+        // Kept (best effort) by the lander from the queue's LeaseEnded: answer after it.
+        controller->lander().After(
+            item_id, [done = std::move(done), resp = std::move(resp)](absl::Status) mutable {
+              done(absl::OkStatus(), std::move(resp));
+            });
       });
 }
 
 void RunRelease(Controller* controller, const v1::ReleaseRequest& req, ReleaseDone done) {
-  Pending<bool> p =
-      controller->queue().BeginRelease(req.item_id(), req.lease_token(), req.reason());
-  if (!p.value.ok()) {
-    done(p.value.status(), {});
-    return;
-  }
-  v1::ReleaseResponse resp;
-  absl::StatusOr<store::ItemRecord> item = controller->queue().Get(req.item_id());
-  if (item.ok()) resp.set_item_state(ToApi(item->state()));
+  Pending<ReportAnswer> p = controller->queue().BeginRelease(req.item_id(), req.lease_token(),
+                                                             req.reason(), req.agent_id());
   controller->queue().WhenDurable(
-      p.ticket, [done = std::move(done), resp = std::move(resp)](absl::Status s) mutable {
+      p.ticket,
+      [done = std::move(done), answer = std::move(p.value)](absl::Status s) mutable {
+        if (s.ok()) s = answer.status();
+        v1::ReleaseResponse resp;
+        if (s.ok()) resp.set_item_state(ToApi(answer->item_state));
         done(std::move(s), std::move(resp));
       });
 }

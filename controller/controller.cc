@@ -33,6 +33,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   if (!q.ok()) return q.status();
   c->queue_ = std::move(*q);
   if (absl::Status s = c->RecoverRepo(); !s.ok()) return s;
+  c->lander_ = std::make_unique<ResultLander>(c->repo_.get());
+  c->queue_->SetLeaseListener(c.get());
   AcquireDispatcher::BaseProvider base;
   if (c->repo_) base = [r = c->repo_.get()] { return r->BaseCommit(); };
   c->dispatcher_ =
@@ -87,7 +89,10 @@ absl::Status Controller::RecoverRepo() {
 
 Controller::~Controller() {
   if (dispatcher_) StopGranting();
-  if (queue_) queue_->SetOnPending(nullptr);
+  if (queue_) {
+    queue_->SetOnPending(nullptr);
+    queue_->SetLeaseListener(nullptr);
+  }
 }
 
 void Controller::Start(const std::string& address) {
@@ -128,17 +133,9 @@ void Controller::TickerLoop() {
 
 void Controller::Tick() {
   if (queue_->NextExpiry() <= clock_->Now()) {
+    // Side effects (LeaseLost, metrics, waking acquirers) follow from the queue's LeaseEnded.
     absl::StatusOr<std::vector<Lease>> expired = queue_->ExpireDue();
-    if (expired.ok()) {
-      for (const Lease& l : *expired) {
-        metrics_.RecordAttempt(false, clock_->Now() - l.granted);
-        LogInfo(absl::StrCat("lease of item ", l.item_id, " (token ", l.token, ", agent ", l.agent,
-                             ") expired; the item is requeued"));
-        agents_.Send(
-            l.agent,
-            AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token, "the lease expired", {}});
-      }
-    } else {
+    if (!expired.ok()) {
       LogError(absl::StrCat("expiring leases failed: ", expired.status().message()));
     }
   }
@@ -149,10 +146,30 @@ void Controller::Tick() {
   }
 }
 
-void Controller::RecordAttemptEnd(const std::string& item_id, uint64_t token, bool done) {
-  std::optional<Lease> lease = queue_->LeaseOf(item_id);
-  if (!lease || lease->token != token) return;
-  metrics_.RecordAttempt(done, clock_->Now() - lease->granted);
+void Controller::OnLeaseEnded(const LeaseEnded& e) {
+  const Lease& l = e.lease;
+  metrics_.RecordAttempt(e.outcome == store::OUTCOME_DONE, e.at - l.granted);
+  switch (e.by) {
+    case EndedBy::kAgent:
+      break;
+    case EndedBy::kCancel:
+      agents_.Send(l.agent, AgentCommand{AgentCommand::kCancel, l.item_id, l.token, e.reason, {}});
+      break;
+    case EndedBy::kExpiry:
+    case EndedBy::kReconcile:
+      LogInfo(absl::StrCat("lease of item ", l.item_id, " (token ", l.token, ", agent ", l.agent,
+                           ") ended: ", e.reason, "; the item is ",
+                           ItemStateName(e.item_state)));
+      agents_.Send(l.agent,
+                   AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token, e.reason, {}});
+      break;
+  }
+  if (e.commit.empty()) return;
+  if (e.outcome == store::OUTCOME_DONE) {
+    lander_->Land(l.item_id, e.commit);
+  } else {
+    lander_->KeepAttempt(l.item_id, l.attempt, e.commit);
+  }
 }
 
 v1::AgentInfo Controller::ToApiAgent(const AgentInfo& a, const std::string& item) const {

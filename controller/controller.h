@@ -17,9 +17,11 @@
 #include "absl/time/time.h"
 #include "controller/acquire_dispatcher.h"
 #include "controller/repo_results.h"
+#include "controller/result_lander.h"
 #include "core/agent_registry.h"
 #include "core/clock.h"
 #include "core/item_logs.h"
+#include "core/lease_events.h"
 #include "core/metrics.h"
 #include "core/work_queue.h"
 #include "harness/v1/types.pb.h"
@@ -42,10 +44,10 @@ struct ControllerOptions {
   absl::Duration keep_dead_agents = absl::Minutes(10);
 };
 
-class Controller {
+class Controller : public LeaseListener {
  public:
   static absl::StatusOr<std::unique_ptr<Controller>> Open(ControllerOptions options, Clock* clock);
-  ~Controller();
+  ~Controller() override;
 
   // Starts the ticker thread. `address` is what status reports.
   void Start(const std::string& address);
@@ -61,6 +63,8 @@ class Controller {
   // The repository, or nullptr when the controller runs without git.
   RepoResults* repo() { return repo_.get(); }
   const RepoResults* repo_const() const { return repo_.get(); }
+  // Where result refs move and report answers wait for them (never the committer thread).
+  ResultLander& lander() { return *lander_; }
   const ControllerOptions& options() const { return options_; }
   Clock* clock() const { return clock_; }
 
@@ -72,8 +76,10 @@ class Controller {
   std::vector<v1::AgentInfo> AgentInfos() const;
   v1::AgentInfo ToApiAgent(const AgentInfo& a, const std::string& item) const;
 
-  // Records an attempt's end for metrics (call before the queue forgets the lease).
-  void RecordAttemptEnd(const std::string& item_id, uint64_t token, bool done);
+  // LeaseListener: every side effect of a lease's end, whatever ended it (on the committer
+  // thread: nothing here blocks). Metrics; LeaseLost or CancelItem to an agent that did not
+  // end it itself; the result's ref (or a failed attempt's work) to the lander.
+  void OnLeaseEnded(const LeaseEnded& ended) override;
 
   // Wakes the ticker (a new deadline may be earlier than the one it sleeps for).
   void Wake();
@@ -89,6 +95,7 @@ class Controller {
   Clock* const clock_;
   std::unique_ptr<WorkQueue> queue_;
   std::unique_ptr<RepoResults> repo_;
+  std::unique_ptr<ResultLander> lander_;
   AgentRegistry agents_;
   std::unique_ptr<AcquireDispatcher> dispatcher_;
   Metrics metrics_;

@@ -73,38 +73,35 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext
       absl::ToInt64Milliseconds(controller_->options().heartbeat_interval));
   resp->set_lease_ttl_ms(absl::ToInt64Milliseconds(controller_->options().queue.lease_ttl));
   resp->set_controller_version(HarnessVersion());
-  // Leases the agent still runs and we still hold: renewed and confirmed. Leases we hold for it
-  // that it no longer runs (it restarted): handed back at once.
-  std::set<std::pair<std::string, uint64_t>> held;
+  // The leases it still runs and we still hold for it are renewed and confirmed; the ones we
+  // hold for it that it does not run any more (it restarted) end now (the queue's rule).
+  std::vector<HeldLease> held;
   for (const v1::LeaseRef& ref : req->held_leases()) {
-    absl::StatusOr<absl::Time> renewed =
-        controller_->queue().Renew(ref.item_id(), ref.lease_token());
-    if (!renewed.ok()) continue;
-    held.emplace(ref.item_id(), ref.lease_token());
-    absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(ref.item_id());
-    std::optional<Lease> lease = controller_->queue().LeaseOf(ref.item_id());
-    if (!item.ok() || !lease) continue;
+    held.push_back(HeldLease{ref.item_id(), ref.lease_token()});
+  }
+  Pending<Reconciled> p = controller_->queue().BeginReconcile(agent, held, Unlisted::kExpire);
+  if (!p.value.ok()) return FinishNow(ctx, p.value.status());
+  for (const Lease& l : p.value->renewed) {
+    absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(l.item_id);
+    if (!item.ok()) continue;
     Grant g;
     g.spec = item->spec();
-    g.token = lease->token;
-    g.attempt = lease->attempt;
-    g.expires = lease->expires;
-    g.base = lease->base;
+    g.token = l.token;
+    g.attempt = l.attempt;
+    g.expires = l.expires;
+    g.base = l.base;
     FillLease(*controller_, g, resp->add_leases());
   }
-  for (const Lease& l : controller_->queue().Leases()) {
-    if (l.agent == agent && !held.count({l.item_id, l.token})) {
-      absl::Status s =
-          controller_->queue().Release(l.item_id, l.token, "its agent registered again without it");
-      if (s.ok()) {
-        LogInfo(absl::StrCat("agent ", agent, " registered again without item ", l.item_id,
-                             "; the item is requeued"));
-      }
-    }
+  for (const Lease& l : p.value->ended) {
+    LogInfo(absl::StrCat("agent ", agent, " registered again without item ", l.item_id,
+                         "; its lease ended"));
   }
   LogInfo(absl::StrCat("agent ", agent, " registered (pid ", req->pid(), ", host ", req->host(),
-                       ", ", held.size(), " leases kept)"));
-  return FinishNow(ctx, absl::OkStatus());
+                       ", ", p.value->renewed.size(), " leases kept)"));
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  controller_->queue().WhenDurable(p.ticket,
+                                   [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  return r;
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceImpl::Session(
@@ -136,10 +133,9 @@ template <typename Request, typename Response, typename Run>
 grpc::ServerUnaryReactor* Report(Controller* controller, grpc::CallbackServerContext* ctx,
                                  const Request* req, Response* resp, Run run) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  // Only the lease's own agent may have the next lease ride on its report.
-  std::optional<Lease> held = controller->queue().LeaseOf(req->item_id());
-  const bool next = req->acquire_next() && held && held->token == req->lease_token() &&
-                    held->agent == req->agent_id();
+  // The queue accepts a report only from the lease's own agent, so a next lease riding on a
+  // successful report goes to that agent.
+  const bool next = req->acquire_next() && !req->agent_id().empty();
   std::string agent = req->agent_id();
   run(controller, *req, [r, resp, next, agent, controller](absl::Status s, Response out) {
     *resp = std::move(out);

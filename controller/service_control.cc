@@ -131,16 +131,12 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Cancel(grpc::CallbackServerContext
     resp->set_previous_state(v1::ITEM_STATE_CANCELLED);
     return FinishNow(ctx, absl::OkStatus());
   }
-  Pending<std::optional<Lease>> p = controller_->queue().BeginCancel(req->id());
+  // The running agent is told by the queue's LeaseEnded (Controller::OnLeaseEnded).
+  std::string reason = req->reason().empty() ? "cancelled by the operator" : req->reason();
+  Pending<std::optional<Lease>> p = controller_->queue().BeginCancel(req->id(), reason);
   if (!p.value.ok()) return FinishNow(ctx, p.value.status());
   resp->set_previous_state(ToApi(before->state()));
-  if (p.value->has_value()) {
-    const Lease& l = **p.value;
-    resp->set_agent(l.agent);
-    std::string reason = req->reason().empty() ? "cancelled by the operator" : req->reason();
-    controller_->agents().Send(l.agent,
-                               AgentCommand{AgentCommand::kCancel, l.item_id, l.token, reason, {}});
-  }
+  if (p.value->has_value()) resp->set_agent((*p.value)->agent);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
   return r;

@@ -73,12 +73,11 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
     if (absl::Status s = ValidateItemId(h.item_id()); !s.ok()) return s;
     RepoResults* repo = controller_->repo();
     if (repo == nullptr) return absl::FailedPreconditionError("this controller has no repository");
-    // Fencing first: no data from a lease that is not live.
-    std::optional<Lease> lease = controller_->queue().LeaseOf(h.item_id());
-    if (!lease || lease->token != h.lease_token()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "lease token ", h.lease_token(), " for item \"", h.item_id(), "\" is no longer valid"));
-    }
+    // Fencing first: no data from a lease that is not live (the queue's rule, with expiry and
+    // the agent's ownership checked).
+    absl::StatusOr<Lease> lease =
+        controller_->queue().CheckLive(h.item_id(), h.lease_token(), h.agent_id());
+    if (!lease.ok()) return lease.status();
     header_ = h;
     base_ = lease->base.empty() ? h.base_commit() : lease->base;
     if (h.pack_size() > 0 && static_cast<uint64_t>(h.pack_size()) > repo->max_pack_bytes()) {
@@ -100,6 +99,10 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
   }
   grpc::Status Complete() {
     if (!receiver_) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "upload: no header");
+    // And again before storing: the lease may have ended while the pack arrived.
+    absl::StatusOr<Lease> lease = controller_->queue().CheckLive(
+        header_.item_id(), header_.lease_token(), header_.agent_id());
+    if (!lease.ok()) return ToGrpcStatus(lease.status());
     absl::StatusOr<git::PackStats> stats = receiver_->Commit();
     if (!stats.ok()) return ToGrpcStatus(stats.status());
     absl::Status v = git::VerifyDescends(repo_.get(), header_.commit(), base_);

@@ -226,42 +226,42 @@ void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
     Close(ToGrpcStatus(s));
     return;
   }
+  // The listed leases are renewed or reported lost. An agent that stops lists every lease it
+  // still runs: any other we hold for it is one whose grant it never saw (its request was
+  // cancelled by the stop), which ends now rather than after the TTL (the queue's rule).
+  std::vector<HeldLease> held;
   for (const v1::LeaseRef& ref : hb.leases()) {
-    absl::StatusOr<absl::Time> renewed =
-        controller_->queue().Renew(ref.item_id(), ref.lease_token());
-    v1::ControllerMessage m;
-    if (renewed.ok()) {
-      v1::LeaseRenewed* r = m.mutable_lease_renewed();
-      r->set_item_id(ref.item_id());
-      r->set_lease_token(ref.lease_token());
-      r->set_ttl_ms(absl::ToInt64Milliseconds(*renewed - controller_->clock()->Now()));
-    } else {
-      v1::LeaseLost* lost = m.mutable_lease_lost();
-      lost->set_item_id(ref.item_id());
-      lost->set_lease_token(ref.lease_token());
-      lost->set_reason(std::string(renewed.status().message()));
-    }
-    Send(std::move(m));
+    held.push_back(HeldLease{ref.item_id(), ref.lease_token()});
   }
-  if (hb.state() == v1::AGENT_STATE_STOPPED) ReleaseUnlisted(hb);
+  const Unlisted unlisted =
+      hb.state() == v1::AGENT_STATE_STOPPED ? Unlisted::kRelease : Unlisted::kKeep;
+  Pending<Reconciled> p = controller_->queue().BeginReconcile(agent_id_, held, unlisted);
+  if (p.value.ok()) {
+    const absl::Time now = controller_->clock()->Now();
+    for (const Lease& l : p.value->renewed) {
+      v1::ControllerMessage m;
+      v1::LeaseRenewed* r = m.mutable_lease_renewed();
+      r->set_item_id(l.item_id);
+      r->set_lease_token(l.token);
+      r->set_ttl_ms(absl::ToInt64Milliseconds(l.expires - now));
+      Send(std::move(m));
+    }
+    for (const auto& [ref, why] : p.value->lost) {
+      v1::ControllerMessage m;
+      v1::LeaseLost* lost = m.mutable_lease_lost();
+      lost->set_item_id(ref.item_id);
+      lost->set_lease_token(ref.token);
+      lost->set_reason(why);
+      Send(std::move(m));
+    }
+    for (const Lease& l : p.value->ended) {
+      LogInfo(absl::StrCat("agent ", agent_id_, " stopped without item ", l.item_id,
+                           "; the item is handed back"));
+    }
+  }
   v1::ControllerMessage ack;
   ack.mutable_heartbeat_ack()->set_seq(hb.seq());
   Send(std::move(ack));
-}
-
-void SessionReactor::ReleaseUnlisted(const v1::Heartbeat& hb) {
-  // An agent that stops lists every lease it still runs. Any other lease we hold for it is one
-  // whose grant it never saw (its Acquire was cancelled by the stop): hand the item back now
-  // rather than after the TTL.
-  std::set<std::pair<std::string, uint64_t>> listed;
-  for (const v1::LeaseRef& ref : hb.leases()) listed.emplace(ref.item_id(), ref.lease_token());
-  for (const Lease& l : controller_->queue().Leases()) {
-    if (l.agent != agent_id_ || listed.count({l.item_id, l.token})) continue;
-    if (controller_->queue().Release(l.item_id, l.token, "its agent stopped without it").ok()) {
-      LogInfo(absl::StrCat("agent ", agent_id_, " stopped without item ", l.item_id,
-                           "; the item is requeued"));
-    }
-  }
 }
 
 void SessionReactor::Send(v1::ControllerMessage message) {

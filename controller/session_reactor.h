@@ -46,7 +46,6 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   // Takes back an outstanding want (the stream is ending).
   void DropWant();
   void OnHeartbeat(const v1::Heartbeat& hb);
-  void ReleaseUnlisted(const v1::Heartbeat& hb);
   // Ends the stream once no write is in flight.
   void Close(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

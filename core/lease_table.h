@@ -24,6 +24,7 @@ struct Lease {
   std::string base;  // the base commit the agent was given ("" without a repository)
   absl::Time granted;
   absl::Time expires;
+  uint64_t ticket = 0;  // the store ticket that makes the grant durable (0: it already is)
 };
 
 class LeaseTable {

@@ -148,6 +148,11 @@ void Store::FinishSnapshot(std::string snapshot_bytes, uint64_t first_segment) {
   queue_.push_back(std::move(e));
 }
 
+uint64_t Store::last_ticket() const {
+  absl::MutexLock l(&mu_);
+  return next_ticket_ - 1;
+}
+
 uint64_t Store::bytes_since_snapshot() const {
   absl::MutexLock l(&mu_);
   return bytes_since_snapshot_;

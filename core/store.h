@@ -70,6 +70,9 @@ class Store {
   // removed before its end record was durable leaves an attempt that recovery hands back.
   void Unclaim(absl::string_view item_id, uint64_t token) { claims_->Drop(item_id, token); }
 
+  // The ticket of the last record appended: waiting for it waits for everything appended so far.
+  uint64_t last_ticket() const;
+
   // Blocks until `ticket` is durable (or the store failed).
   absl::Status WaitDurable(uint64_t ticket);
   // Calls done(status) once `ticket` is durable, on the committer thread (or right away).

@@ -36,7 +36,10 @@ absl::StatusOr<std::unique_ptr<WorkQueue>> WorkQueue::Open(WorkQueueOptions opti
   return q;
 }
 
-WorkQueue::~WorkQueue() = default;
+WorkQueue::~WorkQueue() {
+  // The store's last callbacks (event deliveries) use this object's members: finish them first.
+  store_.reset();
+}
 
 absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
   recovery_.journal_records = rec.journal_records;
@@ -201,13 +204,60 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
   return {std::move(ids), ticket};
 }
 
+WorkQueue::Txn::Txn(WorkQueue* q) : q_(q) { q_->mu_.Lock(); }
+
+WorkQueue::Txn::~Txn() {
+  Effects effects = std::move(q_->effects_);
+  q_->effects_ = Effects();
+  q_->mu_.Unlock();
+  q_->Publish(std::move(effects));
+}
+
+void WorkQueue::SetLeaseListener(LeaseListener* listener) {
+  absl::MutexLock l(&listener_mu_);  // waits for a delivery in progress
+  listener_ = listener;
+}
+
+void WorkQueue::Publish(Effects effects) {
+  if (!effects.ended.empty()) {
+    // Registered before the caller's own WhenDurable for the same ticket, so the listener
+    // hears of an end before the caller answers about it.
+    store_->WhenDurable(effects.ticket, [this, ended = std::move(effects.ended)](absl::Status s) {
+      if (!s.ok()) return;  // not durable: as far as anyone will know, it did not happen
+      absl::MutexLock l(&listener_mu_);
+      if (listener_ == nullptr) return;
+      for (const LeaseEnded& e : ended) listener_->OnLeaseEnded(e);
+    });
+  }
+  if (effects.pending) NotifyPending();
+}
+
 Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
                                                       const std::string& base) {
   if (absl::Status s = ValidateAgentId(agent); !s.ok()) return {s, 0};
-  absl::MutexLock l(&mu_);
+  Txn txn(this);
+  const absl::Time now = clock_->Now();
+  // One lease per agent: an agent asking again while it holds a live lease lost the answer
+  // that granted it. It gets the same lease again, renewed, rather than a second item.
+  for (const std::string& id : leases_.ItemsOf(agent)) {
+    const Lease* held = leases_.Find(id);
+    // An expired one is left to ExpireDue: ending it here would wake acquirers, and this runs
+    // under the dispatcher's lock.
+    if (held == nullptr || held->expires <= now) continue;
+    leases_.Extend(id, now + options_.lease_ttl);
+    held = leases_.Find(id);
+    const store::ItemRecord* item = table_.Find(id);
+    if (item == nullptr) continue;  // unreachable: a lease always has its item
+    Grant again;
+    again.spec = item->spec();
+    again.token = held->token;
+    again.attempt = held->attempt;
+    again.expires = held->expires;
+    again.base = held->base;
+    return {std::optional<Grant>(std::move(again)), held->ticket};
+  }
   const store::ItemRecord* item = table_.NextPending();
   if (item == nullptr) return {std::optional<Grant>(), 0};
-  const absl::Time now = clock_->Now();
   Grant grant;
   grant.spec = item->spec();
   grant.token = next_token_++;
@@ -237,13 +287,14 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
   g->set_base(base);
   absl::StatusOr<uint64_t> ticket = Commit(rec);
   if (!ticket.ok()) return {ticket.status(), 0};
-  leases_.Add(Lease{grant.spec.id(), grant.token, agent, grant.attempt, base, now, grant.expires});
+  leases_.Add(Lease{grant.spec.id(), grant.token, agent, grant.attempt, base, now, grant.expires,
+                    *ticket});
   MaybeSnapshot();
   return {std::optional<Grant>(std::move(grant)), *ticket};
 }
 
 absl::StatusOr<const Lease*> WorkQueue::CheckLease(const std::string& item_id, uint64_t token,
-                                                   uint64_t* ticket) {
+                                                   const std::string& agent) {
   const store::ItemRecord* item = table_.Find(item_id);
   if (item == nullptr) {
     if (absl::Status s = ValidateItemId(item_id); !s.ok()) return s;
@@ -251,10 +302,14 @@ absl::StatusOr<const Lease*> WorkQueue::CheckLease(const std::string& item_id, u
   }
   const Lease* lease = leases_.Find(item_id);
   if (lease != nullptr && lease->token == token) {
+    if (!agent.empty() && lease->agent != agent) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "lease token %d for item %s belongs to agent %s, not to agent %s", token,
+          QuoteForMessage(item_id), QuoteForMessage(lease->agent), QuoteForMessage(agent)));
+    }
     if (lease->expires > clock_->Now()) return lease;
     Lease expired = *lease;
-    absl::StatusOr<uint64_t> t = EndAttempt(expired, store::OUTCOME_EXPIRED, AttemptResult{});
-    if (t.ok()) *ticket = *t;
+    if (absl::StatusOr<uint64_t> t = Expire(expired); !t.ok()) return t.status();
     return absl::FailedPreconditionError(
         absl::StrFormat("lease token %d for item %s is no longer valid: the lease expired", token,
                         QuoteForMessage(item_id)));
@@ -275,7 +330,8 @@ absl::StatusOr<const Lease*> WorkQueue::CheckLease(const std::string& item_id, u
 }
 
 absl::StatusOr<uint64_t> WorkQueue::EndAttempt(const Lease& lease, store::Outcome outcome,
-                                               const AttemptResult& result) {
+                                               const AttemptResult& result, EndedBy by,
+                                               const std::string& reason) {
   store::JournalRecord rec;
   store::Ended* e = rec.mutable_ended();
   e->set_item_id(lease.item_id);
@@ -288,89 +344,156 @@ absl::StatusOr<uint64_t> WorkQueue::EndAttempt(const Lease& lease, store::Outcom
   e->set_branch(result.branch);
   e->set_not_retryable(result.not_retryable);
   e->set_at_unix_ms(Ms(clock_->Now()));
-  if (outcome == store::OUTCOME_EXPIRED && result.error.empty()) {
-    e->set_error(absl::StrCat("lease expired: agent ", lease.agent, " did not renew it in time"));
-  }
   absl::StatusOr<uint64_t> ticket = Commit(rec);
   if (!ticket.ok()) return ticket;
-  store_->Unclaim(lease.item_id, lease.token);
-  leases_.Remove(lease.item_id);  // last: `lease` may point into the table
+  Lease ended = lease;  // `lease` may point into the table
+  store_->Unclaim(ended.item_id, ended.token);
+  leases_.Remove(ended.item_id);
+  const bool lands = outcome == store::OUTCOME_DONE || outcome == store::OUTCOME_FAILED ||
+                     outcome == store::OUTCOME_TIMEOUT;
+  NoteEnded(ended, outcome, by, reason, lands ? result.commit : std::string(), *ticket);
   return ticket;
 }
 
-bool WorkQueue::AlreadyEnded(const std::string& item_id, uint64_t token,
-                             std::initializer_list<store::Outcome> outcomes) const {
+void WorkQueue::NoteEnded(const Lease& lease, store::Outcome outcome, EndedBy by,
+                          std::string reason, std::string commit, uint64_t ticket) {
+  LeaseEnded e;
+  e.lease = lease;
+  e.outcome = outcome;
+  e.by = by;
+  e.reason = std::move(reason);
+  e.at = clock_->Now();
+  e.commit = std::move(commit);
+  if (const store::ItemRecord* item = table_.Find(lease.item_id)) e.item_state = item->state();
+  if (e.item_state == store::ITEM_PENDING) effects_.pending = true;
+  effects_.ended.push_back(std::move(e));
+  effects_.ticket = std::max(effects_.ticket, ticket);
+}
+
+absl::StatusOr<uint64_t> WorkQueue::Expire(const Lease& lease) {
+  AttemptResult r;
+  r.error = absl::StrCat("lease expired: agent ", lease.agent, " did not renew it in time");
+  return EndAttempt(lease, store::OUTCOME_EXPIRED, r, EndedBy::kExpiry, "the lease expired");
+}
+
+const store::Attempt* WorkQueue::EndedAttempt(const std::string& item_id, uint64_t token) const {
   const store::ItemRecord* item = table_.Find(item_id);
-  if (item == nullptr) return false;
+  if (item == nullptr) return nullptr;
+  for (const store::Attempt& a : item->attempts()) {
+    if (a.lease_token() == token && a.outcome() != store::OUTCOME_RUNNING) return &a;
+  }
+  return nullptr;
+}
+
+ReportAnswer WorkQueue::AnswerFor(const std::string& item_id, uint64_t token, bool repeat) const {
+  ReportAnswer answer;
+  answer.repeat = repeat;
+  const store::ItemRecord* item = table_.Find(item_id);
+  if (item == nullptr) return answer;
+  answer.item_state = item->state();
   for (const store::Attempt& a : item->attempts()) {
     if (a.lease_token() != token) continue;
-    for (store::Outcome o : outcomes) {
-      if (a.outcome() == o) return true;
+    answer.attempt = a.number();
+    answer.commit = a.commit();
+    if (a.outcome() == store::OUTCOME_DONE) {
+      answer.branch = item->result_branch();
+      answer.base = item->result_base();
     }
   }
-  return false;
+  return answer;
 }
 
-Pending<bool> WorkQueue::BeginComplete(const std::string& item_id, uint64_t token,
-                                       AttemptResult result) {
-  uint64_t expiry_ticket = 0;
-  absl::MutexLock l(&mu_);
-  // A retry of a completion that was committed (its answer was lost): same answer again.
-  if (AlreadyEnded(item_id, token, {store::OUTCOME_DONE})) return {true, 0};
-  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
-  if (!lease.ok()) return {lease.status(), expiry_ticket};
+namespace {
+
+std::string CommitForMessage(const std::string& commit) {
+  return commit.empty() ? std::string("(no commit)") : commit;
+}
+
+// A report repeating an attempt that already ended as `outcome` with `recorded`: the same
+// answer if it names the same commit; refused, naming both, if it names another.
+absl::Status JudgeRepeat(const std::string& item_id, uint64_t token, const char* what,
+                         const std::string& recorded, const std::string& reported) {
+  if (recorded == reported) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "item %s: lease token %d already %s with commit %s; a repeated report with commit %s is "
+      "refused (a recorded result never changes)",
+      QuoteForMessage(item_id), token, what, CommitForMessage(recorded),
+      CommitForMessage(reported)));
+}
+
+}  // namespace
+
+Pending<ReportAnswer> WorkQueue::BeginComplete(const std::string& item_id, uint64_t token,
+                                               AttemptResult result) {
+  Txn txn(this);
+  if (const store::Attempt* a = EndedAttempt(item_id, token);
+      a != nullptr && a->outcome() == store::OUTCOME_DONE) {
+    // A retry of a completion that was committed (its answer was lost): the same answer, once
+    // the original is durable; never another commit.
+    if (absl::Status s = JudgeRepeat(item_id, token, "completed", a->commit(), result.commit);
+        !s.ok()) {
+      return {s, 0};
+    }
+    return {AnswerFor(item_id, token, /*repeat=*/true), store_->last_ticket()};
+  }
+  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, result.agent);
+  if (!lease.ok()) return {lease.status(), effects_.ticket};  // an expiry it found, if any
   Lease copy = **lease;
-  absl::StatusOr<uint64_t> t = EndAttempt(copy, store::OUTCOME_DONE, result);
+  absl::StatusOr<uint64_t> t =
+      EndAttempt(copy, store::OUTCOME_DONE, result, EndedBy::kAgent, "completed");
   if (!t.ok()) return {t.status(), 0};
   MaybeSnapshot();
-  return {true, *t};
+  return {AnswerFor(item_id, token, /*repeat=*/false), *t};
 }
 
-Pending<bool> WorkQueue::BeginFail(const std::string& item_id, uint64_t token,
-                                   store::Outcome outcome, AttemptResult result) {
+Pending<ReportAnswer> WorkQueue::BeginFail(const std::string& item_id, uint64_t token,
+                                           store::Outcome outcome, AttemptResult result) {
   if (outcome != store::OUTCOME_FAILED && outcome != store::OUTCOME_TIMEOUT) {
     return {absl::InvalidArgumentError(absl::StrCat("a failed attempt's outcome must be failed or "
                                                     "timeout, not ",
                                                     OutcomeName(outcome))),
             0};
   }
-  uint64_t expiry_ticket = 0;
-  absl::StatusOr<uint64_t> t;
-  {
-    absl::MutexLock l(&mu_);
-    if (AlreadyEnded(item_id, token, {outcome})) return {true, 0};  // a retried report
-    absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
-    if (!lease.ok()) return {lease.status(), expiry_ticket};
-    Lease copy = **lease;
-    t = EndAttempt(copy, outcome, result);
-    if (!t.ok()) return {t.status(), 0};
-    MaybeSnapshot();
+  Txn txn(this);
+  if (const store::Attempt* a = EndedAttempt(item_id, token);
+      a != nullptr && a->outcome() == outcome) {
+    if (absl::Status s = JudgeRepeat(item_id, token, "failed", a->commit(), result.commit);
+        !s.ok()) {
+      return {s, 0};
+    }
+    return {AnswerFor(item_id, token, /*repeat=*/true), store_->last_ticket()};
   }
-  NotifyPending();
-  return {true, *t};
+  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, result.agent);
+  if (!lease.ok()) return {lease.status(), effects_.ticket};  // an expiry it found, if any
+  Lease copy = **lease;
+  absl::StatusOr<uint64_t> t = EndAttempt(copy, outcome, result, EndedBy::kAgent, "failed");
+  if (!t.ok()) return {t.status(), 0};
+  MaybeSnapshot();
+  return {AnswerFor(item_id, token, /*repeat=*/false), *t};
 }
 
-Pending<bool> WorkQueue::BeginRelease(const std::string& item_id, uint64_t token,
-                                      std::string reason) {
-  uint64_t expiry_ticket = 0;
-  absl::StatusOr<uint64_t> t;
-  {
-    absl::MutexLock l(&mu_);
-    absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
-    if (!lease.ok()) return {lease.status(), expiry_ticket};
-    Lease copy = **lease;
-    AttemptResult r;
-    r.error = reason.empty() ? "released by its agent" : std::move(reason);
-    t = EndAttempt(copy, store::OUTCOME_RELEASED, r);
-    if (!t.ok()) return {t.status(), 0};
-    MaybeSnapshot();
+Pending<ReportAnswer> WorkQueue::BeginRelease(const std::string& item_id, uint64_t token,
+                                              std::string reason, const std::string& agent) {
+  Txn txn(this);
+  if (const store::Attempt* a = EndedAttempt(item_id, token);
+      a != nullptr && a->outcome() == store::OUTCOME_RELEASED) {
+    return {AnswerFor(item_id, token, /*repeat=*/true), store_->last_ticket()};
   }
-  NotifyPending();
-  return {true, *t};
+  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, agent);
+  if (!lease.ok()) return {lease.status(), effects_.ticket};
+  Lease copy = **lease;
+  AttemptResult r;
+  r.error = reason.empty() ? "released by its agent" : std::move(reason);
+  absl::StatusOr<uint64_t> t =
+      EndAttempt(copy, store::OUTCOME_RELEASED, r, EndedBy::kAgent, "released");
+  if (!t.ok()) return {t.status(), 0};
+  MaybeSnapshot();
+  return {AnswerFor(item_id, token, /*repeat=*/false), *t};
 }
 
-Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id) {
-  absl::MutexLock l(&mu_);
+Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id,
+                                                     std::string reason) {
+  Txn txn(this);
   const store::ItemRecord* item = table_.Find(item_id);
   if (item == nullptr) {
     if (absl::Status s = ValidateItemId(item_id); !s.ok()) return {s, 0};
@@ -393,6 +516,7 @@ Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id)
   if (cancelled) {
     store_->Unclaim(cancelled->item_id, cancelled->token);
     leases_.Remove(item_id);
+    NoteEnded(*cancelled, store::OUTCOME_CANCELLED, EndedBy::kCancel, std::move(reason), "", *t);
   }
   return {std::move(cancelled), *t};
 }
@@ -425,44 +549,68 @@ Pending<bool> WorkQueue::BeginRetry(const std::string& item_id) {
 }
 
 Pending<std::vector<Lease>> WorkQueue::BeginExpireDue() {
-  std::vector<Lease> expired;
+  Txn txn(this);
+  std::vector<Lease> expired = leases_.TakeExpired(clock_->Now());
   uint64_t ticket = 0;
-  {
-    absl::MutexLock l(&mu_);
-    expired = leases_.TakeExpired(clock_->Now());
-    for (const Lease& lease : expired) {
-      leases_.Add(lease);  // EndAttempt removes it again
-      absl::StatusOr<uint64_t> t = EndAttempt(lease, store::OUTCOME_EXPIRED, AttemptResult{});
-      if (!t.ok()) return {t.status(), ticket};
-      ticket = *t;
-    }
-    if (!expired.empty()) MaybeSnapshot();
+  for (const Lease& lease : expired) {
+    leases_.Add(lease);  // EndAttempt removes it again
+    absl::StatusOr<uint64_t> t = Expire(lease);
+    if (!t.ok()) return {t.status(), ticket};
+    ticket = *t;
   }
-  if (!expired.empty()) NotifyPending();
+  if (!expired.empty()) MaybeSnapshot();
   return {std::move(expired), ticket};
 }
 
-absl::StatusOr<absl::Time> WorkQueue::Renew(const std::string& item_id, uint64_t token) {
-  uint64_t expiry_ticket = 0;
-  absl::MutexLock l(&mu_);
-  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, &expiry_ticket);
-  if (!lease.ok()) return lease.status();
-  absl::Time expires = clock_->Now() + options_.lease_ttl;
-  leases_.Extend(item_id, expires);
-  return expires;
+Pending<Reconciled> WorkQueue::BeginReconcile(const std::string& agent,
+                                              const std::vector<HeldLease>& held,
+                                              Unlisted unlisted) {
+  if (absl::Status s = ValidateAgentId(agent); !s.ok()) return {s, 0};
+  Txn txn(this);
+  Reconciled out;
+  absl::flat_hash_set<std::string> listed;
+  for (const HeldLease& h : held) {
+    absl::StatusOr<const Lease*> lease = CheckLease(h.item_id, h.token, agent);
+    if (!lease.ok()) {
+      out.lost.emplace_back(h, std::string(lease.status().message()));
+      continue;
+    }
+    listed.insert(h.item_id);
+    leases_.Extend(h.item_id, clock_->Now() + options_.lease_ttl);
+    out.renewed.push_back(*leases_.Find(h.item_id));
+  }
+  uint64_t ticket = 0;
+  if (unlisted != Unlisted::kKeep) {
+    for (const std::string& id : leases_.ItemsOf(agent)) {
+      if (listed.contains(id)) continue;
+      const Lease* lease = leases_.Find(id);
+      if (lease == nullptr) continue;
+      Lease copy = *lease;
+      AttemptResult r;
+      std::string reason = unlisted == Unlisted::kExpire
+                               ? "its agent registered again without it"
+                               : "its agent stopped without it";
+      r.error = reason;
+      absl::StatusOr<uint64_t> t =
+          EndAttempt(copy,
+                     unlisted == Unlisted::kExpire ? store::OUTCOME_EXPIRED
+                                                   : store::OUTCOME_RELEASED,
+                     r, EndedBy::kReconcile, reason);
+      if (!t.ok()) return {t.status(), ticket};
+      ticket = *t;
+      out.ended.push_back(std::move(copy));
+    }
+    if (!out.ended.empty()) MaybeSnapshot();
+  }
+  return {std::move(out), std::max(ticket, effects_.ticket)};
 }
 
-std::vector<Lease> WorkQueue::RenewAgent(const std::string& agent) {
-  absl::MutexLock l(&mu_);
-  const absl::Time now = clock_->Now();
-  std::vector<Lease> out;
-  for (const std::string& id : leases_.ItemsOf(agent)) {
-    const Lease* lease = leases_.Find(id);
-    if (lease == nullptr || lease->expires <= now) continue;  // expired leases stay expired
-    leases_.Extend(id, now + options_.lease_ttl);
-    out.push_back(*leases_.Find(id));
-  }
-  return out;
+absl::StatusOr<Lease> WorkQueue::CheckLive(const std::string& item_id, uint64_t token,
+                                           const std::string& agent) {
+  Txn txn(this);
+  absl::StatusOr<const Lease*> lease = CheckLease(item_id, token, agent);
+  if (!lease.ok()) return lease.status();
+  return **lease;
 }
 
 absl::StatusOr<store::ItemRecord> WorkQueue::Get(const std::string& item_id) const {

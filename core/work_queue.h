@@ -1,18 +1,30 @@
-// WorkQueue: the queue and lease state machine of harness, durable on disk. This is what the
-// controller's RPC handlers call; it knows nothing of gRPC.
+// WorkQueue: the queue and the whole lease protocol of harness, durable on disk. This is what
+// the controller's RPC handlers call; it knows nothing of gRPC, and the controller holds no lease
+// rule of its own (it only translates).
 //
 // Every mutation is applied in memory under one mutex, appended to the Store in the same order,
 // and answered only once durable (group commit). Each mutation has two forms: `Foo(...)` blocks
 // until durable; `BeginFoo(...)` returns at once with a ticket, and the caller answers its client
 // from WhenDurable(ticket, ...) (the RPC layer does this, so no thread waits on an fsync).
 //
-// Complete and Fail are idempotent: repeating a report that was committed gets the same answer.
-//
-// Leases: a grant takes a fresh fencing token, never reused (also across restarts), and commits
-// claims/<item> on disk. Renew, Complete, Fail and Release take effect only with the current
-// token of an unexpired lease; anything else is refused with FailedPrecondition saying why.
-// Expiry is judged by the injected Clock at every call, so no timer is needed for correctness
-// (ExpireDue only turns expired leases into retries eagerly).
+// The lease protocol (each rule is unit-tested on a FakeClock in tests/unit/lease_*_test.cc):
+//   * Grant: a fresh fencing token, never reused (also across restarts), committed as
+//     claims/<item> on disk. An agent holds at most one lease: an agent that asks again while
+//     it holds a live lease gets that same lease back (renewed), so a lost answer costs nothing.
+//   * Renew, Complete, Fail, Release, upload checks (CheckLive) take effect only with the
+//     current token of an unexpired lease, from the agent that holds it (when the caller names
+//     an agent); anything else is FailedPrecondition saying why.
+//   * Reports are idempotent, and the result is fenced by commit: repeating a Complete (or Fail)
+//     whose attempt already ended that way, with the same commit, gets the same answer; with
+//     another commit it is refused naming both, and nothing changes. After DONE the only commit
+//     that can ever land is the one in the journal.
+//   * Expiry is judged by the injected Clock at every call; an expired lease found by any call
+//     ends through the same path as the ticker's ExpireDue.
+//   * Register/stop reconciliation (Reconcile): the leases an agent lists are renewed, the ones
+//     it does not list are ended.
+//   * Every end of a lease, whatever caused it, goes through one path and is published once
+//     durable as one LeaseEnded event (lease_events.h) to the LeaseListener; an end that makes
+//     an item pending wakes parked acquirers (SetOnPending) on every path.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +43,7 @@
 #include "core/clock.h"
 #include "core/item_spec.h"
 #include "core/item_table.h"
+#include "core/lease_events.h"
 #include "core/lease_table.h"
 #include "core/records.pb.h"
 #include "core/store.h"
@@ -57,12 +70,45 @@ struct Grant {
 
 // How an attempt ended, reported by its agent.
 struct AttemptResult {
+  std::string agent;  // the reporting agent; "" = not checked (in-process callers)
   int exit_code = 0;
   std::string error;
   std::string commit;  // result commit (done) or partial work (failed)
   std::string base;
   std::string branch;  // the branch the controller set (done)
   bool not_retryable = false;
+};
+
+// The answer to a report (Complete, Fail, Release), also when it repeats one already recorded:
+// what the journal holds for that attempt.
+struct ReportAnswer {
+  bool repeat = false;  // the attempt had already ended this way; nothing changed
+  store::ItemState item_state = store::ITEM_STATE_UNSPECIFIED;
+  int attempt = 0;
+  std::string commit;  // the recorded commit (result, or partial work of a failure)
+  std::string branch;  // the result branch (done)
+  std::string base;    // the result's base (done)
+};
+
+// A lease an agent says it runs.
+struct HeldLease {
+  std::string item_id;
+  uint64_t token = 0;
+};
+
+// What Reconcile did with an agent's list of held leases.
+struct Reconciled {
+  std::vector<Lease> renewed;  // listed and live: renewed for a full TTL
+  // Listed but not live (expired, ended, another agent's, unknown): the agent must stop them.
+  std::vector<std::pair<HeldLease, std::string>> lost;
+  std::vector<Lease> ended;  // live for this agent but not listed: ended
+};
+
+// What Reconcile does with an agent's live leases that its list leaves out.
+enum class Unlisted {
+  kKeep,     // a heartbeat: a lease granted a moment ago may not be listed yet
+  kExpire,   // the agent registered again (it restarted): outcome EXPIRED, counted
+  kRelease,  // the agent is stopping and never saw that grant: outcome RELEASED, not counted
 };
 
 // What recovery found and did when the queue was opened.
@@ -97,16 +143,30 @@ class WorkQueue {
   // the agent is to work from) is recorded with the attempt.
   Pending<std::optional<Grant>> BeginAcquire(const std::string& agent,
                                              const std::string& base = "");
-  Pending<bool> BeginComplete(const std::string& item_id, uint64_t token, AttemptResult result);
+  Pending<ReportAnswer> BeginComplete(const std::string& item_id, uint64_t token,
+                                      AttemptResult result);
   // outcome: OUTCOME_FAILED or OUTCOME_TIMEOUT.
-  Pending<bool> BeginFail(const std::string& item_id, uint64_t token, store::Outcome outcome,
-                          AttemptResult result);
-  Pending<bool> BeginRelease(const std::string& item_id, uint64_t token, std::string reason);
-  // Cancels a pending or leased item; returns the lease it cancelled, if any.
-  Pending<std::optional<Lease>> BeginCancel(const std::string& item_id);
+  Pending<ReportAnswer> BeginFail(const std::string& item_id, uint64_t token,
+                                  store::Outcome outcome, AttemptResult result);
+  // Gives the item back (outcome RELEASED, not counted). A repeat gets the same answer.
+  Pending<ReportAnswer> BeginRelease(const std::string& item_id, uint64_t token,
+                                     std::string reason, const std::string& agent = "");
+  // Cancels a pending or leased item; returns the lease it cancelled, if any. `reason` goes to
+  // that lease's agent (through LeaseEnded).
+  Pending<std::optional<Lease>> BeginCancel(const std::string& item_id,
+                                            std::string reason = "cancelled by the operator");
   Pending<bool> BeginRetry(const std::string& item_id);
   // Ends every lease whose TTL ran out (outcome expired); returns them.
   Pending<std::vector<Lease>> BeginExpireDue();
+  // Renews the live leases `agent` lists and says which listed ones are lost; ends its live
+  // leases that the list leaves out as `unlisted` says. Never blocks on the disk.
+  Pending<Reconciled> BeginReconcile(const std::string& agent, const std::vector<HeldLease>& held,
+                                     Unlisted unlisted);
+  // The live lease of item_id with `token`, held by `agent` ("": any), or FailedPrecondition
+  // saying why not (an expired lease found here is ended, as by ExpireDue). For checks that
+  // change nothing themselves (an upload's header, a result's verification).
+  absl::StatusOr<Lease> CheckLive(const std::string& item_id, uint64_t token,
+                                  const std::string& agent);
 
   // Calls done once `ticket` is durable (at once if it is 0 or already durable).
   void WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done);
@@ -132,16 +192,15 @@ class WorkQueue {
   absl::Status Release(const std::string& id, uint64_t token, std::string reason = "") {
     return Wait(BeginRelease(id, token, std::move(reason))).status();
   }
+  absl::StatusOr<Reconciled> Reconcile(const std::string& agent,
+                                       const std::vector<HeldLease>& held, Unlisted unlisted) {
+    return Wait(BeginReconcile(agent, held, unlisted));
+  }
   absl::StatusOr<std::optional<Lease>> Cancel(const std::string& id) {
     return Wait(BeginCancel(id));
   }
   absl::Status Retry(const std::string& id) { return Wait(BeginRetry(id)).status(); }
   absl::StatusOr<std::vector<Lease>> ExpireDue() { return Wait(BeginExpireDue()); }
-
-  // Heartbeats: extend leases by one TTL from now. In memory only.
-  absl::StatusOr<absl::Time> Renew(const std::string& item_id, uint64_t token);
-  // Renews every lease `agent` holds; returns them.
-  std::vector<Lease> RenewAgent(const std::string& agent);
 
   // Reads.
   absl::StatusOr<store::ItemRecord> Get(const std::string& item_id) const;
@@ -172,6 +231,8 @@ class WorkQueue {
   // Called (outside the lock, after durability is not awaited) whenever items become pending,
   // so long-polling acquirers can be woken.
   void SetOnPending(std::function<void()> fn);
+  // Receives every LeaseEnded once durable (see lease_events.h); nullptr: nobody.
+  void SetLeaseListener(LeaseListener* listener);
 
  private:
   WorkQueue(WorkQueueOptions options, Clock* clock) : options_(std::move(options)), clock_(clock) {}
@@ -179,19 +240,50 @@ class WorkQueue {
   // Applies a record to the table and appends it to the store; returns the ticket.
   absl::StatusOr<uint64_t> Commit(const store::JournalRecord& rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The current, unexpired lease of item_id with `token`, or why not. An expired lease found
-  // here is ended on the spot (its ticket goes to *ticket).
+  // What the changes made under one hold of mu_ imply once it is released: the ends to
+  // publish (once `ticket` is durable) and whether to wake acquirers.
+  struct Effects {
+    std::vector<LeaseEnded> ended;
+    uint64_t ticket = 0;
+    bool pending = false;
+  };
+  // Holds mu_; on release publishes the Effects collected meanwhile (outside the lock).
+  class ABSL_SCOPED_LOCKABLE Txn {
+   public:
+    explicit Txn(WorkQueue* q) ABSL_EXCLUSIVE_LOCK_FUNCTION(q->mu_);
+    ~Txn() ABSL_UNLOCK_FUNCTION();
+    Txn(const Txn&) = delete;
+    Txn& operator=(const Txn&) = delete;
+
+   private:
+    WorkQueue* const q_;
+  };
+
+  // The current, unexpired lease of item_id with `token` held by `agent` ("": any), or why
+  // not. An expired lease found here is ended by Expire (the one expiry path).
   absl::StatusOr<const Lease*> CheckLease(const std::string& item_id, uint64_t token,
-                                          uint64_t* ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                          const std::string& agent)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The one end path of a lease: commits the end, drops the claim and the lease, and records
+  // the LeaseEnded to publish.
   absl::StatusOr<uint64_t> EndAttempt(const Lease& lease, store::Outcome outcome,
-                                      const AttemptResult& result)
+                                      const AttemptResult& result, EndedBy by,
+                                      const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends an expired lease (outcome EXPIRED): the ticker's path and every lazy check's.
+  absl::StatusOr<uint64_t> Expire(const Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a LeaseEnded for the lease that just ended (the item's record is updated).
+  void NoteEnded(const Lease& lease, store::Outcome outcome, EndedBy by, std::string reason,
+                 std::string commit, uint64_t ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether the attempt holding `token` already ended with one of `outcomes` (a report that is
-  // retried after its answer was lost gets the same answer, not an error).
-  bool AlreadyEnded(const std::string& item_id, uint64_t token,
-                    std::initializer_list<store::Outcome> outcomes) const
+  // The attempt that held `token`, if it has ended (a report that is retried after its answer
+  // was lost is judged against it).
+  const store::Attempt* EndedAttempt(const std::string& item_id, uint64_t token) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The answer a report of this attempt gets (fresh or repeated).
+  ReportAnswer AnswerFor(const std::string& item_id, uint64_t token, bool repeat) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Publish(Effects effects);
   void NotifyPending();
 
   const WorkQueueOptions options_;
@@ -204,8 +296,11 @@ class WorkQueue {
   LeaseTable leases_ ABSL_GUARDED_BY(mu_);
   uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  Effects effects_ ABSL_GUARDED_BY(mu_);
   absl::Mutex pending_mu_;
   std::function<void()> on_pending_ ABSL_GUARDED_BY(pending_mu_);
+  absl::Mutex listener_mu_;  // held while events are delivered
+  LeaseListener* listener_ ABSL_GUARDED_BY(listener_mu_) = nullptr;
 };
 
 template <typename T>

@@ -64,7 +64,7 @@ absl::Status ResultRefs::VerifyResult(const std::string& commit, const std::stri
   git_object* raw = nullptr;
   int rc = git_object_lookup(&raw, repo_.get(), &*commit_oid, GIT_OBJECT_ANY);
   if (rc == GIT_ENOTFOUND) {
-    return absl::FailedPreconditionError(
+    return absl::NotFoundError(
         absl::StrCat("result commit ", commit, " is not in the repository"));
   }
   if (rc < 0) return GitStatus(rc, absl::StrCat("cannot read result commit ", commit));

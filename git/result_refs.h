@@ -35,8 +35,9 @@ class ResultRefs {
   absl::StatusOr<std::string> ResolveBase(const std::string& base_branch);
 
   // OK if `commit` is in the object database, is a commit and strictly descends from `base`.
-  // InvalidArgument: not a 40-hex id, or an object that is not a commit. FailedPrecondition:
-  // missing, equal to the base ("no change"), or not a descendant of the base.
+  // InvalidArgument: not a 40-hex id, or an object that is not a commit. NotFound: not in the
+  // repository (not uploaded yet). FailedPrecondition: equal to the base ("no change"), or not
+  // a descendant of the base.
   absl::Status VerifyResult(const std::string& commit, const std::string& base);
 
   // Points harness/<item_id> at `commit`: created if absent; already there: OK (a retried

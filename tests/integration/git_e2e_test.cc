@@ -296,6 +296,85 @@ TEST_F(GitEndToEnd, CorruptAndOversizedPacksAreRefusedAndTheControllerKeepsServi
   EXPECT_EQ(GetStatus(controller_->control()).queue().total(), 1);
 }
 
+// An outside gRPC client holding a lease: once its Complete landed commit A, repeating the
+// Complete with another commit (or failing, or uploading, with that token) changes nothing.
+TEST_F(GitEndToEnd, AnOutsideClientRepeatingACompleteWithAnotherCommitFindsTheRefUnchanged) {
+  auto side_commit = [&](const std::string& branch, const std::string& file) {
+    Git({"-C", repo_, "checkout", "-q", "-b", branch, "main"});
+    std::ofstream(repo_ + "/" + file) << branch << "\n";
+    Git({"-C", repo_, "add", file});
+    Git({"-C", repo_, "-c", "user.name=T", "-c", "user.email=t@test", "commit", "-q", "-m",
+         branch});
+    std::string id = Git({"-C", repo_, "rev-parse", "HEAD"});
+    Git({"-C", repo_, "checkout", "-q", "main"});
+    return id;
+  };
+  const std::string a = side_commit("side-a", "a.txt");
+  const std::string b = side_commit("side-b", "b.txt");
+  Submit(controller_->control(), {MakeItem("fence", "x")});
+  v1::RegisterRequest reg;
+  reg.set_agent_id("outsider");
+  v1::RegisterResponse reg_resp;
+  ASSERT_TRUE(controller_->agent().Register(Ctx().get(), reg, &reg_resp).ok());
+  v1::AcquireRequest acq;
+  acq.set_agent_id("outsider");
+  acq.set_session_id(reg_resp.session_id());
+  acq.set_wait_ms(1000);
+  v1::AcquireResponse lease;
+  ASSERT_TRUE(controller_->agent().Acquire(Ctx().get(), acq, &lease).ok());
+  ASSERT_TRUE(lease.has_lease());
+  auto complete = [&](const std::string& commit, v1::CompleteResponse* resp) {
+    v1::CompleteRequest req;
+    req.set_agent_id("outsider");
+    req.set_item_id("fence");
+    req.set_lease_token(lease.lease().lease_token());
+    req.set_commit(commit);
+    req.set_base_commit(base_);
+    return controller_->agent().Complete(Ctx().get(), req, resp);
+  };
+  v1::CompleteResponse first;
+  grpc::Status st = complete(a, &first);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(first.result().commit(), a);
+  EXPECT_EQ(Git({"-C", repo_, "rev-parse", "harness/fence"}), a);
+
+  v1::CompleteResponse other;
+  st = complete(b, &other);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_NE(st.error_message().find(a), std::string::npos) << st.error_message();
+  EXPECT_NE(st.error_message().find(b), std::string::npos) << st.error_message();
+  EXPECT_EQ(Git({"-C", repo_, "rev-parse", "harness/fence"}), a);
+
+  v1::CompleteResponse same;
+  st = complete(a, &same);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(same.result().commit(), a);
+  EXPECT_EQ(same.result().branch(), first.result().branch());
+
+  v1::FailRequest fail;
+  fail.set_agent_id("outsider");
+  fail.set_item_id("fence");
+  fail.set_lease_token(lease.lease().lease_token());
+  fail.set_commit(b);
+  v1::FailResponse fresp;
+  EXPECT_EQ(controller_->agent().Fail(Ctx().get(), fail, &fresp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  v1::UploadResultResponse uresp;
+  auto ctx = Ctx();
+  auto writer = controller_->agent().UploadResult(ctx.get(), &uresp);
+  v1::UploadResultRequest h;
+  h.mutable_header()->set_agent_id("outsider");
+  h.mutable_header()->set_item_id("fence");
+  h.mutable_header()->set_lease_token(lease.lease().lease_token());
+  h.mutable_header()->set_commit(b);
+  h.mutable_header()->set_base_commit(base_);
+  writer->Write(h);
+  writer->WritesDone();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Git({"-C", repo_, "rev-parse", "harness/fence"}), a);
+  EXPECT_EQ(GetItem(controller_->control(), "fence").result().commit(), a);
+}
+
 TEST_F(GitEndToEnd, BadRepositoriesAndBaseBranchesAreClearErrors) {
   std::string out;
   int status = RunCommand({AgentdBin(), "--id", "x1", "--controller", controller_->address(),

@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -29,9 +30,10 @@ void Emit(const std::string& line) {
 
 void Run(harness::WorkQueue* q, uint64_t seed, int thread) {
   std::mt19937_64 rng(seed * 7919 + thread);
-  std::vector<std::pair<std::string, uint64_t>> held;
+  // (item, token, agent): an agent holds one lease at a time, so each grant goes to an agent
+  // of its own.
+  std::vector<std::tuple<std::string, uint64_t, std::string>> held;
   std::vector<std::string> mine;
-  const std::string agent = absl::StrCat("agent-", thread);
   for (uint64_t n = 0;; ++n) {
     int r = static_cast<int>(rng() % 100);
     if (r < 25) {
@@ -50,15 +52,16 @@ void Run(harness::WorkQueue* q, uint64_t seed, int thread) {
         }
       }
     } else if (r < 47) {
+      const std::string agent = absl::StrCat("agent-", ::getpid(), "-", thread, "-", n);
       auto grant = q->Acquire(agent);
       if (grant.ok() && grant->has_value()) {
         Emit(absl::StrCat("G ", (*grant)->spec.id(), " ", (*grant)->token));
-        held.emplace_back((*grant)->spec.id(), (*grant)->token);
+        held.emplace_back((*grant)->spec.id(), (*grant)->token, agent);
       }
     } else if (r < 70) {
       if (held.empty()) continue;
       size_t k = rng() % held.size();
-      auto [id, token] = held[k];
+      auto [id, token, agent] = held[k];
       held.erase(held.begin() + static_cast<long>(k));
       int how = static_cast<int>(rng() % 20);
       absl::Status s;
@@ -91,7 +94,9 @@ void Run(harness::WorkQueue* q, uint64_t seed, int thread) {
         for (const harness::Lease& l : *expired) Emit(absl::StrCat("E ", l.item_id, " ", l.token));
       }
     } else {
-      q->RenewAgent(agent);
+      for (const auto& [id, token, agent] : held) {
+        (void)q->Reconcile(agent, {harness::HeldLease{id, token}}, harness::Unlisted::kKeep);
+      }
     }
   }
 }

@@ -297,11 +297,16 @@ TEST_F(BadInputTest, UnknownItemIsNotFoundForEveryOperation) {
   absl::Status complete = queue_->Complete(kMissing, 1);
   absl::Status fail = queue_->Fail(kMissing, 1, store::OUTCOME_FAILED);
   absl::Status release = queue_->Release(kMissing, 1);
-  absl::Status renew = queue_->Renew(kMissing, 1).status();
-  for (const absl::Status& s : {get, cancel, retry, complete, fail, release, renew}) {
+  absl::StatusOr<Reconciled> renew =
+      queue_->Reconcile("agent-1", {HeldLease{kMissing, 1}}, Unlisted::kKeep);
+  for (const absl::Status& s : {get, cancel, retry, complete, fail, release}) {
     EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
     EXPECT_THAT(Msg(s), HasSubstr(quoted));
   }
+  // A heartbeat listing it hears that lease is lost, and why.
+  ASSERT_OK(renew);
+  ASSERT_EQ(renew->lost.size(), 1u);
+  EXPECT_THAT(renew->lost[0].second, HasSubstr(quoted));
   EXPECT_EQ(queue_->Counts().total, 0);
 }
 

@@ -408,7 +408,7 @@ TEST_F(WorkQueueClaimTest, ItemEndedButNotYetDurableIsGrantedToTheNextAgent) {
     absl::StatusOr<std::optional<Grant>> g = queue_->Acquire("agent-1");
     ASSERT_OK(g);
     ASSERT_TRUE(g->has_value()) << "round " << round;
-    Pending<bool> released = queue_->BeginRelease("item-1", (*g)->token, "handing back");
+    Pending<ReportAnswer> released = queue_->BeginRelease("item-1", (*g)->token, "handing back");
     ASSERT_OK(released.value);
     absl::StatusOr<std::optional<Grant>> next = queue_->Acquire("agent-2");
     ASSERT_OK(next) << "round " << round;

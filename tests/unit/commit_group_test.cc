@@ -32,7 +32,7 @@ TEST(CommitGroupTest, ACompletionAndTheNextGrantShareOneRound) {
   std::atomic<int> answered{0};
   {
     WorkQueue::CommitGroup group(q.get());
-    Pending<bool> done = q->BeginComplete("a", (*first)->token, AttemptResult{});
+    Pending<ReportAnswer> done = q->BeginComplete("a", (*first)->token, AttemptResult{});
     ASSERT_OK(done.value);
     Pending<std::optional<Grant>> next = q->BeginAcquire("agent-1", "");
     ASSERT_OK(next.value);

@@ -80,7 +80,7 @@ TEST_F(ResultRefsTest, VerifyResultRefusesAnUnrelatedCommit) {
 TEST_F(ResultRefsTest, VerifyResultRefusesAMissingCommit) {
   const std::string missing(40, 'e');
   absl::Status s = refs_->VerifyResult(missing, base_);
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(s.message(), HasSubstr(missing + " is not in the repository"));
 }
 

@@ -54,7 +54,9 @@ class RecoveryTest : public ::testing::Test {
 
   void Close() { queue_.reset(); }
 
-  Grant MustAcquire(const std::string& agent = "agent-1") {
+  // A grant to `agent`, by default an agent of its own (an agent holds one lease at a time).
+  Grant MustAcquire(std::string agent = "") {
+    if (agent.empty()) agent = absl::StrCat("agent-", ++agents_);
     absl::StatusOr<std::optional<Grant>> g = queue_->Acquire(agent);
     EXPECT_TRUE(g.ok()) << g.status();
     EXPECT_TRUE(g.ok() && g->has_value()) << "nothing granted";
@@ -89,6 +91,7 @@ class RecoveryTest : public ::testing::Test {
   StatePaths paths_{dir_.path()};
   FakeClock clock_;
   std::unique_ptr<WorkQueue> queue_;
+  int agents_ = 0;
 };
 
 TEST_F(RecoveryTest, CleanReopenKeepsEveryItemAndState) {
@@ -365,9 +368,14 @@ TEST(RecoveryUnderLoadTest, ConcurrentOperationsWithFrequentSnapshotsRecoverExac
               clock.Advance(absl::Seconds(1));
               EXPECT_OK(q->ExpireDue());
               break;
-            default:
-              (void)q->RenewAgent(agent);
+            default: {
+              std::vector<HeldLease> mine;
+              for (const Lease& l : q->Leases()) {
+                if (l.agent == agent) mine.push_back(HeldLease{l.item_id, l.token});
+              }
+              (void)q->Reconcile(agent, mine, Unlisted::kKeep);
               break;
+            }
           }
         }
       });
