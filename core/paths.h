@@ -6,9 +6,13 @@
 //   <state>/journal/<n>.wal           append-only journal segments (record_io framing)
 //   <state>/snapshot                  every item as of a journal segment (written atomically)
 //   <state>/leases/<item>.<token>     lease records
+//   <state>/leases/.spare-<n>         lease files of ended leases, kept to be reused (claim_dir.h)
+//   <state>/leases/.lock              flock'd while a claim is removed by a non-owner
 //   <state>/claims/<item>             hard link to the item's current lease record
-//   <state>/quarantine/               damaged files moved aside by recovery, never deleted
-//   <state>/logs/<item>/              item logs (later issues)
+//   <state>/quarantine/<name>.<ms>    damaged bytes moved aside by recovery, never deleted
+//                                     (journal-<segment>-at-<offset>.<unix ms>: a torn tail)
+//   <state>/logs/<item>/<n>.log       the log tail of attempt n of an item
+//   *.tmp.*                           temp files of atomic writes (removed by recovery)
 #pragma once
 
 #include <cstdint>
