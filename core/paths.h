@@ -9,6 +9,8 @@
 //   <state>/claims/<item>             hard link to the item's current lease record
 //   <state>/quarantine/               damaged files moved aside by recovery, never deleted
 //   <state>/logs/<item>/              item logs (later issues)
+//   <state>/spool/                    packs FetchBase is sending, as files without a name
+//                                     (spool_file.h); emptied at start-up
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,7 @@ class StatePaths {
   std::string ClaimFile(absl::string_view item_id) const;
   std::string QuarantineDir() const { return root_ + "/quarantine"; }
   std::string LogsDir() const { return root_ + "/logs"; }
+  std::string SpoolDir() const { return root_ + "/spool"; }
 
   // "<item>.<token>" -> (item, token); nullopt for any other name.
   struct ParsedLease {
