@@ -4,10 +4,10 @@
 # on stdout (everything else goes to stderr):
 #
 #   {"bench":"agents","agents":N,"items":M,"work":"sleep:1","repo":"none","seconds":..,
-#    "items_per_s":..,"ideal_s":..,"efficiency":..}
+#    "items_per_s":..,"ideal_s":..,"efficiency":..,"controller_peak_rss_kb":..}
 #
 # usage: bench/agents.sh --build DIR [--agents N] [--items M] [--work true|sleep:S]
-#                        [--repo none|local|controller] [--timeout S] [--keep]
+#                        [--repo none|local|controller] [--source REPO] [--timeout S] [--keep]
 #
 #   --build DIR    a build tree holding controller/controller, agentd/agentd, client/harnessctl
 #   --agents N     agentd processes to start (default 4)
@@ -20,6 +20,9 @@
 #                  every agent's --repo (linked worktrees, no transfer).
 #                  controller: the same repository for the controller, agents without --repo
 #                  (each agent's clone gets the base from the controller with FetchBase).
+#   --source REPO  with --repo local or controller: use this existing repository (e.g.
+#                  git_bench's DIR/src, base branch main) instead of a small one made here.
+#                  Items that change nothing add no commit to it.
 #   --timeout S    give up on any one step (start-up, the run) after S seconds (default 600)
 #   --keep         keep the temp dir (config, state dir, logs, work dirs) and print its path
 #
@@ -27,19 +30,20 @@
 # shows done == M; the end is taken when that status call returns, so the figure includes the
 # submit call and may be up to one poll (50 ms + one status call) late.
 # ideal_s, for sleep:S, is ceil(M/N)*S (every agent busy all the time, no overhead);
-# efficiency = ideal_s / seconds. For `true` both are null.
+# efficiency = ideal_s / seconds. For `true` both are null. controller_peak_rss_kb is the
+# controller's VmHWM (/proc/PID/status) when all items are done: its peak resident set.
 #
 # Everything started here is stopped with SIGTERM by pid (a second SIGTERM after 10 s, SIGKILL
 # after 20 s for anything still running) and the temp dir is removed on any exit, Ctrl-C included.
 set -euo pipefail
 
 prog=bench/agents.sh
-usage() { sed -n '9,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
-bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--agents N] [--items M] [--work true|sleep:S] [--repo none|local|controller] [--timeout S] [--keep]" >&2; exit 2; }
+usage() { sed -n '9,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--agents N] [--items M] [--work true|sleep:S] [--repo none|local|controller] [--source REPO] [--timeout S] [--keep]" >&2; exit 2; }
 log() { echo "$prog: $*" >&2; }
 die() { echo "$prog: error: $*" >&2; exit 1; }
 
-build="" agents=4 items=100 work=true repo_mode=none timeout_s=600 keep=0
+build="" agents=4 items=100 work=true repo_mode=none source="" timeout_s=600 keep=0
 need_value() { [ $# -ge 2 ] || bad_usage "$1 needs a value"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
     --items) need_value "$@"; items=$2; shift 2 ;;
     --work) need_value "$@"; work=$2; shift 2 ;;
     --repo) need_value "$@"; repo_mode=$2; shift 2 ;;
+    --source) need_value "$@"; source=$2; shift 2 ;;
     --timeout) need_value "$@"; timeout_s=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -68,6 +73,11 @@ case "$work" in
   *) bad_usage "--work must be true or sleep:S, got \"$work\"" ;;
 esac
 case "$repo_mode" in none|local|controller) ;; *) bad_usage "--repo must be none, local or controller, got \"$repo_mode\"" ;; esac
+if [ -n "$source" ]; then
+  [ "$repo_mode" != none ] || bad_usage "--source needs --repo local or controller"
+  [ -d "$source" ] || bad_usage "--source \"$source\" is not a folder"
+  source=$(cd "$source" && pwd)
+fi
 
 [ -d "$build" ] || die "build dir \"$build\" does not exist"
 build=$(cd "$build" && pwd)
@@ -144,7 +154,9 @@ elapsed_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; 
 
 # --- the repository (local, controller) -----------------------------------------------------
 repo_yaml=""
-if [ "$repo_mode" != none ]; then
+if [ -n "$source" ]; then
+  repo_yaml=$'  repo:\n    path: '"$source"$'\n    base_branch: main\n'
+elif [ "$repo_mode" != none ]; then
   r=$tmp/repo
   git init -q "$r" && git -C "$r" symbolic-ref HEAD refs/heads/main
   mkdir -p "$r/src" "$r/docs"
@@ -203,7 +215,7 @@ log "controller pid $controller_pid on 127.0.0.1:$port, repo $repo_mode, work $w
 
 # --- the agents -------------------------------------------------------------------------------
 agent_args=()
-[ "$repo_mode" = local ] && agent_args=(--repo "$tmp/repo")
+[ "$repo_mode" = local ] && agent_args=(--repo "${source:-$tmp/repo}")
 for i in $(seq 1 "$agents"); do
   "${detach[@]}" "$agentd_bin" --id "bench-$i" --controller "127.0.0.1:$port" --workdir "$tmp/work-$i" \
     "${agent_args[@]}" >"$tmp/agent-$i.log" 2>&1 &
@@ -286,9 +298,10 @@ while :; do
   sleep 0.05
 done
 log "all $items items done"
+peak_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$controller_pid/status" 2>/dev/null) || peak_kb=""
 
 awk -v t0="$t0" -v t1="$t1" -v n="$agents" -v m="$items" -v work="$work" -v repo="$repo_mode" \
-    -v s="$sleep_s" 'BEGIN {
+    -v s="$sleep_s" -v peak="${peak_kb:-null}" 'BEGIN {
   secs = t1 - t0
   if (secs <= 0) secs = 1e-9
   ideal = "null"; eff = "null"
@@ -298,5 +311,6 @@ awk -v t0="$t0" -v t1="$t1" -v n="$agents" -v m="$items" -v work="$work" -v repo
     eff = sprintf("%.3f", per * s / secs)
   }
   printf "{\"bench\":\"agents\",\"agents\":%d,\"items\":%d,\"work\":\"%s\",\"repo\":\"%s\",", n, m, work, repo
-  printf "\"seconds\":%.3f,\"items_per_s\":%.2f,\"ideal_s\":%s,\"efficiency\":%s}\n", secs, m / secs, ideal, eff
+  printf "\"seconds\":%.3f,\"items_per_s\":%.2f,\"ideal_s\":%s,\"efficiency\":%s,", secs, m / secs, ideal, eff
+  printf "\"controller_peak_rss_kb\":%s}\n", peak
 }'

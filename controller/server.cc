@@ -8,8 +8,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "core/paths.h"
 
 namespace harness {
+namespace {
+
+// FetchBase packs built at once (each build's delta search uses every core already).
+constexpr int kPackBuildThreads = 2;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
     Controller* controller, const std::string& listen) {
@@ -18,7 +25,15 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
   if (!bind.empty() && bind[0] == ':') bind = "0.0.0.0" + bind;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  auto server = std::unique_ptr<ControllerServer>(new ControllerServer(controller));
+  std::unique_ptr<PackSpooler> spooler;
+  if (RepoResults* repo = controller->repo()) {
+    absl::StatusOr<std::unique_ptr<PackSpooler>> s = PackSpooler::Open(
+        repo, StatePaths(controller->options().queue.state_dir).SpoolDir(), kPackBuildThreads);
+    if (!s.ok()) return s.status();
+    spooler = *std::move(s);
+  }
+  auto server =
+      std::unique_ptr<ControllerServer>(new ControllerServer(controller, std::move(spooler)));
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port);

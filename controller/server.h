@@ -27,8 +27,10 @@ class ControllerServer {
   void Shutdown(absl::Duration grace);
 
  private:
-  explicit ControllerServer(Controller* c) : agent_service_(c), control_service_(c) {}
+  ControllerServer(Controller* c, std::unique_ptr<PackSpooler> spooler)
+      : agent_service_(c, std::move(spooler)), control_service_(c) {}
 
+  // Before server_: the services (FetchBase's spooler threads) outlive the server's calls.
   AgentServiceImpl agent_service_;
   ControlServiceImpl control_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -4,14 +4,19 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <memory>
+
 #include "controller/controller.h"
+#include "controller/pack_spooler.h"
 #include "harness/v1/agent.grpc.pb.h"
 
 namespace harness {
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
-  explicit AgentServiceImpl(Controller* controller) : controller_(controller) {}
+  // `spooler` serves FetchBase (null: the controller has no repository).
+  AgentServiceImpl(Controller* controller, std::unique_ptr<PackSpooler> spooler)
+      : controller_(controller), spooler_(std::move(spooler)) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -35,6 +40,7 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
 
  private:
   Controller* const controller_;
+  std::unique_ptr<PackSpooler> spooler_;
 };
 
 }  // namespace harness

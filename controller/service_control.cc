@@ -1,11 +1,14 @@
 // ControlService (see service_control.h).
 #include "controller/service_control.h"
 
-#include <thread>
+#include <grpcpp/alarm.h>
+
+#include <memory>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "controller/convert.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -24,31 +27,60 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
   return r;
 }
 
-// Streams a status snapshot every interval until the client goes away. One short-lived thread
-// per watcher: watchers are operators, not agents.
+// Streams a status snapshot every interval until the client goes away. Between writes a
+// grpc::Alarm waits for the next tick: no thread of its own. Exactly one of {a write, the
+// alarm} is outstanding until the stream finishes, and whoever completes it decides the next
+// step, so nothing runs after Finish. OnCancel cancels a pending alarm (which then finishes
+// the stream); a write in flight fails instead.
 class WatchReactor : public grpc::ServerWriteReactor<v1::StatusSnapshot> {
  public:
   WatchReactor(Controller* c, absl::Duration interval) : controller_(c), interval_(interval) {
     WriteNext();
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status::OK);
-      return;
-    }
-    // Wait for the next tick off the gRPC thread.
-    std::thread([this] {
-      if (!cancelled_.WaitForNotificationWithTimeout(interval_)) {
-        WriteNext();
-      } else {
-        Finish(grpc::Status::OK);
+    if (ok) {
+      absl::MutexLock l(&mu_);
+      if (!cancelled_) {
+        alarm_pending_ = true;
+        // A new alarm per tick: the previous one's callback (OnTick) may still be returning,
+        // and re-setting an alarm replaces its callback. The callback runs on a gRPC executor
+        // thread, never inside Set, so holding mu_ here only keeps OnCancel from missing it.
+        alarm_ = std::make_unique<grpc::Alarm>();
+        alarm_->Set(absl::ToChronoTime(absl::Now() + interval_),
+                    [this](bool fired) { OnTick(fired); });
+        return;
       }
-    }).detach();
+    }
+    Finish(grpc::Status::OK);
   }
-  void OnCancel() override { cancelled_.Notify(); }
+  void OnCancel() override {
+    grpc::Alarm* pending = nullptr;
+    {
+      absl::MutexLock l(&mu_);
+      cancelled_ = true;
+      if (alarm_pending_) pending = alarm_.get();
+    }
+    // Outside mu_, as OnTick(false) may run at once. `pending` stays valid: no alarm replaces
+    // it once cancelled_ is set, and OnDone (which deletes it) waits for this reaction.
+    if (pending != nullptr) pending->Cancel();
+  }
   void OnDone() override { delete this; }
 
  private:
+  // Not a gRPC reaction: OnDone may run as soon as Finish is called, so nothing after it.
+  void OnTick(bool fired) {
+    bool go_on;
+    {
+      absl::MutexLock l(&mu_);
+      alarm_pending_ = false;
+      go_on = fired && !cancelled_;
+    }
+    if (go_on) {
+      WriteNext();
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
   void WriteNext() {
     snapshot_ = controller_->Status();
     StartWrite(&snapshot_);
@@ -56,7 +88,10 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::StatusSnapshot> {
   Controller* const controller_;
   const absl::Duration interval_;
   v1::StatusSnapshot snapshot_;
-  absl::Notification cancelled_;
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool alarm_pending_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<grpc::Alarm> alarm_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

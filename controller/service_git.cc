@@ -1,49 +1,18 @@
 // AgentService.FetchBase and AgentService.UploadResult: git objects over the agent's own gRPC
 // connection, for agents without a local repository. Packs are built and stored by git/
-// (pack_builder.h, pack_receiver.h); this file only moves them and checks the lease.
-#include <deque>
-
+// (pack_builder.h, pack_receiver.h); FetchBase's reactor is in fetch_base_reactor.cc, its
+// building and reading in pack_spooler.cc (off gRPC's threads); this file checks the lease.
 #include "absl/strings/str_cat.h"
+#include "controller/fetch_base_reactor.h"
 #include "controller/service_agent.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "git/git_util.h"
-#include "git/pack_builder.h"
 #include "git/pack_receiver.h"
 #include "rpc/status.h"
 
 namespace harness {
 namespace {
-
-// Sends a header then the pack's chunks, one write in flight at a time.
-class FetchBaseReactor : public grpc::ServerWriteReactor<v1::FetchBaseResponse> {
- public:
-  FetchBaseReactor(std::deque<v1::FetchBaseResponse> messages) : messages_(std::move(messages)) {
-    Next();
-  }
-  explicit FetchBaseReactor(const grpc::Status& error) { Finish(error); }
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the agent went away"));
-      return;
-    }
-    Next();
-  }
-  void OnDone() override { delete this; }
-
- private:
-  void Next() {
-    if (messages_.empty()) {
-      Finish(grpc::Status::OK);
-      return;
-    }
-    current_ = std::move(messages_.front());
-    messages_.pop_front();
-    StartWrite(&current_);
-  }
-  std::deque<v1::FetchBaseResponse> messages_;
-  v1::FetchBaseResponse current_;
-};
 
 // Receives a header, then pack chunks into a PackReceiver; checks the lease before taking any
 // data and the result after.
@@ -129,37 +98,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
 
 grpc::ServerWriteReactor<v1::FetchBaseResponse>* AgentServiceImpl::FetchBase(
     grpc::CallbackServerContext*, const v1::FetchBaseRequest* req) {
-  RepoResults* repo = controller_->repo();
-  if (repo == nullptr) {
-    return new FetchBaseReactor(
-        grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this controller has no repository"));
-  }
-  std::string want = req->want();
-  if (want.empty()) {
-    absl::StatusOr<std::string> base = repo->BaseCommit();
-    if (!base.ok()) return new FetchBaseReactor(ToGrpcStatus(base.status()));
-    want = *base;
-  }
-  absl::StatusOr<git::Repository> handle = git::OpenRepository(repo->path());
-  if (!handle.ok()) return new FetchBaseReactor(ToGrpcStatus(handle.status()));
-  // The pack is built before the header is sent (the header carries its size).
-  std::deque<v1::FetchBaseResponse> messages(1);
-  git::PackStats stats;
-  absl::Status built = git::BuildPack(
-      handle->get(), {want}, {req->haves().begin(), req->haves().end()},
-      git::kDefaultPackChunkBytes,
-      [&](absl::string_view chunk) {
-        messages.emplace_back().set_pack_data(std::string(chunk));
-        return absl::OkStatus();
-      },
-      &stats);
-  if (!built.ok()) return new FetchBaseReactor(ToGrpcStatus(built));
-  v1::FetchBaseHeader* h = messages.front().mutable_header();
-  h->set_base_commit(want);
-  h->set_base_ref(repo->base_ref());
-  h->set_pack_size(static_cast<int64_t>(stats.bytes));
-  h->set_object_count(static_cast<int64_t>(stats.objects));
-  return new FetchBaseReactor(std::move(messages));
+  return NewFetchBaseReactor(spooler_.get(), *req);
 }
 
 grpc::ServerReadReactor<v1::UploadResultRequest>* AgentServiceImpl::UploadResult(

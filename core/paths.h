@@ -13,6 +13,8 @@
 //                                     (journal-<segment>-at-<offset>.<unix ms>: a torn tail)
 //   <state>/logs/<item>/<n>.log       the log tail of attempt n of an item
 //   *.tmp.*                           temp files of atomic writes (removed by recovery)
+//   <state>/spool/                    packs FetchBase is sending, as files without a name
+//                                     (spool_file.h); emptied at start-up
 #pragma once
 
 #include <cstdint>
@@ -39,6 +41,7 @@ class StatePaths {
   std::string ClaimFile(absl::string_view item_id) const;
   std::string QuarantineDir() const { return root_ + "/quarantine"; }
   std::string LogsDir() const { return root_ + "/logs"; }
+  std::string SpoolDir() const { return root_ + "/spool"; }
 
   // "<item>.<token>" -> (item, token); nullopt for any other name.
   struct ParsedLease {
