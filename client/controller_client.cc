@@ -49,6 +49,9 @@ struct ControllerClient::Impl {
         absl::StrCat("cannot reach the controller at ", options.address, ": ");
     switch (s.error_code()) {
       case grpc::StatusCode::UNAVAILABLE:
+        // Answered by the controller (its state dir cannot take writes, or it is stopping):
+        // its own message says why.
+        if (Connected() && !detail.empty()) return absl::Status(code, detail);
         return absl::Status(code,
                             absl::StrCat(unreachable, detail.empty() ? "unavailable" : detail));
       case grpc::StatusCode::DEADLINE_EXCEEDED:

@@ -221,6 +221,10 @@ std::string RenderStatusText(const v1::StatusSnapshot& s) {
   const v1::ControllerInfo& c = s.controller();
   std::string out = absl::StrCat("Controller: pid ", c.pid(), " | uptime ", c.uptime_s(), "s | ",
                                  SanitizeForTerminal(c.address(), true), "\n");
+  if (!c.store_error().empty()) {
+    absl::StrAppend(&out, "Store: FAILING since ", FormatUnixMs(c.store_failing_since_unix_ms()),
+                    ", changes are refused: ", SanitizeForTerminal(c.store_error(), true), "\n");
+  }
   absl::StrAppend(&out, "Agents (", s.pool().active(), "/", s.pool().target(), "):\n");
   Table agents("  ");
   int working = 0;
@@ -249,6 +253,9 @@ std::string RenderStatusJson(const v1::StatusSnapshot& s, bool pretty) {
   w.Key("uptime_s").Int(s.controller().uptime_s());
   w.Key("address").String(s.controller().address());
   w.Key("version").String(s.controller().version());
+  w.Key("store_ok").Bool(s.controller().store_error().empty());
+  w.Key("store_error").String(s.controller().store_error());
+  w.Key("store_failing_since_unix_ms").Int(s.controller().store_failing_since_unix_ms());
   w.EndObject();
   w.Key("agents").BeginArray();
   for (const v1::AgentInfo& a : s.agents()) WriteAgent(w, a, /*with_version=*/false);

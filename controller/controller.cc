@@ -205,6 +205,10 @@ v1::StatusSnapshot Controller::Status() const {
   c->set_uptime_s(absl::ToInt64Seconds(clock_->Now() - started_));
   c->set_address(address_);
   c->set_version(HarnessVersion());
+  if (StoreHealth h = queue_->store_health(); !h.status.ok()) {
+    c->set_store_error(std::string(h.status.message()));
+    c->set_store_failing_since_unix_ms(absl::ToUnixMillis(h.failing_since));
+  }
   int active = 0;
   for (v1::AgentInfo& a : AgentInfos()) {
     if (a.health() != v1::HEALTH_DEAD) ++active;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/ids.h"
 
@@ -122,25 +123,25 @@ void ItemTable::SetState(store::ItemRecord* item, store::ItemState state) {
 
 absl::Status ItemTable::Apply(const store::JournalRecord& rec) {
   switch (rec.kind_case()) {
-    case store::JournalRecord::kSubmitted: {
-      const store::ItemRecord& in = rec.submitted();
-      const std::string& id = in.spec().id();
-      if (items_.contains(id)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("item ", QuoteForMessage(id), " already exists"));
+    case store::JournalRecord::kSubmitted:
+      if (absl::Status s = CheckNew(rec.submitted()); !s.ok()) return s;
+      AddItem(rec.submitted());
+      return absl::OkStatus();
+    case store::JournalRecord::kBatch: {
+      // All or nothing: every item is checked before the first is added.
+      absl::flat_hash_set<absl::string_view> ids;
+      for (const store::ItemRecord& in : rec.batch().items()) {
+        if (absl::Status s = CheckNew(in); !s.ok()) return s;
+        if (!ids.insert(in.spec().id()).second) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "item ", QuoteForMessage(in.spec().id()), " is twice in one submitted batch"));
+        }
       }
-      store::ItemRecord& item = items_[id];
-      item = in;
-      store::ItemState state =
-          item.state() == store::ITEM_STATE_UNSPECIFIED ? store::ITEM_PENDING : item.state();
-      item.set_state(store::ITEM_STATE_UNSPECIFIED);
-      ++counts_.total;
-      SetState(&item, state);
-      max_seq_ = std::max(max_seq_, item.seq());
-      for (const store::Attempt& a : item.attempts())
-        max_token_ = std::max(max_token_, a.lease_token());
+      for (const store::ItemRecord& in : rec.batch().items()) AddItem(in);
       return absl::OkStatus();
     }
+    case store::JournalRecord::kResumed:
+      return absl::OkStatus();
     case store::JournalRecord::kGranted: {
       const store::Granted& g = rec.granted();
       auto it = items_.find(g.item_id());
@@ -208,6 +209,27 @@ absl::Status ItemTable::Apply(const store::JournalRecord& rec) {
     default:
       return absl::DataLossError("journal record of unknown kind");
   }
+}
+
+absl::Status ItemTable::CheckNew(const store::ItemRecord& in) const {
+  const std::string& id = in.spec().id();
+  if (id.empty()) return absl::InvalidArgumentError("submitted item without an id");
+  if (items_.contains(id)) {
+    return absl::AlreadyExistsError(absl::StrCat("item ", QuoteForMessage(id), " already exists"));
+  }
+  return absl::OkStatus();
+}
+
+void ItemTable::AddItem(const store::ItemRecord& in) {
+  store::ItemRecord& item = items_[in.spec().id()];
+  item = in;
+  store::ItemState state =
+      item.state() == store::ITEM_STATE_UNSPECIFIED ? store::ITEM_PENDING : item.state();
+  item.set_state(store::ITEM_STATE_UNSPECIFIED);
+  ++counts_.total;
+  SetState(&item, state);
+  max_seq_ = std::max(max_seq_, item.seq());
+  for (const store::Attempt& a : item.attempts()) max_token_ = std::max(max_token_, a.lease_token());
 }
 
 absl::Status ItemTable::ApplyEnded(const store::Ended& e) {

@@ -30,7 +30,8 @@ store::ItemState ItemStateFromName(absl::string_view name);
 class ItemTable {
  public:
   // Applies one record. FailedPrecondition if it does not fit the item's state (a record that
-  // would break an invariant is refused, never half-applied).
+  // would break an invariant is refused, never half-applied: a batch of submitted items is
+  // added whole or, if any of its items is refused, not at all).
   absl::Status Apply(const store::JournalRecord& rec);
 
   const store::ItemRecord* Find(absl::string_view id) const;
@@ -60,6 +61,9 @@ class ItemTable {
     return {-item.spec().priority(), item.seq(), item.spec().id()};
   }
   void SetState(store::ItemRecord* item, store::ItemState state);
+  // Whether a submitted item can be added (it has an id no item has).
+  absl::Status CheckNew(const store::ItemRecord& in) const;
+  void AddItem(const store::ItemRecord& in);
   absl::Status ApplyEnded(const store::Ended& e);
 
   absl::flat_hash_map<std::string, store::ItemRecord> items_;

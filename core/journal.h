@@ -37,8 +37,9 @@ class Journal {
   void AddEncoded(absl::string_view framed) { buffer_.append(framed.data(), framed.size()); }
   bool HasBuffered() const { return !buffer_.empty(); }
 
-  // Writes the buffer and fdatasyncs. On failure the journal is unusable (the caller must
-  // stop: whether the data reached the disk is unknown).
+  // Writes the buffer and fdatasyncs. On failure the journal is unusable (whether the data
+  // reached the disk is unknown): the Store drops it, cuts the segment back to its last durable
+  // length and starts a new segment (Store::Repair, Store::Resume).
   absl::Status Flush();
 
   // Flushes, then starts segment segment()+1. Returns the new segment number.

@@ -10,7 +10,10 @@
 
 namespace harness {
 
-inline constexpr uint32_t kMaxFrameBytes = 64u << 20;
+// The largest frame a reader accepts (a longer length is damage). Writers never make a larger
+// one: the store refuses a record that would not fit (a submitted batch is the largest record;
+// a controller's request is at most 64 MiB), and snapshots are split into many frames.
+inline constexpr uint32_t kMaxFrameBytes = 256u << 20;
 
 void AppendFrame(absl::string_view payload, std::string* out);
 std::string EncodeFrame(absl::string_view payload);

@@ -2,6 +2,8 @@
 #include "core/store.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,7 +36,67 @@ void RemoveTempFiles(const std::string& dir, std::vector<std::string>* repairs) 
   }
 }
 
+// Applies the items of a snapshot (one or more frames, each a store::Snapshot) to *table.
+absl::Status LoadSnapshot(const StatePaths& paths, ItemTable* table, Store::Recovery* recovery,
+                          uint64_t* first_segment) {
+  absl::StatusOr<std::string> data = ReadFile(paths.SnapshotFile());
+  if (!data.ok()) return data.status();
+  // Snapshots are replaced atomically, so a crash cannot tear one: anything wrong is damage.
+  auto corrupt = [&](absl::string_view what) {
+    return absl::DataLossError(absl::StrCat(
+        "snapshot ", paths.SnapshotFile(), " is corrupt (", what,
+        "); refusing to start rather than lose items. Move it aside to start from the journal "
+        "alone"));
+  };
+  FrameReader reader(*data);
+  absl::string_view payload;
+  FrameStatus st;
+  int frames = 0;
+  while ((st = reader.Next(&payload)) == FrameStatus::kOk) {
+    store::Snapshot part;
+    if (!part.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      return corrupt(absl::StrCat("frame ", frames + 1, " does not parse"));
+    }
+    ++frames;
+    for (const store::ItemRecord& item : part.items()) {
+      store::JournalRecord rec;
+      *rec.mutable_submitted() = item;
+      if (absl::Status s = table->Apply(rec); !s.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("snapshot ", paths.SnapshotFile(), ": ", s.message()));
+      }
+    }
+    recovery->snapshot_items += static_cast<uint64_t>(part.items_size());
+    *first_segment = std::max<uint64_t>(*first_segment, part.first_segment());
+    if (part.next_token() > 0) {
+      recovery->max_token = std::max(recovery->max_token, part.next_token() - 1);
+    }
+  }
+  if (st != FrameStatus::kEnd) return corrupt("checksum mismatch");
+  if (frames == 0) return corrupt("empty");
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string Store::EncodeSnapshot(const store::Snapshot& header, const ItemTable& table) {
+  constexpr size_t kFrameTarget = 8u << 20;  // items per frame: about this many bytes
+  std::string out;
+  store::Snapshot part = header;
+  part.clear_items();
+  size_t bytes = 0;
+  table.ForEach([&](const store::ItemRecord& item) {
+    if (bytes > 0 && bytes + item.ByteSizeLong() > kFrameTarget) {
+      AppendFrame(part.SerializeAsString(), &out);
+      part.Clear();
+      bytes = 0;
+    }
+    *part.add_items() = item;
+    bytes += item.ByteSizeLong() + 8;
+  });
+  AppendFrame(part.SerializeAsString(), &out);
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& state_dir, Options options,
                                                    ItemTable* table, Recovery* recovery) {
@@ -50,63 +112,48 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& state_dir,
   absl::StatusOr<std::unique_ptr<ClaimDir>> claims = ClaimDir::Open(paths);
   if (!claims.ok()) return claims.status();
   store->claims_ = std::move(*claims);
+  if (absl::Status s = store->Load(table, recovery); !s.ok()) return s;
 
-  *recovery = Recovery();
-  RemoveTempFiles(paths.root(), &recovery->repairs);
-  RemoveTempFiles(paths.QuarantineDir(), &recovery->repairs);
-
-  uint64_t first_segment = 1;
-  if (PathExists(paths.SnapshotFile())) {
-    absl::StatusOr<std::string> data = ReadFile(paths.SnapshotFile());
-    if (!data.ok()) return data.status();
-    absl::string_view payload;
-    store::Snapshot snap;
-    if (!DecodeSingleFrame(*data, &payload) ||
-        !snap.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      // Snapshots are replaced atomically, so a crash cannot tear one: this is damage.
-      return absl::DataLossError(absl::StrCat(
-          "snapshot ", paths.SnapshotFile(),
-          " is corrupt (checksum mismatch); refusing to start rather than lose items. Move it "
-          "aside to start from the journal alone"));
-    }
-    for (const store::ItemRecord& item : snap.items()) {
-      store::JournalRecord rec;
-      *rec.mutable_submitted() = item;
-      if (absl::Status s = table->Apply(rec); !s.ok()) {
-        return absl::DataLossError(
-            absl::StrCat("snapshot ", paths.SnapshotFile(), ": ", s.message()));
-      }
-    }
-    recovery->snapshot_items = static_cast<uint64_t>(snap.items_size());
-    first_segment = std::max<uint64_t>(snap.first_segment(), 1);
-    recovery->max_token = snap.next_token() > 0 ? snap.next_token() - 1 : 0;
-  }
-
-  absl::StatusOr<ReplayReport> replay = ReplayJournal(
-      paths, first_segment, [&](const store::JournalRecord& rec) { return table->Apply(rec); });
-  if (!replay.ok()) return replay.status();
-  recovery->journal_records = replay->records;
-  for (std::string& r : replay->repairs) recovery->repairs.push_back(std::move(r));
-  recovery->max_token = std::max(recovery->max_token, table->max_token());
-
-  absl::StatusOr<std::vector<ClaimDir::Entry>> scan = store->claims_->Scan();
-  if (!scan.ok()) return scan.status();
-  recovery->claims = std::move(*scan);
-  for (const ClaimDir::Entry& e : recovery->claims) {
-    recovery->max_token = std::max(recovery->max_token, e.token);
-  }
-  uint64_t segment = std::max(replay->last_segment + 1, first_segment);
+  uint64_t segment = recovery->next_segment;
   absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Create(paths, segment);
   if (!journal.ok()) return journal.status();
   store->journal_ = std::move(*journal);
   {
     absl::MutexLock l(&store->mu_);
     store->planned_segment_ = segment;
+    store->durable_at_ = Position{segment, 0};
     // The journal since the last snapshot counts towards the next one, across restarts too.
-    store->bytes_since_snapshot_ = replay->bytes;
+    store->bytes_since_snapshot_ = recovery->journal_bytes;
   }
   store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
   return store;
+}
+
+absl::Status Store::Load(ItemTable* table, Recovery* recovery) {
+  *recovery = Recovery();
+  RemoveTempFiles(paths_.root(), &recovery->repairs);
+  RemoveTempFiles(paths_.QuarantineDir(), &recovery->repairs);
+
+  uint64_t first_segment = 1;
+  if (PathExists(paths_.SnapshotFile())) {
+    if (absl::Status s = LoadSnapshot(paths_, table, recovery, &first_segment); !s.ok()) return s;
+  }
+  absl::StatusOr<ReplayReport> replay = ReplayJournal(
+      paths_, first_segment, [&](const store::JournalRecord& rec) { return table->Apply(rec); });
+  if (!replay.ok()) return replay.status();
+  recovery->journal_records = replay->records;
+  for (std::string& r : replay->repairs) recovery->repairs.push_back(std::move(r));
+  recovery->max_token = std::max(recovery->max_token, table->max_token());
+
+  absl::StatusOr<std::vector<ClaimDir::Entry>> scan = claims_->Scan();
+  if (!scan.ok()) return scan.status();
+  recovery->claims = std::move(*scan);
+  for (const ClaimDir::Entry& e : recovery->claims) {
+    recovery->max_token = std::max(recovery->max_token, e.token);
+  }
+  recovery->next_segment = std::max(replay->last_segment + 1, first_segment);
+  recovery->journal_bytes = replay->bytes;
+  return absl::OkStatus();
 }
 
 Store::~Store() {
@@ -173,37 +220,83 @@ uint64_t Store::rounds() const {
   return rounds_;
 }
 
+absl::Status Store::Claim(const store::LeaseRecord& lease) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!serving_) return last_failure_;
+  }
+  return claims_->Claim(lease);
+}
+
+absl::Status Store::health() const {
+  absl::MutexLock l(&mu_);
+  return serving_ ? absl::OkStatus() : last_failure_;
+}
+
+absl::Status Store::Unavailable(const absl::Status& cause) const {
+  return absl::UnavailableError(
+      absl::StrCat("state dir ", paths_.root(), " cannot take writes (", cause.message(),
+                   "); the change was not made, and changes are refused until a write succeeds "
+                   "again"));
+}
+
+std::optional<absl::Status> Store::LostError(uint64_t ticket) const {
+  auto it = lost_.upper_bound(ticket);
+  if (it == lost_.begin()) return std::nullopt;
+  --it;
+  if (ticket > it->second.first) return std::nullopt;
+  return it->second.second;
+}
+
 absl::Status Store::WaitDurable(uint64_t ticket) {
   absl::MutexLock l(&mu_);
-  while (durable_ < ticket && failed_.ok()) durable_cv_.Wait(&mu_);
-  return durable_ >= ticket ? absl::OkStatus() : failed_;
+  for (;;) {
+    if (std::optional<absl::Status> lost = LostError(ticket)) return *lost;
+    if (durable_ >= ticket) return absl::OkStatus();
+    durable_cv_.Wait(&mu_);
+  }
 }
 
 void Store::WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done) {
   absl::Status now;
   {
     absl::MutexLock l(&mu_);
-    if (durable_ < ticket && failed_.ok()) {
+    if (std::optional<absl::Status> lost = LostError(ticket)) {
+      now = *lost;
+    } else if (durable_ < ticket) {
       callbacks_.emplace(ticket, std::move(done));
       return;
     }
-    now = durable_ >= ticket ? absl::OkStatus() : failed_;
   }
   done(now);
 }
 
-void Store::RunCallbacks(uint64_t durable, const absl::Status& status) {
-  std::vector<std::function<void(absl::Status)>> ready;
+void Store::RunCallbacks() {
+  std::vector<std::pair<std::function<void(absl::Status)>, absl::Status>> ready;
   {
     absl::MutexLock l(&mu_);
-    auto end = status.ok() ? callbacks_.upper_bound(durable) : callbacks_.end();
-    for (auto it = callbacks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-    callbacks_.erase(callbacks_.begin(), end);
+    // Tickets are answered in order: one that is neither durable nor lost has not been
+    // committed yet, and neither has any after it.
+    auto it = callbacks_.begin();
+    for (; it != callbacks_.end(); ++it) {
+      if (std::optional<absl::Status> lost = LostError(it->first)) {
+        ready.emplace_back(std::move(it->second), *lost);
+      } else if (it->first <= durable_) {
+        ready.emplace_back(std::move(it->second), absl::OkStatus());
+      } else {
+        break;
+      }
+    }
+    callbacks_.erase(callbacks_.begin(), it);
   }
-  for (auto& fn : ready) fn(status);
+  for (auto& [fn, status] : ready) fn(status);
 }
 
-absl::Status Store::CommitBatch(std::vector<Entry>& batch) {
+absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_ticket,
+                                Position* durable_at) {
+  *durable_ticket = 0;
+  *durable_at = Position{journal_->segment(), journal_->segment_bytes()};
+  uint64_t previous = 0;  // the ticket of the entry before the current one
   for (Entry& e : batch) {
     switch (e.kind) {
       case Entry::kRecord:
@@ -217,11 +310,15 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch) {
           return absl::InternalError(
               absl::StrCat("journal rotated to segment ", *seg, ", expected ", e.segment));
         }
+        *durable_ticket = e.ticket;
+        *durable_at = Position{*seg, 0};
         break;
       }
       case Entry::kSnapshot: {
         if (absl::Status s = journal_->Flush(); !s.ok()) return s;
         if (absl::Status s = claims_->Sync(); !s.ok()) return s;
+        *durable_ticket = previous;
+        *durable_at = Position{journal_->segment(), journal_->segment_bytes()};
         if (absl::Status s = WriteFileAtomically(paths_.SnapshotFile(), e.bytes); !s.ok()) return s;
         absl::StatusOr<std::vector<uint64_t>> segs = ListSegments(paths_);
         if (segs.ok()) {
@@ -229,15 +326,20 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch) {
             if (seg < e.segment) ::unlink(paths_.SegmentFile(seg).c_str());
           }
         }
+        *durable_ticket = e.ticket;
         break;
       }
     }
+    previous = e.ticket;
   }
   // The journal's fdatasync and the folders' fsyncs at once: recovery copes with either being
   // durable without the other, and nobody is answered before all three are.
   std::vector<SyncPool::Task> tasks = claims_->SyncTasks();
   tasks.insert(tasks.begin(), [this] { return journal_->Flush(); });
-  return syncs_.RunAll(std::move(tasks));
+  if (absl::Status s = syncs_.RunAll(std::move(tasks)); !s.ok()) return s;
+  *durable_ticket = batch.back().ticket;
+  *durable_at = Position{journal_->segment(), journal_->segment_bytes()};
+  return absl::OkStatus();
 }
 
 void Store::CommitLoop() {
@@ -263,24 +365,116 @@ void Store::CommitLoop() {
       }
       failed = failed_;
     }
-    absl::Status status = failed.ok() ? CommitBatch(batch) : failed;
-    if (!status.ok() && failed.ok()) {
-      LogError(
-          absl::StrCat("store failed, no further changes will be accepted: ", status.message()));
-    }
-    uint64_t durable = batch.back().ticket;
+    uint64_t durable_ticket = 0;
+    Position durable_at;
+    absl::Status status = failed.ok() ? CommitBatch(batch, &durable_ticket, &durable_at) : failed;
+    bool newly_failed = false;
+    std::function<void()> on_failure;
     {
       absl::MutexLock l(&mu_);
       ++rounds_;
-      if (status.ok()) {
-        durable_ = std::max(durable_, durable);
-      } else if (failed_.ok()) {
-        failed_ = status;
+      if (failed.ok()) durable_at_ = durable_at;
+      durable_ = std::max(durable_, durable_ticket);
+      if (!status.ok()) {
+        if (failed_.ok()) {
+          failed_ = Unavailable(status);
+          last_failure_ = failed_;
+          serving_ = false;
+          newly_failed = true;
+          on_failure = on_failure_;
+        }
+        uint64_t first = 0;
+        for (const Entry& e : batch) {
+          if (e.ticket > durable_ticket) {
+            first = e.ticket;
+            break;
+          }
+        }
+        auto prev = lost_.empty() ? lost_.end() : std::prev(lost_.end());
+        if (prev != lost_.end() && prev->second.first + 1 == first &&
+            prev->second.second == failed_) {
+          prev->second.first = batch.back().ticket;  // extends the range before
+        } else {
+          lost_.emplace(first, std::make_pair(batch.back().ticket, failed_));
+        }
       }
     }
+    if (newly_failed) {
+      LogError(absl::StrCat("store: a commit failed, refusing changes until a write succeeds: ",
+                            status.message()));
+    }
     durable_cv_.SignalAll();
-    RunCallbacks(durable, status);
+    RunCallbacks();
+    if (on_failure) on_failure();
   }
+}
+
+absl::Status Store::Repair() {
+  Position at;
+  {
+    absl::MutexLock l(&mu_);
+    if (failed_.ok()) return absl::OkStatus();
+    at = durable_at_;
+  }
+  journal_.reset();  // never written again: its pages since `at` are not to be trusted
+  std::vector<std::string> repairs;
+  RemoveTempFiles(paths_.root(), &repairs);  // a snapshot that was being written
+  absl::StatusOr<std::vector<uint64_t>> segs = ListSegments(paths_);
+  if (!segs.ok()) return segs.status();
+  for (uint64_t seg : *segs) {
+    if (seg <= at.segment) continue;
+    if (::unlink(paths_.SegmentFile(seg).c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "cannot remove uncommitted journal segment",
+                         paths_.SegmentFile(seg));
+    }
+  }
+  std::string path = paths_.SegmentFile(at.segment);
+  if (PathExists(path)) {
+    if (::truncate(path.c_str(), static_cast<off_t>(at.offset)) != 0) {
+      return ErrnoStatus(errno, "cannot cut uncommitted records off", path);
+    }
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoStatus(errno, "cannot open", path);
+    if (absl::Status s = FsyncFd(fd.get(), path); !s.ok()) return s;
+  }
+  if (absl::Status s = FsyncDir(paths_.JournalDir()); !s.ok()) return s;
+  if (absl::Status s = FsyncDir(paths_.root()); !s.ok()) return s;
+  return claims_->Sync();
+}
+
+absl::Status Store::Resume(const store::JournalRecord& probe) {
+  uint64_t segment = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (failed_.ok()) return absl::OkStatus();
+    segment = std::max(planned_segment_, durable_at_.segment) + 1;
+  }
+  absl::StatusOr<std::vector<uint64_t>> segs = ListSegments(paths_);
+  if (!segs.ok()) return segs.status();
+  if (!segs->empty()) segment = std::max(segment, segs->back() + 1);
+  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Create(paths_, segment);
+  if (!journal.ok()) return journal.status();
+  (*journal)->Add(probe);
+  if (absl::Status s = (*journal)->Flush(); !s.ok()) {
+    journal->reset();
+    ::unlink(paths_.SegmentFile(segment).c_str());  // a torn probe at most; recovery copes
+    FsyncDir(paths_.JournalDir()).IgnoreError();
+    return s;
+  }
+  journal_ = std::move(*journal);
+  absl::MutexLock l(&mu_);
+  planned_segment_ = segment;
+  durable_at_ = Position{segment, journal_->segment_bytes()};
+  bytes_since_snapshot_ += journal_->segment_bytes();
+  failed_ = absl::OkStatus();
+  LogInfo(absl::StrCat("store: writes succeed again (journal segment ", segment, ")"));
+  return absl::OkStatus();
+}
+
+void Store::Serve() {
+  absl::MutexLock l(&mu_);
+  serving_ = true;
+  last_failure_ = absl::OkStatus();
 }
 
 }  // namespace harness

@@ -7,9 +7,18 @@
 // caller applied the changes to memory (so the journal order is the apply order). WaitDurable /
 // WhenDurable are called outside it. A committer thread does the I/O.
 //
-// A failed write or fsync poisons the store: whether data reached the disk is unknown, so every
-// later commit fails with that error and the controller must exit; restart recovers what is
-// durable (the PostgreSQL "fsyncgate" lesson).
+// A failed write or fsync fails its round: the callers of that round and of every later one get
+// Unavailable (naming the state dir and the system's error) and Claim refuses, until the owner
+// repairs and resumes the store (WorkQueue does, see its RecoveryLoop):
+//   Repair()  cuts the journal back to the last point known durable and makes that durable, so
+//             what a reader finds on disk is exactly what was committed (a failed fsync leaves
+//             pages that look clean but never reached the disk: the PostgreSQL "fsyncgate"
+//             lesson; they are cut off, never trusted);
+//   Load()    reads the durable state, as Open does at start;
+//   Resume()  starts a new journal segment with a probe record; it succeeds only once the disk
+//             takes writes again, and then rounds commit again;
+//   Serve()   lets Claim through again (the owner calls it once its memory matches the disk).
+// A ticket is either durable or lost, never both: a lost ticket stays lost after a resume.
 #pragma once
 
 #include <cstdint>
@@ -50,21 +59,31 @@ class Store {
     uint64_t max_token = 0;               // highest token in the snapshot, any record or claim
     std::vector<ClaimDir::Entry> claims;  // every claim on disk
     std::vector<std::string> repairs;     // one line per repaired or quarantined file
+    uint64_t next_segment = 1;            // the journal segment to start next
+    uint64_t journal_bytes = 0;           // bytes of the journal replayed
   };
+
+  // The snapshot of `table` (with header's counters and first segment) as written to disk: one
+  // frame per ~8 MiB of items, so no frame grows with the queue.
+  static std::string EncodeSnapshot(const store::Snapshot& header, const ItemTable& table);
 
   // Locks the state dir (FailedPrecondition if another controller holds it), loads the snapshot,
   // replays the journal into *table, scans the claims and starts a new journal segment.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& state_dir, Options options,
                                                      ItemTable* table, Recovery* recovery);
-  ~Store();  // waits for everything appended to be committed
+  ~Store();  // waits for everything appended to be committed (or failed)
+
+  // The largest record Append takes (a frame must stay under the readers' limit).
+  static constexpr size_t kMaxRecordBytes = (256u << 20) - 64;
 
   const StatePaths& paths() const { return paths_; }
   ClaimDir& claims() { return *claims_; }
 
-  // Buffers a record; returns its ticket.
+  // Buffers a record; returns its ticket. The caller checks the size first (RecordSize).
   uint64_t Append(const store::JournalRecord& record);
-  // Links the claim now; it is durable with the next ticket's commit.
-  absl::Status Claim(const store::LeaseRecord& lease) { return claims_->Claim(lease); }
+  // Links the claim now; it is durable with the next ticket's commit. Unavailable while the
+  // store is failing or not yet serving again.
+  absl::Status Claim(const store::LeaseRecord& lease);
   // Removes the claim of an attempt that ended, at once and without waiting for the disk: a
   // removal lost in a crash leaves a claim that recovery recognises as stale, and a claim
   // removed before its end record was durable leaves an attempt that recovery hands back.
@@ -90,6 +109,27 @@ class Store {
   // Commit rounds and records so far (for benchmarks and tests).
   uint64_t rounds() const;
 
+  // OK while rounds commit; otherwise the Unavailable error callers get.
+  absl::Status health() const;
+  // Called on the committer thread (no lock held) when a round fails while the store was
+  // committing. Must not block; nullptr to unset.
+  void SetOnFailure(std::function<void()> fn) {
+    absl::MutexLock l(&mu_);
+    on_failure_ = std::move(fn);
+  }
+  // After a failure: closes the journal, cuts it back to the last durable point, removes what a
+  // failed snapshot left, and fsyncs all of it. Idempotent; OK at once if the store has not
+  // failed.
+  absl::Status Repair();
+  // Reads the snapshot, the journal and the claims into an empty *table (as Open does).
+  absl::Status Load(ItemTable* table, Recovery* recovery);
+  // After Repair: starts a new journal segment whose first record is `probe` and makes it
+  // durable; then rounds commit again (Claim still refuses until Serve). OK at once if the
+  // store has not failed.
+  absl::Status Resume(const store::JournalRecord& probe);
+  // Lets Claim through again.
+  void Serve();
+
   // While any hold is out, the committer does not start a new round: changes made under one
   // hold (an item's completion and the next grant of the same agent) share a round instead of
   // costing two. Holds are short (no I/O under them); Release() ends one.
@@ -104,23 +144,45 @@ class Store {
     uint64_t segment = 0;
   };
 
+  // A place in the journal: everything before it is durable.
+  struct Position {
+    uint64_t segment = 0;
+    uint64_t offset = 0;
+  };
+
   Store(StatePaths paths, Options options) : paths_(std::move(paths)), options_(options) {}
   void CommitLoop();
-  absl::Status CommitBatch(std::vector<Entry>& batch);
-  void RunCallbacks(uint64_t durable, const absl::Status& status);
+  // Commits the batch in order. Sets *durable_ticket to the last ticket known durable (0 if
+  // none) and *durable_at to where the journal was durable then, also when it fails midway.
+  absl::Status CommitBatch(std::vector<Entry>& batch, uint64_t* durable_ticket,
+                           Position* durable_at);
+  // Answers the callbacks of tickets now durable or lost.
+  void RunCallbacks();
+
+  // The error of a lost ticket, or nullopt.
+  std::optional<absl::Status> LostError(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Unavailable(const absl::Status& cause) const;
 
   const StatePaths paths_;
   const Options options_;
   std::unique_ptr<StateLock> lock_;
   std::unique_ptr<ClaimDir> claims_;
-  std::unique_ptr<Journal> journal_;  // committer thread only (after Open)
+  // The committer's while rounds commit; Repair's and Resume's while failed_ is set (the
+  // committer never touches it then).
+  std::unique_ptr<Journal> journal_;
 
   mutable absl::Mutex mu_;
   std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
   absl::CondVar durable_cv_;  // signalled when durable_ or failed_ changes
-  absl::Status failed_ ABSL_GUARDED_BY(mu_);
+  absl::Status failed_ ABSL_GUARDED_BY(mu_);  // Unavailable from a failed round to Resume
+  absl::Status last_failure_ ABSL_GUARDED_BY(mu_);  // the same, until Serve
+  bool serving_ ABSL_GUARDED_BY(mu_) = true;  // Claim allowed (false from a failure to Serve)
+  // Tickets that failed: first -> (last, error). Never durable, also after a resume.
+  std::map<uint64_t, std::pair<uint64_t, absl::Status>> lost_ ABSL_GUARDED_BY(mu_);
+  Position durable_at_ ABSL_GUARDED_BY(mu_);  // where the journal was durable last
+  std::function<void()> on_failure_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int holds_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_since_snapshot_ ABSL_GUARDED_BY(mu_) = 0;

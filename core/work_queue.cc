@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "core/ids.h"
 #include "core/log.h"
-#include "core/record_io.h"
+#include "core/recovery_plan.h"
 
 namespace harness {
 namespace {
@@ -33,10 +33,22 @@ absl::StatusOr<std::unique_ptr<WorkQueue>> WorkQueue::Open(WorkQueueOptions opti
   if (!store.ok()) return store.status();
   q->store_ = std::move(*store);
   if (absl::Status s = q->Recover(rec); !s.ok()) return s;
+  WorkQueue* qp = q.get();
+  q->store_->SetOnFailure([qp] {
+    absl::MutexLock l(&qp->recover_mu_);
+    qp->failure_seen_ = true;
+  });
+  q->recoverer_ = std::thread([qp] { qp->RecoveryLoop(); });
   return q;
 }
 
 WorkQueue::~WorkQueue() {
+  if (store_ != nullptr) store_->SetOnFailure(nullptr);
+  {
+    absl::MutexLock l(&recover_mu_);
+    stopping_ = true;
+  }
+  if (recoverer_.joinable()) recoverer_.join();
   // The store's last callbacks (event deliveries) use this object's members: finish them first.
   store_.reset();
 }
@@ -46,60 +58,17 @@ absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
   recovery_.repairs = rec.repairs;
   next_token_ = rec.max_token + 1;
   next_seq_ = table_.max_seq() + 1;
-  const absl::Time now = clock_->Now();
-
-  // Claims on disk against the journal: a claim is kept only if it is the running attempt.
-  absl::flat_hash_set<std::string> kept;
-  for (const ClaimDir::Entry& c : rec.claims) {
-    const store::ItemRecord* item = table_.Find(c.item_id);
-    const store::Attempt* running = item ? ItemTable::RunningAttempt(*item) : nullptr;
-    if (running != nullptr && c.token != 0 && running->lease_token() == c.token) {
-      Lease lease;
-      lease.item_id = c.item_id;
-      lease.token = c.token;
-      lease.agent = running->agent();
-      lease.attempt = running->number();
-      lease.base = running->base();
-      lease.granted = absl::FromUnixMillis(running->started_unix_ms());
-      lease.expires = now + options_.lease_ttl;  // one TTL for its agent to come back
-      leases_.Add(std::move(lease));
-      kept.insert(c.item_id);
-      ++recovery_.leases_kept;
-      continue;
-    }
-    std::string why = item == nullptr ? "its item was never committed"
-                      : c.token == 0  ? "its lease record is unreadable"
-                      : running == nullptr
-                          ? absl::StrCat("the item is ", ItemStateName(item->state()))
-                          : absl::StrCat("the running attempt has token ", running->lease_token());
-    if (absl::Status s = store_->claims().RemoveUnchecked(c.item_id); !s.ok()) return s;
-    std::string line = absl::StrCat("removed stale claim of item ", QuoteForMessage(c.item_id),
-                                    " (lease token ", c.token, "): ", why);
-    LogInfo(line);
-    recovery_.repairs.push_back(std::move(line));
+  RecoveryPlan plan = PlanRecovery(rec, table_, clock_->Now(), options_.lease_ttl);
+  leases_ = std::move(plan.leases);
+  recovery_.leases_kept = leases_.size();
+  for (size_t i = 0; i < plan.stale_claims.size(); ++i) {
+    if (absl::Status s = store_->claims().RemoveUnchecked(plan.stale_claims[i]); !s.ok()) return s;
+    LogInfo(plan.stale_lines[i]);
+    recovery_.repairs.push_back(plan.stale_lines[i]);
     ++recovery_.claims_removed;
   }
-  // Leased in the journal but with no claim on disk: the crash came before the grant was
-  // durable (never answered), or after the claim was dropped at the end of the attempt but
-  // before that end was durable (never answered either). Hand the item back without counting
-  // an attempt.
-  std::vector<std::pair<std::string, uint64_t>> rollback;
-  table_.ForEach([&](const store::ItemRecord& item) {
-    if (item.state() == store::ITEM_LEASED && !kept.contains(item.spec().id())) {
-      const store::Attempt* running = ItemTable::RunningAttempt(item);
-      rollback.emplace_back(item.spec().id(), running ? running->lease_token() : 0);
-    }
-  });
   uint64_t last = 0;
-  for (const auto& [id, token] : rollback) {
-    store::JournalRecord r;
-    store::Ended* e = r.mutable_ended();
-    e->set_item_id(id);
-    e->set_token(token);
-    e->set_outcome(store::OUTCOME_RELEASED);
-    e->set_error(
-        "handed back at restart: the crash interrupted this grant or the end of the attempt");
-    e->set_at_unix_ms(Ms(now));
+  for (const store::JournalRecord& r : plan.rollbacks) {
     absl::StatusOr<uint64_t> t = Commit(r);
     if (!t.ok()) return t.status();
     last = *t;
@@ -117,6 +86,16 @@ absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
 }
 
 absl::StatusOr<uint64_t> WorkQueue::Commit(const store::JournalRecord& rec) {
+  if (!unavailable_.ok()) return unavailable_;
+  return ApplyAndAppend(rec);
+}
+
+absl::StatusOr<uint64_t> WorkQueue::ApplyAndAppend(const store::JournalRecord& rec) {
+  if (size_t size = rec.ByteSizeLong(); size > Store::kMaxRecordBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("a journal record of ", size,
+                                                     " bytes is too large: at most ",
+                                                     Store::kMaxRecordBytes));
+  }
   if (absl::Status s = table_.Apply(rec); !s.ok()) return s;
   return store_->Append(rec);
 }
@@ -146,12 +125,11 @@ void WorkQueue::NotifyPending() {
 void WorkQueue::MaybeSnapshot() {
   if (store_->bytes_since_snapshot() < options_.snapshot_after_bytes) return;
   uint64_t segment = store_->BeginSnapshot();
-  store::Snapshot snap;
-  snap.set_next_token(next_token_);
-  snap.set_next_seq(next_seq_);
-  snap.set_first_segment(segment);
-  table_.ForEach([&](const store::ItemRecord& item) { *snap.add_items() = item; });
-  store_->FinishSnapshot(EncodeFrame(snap.SerializeAsString()), segment);
+  store::Snapshot header;
+  header.set_next_token(next_token_);
+  header.set_next_seq(next_seq_);
+  header.set_first_segment(segment);
+  store_->FinishSnapshot(Store::EncodeSnapshot(header, table_), segment);
 }
 
 Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::ItemSpec> specs) {
@@ -160,6 +138,7 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
   uint64_t ticket = 0;
   {
     absl::MutexLock l(&mu_);
+    if (!unavailable_.ok()) return {unavailable_, 0};
     absl::flat_hash_set<std::string> batch_ids;
     for (size_t i = 0; i < specs.size(); ++i) {
       store::ItemSpec& spec = specs[i];
@@ -175,7 +154,10 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
         }
       }
     }
+    // One record for the whole call: the journal keeps all of it or none (a torn record is cut
+    // off whole), whatever stops the controller.
     const absl::Time now = clock_->Now();
+    store::JournalRecord rec;
     for (store::ItemSpec& spec : specs) {
       uint64_t seq = next_seq_++;
       if (spec.id().empty()) {
@@ -186,18 +168,25 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
         spec.set_id(id);
         batch_ids.insert(id);
       }
-      store::JournalRecord rec;
-      store::ItemRecord* item = rec.mutable_submitted();
+      store::ItemRecord* item =
+          specs.size() == 1 ? rec.mutable_submitted() : rec.mutable_batch()->add_items();
       *item->mutable_spec() = std::move(spec);
       item->set_state(store::ITEM_PENDING);
       item->set_seq(seq);
       item->set_submitted_unix_ms(Ms(now));
       item->set_updated_unix_ms(Ms(now));
       ids.push_back(item->spec().id());
-      absl::StatusOr<uint64_t> t = Commit(rec);
-      if (!t.ok()) return {t.status(), ticket};  // unreachable: validated above
-      ticket = *t;
     }
+    absl::StatusOr<uint64_t> t = Commit(rec);
+    if (!t.ok()) {
+      if (absl::IsResourceExhausted(t.status())) {
+        return {absl::ResourceExhaustedError(absl::StrCat(
+                    specs.size(), " items are too many for one submit: ", t.status().message())),
+                0};
+      }
+      return {t.status(), 0};
+    }
+    ticket = *t;
     MaybeSnapshot();
   }
   NotifyPending();
@@ -273,6 +262,7 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
   lr.set_granted_unix_ms(Ms(now));
   lr.set_expires_unix_ms(Ms(grant.expires));
   if (absl::Status s = store_->Claim(lr); !s.ok()) {
+    if (absl::IsUnavailable(s)) return {s, 0};  // the store is failing
     // The in-memory table said pending; the disk disagrees. Never grant twice.
     LogError(absl::StrCat("refusing to grant: ", s.message()));
     return {absl::InternalError(absl::StrCat("cannot commit claim: ", s.message())), 0};

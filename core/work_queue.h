@@ -25,6 +25,12 @@
 //   * Every end of a lease, whatever caused it, goes through one path and is published once
 //     durable as one LeaseEnded event (lease_events.h) to the LeaseListener; an end that makes
 //     an item pending wakes parked acquirers (SetOnPending) on every path.
+//
+// A failed write: every change of the failed commit round and after it is refused with
+// Unavailable (naming the state dir and the system's error) and none of it is kept. A recovery
+// thread rebuilds the memory from what is durable (as at open, keeping the state dir lock), so
+// reads show exactly that, and retries every store_retry_interval until a write succeeds; then
+// the queue serves again (work_queue_recovery.cc). store_health() says which.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +39,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -57,6 +64,15 @@ struct WorkQueueOptions {
   bool group_commit = true;
   // A snapshot is written (and the journal it covers deleted) after this many journal bytes.
   uint64_t snapshot_after_bytes = 64ull << 20;
+  // After a failed write, how often the store tries to write again.
+  absl::Duration store_retry_interval = absl::Seconds(1);
+};
+
+// Whether the state dir takes writes.
+struct StoreHealth {
+  absl::Status status;           // OK, or the Unavailable error changes are refused with
+  absl::Time failing_since;      // InfinitePast while OK
+  uint64_t failures = 0;         // failures since the queue was opened (each one resumed from)
 };
 
 // A granted lease and what the agent needs to run the item.
@@ -137,7 +153,8 @@ class WorkQueue {
   const RecoveryStats& recovery() const { return recovery_; }
   const WorkQueueOptions& options() const { return options_; }
 
-  // Enqueues items, all or nothing; returns their ids (assigned where empty).
+  // Enqueues items, all or nothing, also across a crash or a failed write (one journal record);
+  // returns their ids (assigned where empty).
   Pending<std::vector<std::string>> BeginSubmit(std::vector<store::ItemSpec> specs);
   // Leases the next pending item to `agent`; nullopt if nothing is pending. `base` (the commit
   // the agent is to work from) is recorded with the attempt.
@@ -227,6 +244,8 @@ class WorkQueue {
   uint64_t commit_rounds() const { return store_->rounds(); }
   // When the next lease expires (InfiniteFuture if none).
   absl::Time NextExpiry() const;
+  // Whether changes are taken now (see the top of this file).
+  StoreHealth store_health() const;
 
   // Called (outside the lock, after durability is not awaited) whenever items become pending,
   // so long-polling acquirers can be woken.
@@ -237,9 +256,21 @@ class WorkQueue {
  private:
   WorkQueue(WorkQueueOptions options, Clock* clock) : options_(std::move(options)), clock_(clock) {}
   absl::Status Recover(const Store::Recovery& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Applies a record to the table and appends it to the store; returns the ticket.
+  // Applies a record to the table and appends it to the store; returns the ticket. Unavailable
+  // (and nothing applied) while the store is failing.
   absl::StatusOr<uint64_t> Commit(const store::JournalRecord& rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Commit without the check (recovery's own records).
+  absl::StatusOr<uint64_t> ApplyAndAppend(const store::JournalRecord& rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // After a failed write (work_queue_recovery.cc). The recovery thread waits for a failure of
+  // the store, then repairs, reloads and resumes it.
+  void RecoveryLoop();
+  // Rebuilds the memory from the durable state. With `finish`, also removes stale claims and
+  // commits the hand-backs recovery decides (the store must take writes).
+  absl::Status Reload(bool finish);
+  absl::Status StoreUnavailable(const absl::Status& cause) const;
   // What the changes made under one hold of mu_ imply once it is released: the ends to
   // publish (once `ticket` is durable) and whether to wake acquirers.
   struct Effects {
@@ -297,6 +328,15 @@ class WorkQueue {
   uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   Effects effects_ ABSL_GUARDED_BY(mu_);
+  absl::Status unavailable_ ABSL_GUARDED_BY(mu_);  // changes refused with this while not OK
+  absl::Time unavailable_since_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint64_t store_failures_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex recover_mu_;
+  bool failure_seen_ ABSL_GUARDED_BY(recover_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(recover_mu_) = false;
+  std::thread recoverer_;
+
   absl::Mutex pending_mu_;
   std::function<void()> on_pending_ ABSL_GUARDED_BY(pending_mu_);
   absl::Mutex listener_mu_;  // held while events are delivered

@@ -136,13 +136,34 @@ TEST(Render, StatusTextCountsOnlyLiveWorkingAgentsAndRoundsSuccess) {
   EXPECT_THAT(RenderStatusText(s), HasSubstr("success 98%"));
 }
 
+TEST(Render, StatusSaysWhenTheStoreIsFailingInTextAndJson) {
+  v1::StatusSnapshot s = ContractSnapshot();
+  EXPECT_THAT(RenderStatusText(s), Not(HasSubstr("Store:")));
+  s.mutable_controller()->set_store_error(
+      "state dir /s cannot take writes (write failed for /s/journal/3.wal: No space left on "
+      "device)");
+  s.mutable_controller()->set_store_failing_since_unix_ms(1'700'000'000'000);
+  std::string text = RenderStatusText(s);
+  EXPECT_THAT(text, HasSubstr("\nStore: FAILING since "));
+  EXPECT_THAT(text, HasSubstr("changes are refused: state dir /s cannot take writes"));
+  EXPECT_THAT(text, HasSubstr("No space left on device"));
+  YAML::Node doc = YAML::Load(RenderStatusJson(s, /*pretty=*/false));
+  EXPECT_FALSE(doc["controller"]["store_ok"].as<bool>());
+  EXPECT_THAT(doc["controller"]["store_error"].as<std::string>(),
+              HasSubstr("No space left on device"));
+  EXPECT_EQ(doc["controller"]["store_failing_since_unix_ms"].as<int64_t>(), 1'700'000'000'000);
+}
+
 TEST(Render, StatusJsonHasExactlyTheContractsFields) {
   std::string json = RenderStatusJson(ContractSnapshot(), /*pretty=*/true);
   ASSERT_EQ(json.back(), '\n');
   YAML::Node doc = YAML::Load(json);
   EXPECT_EQ(Keys(doc), (std::set<std::string>{"controller", "agents", "queue", "pool", "metrics"}));
   EXPECT_EQ(Keys(doc["controller"]),
-            (std::set<std::string>{"pid", "uptime_s", "address", "version"}));
+            (std::set<std::string>{"pid", "uptime_s", "address", "version", "store_ok",
+                                   "store_error", "store_failing_since_unix_ms"}));
+  EXPECT_TRUE(doc["controller"]["store_ok"].as<bool>());
+  EXPECT_EQ(doc["controller"]["store_error"].as<std::string>(), "");
   EXPECT_EQ(doc["controller"]["pid"].as<int>(), 12345);
   EXPECT_EQ(doc["controller"]["uptime_s"].as<int>(), 3600);
   EXPECT_EQ(doc["controller"]["address"].as<std::string>(), "127.0.0.1:7070");

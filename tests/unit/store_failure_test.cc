@@ -1,0 +1,157 @@
+// A failed write, for real: the state dir on a small tmpfs that the test fills. A refused change
+// leaves nothing in memory or on disk, the queue says it is failing and refuses changes (leases
+// held stay held), and it serves again by itself once space returns, with everything it
+// acknowledged kept. Skipped where mount(2) is not permitted.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/clock.h"
+#include "core/work_queue.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/core_test_util.h"
+#include "tests/support/small_fs.h"
+#include "tests/support/temp_dir.h"
+
+namespace harness {
+namespace {
+
+using ::harness::testing::MakeSpec;
+using ::harness::testing::Msg;
+using ::harness::testing::OpenQueueOrDie;
+using ::harness::testing::QueueOptions;
+using ::harness::testing::SmallFs;
+using ::harness::testing::TempDir;
+using ::testing::HasSubstr;
+
+// Polls cond until it holds or 20 s pass.
+bool Eventually(const std::function<bool()>& cond) {
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!cond()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+class StoreFailureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status mounted = fs_.Mount(tmp_.Sub("fs"), 4);
+    if (!mounted.ok()) GTEST_SKIP() << mounted.message();
+    options_ = QueueOptions(tmp_.Sub("fs/state"));
+    options_.store_retry_interval = absl::Milliseconds(20);
+    q_ = OpenQueueOrDie(options_, &clock_);
+    ASSERT_NE(q_, nullptr);
+  }
+  void TearDown() override { q_.reset(); }
+
+  // Items with prompts large enough that no slack in a page takes them.
+  static std::vector<store::ItemSpec> Batch(const std::string& prefix, int n) {
+    std::vector<store::ItemSpec> specs;
+    for (int i = 0; i < n; ++i) {
+      store::ItemSpec spec = MakeSpec(absl::StrCat(prefix, i));
+      spec.set_prompt(std::string(4096, 'p'));
+      specs.push_back(spec);
+    }
+    return specs;
+  }
+
+  // Fills the disk and sees a submit refused, until the queue says it is failing.
+  void FillUntilFailing() {
+    for (int i = 0; i < 5 && q_->store_health().status.ok(); ++i) {
+      fs_.Fill();
+      absl::StatusOr<std::vector<std::string>> refused = q_->Submit(Batch("refused-", 20));
+      ASSERT_FALSE(refused.ok());
+      EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+      EXPECT_THAT(Msg(refused.status()), HasSubstr(options_.state_dir));
+      EXPECT_THAT(Msg(refused.status()), HasSubstr("No space left on device"));
+      Eventually([&] { return !q_->store_health().status.ok(); });
+    }
+    ASSERT_FALSE(q_->store_health().status.ok()) << "the disk is full, yet the store says ok";
+  }
+
+  TempDir tmp_;
+  SmallFs fs_;
+  FakeClock clock_;
+  WorkQueueOptions options_;
+  std::unique_ptr<WorkQueue> q_;
+};
+
+TEST_F(StoreFailureTest, ARefusedSubmitLeavesNothingAndTheQueueServesAgainWhenSpaceReturns) {
+  ASSERT_OK(q_->Submit({MakeSpec("kept")}));
+  ASSERT_NO_FATAL_FAILURE(FillUntilFailing());
+  StoreHealth h = q_->store_health();
+  EXPECT_EQ(h.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(Msg(h.status), HasSubstr("No space left on device"));
+  EXPECT_EQ(h.failing_since, clock_.Now());
+  EXPECT_GE(h.failures, 1u);
+
+  // Memory is what is durable: the refused items are nowhere and their ids are free.
+  EXPECT_TRUE(Eventually([&] { return q_->Counts().total == 1; })) << q_->Counts().total;
+  EXPECT_EQ(q_->Get("refused-0").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<std::vector<std::string>> again = q_->Submit({MakeSpec("refused-0")});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kUnavailable) << again.status();
+  absl::StatusOr<std::optional<Grant>> grant = q_->Acquire("agent-1");
+  EXPECT_EQ(grant.status().code(), absl::StatusCode::kUnavailable) << grant.status();
+  EXPECT_OK(q_->Get("kept"));
+
+  fs_.Free();
+  ASSERT_TRUE(Eventually([&] { return q_->store_health().status.ok(); }))
+      << q_->store_health().status;
+  EXPECT_EQ(q_->store_health().failing_since, absl::InfinitePast());
+  ASSERT_OK(q_->Submit(Batch("refused-", 20))) << "the ids of refused items are free";
+  grant = q_->Acquire("agent-1");
+  ASSERT_OK(grant);
+  ASSERT_TRUE(grant->has_value());
+  EXPECT_EQ((*grant)->spec.id(), "kept");
+  EXPECT_EQ(q_->Counts().total, 21);
+
+  // And the disk agrees: a reopen finds exactly that.
+  q_.reset();
+  q_ = OpenQueueOrDie(options_, &clock_);
+  ASSERT_NE(q_, nullptr);
+  EXPECT_EQ(q_->Counts().total, 21);
+  EXPECT_EQ(q_->Counts().leased, 1);
+  EXPECT_EQ(q_->recovery().leases_kept, 1u);
+}
+
+TEST_F(StoreFailureTest, LeasesHeldWhenTheDiskFillsStayHeldAndEndOnceWritesSucceed) {
+  ASSERT_OK(q_->Submit({MakeSpec("a"), MakeSpec("b"), MakeSpec("c")}));
+  absl::StatusOr<std::optional<Grant>> ga = q_->Acquire("agent-a");
+  absl::StatusOr<std::optional<Grant>> gb = q_->Acquire("agent-b");
+  ASSERT_OK(ga);
+  ASSERT_OK(gb);
+  ASSERT_TRUE(ga->has_value() && gb->has_value());
+  ASSERT_NO_FATAL_FAILURE(FillUntilFailing());
+
+  EXPECT_TRUE(Eventually([&] { return q_->Counts().total == 3; }));
+  EXPECT_EQ(q_->Counts().leased, 2);
+  EXPECT_EQ(q_->Leases().size(), 2u);
+  clock_.Advance(absl::Seconds(5));
+  absl::StatusOr<Reconciled> renewed = q_->Reconcile(
+      "agent-a", {HeldLease{(*ga)->spec.id(), (*ga)->token}}, Unlisted::kKeep);
+  ASSERT_OK(renewed) << "renewals need no write";
+  EXPECT_EQ(renewed->renewed.size(), 1u);
+  absl::Status refused = q_->Complete((*ga)->spec.id(), (*ga)->token);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_EQ(q_->Acquire("agent-c").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(q_->Counts().leased, 2);
+
+  fs_.Free();
+  ASSERT_TRUE(Eventually([&] { return q_->store_health().status.ok(); }));
+  EXPECT_OK(q_->Complete((*ga)->spec.id(), (*ga)->token)) << "the lease survived the failure";
+  EXPECT_OK(q_->Fail((*gb)->spec.id(), (*gb)->token, store::OUTCOME_FAILED));
+  absl::StatusOr<std::optional<Grant>> gc = q_->Acquire("agent-c");
+  ASSERT_OK(gc);
+  ASSERT_TRUE(gc->has_value());
+  EXPECT_GT((*gc)->token, (*gb)->token);
+  absl::StatusOr<store::ItemRecord> a = q_->Get((*ga)->spec.id());
+  ASSERT_OK(a);
+  EXPECT_EQ(a->state(), store::ITEM_DONE);
+}
+
+}  // namespace
+}  // namespace harness
