@@ -59,13 +59,13 @@ void GrpcControllerClient::SessionLoop() {
     } else {
       not_found_in_a_row = 0;
     }
-    absl::MutexLock l(&mu_);
-    backoff.set_max(RetryCapLocked());
+    backoff.set_max(RetryCap());
     absl::Duration delay = backoff.Next();
     LogWarning(absl::StrCat("session stream to ", options_.address,
                             " ended: ", FromGrpcStatus(st).ToString(), "; reconnecting in ",
                             FormatSeconds(absl::Milliseconds(absl::ToInt64Milliseconds(delay))),
                             " s (the new stream waits for the controller)"));
+    absl::MutexLock l(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&shutdown_), delay);
   }
 }
