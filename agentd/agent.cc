@@ -116,6 +116,7 @@ void Agent::MainLoop() {
     }
     absl::StatusOr<std::optional<v1::Lease>> lease = controller_->Acquire(options_.acquire_wait);
     if (!lease.ok()) {
+      backoff.set_max(controller_->RetryCap());
       absl::Duration delay = backoff.Next();
       LogWarning(absl::StrCat("cannot acquire work: ", lease.status().ToString(), "; retrying in ",
                               Seconds(delay)));
@@ -123,27 +124,14 @@ void Agent::MainLoop() {
       continue;
     }
     backoff.Reset();
-    std::optional<v1::Lease> next = *std::move(lease);
-    while (next.has_value()) {
-      bool stop;
-      {
-        absl::MutexLock l(&mu_);
-        stop = draining_ || stopping_;
-      }
-      if (stop) {  // granted with the last report, just before a stop or drain came
-        ReleaseLease(*next, "agent stopping");
-        controller_->ForgetLease(RefOf(*next));
-        break;
-      }
-      next = RunItem(*next);
-    }
+    if (lease->has_value()) RunItem(**lease);
   }
   absl::MutexLock l(&mu_);
   LogInfo(draining_ && !stopping_ ? "drained: no item running, exiting"
                                   : absl::StrCat("stopped (", stop_reason_, ")"));
 }
 
-std::optional<v1::Lease> Agent::RunItem(const v1::Lease& lease) {
+void Agent::RunItem(const v1::Lease& lease) {
   const v1::LeaseRef ref = RefOf(lease);
   auto runner = std::make_shared<CommandRunner>(clock_);
   {
@@ -154,8 +142,8 @@ std::optional<v1::Lease> Agent::RunItem(const v1::Lease& lease) {
     controller_->SetState(StateLocked(/*working=*/true));
     changed_.SignalAll();  // the watchdog: a stop may have come while this lease was granted
   }
-  LogInfo(absl::StrCat("acquired ", Describe(ref), ", attempt ", lease.attempt(), ": \"",
-                       lease.item().title(), "\""));
+  LogInfo(absl::StrCat("acquired ", Describe(ref), " over the session stream, attempt ",
+                       lease.attempt(), ": \"", lease.item().title(), "\""));
   // A LeaseLost that arrived between the grant and `current_` being set was missed above.
   if (!controller_->Holds(ref)) DropCurrent(ref, Drop::kDiscard, "lost before it started");
 
@@ -195,12 +183,10 @@ std::optional<v1::Lease> Agent::RunItem(const v1::Lease& lease) {
   } else if (drop == Drop::kRelease) {
     ReleaseLease(lease, drop_reason);
   }
-  std::optional<v1::Lease> next;
-  if (drop == Drop::kNone) next = Report(lease, result, finish);
+  if (drop == Drop::kNone) Report(lease, result, finish);
   controller_->ForgetLease(ref);
   absl::MutexLock l(&mu_);
   current_.reset();
-  return next;
 }
 
 CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared) {
@@ -246,8 +232,8 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
   return runner->Run(request);
 }
 
-std::optional<v1::Lease> Agent::Report(const v1::Lease& lease, const CommandResult& result,
-                                       const FinishResult& finish) {
+void Agent::Report(const v1::Lease& lease, const CommandResult& result,
+                   const FinishResult& finish) {
   const v1::LeaseRef ref = RefOf(lease);
   bool next;
   {
@@ -281,13 +267,12 @@ std::optional<v1::Lease> Agent::Report(const v1::Lease& lease, const CommandResu
                            finish.commit.empty() ? std::string(" with no change")
                                                  : absl::StrCat(" with commit ", finish.commit)));
     }
-    if (s.ok() && response.has_next_lease()) return response.next_lease();
-    return std::nullopt;
+    return;
   }
   if (result.outcome == CommandOutcome::kCancelled) {
     // Only a drop cancels a runner, and drops are handled by the caller; be safe anyway.
     ReleaseLease(lease, result.error);
-    return std::nullopt;
+    return;
   }
   v1::FailRequest request;
   request.set_agent_id(options_.agent_id);
@@ -329,8 +314,7 @@ std::optional<v1::Lease> Agent::Report(const v1::Lease& lease, const CommandResu
         "; the item is now ",
         absl::AsciiStrToLower(
             absl::StripPrefix(v1::ItemState_Name(response.item_state()), "ITEM_STATE_"))));
-  }  if (s.ok() && response.has_next_lease()) return response.next_lease();
-  return std::nullopt;
+  }
 }
 
 void Agent::ReleaseLease(const v1::Lease& lease, const std::string& reason) {

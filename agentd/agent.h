@@ -90,13 +90,13 @@ class Agent : public SessionListener {
   };
 
   void MainLoop();
-  // Runs one item and reports it; returns the next lease if one came with the report's answer.
-  std::optional<v1::Lease> RunItem(const v1::Lease& lease);
+  // Runs one item and reports it.
+  void RunItem(const v1::Lease& lease);
   // Prepares the workspace (`*prepared` tells whether it succeeded) and runs the command.
   CommandResult Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared);
-  // Reports the item; asks for the next lease in the same call unless stopping or draining.
-  std::optional<v1::Lease> Report(const v1::Lease& lease, const CommandResult& result,
-                                  const FinishResult& finish);
+  // Reports the item; asks for the next lease in the same message unless stopping or draining
+  // (the lease then comes through the next Acquire).
+  void Report(const v1::Lease& lease, const CommandResult& result, const FinishResult& finish);
   void ReleaseLease(const v1::Lease& lease, const std::string& reason);
   // Calls `attempt` until the controller answers for good; see agent.h's top comment.
   // `fenced`: FAILED_PRECONDITION means the lease is not live (every call but FetchBase).

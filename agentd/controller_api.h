@@ -3,9 +3,9 @@
 // SessionListener: the commands that arrive on the Session stream, delivered to the agent.
 //
 // Division of labour: the client owns the connection, the registration (session id), the
-// Session stream with its heartbeats, reconnection with backoff and the list of leases the
-// agent holds (so that Register and every Heartbeat name them). The agent owns what to do:
-// acquire, run, report, obey commands.
+// Session stream with its heartbeats and the work that travels on it (leases down, reports up),
+// reconnection with backoff and the list of leases the agent holds (so that Register and every
+// Heartbeat name them). The agent owns what to do: acquire, run, report, obey commands.
 #pragma once
 
 #include <functional>
@@ -48,15 +48,19 @@ class ControllerApi {
   // UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED).
   virtual absl::Status Start(SessionListener* listener) = 0;
 
-  // One long poll for work (AgentService.Acquire, waiting up to `wait`). OK with no value: no
-  // work this time, call again (also after StopAcquiring() or after the client registered
-  // again because the session was unknown). A granted lease is added to the held leases before
-  // this returns. Other errors are transient: back off and call again.
+  // Waits up to `wait` for a lease (over the Session stream: want_work, answered by a `lease`
+  // message). OK with no value: none yet (the request stays outstanding, so a later call may
+  // return at once), or StopAcquiring() was called. A lease is added to the held leases as it
+  // arrives. Other errors (the controller refused the request) are transient: back off and
+  // call again.
   virtual absl::StatusOr<std::optional<v1::Lease>> Acquire(absl::Duration wait) = 0;
 
-  // One attempt of each report, with a deadline; the caller retries. The status is the
-  // controller's (FAILED_PRECONDITION: the lease is not live). A `next_lease` in the answer
-  // (the request asked with acquire_next) is added to the held leases before this returns.
+  // One attempt of each report (sent on the Session stream, answered by a `reply`), with a
+  // deadline; the caller retries. The status is the controller's, as the unary RPC gives it
+  // (FAILED_PRECONDITION: the lease is not live). UNAVAILABLE: no stream open, or it broke
+  // before the answer; the report stays queued and goes out on the next stream, so a retry
+  // may find its answer already there. With `acquire_next` the next lease comes through the
+  // next Acquire().
   virtual absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request) = 0;
   virtual absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request) = 0;
   virtual absl::StatusOr<v1::ReleaseResponse> Release(const v1::ReleaseRequest& request) = 0;
@@ -85,15 +89,16 @@ class ControllerApi {
   // re-Register that did not renew it, or ForgetLease()).
   virtual bool Holds(const v1::LeaseRef& lease) = 0;
   // Stops listing a lease in heartbeats and registrations (after its report was answered or
-  // the result was dropped).
+  // the result was dropped), and drops a report of it still waiting for an answer.
   virtual void ForgetLease(const v1::LeaseRef& lease) = 0;
   // The longest wait between two tries to reach the controller: short enough that an agent
   // comes back well within one lease TTL (all it gets after a controller restart).
-  virtual absl::Duration RetryCap() const { return absl::Seconds(5); }
+  virtual absl::Duration RetryCap() const { return absl::Seconds(1); }
   // What heartbeats report; a change is sent at once.
   virtual void SetState(v1::AgentState state) = 0;
   // For drain and stop: wakes a blocked Acquire, makes later ones return at once with no
-  // lease, and makes a Start() still trying to register give up. Sticky.
+  // lease, and makes a Start() still trying to register give up. Sticky. A lease that arrives
+  // later (asked for before) is held until Shutdown(), whose last heartbeat hands it back.
   virtual void StopAcquiring() = 0;
   // Sends a last heartbeat (state STOPPED, held leases), closes the stream, cancels every call
   // in flight and joins the client's threads. Call once, last.

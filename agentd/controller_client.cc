@@ -1,6 +1,6 @@
 // The gRPC client of AgentService, part 1 (see grpc_controller_client.h): the channel,
-// registration, Acquire, the reports and the held-lease list. The Session stream is in
-// session_stream.cc.
+// registration and the held-lease list. The Session stream is in session_stream.cc, the work
+// that travels on it (Acquire and the reports) in stream_work.cc.
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,129 +47,21 @@ GrpcControllerClient::GrpcControllerClient(const ControllerClientOptions& option
 
 absl::Status GrpcControllerClient::Start(SessionListener* listener) {
   listener_ = listener;
-  uint64_t generation;
-  {
-    absl::MutexLock l(&mu_);
-    generation = generation_;
-  }
-  absl::Status s = Register(generation, /*startup=*/true);
+  absl::Status s = Register(/*startup=*/true);
   if (!s.ok()) return s;
   session_thread_ = std::thread([this] { SessionLoop(); });
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<v1::Lease>> GrpcControllerClient::Acquire(absl::Duration wait) {
-  std::unique_ptr<grpc::ClientContext> ctx;
-  v1::AcquireRequest request;
-  uint64_t generation;
-  {
-    absl::MutexLock l(&mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !registering_ || acquiring_stopped_ || shutdown_;
-    };
-    mu_.Await(absl::Condition(&ready));
-    if (acquiring_stopped_ || shutdown_) return std::optional<v1::Lease>();
-    generation = generation_;
-    if (registered_) {
-      request.set_agent_id(options_.agent_id);
-      request.set_session_id(session_id_);
-      request.set_wait_ms(absl::ToInt64Milliseconds(wait));
-      ctx = MakeContext(wait + absl::Seconds(5), options_.token);
-      acquire_ctx_ = ctx.get();
-      ++acquire_in_flight_;
-    }
-  }
-  if (ctx == nullptr) {  // the session was found unknown and nobody registered again yet
-    absl::Status s = Register(generation, /*startup=*/false);
-    if (!s.ok() && !absl::IsCancelled(s)) return s;
-    return std::optional<v1::Lease>();
-  }
-  v1::AcquireResponse response;
-  BeforeCall();
-  grpc::Status st = AfterCall(stub_->Acquire(ctx.get(), request, &response));
-  bool hold_nothing;
-  {
-    absl::MutexLock l(&mu_);
-    acquire_ctx_ = nullptr;
-    --acquire_in_flight_;
-    // Held before Register can run again (it waits for acquire_in_flight_ == 0), so a
-    // registration never leaves out a lease that was just granted.
-    if (st.ok() && response.has_lease()) {
-      v1::LeaseRef ref;
-      ref.set_item_id(response.lease().item_id());
-      ref.set_lease_token(response.lease().lease_token());
-      held_.push_back(std::move(ref));
-      kick_ = true;
-    }
-    hold_nothing = held_.empty();
-  }
-  if (st.ok()) {
-    if (!response.has_lease()) return std::optional<v1::Lease>();
-    return std::optional<v1::Lease>(response.lease());
-  }
-  switch (st.error_code()) {
-    case grpc::StatusCode::CANCELLED:  // by StopAcquiring(), Register or Shutdown()
-      return std::optional<v1::Lease>();
-    case grpc::StatusCode::NOT_FOUND: {
-      LogWarning(absl::StrCat("acquire: the controller does not know this session (",
-                              st.error_message(), "); registering again"));
-      absl::Status s = Register(generation, /*startup=*/false);
-      if (!s.ok() && !absl::IsCancelled(s)) return s;
-      // An error, so that the caller backs off a little should the controller keep
-      // forgetting sessions.
-      return absl::AbortedError("the controller did not know the session; registered again");
-    }
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      // "Already holds a lease" while we hold none: a grant whose answer never reached us.
-      // Registering again with no held leases makes the controller end it at once.
-      if (hold_nothing) {
-        LogWarning(absl::StrCat("acquire refused: ", st.error_message(),
-                                "; registering again to end any lease this agent lost track of"));
-        Register(generation, /*startup=*/false).IgnoreError();
-      }
-      return FromGrpcStatus(st);
-    default:
-      return FromGrpcStatus(st);
-  }
-}
-
-absl::StatusOr<v1::CompleteResponse> GrpcControllerClient::Complete(
-    const v1::CompleteRequest& request) {
-  v1::CompleteResponse response;
-  grpc::Status st = Unary(&v1::AgentService::Stub::Complete, request, &response);
-  if (!st.ok()) return FromGrpcStatus(st);
-  if (response.has_next_lease()) HoldGranted(response.next_lease());
-  return response;
-}
-
-void GrpcControllerClient::HoldGranted(const v1::Lease& lease) {
-  absl::MutexLock l(&mu_);
-  v1::LeaseRef ref;
-  ref.set_item_id(lease.item_id());
-  ref.set_lease_token(lease.lease_token());
-  held_.push_back(std::move(ref));
-  kick_ = true;
-}
-
-absl::StatusOr<v1::FailResponse> GrpcControllerClient::Fail(const v1::FailRequest& request) {
-  v1::FailResponse response;
-  grpc::Status st = Unary(&v1::AgentService::Stub::Fail, request, &response);
-  if (!st.ok()) return FromGrpcStatus(st);
-  if (response.has_next_lease()) HoldGranted(response.next_lease());
-  return response;
-}
-
-absl::StatusOr<v1::ReleaseResponse> GrpcControllerClient::Release(
-    const v1::ReleaseRequest& request) {
-  v1::ReleaseResponse response;
-  grpc::Status st = Unary(&v1::AgentService::Stub::Release, request, &response);
-  if (!st.ok()) return FromGrpcStatus(st);
-  return response;
-}
-
 absl::Duration GrpcControllerClient::RetryCap() const {
   absl::MutexLock l(&mu_);
-  return std::clamp(lease_ttl_ / 4, absl::Milliseconds(100), absl::Seconds(5));
+  return RetryCapLocked();
+}
+
+absl::Duration GrpcControllerClient::RetryCapLocked() const {
+  // Never longer than the channel's own reconnect backoff: after an outage the agent tries
+  // again about as soon as the channel has reconnected.
+  return std::clamp(lease_ttl_ / 4, absl::Milliseconds(100), kMaxReconnectBackoff);
 }
 
 bool GrpcControllerClient::Holds(const v1::LeaseRef& lease) {
@@ -181,6 +73,10 @@ bool GrpcControllerClient::Holds(const v1::LeaseRef& lease) {
 void GrpcControllerClient::ForgetLease(const v1::LeaseRef& lease) {
   absl::MutexLock l(&mu_);
   if (RemoveHeldLocked(lease)) kick_ = true;
+  // A report still waiting for its answer is given up with the lease.
+  reports_.remove_if([&](const PendingReport& r) {
+    return r.item_id == lease.item_id() && r.lease_token == lease.lease_token();
+  });
 }
 
 void GrpcControllerClient::SetState(v1::AgentState state) {
@@ -194,7 +90,9 @@ void GrpcControllerClient::SetState(v1::AgentState state) {
 void GrpcControllerClient::StopAcquiring() {
   absl::MutexLock l(&mu_);
   acquiring_stopped_ = true;
-  if (acquire_ctx_ != nullptr) acquire_ctx_->TryCancel();
+  // Not asked again on a new stream. A want already on the controller may still bring a lease:
+  // it is held (and renewed) until the last heartbeat, which lists none, hands it back.
+  want_ = false;
 }
 
 void GrpcControllerClient::Shutdown() {
@@ -203,8 +101,11 @@ void GrpcControllerClient::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
     acquiring_stopped_ = true;
-    if (acquire_ctx_ != nullptr) acquire_ctx_->TryCancel();
+    want_ = false;
     for (grpc::ClientContext* c : calls_) c->TryCancel();
+    // A stream still waiting for the controller cannot carry a last heartbeat: end it. An open
+    // one sends it and half-closes (session_stream.cc).
+    if (stream_ctx_ != nullptr && !stream_open_) stream_ctx_->TryCancel();
   }
   if (session_thread_.joinable()) session_thread_.join();
 }
@@ -214,6 +115,13 @@ bool GrpcControllerClient::RemoveHeldLocked(const v1::LeaseRef& lease) {
                            [&](const v1::LeaseRef& h) { return SameLease(h, lease); });
   bool removed = it != held_.end();
   held_.erase(it, held_.end());
+  // A lease that arrived but was not taken yet goes too.
+  granted_.erase(std::remove_if(granted_.begin(), granted_.end(),
+                                [&](const v1::Lease& g) {
+                                  return g.item_id() == lease.item_id() &&
+                                         g.lease_token() == lease.lease_token();
+                                }),
+                 granted_.end());
   return removed;
 }
 
@@ -226,16 +134,10 @@ bool GrpcControllerClient::Nap(absl::Duration d, bool startup) {
   return !stop();
 }
 
-absl::Status GrpcControllerClient::Register(uint64_t stale_generation, bool startup) {
-  absl::MutexLock serial(&register_mu_);
+absl::Status GrpcControllerClient::Register(bool startup) {
   {
     absl::MutexLock l(&mu_);
-    if (registered_ && generation_ != stale_generation) return absl::OkStatus();
     registered_ = false;
-    registering_ = true;
-    if (acquire_ctx_ != nullptr) acquire_ctx_->TryCancel();
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return acquire_in_flight_ == 0; };
-    mu_.Await(absl::Condition(&idle));
   }
   Backoff backoff;
   absl::Status result;
@@ -243,6 +145,7 @@ absl::Status GrpcControllerClient::Register(uint64_t stale_generation, bool star
     v1::RegisterRequest request;
     {
       absl::MutexLock l(&mu_);
+      backoff.set_max(RetryCapLocked());
       if (shutdown_ || (startup && acquiring_stopped_)) {
         result = absl::CancelledError("stopped before registering with the controller");
         break;
@@ -275,10 +178,6 @@ absl::Status GrpcControllerClient::Register(uint64_t stale_generation, bool star
                             " s"));
     if (!Nap(delay, startup)) continue;  // the loop head sees why
   }
-  {
-    absl::MutexLock l(&mu_);
-    registering_ = false;
-  }
   if (!result.ok() && !absl::IsCancelled(result) && !startup && listener_ != nullptr) {
     listener_->OnFatal(result);
   }
@@ -294,7 +193,6 @@ void GrpcControllerClient::Registered(const v1::RegisterRequest& request,
   {
     absl::MutexLock l(&mu_);
     session_id_ = response.session_id();
-    ++generation_;
     registered_ = true;
     heartbeat_interval_ = interval;
     lease_ttl_ = absl::Milliseconds(response.lease_ttl_ms());

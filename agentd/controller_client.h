@@ -6,14 +6,20 @@
 //     (it restarted), listing the leases still held. A held lease missing from the answer is
 //     lost: the listener hears OnLeaseLost.
 //   * One Session stream per agent, on a thread of its own (the synchronous API: one thread
-//     writes Hello and then a Heartbeat every heartbeat_interval_ms, or at once when the state
-//     or the held leases change; a second thread reads). A broken stream is reopened with the
-//     same session id after a jittered exponential backoff (100 ms doubling to 5 s, +-25 %);
-//     a stream that ends NOT_FOUND leads to Register first. Each stream carries a deadline
-//     (`stream_lifetime`) and is simply reopened when it passes.
-//   * Every call has a deadline: Register and the reports `call_timeout`, Acquire its wait
-//     plus 5 s, FetchBase `fetch_timeout` (the pack's size is not known when it starts),
-//     UploadResult `call_timeout` plus a second per `upload_bytes_per_second` bytes of pack.
+//     writes Hello, a Heartbeat every heartbeat_interval_ms or at once when the state or the
+//     held leases change, and the work messages; a second thread reads). A broken stream is
+//     reopened with the same session id after a jittered exponential backoff (100 ms doubling
+//     to RetryCap(), +-25 %); a stream that ends NOT_FOUND leads to Register first. A new
+//     stream waits for the channel to connect (wait_for_ready), so it opens within the
+//     channel's reconnect backoff (rpc/channel.h: at most 1 s) of the controller serving
+//     again. Each stream carries a deadline (`stream_lifetime`) and is simply reopened when
+//     it passes.
+//   * All work travels on that stream: want_work / lease, and complete / fail / release each
+//     answered by a reply. A report or want_work left unanswered by a broken stream is sent
+//     again on the next one. The unary Acquire, Complete, Fail and Release are never called.
+//   * Every call has a deadline: Register and a report's wait for its answer `call_timeout`,
+//     FetchBase `fetch_timeout` (the pack's size is not known when it starts), UploadResult
+//     `call_timeout` plus a second per `upload_bytes_per_second` bytes of pack.
 #pragma once
 
 #include <cstdint>

@@ -15,7 +15,6 @@ absl::Status GrpcControllerClient::FetchBase(
     const ChunkSink& on_chunk) {
   std::unique_ptr<grpc::ClientContext> ctx = MakeContext(options_.fetch_timeout, options_.token);
   CallScope scope(this, ctx.get());
-  BeforeCall();
   std::unique_ptr<grpc::ClientReader<v1::FetchBaseResponse>> reader =
       stub_->FetchBase(ctx.get(), request);
   absl::Status local;  // a callback's error, or a protocol error
@@ -36,7 +35,7 @@ absl::Status GrpcControllerClient::FetchBase(
     }
   }
   if (!local.ok()) ctx->TryCancel();
-  grpc::Status st = AfterCall(reader->Finish());
+  grpc::Status st = reader->Finish();
   if (!local.ok()) return local;
   if (!st.ok()) return FromGrpcStatus(st);
   if (!header_seen) return absl::InternalError("FetchBase: the controller sent no header");
@@ -51,7 +50,6 @@ absl::StatusOr<v1::UploadResultResponse> GrpcControllerClient::UploadResult(
       options_.call_timeout + absl::Seconds(std::max<int64_t>(header.pack_size(), 0) / rate);
   std::unique_ptr<grpc::ClientContext> ctx = MakeContext(timeout, options_.token);
   CallScope scope(this, ctx.get());
-  BeforeCall();
   v1::UploadResultResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::UploadResultRequest>> writer =
       stub_->UploadResult(ctx.get(), &response);
@@ -75,7 +73,7 @@ absl::StatusOr<v1::UploadResultResponse> GrpcControllerClient::UploadResult(
     if (!local.ok() && !broken) ctx->TryCancel();  // the source failed on its own
     if (local.ok()) writer->WritesDone();
   }
-  grpc::Status st = AfterCall(writer->Finish());
+  grpc::Status st = writer->Finish();
   // A broken stream's real cause (e.g. FAILED_PRECONDITION after the header) is the status.
   if (!local.ok() && !broken) return local;
   if (!st.ok()) return FromGrpcStatus(st);

@@ -1,9 +1,10 @@
 // The gRPC client of AgentService, part 2 (see grpc_controller_client.h): the Session stream.
 // One thread keeps one stream open per agent: Hello, a Heartbeat every heartbeat interval (or
-// at once when the state or the held leases change), commands dispatched to the listener;
-// reconnection with backoff, and Register first when the controller forgot the session.
+// at once when the state or the held leases change), the work messages stream_work.cc queues
+// (want_work, complete, fail, release: each written once per stream until answered), commands
+// and answers dispatched as they arrive; reconnection with backoff, and Register first when
+// the controller forgot the session.
 #include <algorithm>
-#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -19,18 +20,16 @@ void GrpcControllerClient::SessionLoop() {
   Backoff backoff;
   int not_found_in_a_row = 0;
   while (true) {
-    uint64_t generation;
     std::string session_id;
     bool registered;
     {
       absl::MutexLock l(&mu_);
       if (shutdown_) return;
-      generation = generation_;
       session_id = session_id_;
       registered = registered_;
     }
     if (!registered) {
-      absl::Status s = Register(generation, /*startup=*/false);
+      absl::Status s = Register(/*startup=*/false);
       if (!s.ok() && !absl::IsCancelled(s)) {
         // OnFatal was called; the agent is stopping. Wait for Shutdown().
         absl::MutexLock l(&mu_);
@@ -40,19 +39,16 @@ void GrpcControllerClient::SessionLoop() {
       continue;
     }
     bool received = false;
-    grpc::Status st = RunStream(session_id, generation, &received);
-    bool newer_session;
+    grpc::Status st = RunStream(session_id, &received);
     {
       absl::MutexLock l(&mu_);
       if (shutdown_) return;
-      newer_session = generation_ != generation;
-      if (st.error_code() == grpc::StatusCode::NOT_FOUND && !newer_session) registered_ = false;
+      if (st.error_code() == grpc::StatusCode::NOT_FOUND) registered_ = false;
     }
     if (received) {
       backoff.Reset();
       not_found_in_a_row = 0;
     }
-    if (newer_session) continue;  // registered again meanwhile: open a stream for it now
     if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && received) continue;
     if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
       LogWarning(absl::StrCat("session stream: the controller does not know session ", session_id,
@@ -68,35 +64,40 @@ void GrpcControllerClient::SessionLoop() {
     LogWarning(absl::StrCat("session stream to ", options_.address,
                             " ended: ", FromGrpcStatus(st).ToString(), "; reconnecting in ",
                             FormatSeconds(absl::Milliseconds(absl::ToInt64Milliseconds(delay))),
-                            " s"));
+                            " s (the new stream waits for the controller)"));
     absl::MutexLock l(&mu_);
-    auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return shutdown_ || generation_ != generation;  // stop, or a new session to open
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), delay);
+    mu_.AwaitWithTimeout(absl::Condition(&shutdown_), delay);
   }
 }
 
-grpc::Status GrpcControllerClient::RunStream(const std::string& session_id, uint64_t generation,
-                                             bool* received) {
+grpc::Status GrpcControllerClient::RunStream(const std::string& session_id, bool* received) {
   std::unique_ptr<grpc::ClientContext> ctx = MakeContext(options_.stream_lifetime, options_.token);
-  BeforeCall();
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream =
-      stub_->Session(ctx.get());
-  v1::AgentMessage hello;
-  hello.mutable_hello()->set_session_id(session_id);
-  hello.mutable_hello()->set_agent_id(options_.agent_id);
-  if (!stream->Write(hello)) return AfterCall(stream->Finish());
-
-  std::atomic<bool> got_message{false};
+  // While the controller is unreachable the stream waits for the channel to reconnect (at the
+  // channel's backoff, rpc/channel.h) instead of failing at once: it opens as soon as the
+  // controller serves again, however long it was gone.
+  ctx->set_wait_for_ready(true);
+  uint64_t seq;
   {
     absl::MutexLock l(&mu_);
+    if (shutdown_) return grpc::Status(grpc::StatusCode::CANCELLED, "agentd is shutting down");
+    seq = ++stream_seq_;
+    stream_running_ = true;
+    stream_open_ = false;
+    stream_ctx_ = ctx.get();
     reader_done_ = false;
   }
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream =
+      stub_->Session(ctx.get());
   std::thread reader([&] {
     v1::ControllerMessage m;
+    bool first = true;
     while (stream->Read(&m)) {
-      if (!got_message.exchange(true)) {
+      if (first) {
+        first = false;
+        {
+          absl::MutexLock l(&mu_);
+          stream_open_ = true;
+        }
         LogInfo(absl::StrCat("session stream to ", options_.address, " open"));
       }
       Dispatch(m);
@@ -105,42 +106,61 @@ grpc::Status GrpcControllerClient::RunStream(const std::string& session_id, uint
     reader_done_ = true;
   });
 
+  v1::AgentMessage hello;
+  hello.mutable_hello()->set_session_id(session_id);
+  hello.mutable_hello()->set_agent_id(options_.agent_id);
   absl::Time next_heartbeat = absl::Now();  // the first one right after Hello
-  while (true) {
-    v1::AgentMessage heartbeat;
-    bool final;
-    {
-      absl::MutexLock l(&mu_);
-      auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return shutdown_ || reader_done_ || kick_ || generation_ != generation;
-      };
-      mu_.AwaitWithDeadline(absl::Condition(&wake), next_heartbeat);
-      if (reader_done_) break;
-      if (generation_ != generation) {
+  if (stream->Write(hello)) {
+    while (true) {
+      std::vector<v1::AgentMessage> out;
+      bool final;
+      {
+        absl::MutexLock l(&mu_);
+        auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return shutdown_ || reader_done_ || kick_ || HasUnsentLocked(seq);
+        };
+        mu_.AwaitWithDeadline(absl::Condition(&wake), next_heartbeat);
+        if (reader_done_) break;
+        final = shutdown_;
+        if (final || kick_ || absl::Now() >= next_heartbeat) {
+          kick_ = false;
+          out.push_back(MakeHeartbeatLocked(final));
+          next_heartbeat = absl::Now() + heartbeat_interval_;
+        }
+        // Written right after the heartbeat, so a stream's first messages are hello, heartbeat,
+        // then whatever waited for it.
+        if (!final) {
+          for (v1::AgentMessage& m : TakeUnsentLocked(seq)) out.push_back(std::move(m));
+        }
+      }
+      // A write fails only once the call is over; the reader then ends too, and Finish()
+      // gives the controller's status (cancelling here could hide it, e.g. NOT_FOUND).
+      bool broken = false;
+      for (const v1::AgentMessage& m : out) {
+        if (!stream->Write(m)) {
+          broken = true;
+          break;
+        }
+      }
+      if (broken) break;
+      if (final) {
+        stream->WritesDone();
+        absl::MutexLock l(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&reader_done_), absl::Seconds(2));
         ctx->TryCancel();
         break;
       }
-      final = shutdown_;
-      kick_ = false;
-      heartbeat = MakeHeartbeatLocked(final);
     }
-    if (!stream->Write(heartbeat)) {
-      ctx->TryCancel();
-      break;
-    }
-    if (final) {
-      stream->WritesDone();
-      absl::MutexLock l(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&reader_done_), absl::Seconds(2));
-      ctx->TryCancel();
-      break;
-    }
-    absl::MutexLock l(&mu_);
-    next_heartbeat = absl::Now() + heartbeat_interval_;
   }
   reader.join();
-  *received = got_message.load();
-  return AfterCall(stream->Finish());
+  grpc::Status st = stream->Finish();
+  absl::MutexLock l(&mu_);
+  *received = stream_open_;
+  stream_running_ = false;
+  stream_open_ = false;
+  stream_ctx_ = nullptr;
+  stream_error_ = FromGrpcStatus(st).ToString();
+  return st;
 }
 
 v1::AgentMessage GrpcControllerClient::MakeHeartbeatLocked(bool final) {
@@ -190,9 +210,10 @@ void GrpcControllerClient::Dispatch(const v1::ControllerMessage& m) {
       break;
     }
     case v1::ControllerMessage::kLease:
+      OnLease(m.lease());
+      break;
     case v1::ControllerMessage::kReply:
-      // The fast path is not used by this agent: nothing was asked for on the stream.
-      LogWarning("session stream: ignored an unexpected fast-path message from the controller");
+      OnReply(m.reply());
       break;
     case v1::ControllerMessage::KIND_NOT_SET:
       break;  // a kind newer than this agent

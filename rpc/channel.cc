@@ -14,9 +14,18 @@ std::shared_ptr<grpc::Channel> MakeControllerChannel(const std::string& address,
               static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_timeout)));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  // Reconnect quickly after a controller restart; agentd adds its own jittered backoff.
+  // Reconnect soon after a controller restart, however long it was gone. While a channel is
+  // not connected, calls that do not wait for it (gRPC's default) fail at once with the last
+  // connection error, so its backoff, not the caller's, says how soon the controller is seen
+  // again: 100 ms, growing 1.6x (+-20 %) to kMaxReconnectBackoff. gRPC 1.51 reads "min
+  // reconnect backoff" as the least time a connection attempt is given (default 20 s).
+  const int max_backoff_ms = static_cast<int>(absl::ToInt64Milliseconds(kMaxReconnectBackoff));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, max_backoff_ms);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
+  // A channel of its own, not shared with others to the same address in this process, so that
+  // no other channel's failed connection (and its backoff) is reused.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
   args.SetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, 64 << 20);
   // gRPC 1.51: a channel that failed to connect recovers only after re-resolving its target,

@@ -1,5 +1,6 @@
-// Client channels to the controller, with keepalive set explicitly (STYLE.md lesson 9) and the
-// bearer token, if any, attached to every call as `authorization: Bearer <token>`.
+// Client channels to the controller, with keepalive and the reconnect backoff set explicitly
+// (STYLE.md lesson 9) and the bearer token, if any, attached to every call as
+// `authorization: Bearer <token>`.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -10,6 +11,11 @@
 #include "absl/time/time.h"
 
 namespace harness {
+
+// The longest wait between two connection attempts of a channel whose controller is gone
+// (gRPC's default grows to 120 s): a channel reconnects within about this long of the controller
+// serving again, whatever the outage's length. agentd's own retries stay within it too.
+inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 
 struct ChannelOptions {
   std::string token;  // empty: none

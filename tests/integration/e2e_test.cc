@@ -17,6 +17,7 @@
 #include "core/file_util.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/temp_dir.h"
 
 namespace harness::testing {
@@ -73,6 +74,14 @@ class EndToEnd : public ::testing::Test {
     v1::Item item = GetItem(controller_->control(), id);
     return item.state() == v1::ITEM_STATE_LEASED ? item.agent() : "";
   }
+  // How many times `text` occurs in the agent's log.
+  int CountInLog(const std::string& agent, const std::string& text) {
+    std::string log = AgentLog(agent);
+    int n = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+    return n;
+  }
+  int ControllerPort() { return std::stoi(config_.listen.substr(config_.listen.rfind(':') + 1)); }
   std::string AgentLog(const std::string& id) {
     absl::StatusOr<std::string> s = ReadFile(tmp_.Sub(id + ".log"));
     return s.ok() ? *s : "";
@@ -289,6 +298,87 @@ TEST_F(EndToEnd, AnAgentFinishesItsItemWhileTheControllerIsDownAndReportsWhenItI
   ASSERT_EQ(item.attempts_size(), 1) << "the lease survived the restart; nothing ran twice";
   EXPECT_EQ(item.attempts(0).agent(), "a1");
   EXPECT_EQ(Effects()["through-outage"], 1);
+}
+
+TEST_F(EndToEnd, AnAgentsItemsArriveAndAreReportedOverTheSessionStream) {
+  v1::ItemSpec failing = MakeItem("stream-fail", "fail");
+  failing.set_max_attempts(1);
+  Submit(controller_->control(), {MakeItem("stream-1", "ok"), MakeItem("stream-2", "ok"), failing});
+  StartNamedAgent("a1");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::StatusSnapshot s = GetStatus(controller_->control());
+        return s.queue().done() == 2 && s.queue().parked() + s.queue().failed() == 1;
+      },
+      absl::Seconds(30)))
+      << AgentLog("a1");
+  std::string log = AgentLog("a1");
+  for (const std::string id : {"stream-1", "stream-2", "stream-fail"}) {
+    v1::Item item = GetItem(controller_->control(), id);
+    ASSERT_EQ(item.attempts_size(), 1) << id;
+    std::string lease = absl::StrCat("item ", id, " (lease ", item.attempts(0).lease_token(), ")");
+    EXPECT_TRUE(absl::StrContains(log, absl::StrCat("acquired ", lease,
+                                                    " over the session stream, attempt 1")))
+        << log;
+    EXPECT_TRUE(absl::StrContains(log, absl::StrCat(lease, id == "stream-fail"
+                                                               ? ": reported as failed"
+                                                               : ": completed")))
+        << log;
+  }
+}
+
+TEST_F(EndToEnd, AReportWhoseAnswerWasLostIsSentAgainOnTheNextStreamAndAnsweredTheSameWay) {
+  std::unique_ptr<TcpProxy> proxy = TcpProxy::Start(ControllerPort());
+  ASSERT_NE(proxy, nullptr);
+  Submit(controller_->control(), {MakeItem("lost-answer", "sleep:2")});
+  agents_["a1"] = StartAgent("a1", proxy->address(), tmp_.Sub("work-a1"), "/bin/sh " + script_,
+                             tmp_.Sub("a1.log"));
+  ASSERT_TRUE(WaitFor([&] { return Running("lost-answer", "a1"); }, absl::Seconds(10)));
+  // From now on nothing the controller says reaches the agent: its completion arrives and is
+  // committed, the answer is held back, then lost with the connection.
+  proxy->HoldReplies(true);
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(20))) << AgentLog("a1");
+  EXPECT_EQ(CountInLog("a1", ": completed"), 0) << "the answer was held back";
+  proxy->CutAll();
+  proxy->HoldReplies(false);
+  // The agent sends the completion again on its next stream; the controller answers it as it
+  // answered the first, and nothing changes.
+  ASSERT_TRUE(WaitFor([&] { return CountInLog("a1", "item lost-answer (lease ") > 0 &&
+                                   CountInLog("a1", ": completed") == 1; },
+                      absl::Seconds(20)))
+      << AgentLog("a1");
+  EXPECT_GE(CountInLog("a1", "broke before the controller answered the complete"), 1)
+      << AgentLog("a1");
+  v1::Item item = GetItem(controller_->control(), "lost-answer");
+  EXPECT_EQ(item.state(), v1::ITEM_STATE_DONE);
+  ASSERT_EQ(item.attempts_size(), 1);
+  EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_DONE);
+  EXPECT_EQ(Effects()["lost-answer"], 1);
+  EXPECT_EQ(CountInLog("a1", "acquired item lost-answer"), 1);
+}
+
+TEST_F(EndToEnd, AnAgentKeepsItsLeaseThroughAnOutageLongerThanTheLongestReconnectBackoff) {
+  // The lease TTL is 3 s (the test config): a restarted controller gives a lease one TTL to be
+  // claimed back by its agent, so the agent must be back well within it, after an outage five
+  // times the channel's longest reconnect backoff (1 s) and longer than the TTL itself.
+  Submit(controller_->control(), {MakeItem("through-long-outage", "sleep:8")});
+  StartNamedAgent("a1");
+  ASSERT_TRUE(WaitFor([&] { return Running("through-long-outage", "a1"); }, absl::Seconds(10)));
+  controller_->Signal(SIGKILL);
+  controller_->Wait();
+  const int opened = CountInLog("a1", " open\n");
+  absl::SleepFor(absl::Seconds(5));  // the outage (a fault's length, not a wait for a state)
+  StartController();
+  // The agent reconnects (a new stream opens) and keeps its lease: the item runs once, and its
+  // result lands.
+  ASSERT_TRUE(WaitFor([&] { return CountInLog("a1", " open\n") > opened; }, absl::Seconds(20)))
+      << AgentLog("a1");
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30))) << AgentLog("a1");
+  v1::Item item = GetItem(controller_->control(), "through-long-outage");
+  ASSERT_EQ(item.attempts_size(), 1) << AgentLog("a1");
+  EXPECT_EQ(item.attempts(0).agent(), "a1");
+  EXPECT_EQ(Effects()["through-long-outage"], 1);
+  EXPECT_EQ(CountInLog("a1", "lease lost"), 0) << AgentLog("a1");
 }
 
 TEST_F(EndToEnd, SigtermLetsAShortItemFinishAndReleasesALongOne) {
