@@ -45,7 +45,7 @@ class GrpcControllerClient : public ControllerApi {
   void ForgetLease(const v1::LeaseRef& lease) override;
   void SetState(v1::AgentState state) override;
   // Adds a lease granted with a report's answer to the held leases.
-  void HoldGranted(const v1::Lease& lease);
+  void HoldGranted(const v1::Lease& lease) ABSL_LOCKS_EXCLUDED(mu_);
   // A quarter of the lease TTL (between 100 ms and 5 s).
   absl::Duration RetryCap() const override;
   void StopAcquiring() override;
@@ -90,26 +90,28 @@ class GrpcControllerClient : public ControllerApi {
   bool RemoveHeldLocked(const v1::LeaseRef& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Waits `d` unless shutdown (or, at startup, StopAcquiring()) comes first. False if it did.
-  bool Nap(absl::Duration d, bool startup);
+  bool Nap(absl::Duration d, bool startup) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Registers unless another thread already replaced the registration of `stale_generation`.
   // Retries with backoff until it succeeds, the controller refuses for good, or shutdown (at
   // startup also StopAcquiring()) makes it give up with Cancelled. While it runs, no Acquire
   // is in flight, so the held leases it sends are complete. A refusal for good after startup
   // is reported to the listener (OnFatal).
-  absl::Status Register(uint64_t stale_generation, bool startup);
+  absl::Status Register(uint64_t stale_generation, bool startup)
+      ABSL_LOCKS_EXCLUDED(register_mu_, mu_);
   // Applies a RegisterResponse: the new session, and the held leases it did not renew.
-  void Registered(const v1::RegisterRequest& request, const v1::RegisterResponse& response);
+  void Registered(const v1::RegisterRequest& request, const v1::RegisterResponse& response)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // session_stream.cc: the Session thread. (Re)registers when needed, opens a stream,
   // heartbeats, reconnects with backoff.
-  void SessionLoop();
+  void SessionLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // One Session stream: Hello, then heartbeats until it breaks, a newer registration replaces
   // it, or shutdown (which sends a last heartbeat and half-closes). Returns its final status.
   grpc::Status RunStream(const std::string& session_id, uint64_t generation, bool* received);
   v1::AgentMessage MakeHeartbeatLocked(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Handles one message from the controller (on the stream's reader thread).
-  void Dispatch(const v1::ControllerMessage& m);
+  void Dispatch(const v1::ControllerMessage& m) ABSL_LOCKS_EXCLUDED(mu_);
 
   const ControllerClientOptions options_;
   const std::shared_ptr<grpc::Channel> channel_;

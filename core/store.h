@@ -102,9 +102,9 @@ class Store {
   };
 
   Store(StatePaths paths, Options options) : paths_(std::move(paths)), options_(options) {}
-  void CommitLoop();
+  void CommitLoop() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CommitBatch(std::vector<Entry>& batch);
-  void RunCallbacks(uint64_t durable, const absl::Status& status);
+  void RunCallbacks(uint64_t durable, const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   const StatePaths paths_;
   const Options options_;

@@ -192,7 +192,7 @@ class WorkQueue {
   bool AlreadyEnded(const std::string& item_id, uint64_t token,
                     std::initializer_list<store::Outcome> outcomes) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NotifyPending();
+  void NotifyPending() ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);  // on_pending_ may call back
 
   const WorkQueueOptions options_;
   Clock* const clock_;
