@@ -136,7 +136,7 @@ void Agent::RunItem(const v1::Lease& lease) {
   auto runner = std::make_shared<CommandRunner>(clock_);
   {
     absl::MutexLock l(&mu_);
-    current_.emplace();
+    current_.emplace(Current{});  // clang 14 rejects emplace(): nested-class quirk
     current_->ref = ref;
     current_->runner = runner;
     controller_->SetState(StateLocked(/*working=*/true));

@@ -89,9 +89,9 @@ class Agent : public SessionListener {
     std::string drop_reason;
   };
 
-  void MainLoop();
+  void MainLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs one item and reports it.
-  void RunItem(const v1::Lease& lease);
+  void RunItem(const v1::Lease& lease) ABSL_LOCKS_EXCLUDED(mu_);
   // Prepares the workspace (`*prepared` tells whether it succeeded) and runs the command.
   CommandResult Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared);
   // Reports the item; asks for the next lease in the same message unless stopping or draining
@@ -102,11 +102,12 @@ class Agent : public SessionListener {
   // `fenced`: FAILED_PRECONDITION means the lease is not live (every call but FetchBase).
   absl::Status RetryReport(absl::string_view what, const v1::LeaseRef& ref,
                            const std::function<absl::Status()>& attempt, bool fenced = true);
-  void DropCurrent(const v1::LeaseRef& lease, Drop drop, absl::string_view reason);
-  void Stop(absl::Duration grace, absl::string_view reason);
-  void Watchdog();
+  void DropCurrent(const v1::LeaseRef& lease, Drop drop, absl::string_view reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop(absl::Duration grace, absl::string_view reason) ABSL_LOCKS_EXCLUDED(mu_);
+  void Watchdog() ABSL_LOCKS_EXCLUDED(mu_);
   // Sleeps up to `d`, waking early on any change (stop, drain, a dropped item).
-  void Nap(absl::Duration d);
+  void Nap(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
   v1::AgentState StateLocked(bool working) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const AgentOptions options_;

@@ -114,7 +114,7 @@ class CommandRunner {
 
   ProcessEnd RunProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                         const CommandRequest& request, int log_fd, absl::Time deadline);
-  bool cancelled() const;
+  bool cancelled() const ABSL_LOCKS_EXCLUDED(mu_);
   void DrainWakePipe();
 
   Clock* clock_;

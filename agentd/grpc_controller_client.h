@@ -93,7 +93,7 @@ class GrpcControllerClient : public ControllerApi {
   absl::Duration RetryCapLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Waits `d` unless shutdown (or, at startup, StopAcquiring()) comes first. False if it did.
-  bool Nap(absl::Duration d, bool startup);
+  bool Nap(absl::Duration d, bool startup) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Registers, listing the held leases. Retries with backoff until it succeeds, the controller
   // refuses for good, or shutdown (at startup also StopAcquiring()) makes it give up with
@@ -102,11 +102,12 @@ class GrpcControllerClient : public ControllerApi {
   // good after startup is reported to the listener (OnFatal).
   absl::Status Register(bool startup);
   // Applies a RegisterResponse: the new session, and the held leases it did not renew.
-  void Registered(const v1::RegisterRequest& request, const v1::RegisterResponse& response);
+  void Registered(const v1::RegisterRequest& request, const v1::RegisterResponse& response)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // session_stream.cc: the Session thread. (Re)registers when needed, opens a stream,
   // heartbeats, writes the work messages, reconnects with backoff.
-  void SessionLoop();
+  void SessionLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // One Session stream: Hello, then heartbeats and work messages until it breaks or shutdown
   // (which sends a last heartbeat and half-closes). Returns its final status.
   grpc::Status RunStream(const std::string& session_id, bool* received);
@@ -116,7 +117,7 @@ class GrpcControllerClient : public ControllerApi {
   // Takes the work messages to write on stream `seq` and marks them sent on it.
   std::vector<v1::AgentMessage> TakeUnsentLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Handles one message from the controller (on the stream's reader thread).
-  void Dispatch(const v1::ControllerMessage& m);
+  void Dispatch(const v1::ControllerMessage& m) ABSL_LOCKS_EXCLUDED(mu_);
 
   // stream_work.cc: the fast path's answers, and one report attempt.
   void OnLease(const v1::Lease& lease);

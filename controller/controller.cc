@@ -96,7 +96,10 @@ Controller::~Controller() {
 }
 
 void Controller::Start(const std::string& address) {
-  address_ = address;
+  {
+    absl::MutexLock l(&address_mu_);
+    address_ = address;
+  }
   ticker_ = std::thread([this] { TickerLoop(); });
 }
 
@@ -203,7 +206,10 @@ v1::StatusSnapshot Controller::Status() const {
   v1::ControllerInfo* c = s.mutable_controller();
   c->set_pid(::getpid());
   c->set_uptime_s(absl::ToInt64Seconds(clock_->Now() - started_));
-  c->set_address(address_);
+  {
+    absl::MutexLock l(&address_mu_);
+    c->set_address(address_);
+  }
   c->set_version(HarnessVersion());
   if (StoreHealth h = queue_->store_health(); !h.status.ok()) {
     c->set_store_error(std::string(h.status.message()));

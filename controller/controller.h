@@ -102,7 +102,9 @@ class Controller : public LeaseListener {
   ItemLogs logs_;
   std::atomic<int> pool_target_;
   absl::Time started_;
-  std::string address_;
+  // Set by Start(), after the server serves; Status() reads it on RPC threads.
+  mutable absl::Mutex address_mu_;
+  std::string address_ ABSL_GUARDED_BY(address_mu_);
 
   absl::Mutex ticker_mu_;
   bool ticker_stop_ ABSL_GUARDED_BY(ticker_mu_) = false;

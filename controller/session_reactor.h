@@ -31,25 +31,27 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   void OnDone() override;
 
   // Queues a message to the agent; dropped if the stream is closing.
-  void Send(v1::ControllerMessage message);
+  void Send(v1::ControllerMessage message) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   class Sink;
   class WantWaiter;
-  void Handle(const v1::AgentMessage& message);
+  void Handle(const v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
   // Work messages (the fast path). Each needs a Hello first.
-  void HandleWork(const v1::AgentMessage& message);
+  void HandleWork(const v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
   // Parks one request for a lease unless one is outstanding already.
-  void StartWant();
+  void StartWant() ABSL_LOCKS_EXCLUDED(mu_);
   // The outstanding want ended (granted, refused, or nothing because of drain or shutdown).
-  void WantDone(const WantWaiter* waiter, std::optional<v1::ControllerMessage> message);
+  void WantDone(const WantWaiter* waiter, std::optional<v1::ControllerMessage> message)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Takes back an outstanding want (the stream is ending).
-  void DropWant();
-  void OnHeartbeat(const v1::Heartbeat& hb);
+  void DropWant() ABSL_LOCKS_EXCLUDED(mu_);
+  void OnHeartbeat(const v1::Heartbeat& hb) ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the stream once no write is in flight.
   void Close(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Controller* const controller_;
+  // The read path's own (OnReadDone and what it calls, then OnDone): no lock.
   v1::AgentMessage in_;
   std::string agent_id_;  // set by Hello
   std::string session_id_;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -87,7 +88,7 @@ class ClaimDir {
 
   // Runs fn under the in-process mutex and the cross-process flock.
   template <typename Fn>
-  auto WithRemovalLock(Fn fn);
+  auto WithRemovalLock(Fn fn) ABSL_LOCKS_EXCLUDED(removal_mu_);
   // Whether claims/<item> is the same file as leases/<item>.<token>.
   absl::StatusOr<bool> ClaimIs(absl::string_view item_id, uint64_t token) const;
 
@@ -97,7 +98,8 @@ class ClaimDir {
   UniqueFd lock_fd_;
   // A spare lease file renamed to `name` and rewritten with `content`; false if none was
   // available (the caller creates a new file).
-  bool ReuseSpare(const std::string& name, absl::string_view content);
+  bool ReuseSpare(const std::string& name, absl::string_view content)
+      ABSL_LOCKS_EXCLUDED(spare_mu_);
 
   absl::Mutex removal_mu_;
   absl::Mutex spare_mu_;

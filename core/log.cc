@@ -2,21 +2,23 @@
 #include "core/log.h"
 
 #include <cstdio>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace harness {
 namespace {
-std::mutex& SinkMutex() {
-  static std::mutex* mu = new std::mutex;
-  return *mu;
-}
-LogSink& Sink() {
-  static LogSink* sink = new LogSink;
-  return *sink;
+// Every thread logs; the sink and the stderr line are written under one lock.
+struct LogState {
+  absl::Mutex mu;
+  LogSink sink ABSL_GUARDED_BY(mu);
+};
+LogState& State() {
+  static LogState* state = new LogState;
+  return *state;
 }
 const char* LevelName(LogLevel l) {
   switch (l) {
@@ -32,9 +34,10 @@ const char* LevelName(LogLevel l) {
 }  // namespace
 
 void Log(LogLevel level, absl::string_view message) {
-  std::lock_guard<std::mutex> l(SinkMutex());
-  if (Sink()) {
-    Sink()(level, message);
+  LogState& st = State();
+  absl::MutexLock l(&st.mu);
+  if (st.sink) {
+    st.sink(level, message);
     return;
   }
   std::string line =
@@ -45,9 +48,10 @@ void Log(LogLevel level, absl::string_view message) {
 }
 
 LogSink SetLogSink(LogSink sink) {
-  std::lock_guard<std::mutex> l(SinkMutex());
-  LogSink old = std::move(Sink());
-  Sink() = std::move(sink);
+  LogState& st = State();
+  absl::MutexLock l(&st.mu);
+  LogSink old = std::move(st.sink);
+  st.sink = std::move(sink);
   return old;
 }
 

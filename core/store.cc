@@ -350,7 +350,7 @@ void Store::CommitLoop() {
       absl::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
           +[](Store* s)
-               ABSL_NO_THREAD_SAFETY_ANALYSIS {
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
                  return (!s->queue_.empty() && s->holds_ == 0) || s->stopping_;
                },
           this));

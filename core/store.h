@@ -151,13 +151,13 @@ class Store {
   };
 
   Store(StatePaths paths, Options options) : paths_(std::move(paths)), options_(options) {}
-  void CommitLoop();
+  void CommitLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Commits the batch in order. Sets *durable_ticket to the last ticket known durable (0 if
   // none) and *durable_at to where the journal was durable then, also when it fails midway.
   absl::Status CommitBatch(std::vector<Entry>& batch, uint64_t* durable_ticket,
                            Position* durable_at);
   // Answers the callbacks of tickets now durable or lost.
-  void RunCallbacks();
+  void RunCallbacks() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The error of a lost ticket, or nullopt.
   std::optional<absl::Status> LostError(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -59,7 +59,7 @@ void SyncPool::Work() {
   absl::MutexLock l(&mu_);
   for (;;) {
     mu_.Await(absl::Condition(
-        +[](SyncPool* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        +[](SyncPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
           return p->stopping_ || !p->queue_.empty();
         },
         this));

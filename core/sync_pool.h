@@ -30,7 +30,7 @@ class SyncPool {
 
   absl::Mutex mu_;
   std::vector<Task*> queue_ ABSL_GUARDED_BY(mu_);       // tasks not started
-  std::vector<absl::Status>* results_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<absl::Status>* results_ ABSL_GUARDED_BY(mu_) ABSL_PT_GUARDED_BY(mu_) = nullptr;
   Task* first_ ABSL_GUARDED_BY(mu_) = nullptr;           // results_ index base
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -314,8 +314,8 @@ class WorkQueue {
   // The answer a report of this attempt gets (fresh or repeated).
   ReportAnswer AnswerFor(const std::string& item_id, uint64_t token, bool repeat) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Publish(Effects effects);
-  void NotifyPending();
+  void Publish(Effects effects) ABSL_LOCKS_EXCLUDED(mu_);
+  void NotifyPending() ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);  // on_pending_ may call back
 
   const WorkQueueOptions options_;
   Clock* const clock_;

@@ -10,6 +10,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
+  clang
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgit2-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   python3-grpcio python3-grpc-tools grpc-proto
