@@ -24,6 +24,10 @@ std::string StatePaths::ClaimFile(absl::string_view item_id) const {
   return absl::StrCat(ClaimsDir(), "/", item_id);
 }
 
+std::string StatePaths::AgentDir(absl::string_view agent_id) const {
+  return absl::StrCat(AgentsDir(), "/", agent_id);
+}
+
 std::string StatePaths::LeaseName(absl::string_view item_id, uint64_t token) {
   return absl::StrCat(item_id, ".", token);
 }

@@ -15,6 +15,10 @@
 //   *.tmp.*                           temp files of atomic writes (removed by recovery)
 //   <state>/spool/                    packs FetchBase is sending, as files without a name
 //                                     (spool_file.h); emptied at start-up
+//   <state>/agents/<agent>/           a launched agent's folder (launch/process_launcher.h):
+//   <state>/agents/<agent>/pid        its pid, start time, binary, slot (written atomically)
+//   <state>/agents/<agent>/agentd.log its stdout and stderr, appended
+//   <state>/agents/<agent>/work/      its --workdir
 #pragma once
 
 #include <cstdint>
@@ -42,6 +46,15 @@ class StatePaths {
   std::string QuarantineDir() const { return root_ + "/quarantine"; }
   std::string LogsDir() const { return root_ + "/logs"; }
   std::string SpoolDir() const { return root_ + "/spool"; }
+  std::string AgentsDir() const { return root_ + "/agents"; }
+  std::string AgentDir(absl::string_view agent_id) const;
+  std::string AgentPidFile(absl::string_view agent_id) const { return AgentDir(agent_id) + "/pid"; }
+  std::string AgentLogFile(absl::string_view agent_id) const {
+    return AgentDir(agent_id) + "/agentd.log";
+  }
+  std::string AgentWorkDir(absl::string_view agent_id) const {
+    return AgentDir(agent_id) + "/work";
+  }
 
   // "<item>.<token>" -> (item, token); nullopt for any other name.
   struct ParsedLease {
