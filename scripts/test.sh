@@ -93,9 +93,18 @@ wanted() {
   return 0
 }
 
+# ccache, where it is installed (scripts/install-deps.sh does not install it): a rebuild of the
+# same sources, also from another clone (paths are taken relative to the repository), is then
+# mostly cache hits. CCACHE_DISABLE=1 turns it off.
+cache=()
+if command -v ccache >/dev/null 2>&1; then
+  cache=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="$repo"
+fi
+
 # Release pass: what users run; warnings are errors.
 if wanted release; then
-  step "release: configure" cmake -S . -B build -G Ninja \
+  step "release: configure" cmake -S . -B build -G Ninja "${cache[@]}" \
     -DCMAKE_BUILD_TYPE=Release -DHARNESS_WERROR=ON -DHARNESS_SANITIZE=OFF
   step "release: build" cmake --build build -j "$jobs"
   step "release: test" ctest --test-dir build --output-on-failure -j2 "${ctest_args[@]}"
@@ -104,7 +113,7 @@ fi
 # Clang pass: -Wthread-safety checks the lock annotations; -Werror makes any finding (and any
 # other clang warning) fail. Build type None: no -O, no -g, the fastest compile; nothing is run.
 if wanted clang; then
-  step "clang: configure" env CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja \
+  step "clang: configure" env CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja "${cache[@]}" \
     -DCMAKE_BUILD_TYPE=None -DHARNESS_WERROR=ON -DHARNESS_THREAD_SAFETY=ON
   step "clang: build" cmake --build build-clang -j "$jobs"
 fi
@@ -122,7 +131,7 @@ fi
 # are already enforced by the Release pass, and GCC's sanitizer instrumentation raises false
 # -Wmaybe-uninitialized/-Wstringop-* positives, so -Werror stays off here.
 if wanted asan; then
-  step "asan: configure" cmake -S . -B build-asan -G Ninja \
+  step "asan: configure" cmake -S . -B build-asan -G Ninja "${cache[@]}" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARNESS_SANITIZE=ON -DHARNESS_WERROR=OFF
   step "asan: build" cmake --build build-asan -j "$jobs"
   step "asan: test" env \

@@ -157,8 +157,13 @@ void TcpProxy::Loop() {
       }
     }
     std::vector<Pair> alive;
+    const size_t polled = (fds.size() - 2) / 2;  // a pair accepted just now was not polled
     for (size_t i = 0; i < pairs.size(); ++i) {
       const Pair& p = pairs[i];
+      if (i >= polled) {
+        alive.push_back(p);
+        continue;
+      }
       bool ok = true;
       char buf[64 << 10];
       const pollfd& from_client = fds[2 + 2 * i];
