@@ -13,12 +13,14 @@ namespace {
 
 constexpr size_t kMaxLogTail = 64 << 10;
 
-// Stores the last kMaxLogTail bytes of an attempt's reported log for `harnessctl show`.
-void KeepLogTail(const Controller& c, const std::string& item_id, int attempt,
-                 const std::string& tail) {
+// Stores the last kMaxLogTail bytes of an attempt's reported log for `harnessctl show`, on the
+// lander's thread (file I/O stays off gRPC's threads and out of a commit group).
+void KeepLogTail(Controller* c, const std::string& item_id, int attempt, const std::string& tail) {
   if (tail.empty()) return;
   size_t from = tail.size() > kMaxLogTail ? tail.size() - kMaxLogTail : 0;
-  (void)c.logs().Write(item_id, attempt, absl::string_view(tail).substr(from));
+  c->lander().Run([c, item_id, attempt, tail = tail.substr(from)] {
+    (void)c->logs().Write(item_id, attempt, tail);
+  });
 }
 
 AttemptResult ResultOf(const std::string& agent, const std::string& commit,
@@ -118,12 +120,13 @@ void RunComplete(Controller* controller, const v1::CompleteRequest& req, Complet
   }
   Pending<ReportAnswer> p =
       controller->queue().BeginComplete(item_id, req.lease_token(), std::move(result));
-  if (p.value.ok() && !p.value->repeat) {
-    KeepLogTail(*controller, item_id, p.value->attempt, req.log_tail());
-  }
+  // A log tail is written on the lander's thread; the answer then follows it there, so that
+  // `show` after the answer finds it.
+  const bool tail = p.value.ok() && !p.value->repeat && !req.log_tail().empty();
+  if (tail) KeepLogTail(controller, item_id, p.value->attempt, req.log_tail());
   controller->queue().WhenDurable(
-      p.ticket, [controller, done = std::move(done), answer = std::move(p.value),
-                 item_id](absl::Status s) mutable {
+      p.ticket, [controller, done = std::move(done), answer = std::move(p.value), item_id,
+                 tail](absl::Status s) mutable {
         if (s.ok()) s = answer.status();
         if (!s.ok()) {
           done(std::move(s), {});
@@ -133,7 +136,7 @@ void RunComplete(Controller* controller, const v1::CompleteRequest& req, Complet
         resp.mutable_result()->set_branch(answer->branch);
         resp.mutable_result()->set_commit(answer->commit);
         resp.mutable_result()->set_base(answer->base);
-        if (answer->commit.empty()) {
+        if (answer->commit.empty() && !tail) {
           done(absl::OkStatus(), std::move(resp));
           return;
         }
@@ -170,12 +173,11 @@ void RunFail(Controller* controller, const v1::FailRequest& req, FailDone done) 
   const std::string& item_id = req.item_id();
   Pending<ReportAnswer> p =
       controller->queue().BeginFail(item_id, req.lease_token(), outcome, std::move(res));
-  if (p.value.ok() && !p.value->repeat) {
-    KeepLogTail(*controller, item_id, p.value->attempt, req.log_tail());
-  }
+  const bool tail = p.value.ok() && !p.value->repeat && !req.log_tail().empty();
+  if (tail) KeepLogTail(controller, item_id, p.value->attempt, req.log_tail());
   controller->queue().WhenDurable(
-      p.ticket, [controller, done = std::move(done), answer = std::move(p.value),
-                 item_id](absl::Status s) mutable {
+      p.ticket, [controller, done = std::move(done), answer = std::move(p.value), item_id,
+                 tail](absl::Status s) mutable {
         if (s.ok()) s = answer.status();
         if (!s.ok()) {
           done(std::move(s), {});
@@ -183,11 +185,16 @@ void RunFail(Controller* controller, const v1::FailRequest& req, FailDone done) 
         }
         v1::FailResponse resp;
         resp.set_item_state(ToApi(answer->item_state));
-        if (controller->repo() == nullptr || answer->commit.empty() || answer->attempt <= 0) {
+        const bool kept =
+            controller->repo() != nullptr && !answer->commit.empty() && answer->attempt > 0;
+        if (!kept && !tail) {
           done(absl::OkStatus(), std::move(resp));
           return;
         }
-        resp.set_attempt_branch(absl::StrCat("harness-attempt/", item_id, "/", answer->attempt));
+        if (kept) {
+          resp.set_attempt_branch(
+              absl::StrCat("harness-attempt/", item_id, "/", answer->attempt));
+        }
         // Kept (best effort) by the lander from the queue's LeaseEnded: answer after it.
         controller->lander().After(
             item_id, [done = std::move(done), resp = std::move(resp)](absl::Status) mutable {

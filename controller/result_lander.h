@@ -1,8 +1,8 @@
-// ResultLander: moves result refs (harness/<item>, harness-attempt/<item>/<n>) on a thread of
-// its own, in the order ends were made durable, so that no git I/O runs on the store's
-// committer thread or under a lock. Jobs run first in, first out: a report's answer queued
-// with After() runs once every landing queued before it is done, and sees how the last
-// landing of its item went.
+// ResultLander: moves result refs (harness/<item>, harness-attempt/<item>/<n>) and writes
+// reports' log tails on a thread of its own, in the order ends were made durable, so that no
+// git or file I/O runs on the store's committer thread, on gRPC's threads or under a lock. Jobs
+// run first in, first out: a report's answer queued with After() runs once every landing queued
+// before it is done, and sees how the last landing of its item went.
 //
 // Not a lease rule: what to land comes from the LeaseEnded events of the queue (the journal's
 // commit, never a request's). Thread-safe.
@@ -34,6 +34,8 @@ class ResultLander {
   void KeepAttempt(std::string item_id, int attempt, std::string commit);
   // Calls fn(status of the last Land of item_id; OK if none) after every job queued before.
   void After(std::string item_id, std::function<void(absl::Status)> fn);
+  // Runs other file I/O of a report (its log tail) on this thread, in order.
+  void Run(std::function<void()> job) { Post(std::move(job)); }
 
  private:
   void Post(std::function<void()> job);

@@ -149,8 +149,12 @@ void SessionReactor::HandleWork(const v1::AgentMessage& message) {
     return;
   }
   std::shared_ptr<Sink> sink = sink_;
-  // The report and the next grant share one commit round.
-  WorkQueue::CommitGroup group(&controller_->queue());
+  // The report and the next grant share one commit round; but not while a result is checked in
+  // the repository (git I/O would hold every other caller's commit back meanwhile).
+  std::optional<WorkQueue::CommitGroup> group;
+  if (message.kind_case() != v1::AgentMessage::kComplete || message.complete().commit().empty()) {
+    group.emplace(&controller_->queue());
+  }
   switch (message.kind_case()) {
     case v1::AgentMessage::kWantWork:
       StartWant();
