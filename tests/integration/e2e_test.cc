@@ -308,7 +308,9 @@ TEST_F(EndToEnd, AnAgentsItemsArriveAndAreReportedOverTheSessionStream) {
   ASSERT_TRUE(WaitFor(
       [&] {
         v1::StatusSnapshot s = GetStatus(controller_->control());
-        return s.queue().done() == 2 && s.queue().parked() + s.queue().failed() == 1;
+        // The agent logs a report once its answer arrived, a moment after the state changed.
+        return s.queue().done() == 2 && s.queue().parked() + s.queue().failed() == 1 &&
+               absl::StrContains(AgentLog("a1"), ": reported as failed");
       },
       absl::Seconds(30)))
       << AgentLog("a1");
