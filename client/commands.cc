@@ -32,7 +32,7 @@ constexpr char kMainUsage[] =
     "\n"
     "commands:\n"
     "  status [--json] [--watch] [--interval S]   controller, agents, queue and metrics\n"
-    "  scale N                                    set the target number of agents\n"
+    "  scale N [--force]                          set the target number of agents\n"
     "  submit --title T (--prompt P | --prompt-file F) [--id ID] [--priority P]\n"
     "         [--max-attempts K] [--timeout S] [--label k=v]...   enqueue one item\n"
     "  submit --file FILE                         enqueue a JSON array or YAML list of items\n"
@@ -42,6 +42,7 @@ constexpr char kMainUsage[] =
     "  retry ID                                   put a failed or parked item back to pending\n"
     "  agents [--json]                            the agents with health and current item\n"
     "  drain AGENT                                let an agent finish its item and take no more\n"
+    "  stop AGENT                                 stop an agent now; its item goes back\n"
     "\n"
     "`harnessctl COMMAND --help` describes a command. The controller's address comes from\n"
     "--controller, else $HARNESS_CONTROLLER, else 127.0.0.1:7070; the token from --token, else\n"
@@ -180,9 +181,13 @@ int Status(Cli& cli, const std::vector<std::string>& argv) {
 
 int Scale(Cli& cli, const std::vector<std::string>& argv) {
   FlagParser p = cli.Parser("scale",
-                            "usage: harnessctl scale N\n\n"
+                            "usage: harnessctl scale N [--force]\n\n"
                             "Sets the target number of agents (0 stops every launched agent)\n"
-                            "and prints `target: OLD -> NEW`.");
+                            "and prints `target: OLD -> NEW`. The surplus is drained (each\n"
+                            "finishes its item); --force stops it at once and puts its items\n"
+                            "back in the queue.");
+  bool force = false;
+  p.AddBool("force", &force, "stop the surplus at once instead of draining it");
   for (const std::string& a : argv) {  // "-1" would otherwise read as an unknown flag
     int64_t n;
     if (a.size() > 1 && a[0] == '-' && absl::SimpleAtoi(a, &n)) {
@@ -196,7 +201,7 @@ int Scale(Cli& cli, const std::vector<std::string>& argv) {
     p.Fail(absl::StrCat("N must be a non-negative integer, got \"", args[0], "\""));
   }
   ControllerClient client(cli.Options(p));
-  absl::StatusOr<v1::ScaleResponse> r = client.Scale(target);
+  absl::StatusOr<v1::ScaleResponse> r = client.Scale(target, force);
   if (!r.ok()) return Error(r.status());
   Print(absl::StrCat("target: ", r->old_target(), " -> ", r->new_target(), "\n"));
   return 0;
@@ -421,6 +426,22 @@ int Drain(Cli& cli, const std::vector<std::string>& argv) {
   return 0;
 }
 
+int Stop(Cli& cli, const std::vector<std::string>& argv) {
+  FlagParser p = cli.Parser("stop",
+                            "usage: harnessctl stop AGENT\n\n"
+                            "Stops the agent now: its item goes back to the queue (not counted\n"
+                            "as an attempt). An agent the controller launched is replaced by a\n"
+                            "fresh one. Prints `AGENT: stopping`.");
+  std::vector<std::string> args = p.ParseOrExit(argv);
+  WantArgs(p, args, 1, "AGENT");
+  if (absl::Status s = ValidateAgentId(args[0]); !s.ok()) p.Fail(std::string(s.message()));
+  ControllerClient client(cli.Options(p));
+  absl::StatusOr<v1::StopAgentResponse> r = client.StopAgent(args[0]);
+  if (!r.ok()) return Error(r.status());
+  Print(absl::StrCat(args[0], ": stopping\n"));
+  return 0;
+}
+
 struct Command {
   const char* name;
   int (*run)(Cli&, const std::vector<std::string>&);
@@ -429,6 +450,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"status", Status}, {"scale", Scale}, {"submit", Submit}, {"items", Items}, {"show", Show},
     {"cancel", Cancel}, {"retry", Retry}, {"agents", Agents}, {"drain", Drain},
+    {"stop", Stop},
 };
 
 const Command* FindCommand(absl::string_view name) {

@@ -107,9 +107,10 @@ absl::StatusOr<v1::StatusSnapshot> ControllerClient::Status() {
                                                             v1::StatusRequest());
 }
 
-absl::StatusOr<v1::ScaleResponse> ControllerClient::Scale(int32_t target) {
+absl::StatusOr<v1::ScaleResponse> ControllerClient::Scale(int32_t target, bool force) {
   v1::ScaleRequest request;
   request.set_target(target);
+  request.set_force(force);
   return impl_->Call<v1::ScaleRequest, v1::ScaleResponse>(&v1::ControlService::Stub::Scale,
                                                           request);
 }
@@ -174,6 +175,13 @@ absl::StatusOr<v1::DrainResponse> ControllerClient::Drain(const std::string& age
   request.set_agent_id(agent_id);
   return impl_->Call<v1::DrainRequest, v1::DrainResponse>(&v1::ControlService::Stub::Drain,
                                                           request);
+}
+
+absl::StatusOr<v1::StopAgentResponse> ControllerClient::StopAgent(const std::string& agent_id) {
+  v1::StopAgentRequest request;
+  request.set_agent_id(agent_id);
+  return impl_->Call<v1::StopAgentRequest, v1::StopAgentResponse>(
+      &v1::ControlService::Stub::StopAgent, request);
 }
 
 absl::Status ControllerClient::Watch(

@@ -33,7 +33,7 @@ class ControllerClient {
   ControllerClient& operator=(const ControllerClient&) = delete;
 
   absl::StatusOr<v1::StatusSnapshot> Status();
-  absl::StatusOr<v1::ScaleResponse> Scale(int32_t target);
+  absl::StatusOr<v1::ScaleResponse> Scale(int32_t target, bool force = false);
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::SubmitRequest& request);
   // Every item in one of `states` (all items when empty), following next_page_token to the
   // last page; each page is one call with its own deadline.
@@ -44,6 +44,7 @@ class ControllerClient {
   absl::StatusOr<v1::RetryResponse> Retry(const std::string& id);
   absl::StatusOr<v1::ListAgentsResponse> ListAgents();
   absl::StatusOr<v1::DrainResponse> Drain(const std::string& agent_id);
+  absl::StatusOr<v1::StopAgentResponse> StopAgent(const std::string& agent_id);
 
   // Streams status snapshots (WatchStatus), calling `on_snapshot` for each, until SIGINT or
   // SIGTERM arrives (returns OK) or the stream fails. Requires BlockStopSignals() before this

@@ -233,6 +233,19 @@ std::string RenderStatusText(const v1::StatusSnapshot& s) {
     if (a.state() == v1::AGENT_STATE_WORKING && a.health() != v1::HEALTH_DEAD) ++working;
   }
   out += agents.Render();
+  // Slots are shown when one is not simply running: what the pool is doing, and why.
+  std::string slots;
+  for (const v1::PoolSlot& slot : s.pool().slots()) {
+    if (slot.state() == "running" && slot.failures() == 0) continue;
+    absl::StrAppend(&slots, "  slot ", slot.slot(), " (", SanitizeForTerminal(slot.agent(), true),
+                    "): ", SanitizeForTerminal(slot.state(), true));
+    if (slot.failures() > 0) absl::StrAppend(&slots, ", ", slot.failures(), " failures");
+    if (!slot.reason().empty()) {
+      absl::StrAppend(&slots, ", last: ", SanitizeForTerminal(slot.reason(), true));
+    }
+    slots += "\n";
+  }
+  if (!slots.empty()) absl::StrAppend(&out, "Pool (", s.pool().launcher(), "):\n", slots);
   const v1::QueueCounts& q = s.queue();
   absl::StrAppend(&out, "Queue: ", q.total(), " total | ", q.pending(), " pending | ", q.leased(),
                   " leased | ", q.done(), " done | ", q.failed(), " failed | ", q.parked(),
@@ -273,6 +286,18 @@ std::string RenderStatusJson(const v1::StatusSnapshot& s, bool pretty) {
   w.Key("pool").BeginObject();
   w.Key("target").Int(s.pool().target());
   w.Key("active").Int(s.pool().active());
+  w.Key("launcher").String(s.pool().launcher());
+  w.Key("slots").BeginArray();
+  for (const v1::PoolSlot& slot : s.pool().slots()) {
+    w.BeginObject();
+    w.Key("slot").Int(slot.slot());
+    w.Key("agent").String(slot.agent());
+    w.Key("state").String(slot.state());
+    w.Key("failures").Int(slot.failures());
+    w.Key("reason").String(slot.reason());
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
   w.Key("metrics").BeginObject();
   w.Key("items_per_hour").Double(s.metrics().items_per_hour());

@@ -108,10 +108,13 @@ class Checker {
     Argv("harness.repo.setup", c.repo.setup, /*empty_ok=*/true);
     IntRange("harness.repo.max_pack_mb", c.repo.max_pack_mb, 1, 1 << 20);
 
-    if (c.agent.launcher != "process" && c.agent.launcher != "docker" &&
-        c.agent.launcher != "none") {
+    if (c.agent.launcher == "docker") {
       Fail({"harness.agent.launcher"},
-           absl::StrCat("harness.agent.launcher must be one of process, docker, none, got ",
+           "harness.agent.launcher: docker is not available yet; use process (local agentd "
+           "processes) or none (start agentd yourself, e.g. in your own containers)");
+    } else if (c.agent.launcher != "process" && c.agent.launcher != "none") {
+      Fail({"harness.agent.launcher"},
+           absl::StrCat("harness.agent.launcher must be one of process, none, got ",
                         Quote(c.agent.launcher)));
     }
     Argv("harness.agent.command", c.agent.command, /*empty_ok=*/false);

@@ -175,6 +175,22 @@ void RunFail(Controller* controller, const v1::FailRequest& req, FailDone done) 
       controller->queue().BeginFail(item_id, req.lease_token(), outcome, std::move(res));
   const bool tail = p.value.ok() && !p.value->repeat && !req.log_tail().empty();
   if (tail) KeepLogTail(controller, item_id, p.value->attempt, req.log_tail());
+  if (p.value.ok() && !p.value->repeat && outcome != store::OUTCOME_FAILED) {
+    // A timeout (or a stall) is kept like an agent's death: crashes/<agent>/<timestamp>/.
+    CrashContext c;
+    c.agent = req.agent_id();
+    c.reason = absl::StrCat("item ", item_id, " attempt ", p.value->attempt, ": ", req.error());
+    std::optional<AgentInfo> info = controller->agents().Get(req.agent_id());
+    if (info) {
+      c.status = absl::StrCat("state ", AgentStateName(info->state), "\nhealth ",
+                              HealthName(info->health), "\npid ", info->pid, "\nhost ",
+                              info->host);
+    }
+    c.item = absl::StrCat("item ", item_id, " token ", req.lease_token(), " attempt ",
+                          p.value->attempt);
+    c.log_tail = req.log_tail();
+    if (!c.agent.empty()) controller->pool().KeepContext(std::move(c));
+  }
   controller->queue().WhenDurable(
       p.ticket, [controller, done = std::move(done), answer = std::move(p.value), item_id,
                  tail](absl::Status s) mutable {

@@ -21,7 +21,6 @@ Controller::Controller(ControllerOptions options, Clock* clock)
       agents_(clock, options_.heartbeat_interval, options_.heartbeat_timeout),
       metrics_(clock),
       logs_(StatePaths(options_.queue.state_dir)),
-      pool_target_(options_.pool_target),
       started_(clock->Now()) {}
 
 absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions options,
@@ -39,6 +38,13 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   if (c->repo_) base = [r = c->repo_.get()] { return r->BaseCommit(); };
   c->dispatcher_ =
       std::make_unique<AcquireDispatcher>(c->queue_.get(), &c->agents_, clock, std::move(base));
+  PoolManagerOptions po = c->options_.pool;
+  po.state_dir = c->options_.queue.state_dir;
+  po.heartbeat_timeout = c->options_.heartbeat_timeout;
+  absl::StatusOr<std::unique_ptr<PoolManager>> pool =
+      PoolManager::Create(std::move(po), c->queue_.get(), &c->agents_, clock);
+  if (!pool.ok()) return pool.status();
+  c->pool_ = std::move(*pool);
   Controller* self = c.get();
   c->queue_->SetOnPending([self] { self->dispatcher_->OnPending(); });
   const RecoveryStats& r = c->queue_->recovery();
@@ -88,6 +94,7 @@ absl::Status Controller::RecoverRepo() {
 }
 
 Controller::~Controller() {
+  pool_.reset();  // its thread ends the leases of agents it sees die: before the queue goes
   if (dispatcher_) StopGranting();
   if (queue_) {
     queue_->SetOnPending(nullptr);
@@ -101,6 +108,7 @@ void Controller::Start(const std::string& address) {
     address_ = address;
   }
   ticker_ = std::thread([this] { TickerLoop(); });
+  pool_->Start(address);
 }
 
 void Controller::StopGranting() {
@@ -221,8 +229,18 @@ v1::StatusSnapshot Controller::Status() const {
     *s.add_agents() = std::move(a);
   }
   *s.mutable_queue() = ToApi(queue_->Counts());
-  s.mutable_pool()->set_target(pool_target());
-  s.mutable_pool()->set_active(active);
+  v1::PoolInfo* pool = s.mutable_pool();
+  pool->set_target(pool_->target());
+  pool->set_active(active);
+  pool->set_launcher(pool_->launcher_kind());
+  for (const PoolSlotStatus& slot : pool_->Slots()) {
+    v1::PoolSlot* out = pool->add_slots();
+    out->set_slot(slot.slot);
+    out->set_agent(slot.agent);
+    out->set_state(SlotStateName(slot.state));
+    out->set_failures(slot.failures);
+    out->set_reason(slot.reason);
+  }
   MetricsSnapshot m = metrics_.Get();
   s.mutable_metrics()->set_items_per_hour(m.items_per_hour);
   s.mutable_metrics()->set_avg_item_s(m.avg_item_s);

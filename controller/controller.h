@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "controller/acquire_dispatcher.h"
+#include "controller/pool_manager.h"
 #include "controller/repo_results.h"
 #include "controller/result_lander.h"
 #include "core/agent_registry.h"
@@ -34,7 +35,8 @@ struct ControllerOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(30);
   std::vector<std::string> agent_command;  // sent with each lease
   std::vector<std::string> setup;          // sent with each lease
-  int pool_target = 3;
+  // The managed pool: launcher, target, restart rules. Its state_dir is the queue's.
+  PoolManagerOptions pool;
   // The repository agents work on; "" or not a repository: no git (results are not landed).
   std::string repo_path;
   std::string base_branch;
@@ -49,7 +51,8 @@ class Controller : public LeaseListener {
   static absl::StatusOr<std::unique_ptr<Controller>> Open(ControllerOptions options, Clock* clock);
   ~Controller() override;
 
-  // Starts the ticker thread. `address` is what status reports.
+  // Starts the ticker thread and the pool manager. `address` is what status reports and what
+  // launched agents dial.
   void Start(const std::string& address);
   // Stops granting (parked Acquires get "no work") and the ticker; the queue stays usable for
   // in-flight completions until destruction.
@@ -68,9 +71,9 @@ class Controller : public LeaseListener {
   const ControllerOptions& options() const { return options_; }
   Clock* clock() const { return clock_; }
 
-  // Pool target (harnessctl scale); the pool manager acts on it.
-  int pool_target() const { return pool_target_.load(); }
-  int SetPoolTarget(int target) { return pool_target_.exchange(target); }
+  // The managed pool (harnessctl scale, drain and stop of launched agents).
+  PoolManager& pool() { return *pool_; }
+  const PoolManager& pool() const { return *pool_; }
 
   v1::StatusSnapshot Status() const;
   std::vector<v1::AgentInfo> AgentInfos() const;
@@ -100,7 +103,7 @@ class Controller : public LeaseListener {
   std::unique_ptr<AcquireDispatcher> dispatcher_;
   Metrics metrics_;
   ItemLogs logs_;
-  std::atomic<int> pool_target_;
+  std::unique_ptr<PoolManager> pool_;
   absl::Time started_;
   // Set by Start(), after the server serves; Status() reads it on RPC threads.
   mutable absl::Mutex address_mu_;

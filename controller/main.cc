@@ -5,8 +5,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -19,6 +22,32 @@
 
 namespace harness {
 namespace {
+
+// A launched agent told to stop finishes or releases its item within agentd's own shutdown
+// grace (30 s) and kills its command 10 s after that; it is killed if still running after this.
+constexpr absl::Duration kLaunchedAgentStopGrace = absl::Seconds(45);
+
+// agent.binary; if unset, the agentd beside this controller binary (an install), else the one
+// of the build tree (build/controller/controller -> build/agentd/agentd). Must be executable.
+absl::StatusOr<std::string> AgentdBinary(const std::string& configured) {
+  std::vector<std::string> candidates = {configured};
+  if (configured.empty()) {
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) return absl::InternalError("cannot find this controller's own binary");
+    std::string path(self, static_cast<size_t>(n));
+    std::string dir = path.substr(0, path.rfind('/'));
+    candidates = {dir + "/agentd", dir + "/../agentd/agentd"};
+  }
+  for (const std::string& c : candidates) {
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "harness.agent.binary: ", candidates[0], " is not an executable file (",
+      std::strerror(errno),
+      configured.empty() ? "; it is where the default looks: beside the controller" : "",
+      "); set agent.binary, or agent.launcher: none to start agents yourself"));
+}
 
 int Run(int argc, char** argv) {
   std::string config_file, listen, state_dir, repo;
@@ -97,7 +126,26 @@ int Run(int argc, char** argv) {
   opts.heartbeat_timeout = config.health_check.HeartbeatTimeout();
   opts.agent_command = config.agent.command;
   opts.setup = config.repo.setup;
-  opts.pool_target = static_cast<int>(config.parallel_agents);
+  PoolManagerOptions& pool = opts.pool;
+  pool.launcher = config.agent.launcher;
+  pool.pool.target = static_cast<int>(config.parallel_agents);
+  pool.pool.startup_stagger = config.AgentStartupStagger();
+  pool.pool.restart_delay = config.AgentRestartDelay();
+  pool.pool.max_agent_failures = static_cast<int>(config.coordinator.max_agent_failures);
+  pool.pool.failure_window = config.coordinator.FailureWindow();
+  pool.pool.stop_grace = kLaunchedAgentStopGrace;
+  pool.on_alert = config.coordinator.on_alert;
+  pool.limits.memory_mb = config.resource_limits.max_session_memory_mb;
+  pool.limits.cpu_seconds = config.resource_limits.max_cpu_seconds;
+  pool.limits.nice = static_cast<int>(config.resource_limits.nice);
+  if (pool.launcher == "process") {
+    absl::StatusOr<std::string> binary = AgentdBinary(config.agent.binary);
+    if (!binary.ok()) {
+      std::fprintf(stderr, "controller: %s\n", std::string(binary.status().message()).c_str());
+      return 2;
+    }
+    pool.binary = *binary;
+  }
   opts.repo_path = config.repo.path;
   opts.base_branch = config.repo.base_branch;
   // Given on purpose (flag, or a path other than the default "."): it must be a repository.
@@ -130,6 +178,8 @@ int Run(int argc, char** argv) {
   sigwait(&sigs, &sig);
   LogInfo(absl::StrCat("signal ", sig, ": stopping (no more grants; leases stay on disk)"));
   (*controller)->StopGranting();
+  // Launched agents finish or release their items while the server still answers them.
+  (*controller)->pool().Shutdown();
   (*server)->Shutdown(absl::Seconds(2));
   server->reset();
   ::unlink(paths.AddressFile().c_str());

@@ -20,6 +20,8 @@ namespace {
 constexpr int kDefaultPageSize = 1000;
 constexpr int kMaxPageSize = 10000;
 constexpr int kMaxPoolTarget = 10000;
+// How long an agent told to stop by `harnessctl stop` (not of the pool) has to clean up.
+constexpr absl::Duration kOperatorStopGrace = absl::Seconds(10);
 
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& s) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
@@ -211,25 +213,97 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Scale(grpc::CallbackServerContext*
         ctx, absl::InvalidArgumentError(absl::StrCat("scale: target must be between 0 and ",
                                                      kMaxPoolTarget, ", got ", req->target())));
   }
-  int old = controller_->SetPoolTarget(req->target());
-  resp->set_old_target(old);
-  resp->set_new_target(req->target());
-  LogInfo(absl::StrCat("pool target ", old, " -> ", req->target()));
-  return FinishNow(ctx, absl::OkStatus());
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  // Answered from the pool manager's thread once the target is on disk.
+  controller_->pool().Scale(req->target(), req->force(),
+                            [r, resp](absl::StatusOr<ScaleResult> done) {
+                              if (done.ok()) {
+                                resp->set_old_target(done->old_target);
+                                resp->set_new_target(done->new_target);
+                              }
+                              r->Finish(ToGrpcStatus(done.status()));
+                            });
+  return r;
+}
+
+v1::AgentInfo ControlServiceImpl::Describe(const std::string& agent_id,
+                                           AgentState if_unknown) const {
+  std::string item;
+  for (const Lease& l : controller_->queue().Leases()) {
+    if (l.agent == agent_id) item = l.item_id;
+  }
+  if (std::optional<AgentInfo> info = controller_->agents().Get(agent_id)) {
+    return controller_->ToApiAgent(*info, item);
+  }
+  // Launched, not registered yet.
+  AgentInfo a;
+  a.id = agent_id;
+  a.state = if_unknown;
+  a.last_seen = controller_->clock()->Now();
+  return controller_->ToApiAgent(a, item);
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::Drain(grpc::CallbackServerContext* ctx,
                                                     const v1::DrainRequest* req,
                                                     v1::DrainResponse* resp) {
-  absl::StatusOr<AgentInfo> info = controller_->agents().Drain(req->agent_id());
-  if (!info.ok()) return FinishNow(ctx, info.status());
-  std::string item;
-  for (const Lease& l : controller_->queue().Leases()) {
-    if (l.agent == info->id) item = l.item_id;
-  }
-  *resp->mutable_agent() = controller_->ToApiAgent(*info, item);
-  LogInfo(absl::StrCat("agent ", info->id, " is draining"));
-  return FinishNow(ctx, absl::OkStatus());
+  if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  const std::string agent = req->agent_id();
+  // An agent of the pool is drained and replaced by the pool manager; any other only drained.
+  controller_->pool().Replace(agent, false, [this, r, resp, agent](absl::Status s) {
+    if (s.ok()) {
+      *resp->mutable_agent() = Describe(agent, AgentState::kDraining);
+      r->Finish(grpc::Status::OK);
+      return;
+    }
+    if (!absl::IsNotFound(s)) {
+      r->Finish(ToGrpcStatus(s));
+      return;
+    }
+    absl::StatusOr<AgentInfo> info = controller_->agents().Drain(agent);
+    if (!info.ok()) {
+      r->Finish(ToGrpcStatus(info.status()));
+      return;
+    }
+    *resp->mutable_agent() = Describe(agent, AgentState::kDraining);
+    LogInfo(absl::StrCat("agent ", agent, " is draining"));
+    r->Finish(grpc::Status::OK);
+  });
+  return r;
+}
+
+grpc::ServerUnaryReactor* ControlServiceImpl::StopAgent(grpc::CallbackServerContext* ctx,
+                                                        const v1::StopAgentRequest* req,
+                                                        v1::StopAgentResponse* resp) {
+  if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  const std::string agent = req->agent_id();
+  *resp->mutable_agent() = Describe(agent, AgentState::kStarting);
+  controller_->pool().Replace(agent, true, [this, r, agent](absl::Status s) {
+    if (s.ok() || !absl::IsNotFound(s)) {
+      r->Finish(ToGrpcStatus(s));
+      return;
+    }
+    // Not of the pool: its item goes back to the queue, and the agent is told to stop.
+    if (!controller_->agents().Get(agent)) {
+      r->Finish(ToGrpcStatus(
+          absl::NotFoundError(absl::StrCat("agent ", QuoteForMessage(agent), " is not known"))));
+      return;
+    }
+    Pending<Reconciled> released = controller_->queue().BeginReconcile(
+        agent, {}, Unlisted::kRelease, "its agent was stopped by the operator");
+    if (!released.value.ok()) {
+      r->Finish(ToGrpcStatus(released.value.status()));
+      return;
+    }
+    controller_->agents().Send(agent, AgentCommand{AgentCommand::kStop, "", 0,
+                                                   "stopped by the operator", kOperatorStopGrace});
+    LogInfo(absl::StrCat("agent ", agent, " told to stop by the operator"));
+    controller_->queue().WhenDurable(released.ticket, [r](absl::Status durable) {
+      r->Finish(ToGrpcStatus(durable));
+    });
+  });
+  return r;
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,

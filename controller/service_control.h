@@ -30,11 +30,17 @@ class ControlServiceImpl final : public v1::ControlService::CallbackService {
                                   v1::ScaleResponse* resp) override;
   grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* ctx, const v1::DrainRequest* req,
                                   v1::DrainResponse* resp) override;
+  grpc::ServerUnaryReactor* StopAgent(grpc::CallbackServerContext* ctx,
+                                      const v1::StopAgentRequest* req,
+                                      v1::StopAgentResponse* resp) override;
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
                                        v1::ListAgentsResponse* resp) override;
 
  private:
+  // The agent as status shows it; `if_unknown` as its state when it has not registered.
+  v1::AgentInfo Describe(const std::string& agent_id, AgentState if_unknown) const;
+
   Controller* const controller_;
 };
 

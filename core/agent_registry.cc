@@ -53,6 +53,10 @@ std::string AgentRegistry::Register(const std::string& agent_id, int pid, const 
   e.info.session_id = absl::StrFormat("s%d-%016x", next_session_++, rng());
   e.info.state = AgentState::kStarting;
   e.info.connected = false;
+  // Another process under the same id (a restarted agent) starts afresh; the same process
+  // registering again (after a controller restart) stays draining if it was.
+  if (e.info.pid != pid || e.info.exited) e.info.draining = false;
+  e.info.exited = false;
   e.info.pid = pid;
   e.info.host = host;
   e.info.version = version;
@@ -166,7 +170,17 @@ void AgentRegistry::Broadcast(const AgentCommand& command) {
   for (auto& s : sinks) s->Deliver(command);
 }
 
+void AgentRegistry::MarkExited(const std::string& agent_id, int pid) {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || (pid != 0 && it->second.info.pid != pid)) return;
+  it->second.info.exited = true;
+  it->second.info.connected = false;
+  it->second.info.state = AgentState::kStopped;
+}
+
 Health AgentRegistry::HealthOf(const Entry& e, absl::Time now) const {
+  if (e.info.exited) return Health::kDead;
   absl::Duration silent = now - e.info.last_seen;
   if (silent >= timeout_) return Health::kDead;
   if (!e.info.connected || silent > 2 * interval_) return Health::kSuspect;

@@ -5,7 +5,7 @@
 // Health, judged at each read from the injected Clock:
 //   healthy  its session stream is open and it was heard from within 2 heartbeat intervals
 //   suspect  its stream is closed, or it missed heartbeats, but it is not yet dead
-//   dead     silent for heartbeat_timeout or longer
+//   dead     silent for heartbeat_timeout or longer, or its process is known to have ended
 #pragma once
 
 #include <cstdint>
@@ -52,6 +52,7 @@ struct AgentInfo {
   Health health = Health::kHealthy;
   bool connected = false;
   bool draining = false;
+  bool exited = false;  // its process is known to have ended (MarkExited): dead at once
   int pid = 0;
   std::string host;
   std::string version;
@@ -82,6 +83,11 @@ class AgentRegistry {
   bool Send(const std::string& agent_id, const AgentCommand& command);
   // Sends a command to every connected agent.
   void Broadcast(const AgentCommand& command);
+
+  // The launcher saw the agent's process (`pid`, 0: any) end: it is dead from now on, without
+  // waiting for heartbeat_timeout, until it registers again. A registration by another pid
+  // since is left alone.
+  void MarkExited(const std::string& agent_id, int pid);
 
   std::optional<AgentInfo> Get(const std::string& agent_id) const;
   // Every agent, sorted by id, health computed now.

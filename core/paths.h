@@ -47,6 +47,11 @@ class StatePaths {
   std::string LogsDir() const { return root_ + "/logs"; }
   std::string SpoolDir() const { return root_ + "/spool"; }
   std::string AgentsDir() const { return root_ + "/agents"; }
+  std::string CrashesDir() const { return root_ + "/crashes"; }
+  // The last `harnessctl scale` (core/pool_target.h).
+  std::string PoolTargetFile() const { return root_ + "/pool.target"; }
+  // This state dir's controller id, made once: the label on everything it launches.
+  std::string ControllerIdFile() const { return root_ + "/controller.id"; }
   std::string AgentDir(absl::string_view agent_id) const;
   std::string AgentPidFile(absl::string_view agent_id) const { return AgentDir(agent_id) + "/pid"; }
   std::string AgentLogFile(absl::string_view agent_id) const {

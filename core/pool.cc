@@ -45,7 +45,7 @@ absl::Time Pool::EarliestStart(const Slot& s) const {
 }
 
 PoolAction Pool::StopAction(int slot, const std::string& launched_id, absl::Duration grace,
-                            const std::string& reason) const {
+                            const std::string& reason, bool release) const {
   PoolAction a;
   a.kind = PoolAction::kStop;
   a.slot = slot > 0 ? slot : 0;
@@ -53,6 +53,7 @@ PoolAction Pool::StopAction(int slot, const std::string& launched_id, absl::Dura
   a.launched_id = launched_id;
   a.grace = grace;
   a.reason = reason;
+  a.release = release;
   return a;
 }
 
@@ -71,7 +72,7 @@ void Pool::RecordDeath(Slot& s, absl::Time now, const std::string& reason,
   }
   s.deaths.push_back(now);
   s.reason = reason;
-  if (static_cast<int>(s.deaths.size()) >= options_.max_agent_failures) {
+  if (static_cast<int>(s.deaths.size()) > options_.max_agent_failures) {
     // The one transition into kFailed: the only place an Alert is made, so it is made once
     // until the slot is re-armed.
     s.state = SlotState::kFailed;
@@ -147,7 +148,7 @@ void Pool::Leave(int number, bool force, std::vector<PoolAction>& out) {
   }
   if (force) {
     s.state = SlotState::kStopped;
-    out.push_back(StopAction(number, s.launched_id, options_.stop_grace, "scaled down (force)"));
+    out.push_back(StopAction(number, s.launched_id, options_.stop_grace, "scaled down (force)", true));
   } else {
     s.state = SlotState::kDraining;
     PoolAction a;
@@ -215,7 +216,7 @@ absl::StatusOr<std::vector<PoolAction>> Pool::SetTarget(int target, bool force) 
       if (s.state == SlotState::kDraining) {
         s.state = SlotState::kStopped;
         out.push_back(
-            StopAction(number, s.launched_id, options_.stop_grace, "scaled down (force)"));
+            StopAction(number, s.launched_id, options_.stop_grace, "scaled down (force)", true));
       }
     }
   }
@@ -280,6 +281,11 @@ std::vector<PoolAction> Pool::Exited(const std::string& launched_id, const std::
     if (s->desired == Desired::kLeave) {
       int number = s->number;  // not a reference into the node being erased
       slots_.erase(number);
+    } else if (s->replacing) {
+      s->launched_id.clear();
+      s->replacing = false;
+      s->state = SlotState::kStarting;
+      s->due = now;
     } else {
       s->launched_id.clear();
       RecordDeath(*s, now, reason, out);
@@ -287,6 +293,29 @@ std::vector<PoolAction> Pool::Exited(const std::string& launched_id, const std::
   }
   EmitDueStarts(now, out);
   return out;
+}
+
+absl::StatusOr<std::vector<PoolAction>> Pool::Replace(const std::string& agent_id, bool force) {
+  for (auto& [number, s] : slots_) {
+    if (PoolAgentId(number) != agent_id) continue;
+    if (s.launched_id.empty() || s.desired != Desired::kRun) break;
+    std::vector<PoolAction> out;
+    s.replacing = true;
+    if (force) {
+      s.state = SlotState::kStopped;
+      out.push_back(StopAction(number, s.launched_id, options_.stop_grace, "stopped by operator", true));
+    } else {
+      s.state = SlotState::kDraining;
+      PoolAction a;
+      a.kind = PoolAction::kDrain;
+      a.slot = number;
+      a.agent = agent_id;
+      a.reason = "drained by operator";
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+  return absl::NotFoundError(absl::StrCat("no running agent of the pool is called ", agent_id));
 }
 
 std::vector<PoolAction> Pool::AgentDead(const std::string& agent_id, const std::string& reason) {
@@ -299,6 +328,7 @@ std::vector<PoolAction> Pool::AgentDead(const std::string& agent_id, const std::
       s.state = SlotState::kStopped;  // removed when its exit is reported
     } else {
       s.launched_id.clear();  // its exit, when reported, is ignored
+      s.replacing = false;
       RecordDeath(s, now, reason, out);
     }
     break;

@@ -13,10 +13,11 @@
 //   restarting  it died; started again restart_delay after the death
 //   draining    leaving the pool: told to finish its item and exit; removed when it exits
 //   stopped     leaving the pool: stopped (force, or killed); removed when it exits
-//   failed      it died max_agent_failures times within failure_window: no more starts until
-//               the target is set again (or a new Pool, at controller restart)
+//   failed      it died more than max_agent_failures times within failure_window: no more
+//               starts until the target is set again (or a new Pool, at controller restart)
 // A death is an exit or a dead heartbeat of a slot that should run, or a failed launch. Exits of
-// a draining or stopped slot are expected and not deaths. See docs/ARCHITECTURE.md, "Pool".
+// a draining or stopped slot are expected and not deaths, and so is the exit of an agent an
+// operator drained or stopped (Replace): its slot starts a fresh one. See docs/ARCHITECTURE.md, "Pool".
 #pragma once
 
 #include <deque>
@@ -42,7 +43,7 @@ struct PoolOptions {
   int target = 0;
   absl::Duration startup_stagger = absl::ZeroDuration();  // between two Starts, any slots
   absl::Duration restart_delay = absl::ZeroDuration();    // from a death to the slot's Start
-  int max_agent_failures = 3;  // this many deaths within the window: failed
+  int max_agent_failures = 3;  // more deaths than this within the window: failed
   absl::Duration failure_window = absl::Minutes(10);
   absl::Duration stop_grace = absl::Seconds(10);  // Stop of a forced victim or a stray
 };
@@ -61,6 +62,7 @@ struct PoolAction {
   std::string launched_id;  // kStop
   absl::Duration grace;     // kStop; zero when killing a dead agent
   std::string reason;       // kStop: why; kAlert: the last death's reason
+  bool release = false;     // kStop: hand the agent's item back first (force, operator stop)
   int failures = 0;         // kAlert
 };
 
@@ -116,6 +118,11 @@ class Pool {
   // of ids no slot holds (strays, dead agents already replaced) are ignored.
   std::vector<PoolAction> Exited(const std::string& launched_id, const std::string& reason);
 
+  // An operator drained (`force`: stopped) the agent of a slot: its exit is expected, not a
+  // death, and the slot then starts a fresh agent (staggered, without the restart delay).
+  // NotFound if no slot of this pool runs `agent_id`.
+  absl::StatusOr<std::vector<PoolAction>> Replace(const std::string& agent_id, bool force);
+
   // The agent's heartbeat went silent for heartbeat_timeout: a death. Its thing is killed
   // (Stop, zero grace) and the slot restarts after restart_delay without waiting for the exit.
   // Ignored for agents of no slot, or with nothing running.
@@ -142,6 +149,7 @@ class Pool {
     SlotState state = SlotState::kStarting;
     bool launching = false;         // a Start is out, not yet answered
     std::string launched_id;        // empty: nothing of ours runs for this slot
+    bool replacing = false;         // launched_id is expected to exit (Replace)
     absl::Time due;                 // kStarting / kRestarting, not launching: start at or after
     std::deque<absl::Time> deaths;  // within failure_window at the last death
     std::string reason;             // of the last death
@@ -159,7 +167,7 @@ class Pool {
   void ScaleUp(int count, absl::Time now);
   void EmitDueStarts(absl::Time now, std::vector<PoolAction>& out);
   PoolAction StopAction(int slot, const std::string& launched_id, absl::Duration grace,
-                        const std::string& reason) const;
+                        const std::string& reason, bool release = false) const;
   Slot* FindById(const std::string& launched_id);
 
   const PoolOptions options_;

@@ -554,7 +554,7 @@ Pending<std::vector<Lease>> WorkQueue::BeginExpireDue() {
 
 Pending<Reconciled> WorkQueue::BeginReconcile(const std::string& agent,
                                               const std::vector<HeldLease>& held,
-                                              Unlisted unlisted) {
+                                              Unlisted unlisted, const std::string& why) {
   if (absl::Status s = ValidateAgentId(agent); !s.ok()) return {s, 0};
   Txn txn(this);
   Reconciled out;
@@ -577,9 +577,9 @@ Pending<Reconciled> WorkQueue::BeginReconcile(const std::string& agent,
       if (lease == nullptr) continue;
       Lease copy = *lease;
       AttemptResult r;
-      std::string reason = unlisted == Unlisted::kExpire
-                               ? "its agent registered again without it"
-                               : "its agent stopped without it";
+      std::string reason = !why.empty()                    ? why
+                           : unlisted == Unlisted::kExpire ? "its agent registered again without it"
+                                                           : "its agent stopped without it";
       r.error = reason;
       absl::StatusOr<uint64_t> t =
           EndAttempt(copy,

@@ -177,8 +177,10 @@ class WorkQueue {
   Pending<std::vector<Lease>> BeginExpireDue();
   // Renews the live leases `agent` lists and says which listed ones are lost; ends its live
   // leases that the list leaves out as `unlisted` says. Never blocks on the disk.
+  // `why` replaces the default reason recorded for the leases it ends (e.g. "its agent died:
+  // killed by signal 9").
   Pending<Reconciled> BeginReconcile(const std::string& agent, const std::vector<HeldLease>& held,
-                                     Unlisted unlisted);
+                                     Unlisted unlisted, const std::string& why = "");
   // The live lease of item_id with `token`, held by `agent` ("": any), or FailedPrecondition
   // saying why not (an expired lease found here is ended, as by ExpireDue). For checks that
   // change nothing themselves (an upload's header, a result's verification).
@@ -210,8 +212,9 @@ class WorkQueue {
     return Wait(BeginRelease(id, token, std::move(reason))).status();
   }
   absl::StatusOr<Reconciled> Reconcile(const std::string& agent,
-                                       const std::vector<HeldLease>& held, Unlisted unlisted) {
-    return Wait(BeginReconcile(agent, held, unlisted));
+                                       const std::vector<HeldLease>& held, Unlisted unlisted,
+                                       const std::string& why = "") {
+    return Wait(BeginReconcile(agent, held, unlisted, why));
   }
   absl::StatusOr<std::optional<Lease>> Cancel(const std::string& id) {
     return Wait(BeginCancel(id));

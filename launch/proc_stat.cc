@@ -1,6 +1,7 @@
 // /proc reading (see proc_stat.h).
 #include "launch/proc_stat.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ absl::StatusOr<ProcStat> ReadProcStat(pid_t pid) {
   // fields[0] is field 3 (state), so field N is fields[N - 3].
   ProcStat st;
   if (fields.size() < 20 || fields[0].size() != 1 || !absl::SimpleAtoi(fields[2], &st.pgrp) ||
+      !absl::SimpleAtoi(fields[3], &st.session) ||
       !absl::SimpleAtoi(fields[19], &st.start_ticks)) {
     return absl::DataLossError(absl::StrCat(path, ": cannot parse state, pgrp and start time"));
   }
@@ -48,6 +50,20 @@ absl::StatusOr<std::string> ReadProcExe(pid_t pid) {
   constexpr absl::string_view kDeleted = " (deleted)";
   if (absl::EndsWith(exe, kDeleted)) exe.resize(exe.size() - kDeleted.size());
   return exe;
+}
+
+std::vector<pid_t> ProcessesInSession(pid_t sid) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    pid_t pid;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    absl::StatusOr<ProcStat> st = ReadProcStat(pid);
+    if (st.ok() && st->session == sid && st->state != 'Z') out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
 }
 
 bool IsSameLiveProcess(pid_t pid, uint64_t start_ticks) {

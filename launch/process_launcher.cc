@@ -94,8 +94,10 @@ int PrepareSpawn(SpawnSetup* s, int log_fd, const std::string& cwd) {
     if (err == 0) err = e;
   };
   check(posix_spawnattr_setflags(
-      &s->attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-  check(posix_spawnattr_setpgroup(&s->attr, 0));  // a new group led by the child
+      &s->attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+  // setsid: a new session and process group, both led by the child. The agent's commands run
+  // in process groups of their own but stay in this session, which is how they are found
+  // when the agent dies (Finish).
   check(posix_spawnattr_setsigmask(&s->attr, &empty));
   check(posix_spawnattr_setsigdefault(&s->attr, &defaults));
   check(posix_spawn_file_actions_addopen(&s->actions, 0, "/dev/null", O_RDONLY, 0));
@@ -531,9 +533,13 @@ void ProcessLauncher::Finish(pid_t pid) {
     e.pgid = it->second.pgid;
     e.child = it->second.child;
   }
-  // Whatever the agent left in its group goes with it: no orphans. A child is still a zombie
-  // here, so its pid (the group id) cannot have been reused.
+  // Whatever the agent left in its group or its session (its commands run in groups of their
+  // own) goes with it: no orphans. A child is still a zombie here, so its pid (the group and
+  // session id) cannot have been reused.
   ::kill(-e.pgid, SIGKILL);
+  for (pid_t p : ProcessesInSession(e.pgid)) {
+    if (p != pid) ::kill(p, SIGKILL);
+  }
   LaunchExit exit{e.launched.id, e.launched.slot, e.launched.agent_id, "",
                   std::nullopt,  std::nullopt};
   if (e.child) {

@@ -22,6 +22,7 @@ class HarnessctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     config_.state_dir = tmp_.Sub("state");
+    config_.parallel_agents = 3;  // launcher none: a target, nothing launched
     controller_ = ControllerProcess::Start(config_, tmp_.path());
     ASSERT_NE(controller_, nullptr);
   }

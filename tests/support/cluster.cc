@@ -78,7 +78,10 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
       << "  health_check:\n    heartbeat_interval: " << config.heartbeat_interval
       << "\n    heartbeat_timeout: " << config.heartbeat_timeout
       << "\n    lease_ttl: " << config.lease_ttl << "\n";
-    if (!config.command.empty()) f << "  agent:\n    command: " << YamlList(config.command) << "\n";
+    f << "  parallel_agents: " << config.parallel_agents << "\n";
+    f << "  agent:\n    launcher: " << config.launcher << "\n" << config.agent_yaml;
+    if (!config.command.empty()) f << "    command: " << YamlList(config.command) << "\n";
+    f << config.extra_yaml;
     if (!config.repo_path.empty()) {
       f << "  repo:\n    path: " << config.repo_path << "\n";
       if (!config.base_branch.empty()) f << "    base_branch: " << config.base_branch << "\n";

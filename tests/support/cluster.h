@@ -39,6 +39,11 @@ struct ControllerConfig {
   std::string repo_path;             // repo.path; empty: none (a plain work dir per agent)
   std::string base_branch;           // repo.base_branch
   int64_t max_pack_mb = 0;           // repo.max_pack_mb; 0: the default
+  // agent.launcher: tests start their agents themselves unless they test the managed pool.
+  std::string launcher = "none";
+  int64_t parallel_agents = 0;
+  std::string agent_yaml;  // more keys under `agent:`, each line indented by 4 spaces
+  std::string extra_yaml;  // more keys under `harness:`, each line indented by 2 spaces
   std::vector<std::string> extra_args;
   std::string config_file;  // written from the fields above if empty
 };

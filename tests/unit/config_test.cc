@@ -68,7 +68,7 @@ constexpr char kEveryKey[] = R"(harness:
     base_branch: main
     setup: [npm, ci]
   agent:
-    launcher: docker
+    launcher: none
     binary: /usr/local/bin/agentd
     command:
       - my-agent
@@ -130,7 +130,7 @@ Config EveryKeyConfig() {
   c.agent_startup_stagger = 0.5;
   c.agent_restart_delay = 2.25;
   c.repo = {"../project", "main", {"npm", "ci"}};
-  c.agent.launcher = "docker";
+  c.agent.launcher = "none";
   c.agent.binary = "/usr/local/bin/agentd";
   c.agent.command = {"my-agent", "--task", "{prompt}"};
   c.agent.item_timeout = 90.5;
@@ -328,7 +328,7 @@ TEST_F(ConfigTest, DuplicateKeyIsRefusedWithBothLines) {
 }
 
 TEST_F(ConfigTest, DuplicateKeyInANestedSectionIsRefused) {
-  EXPECT_EQ(LoadError("harness:\n  agent:\n    launcher: docker\n    item_timeout: 5\n"
+  EXPECT_EQ(LoadError("harness:\n  agent:\n    launcher: process\n    item_timeout: 5\n"
                       "    launcher: none\n"),
             At(5) + "duplicate key \"launcher\" in harness.agent (first at line 3)");
 }
@@ -416,7 +416,11 @@ std::vector<BadValue> BadValues() {
       {"UnknownLauncher",
        h + "  agent:\n    launcher: kubernetes\n",
        3,
-       {"harness.agent.launcher must be one of process, docker, none", "\"kubernetes\""}},
+       {"harness.agent.launcher must be one of process, none", "\"kubernetes\""}},
+      {"DockerLauncherNotYet",
+       h + "  agent:\n    launcher: docker\n",
+       3,
+       {"harness.agent.launcher: docker is not available yet", "use process"}},
       {"EmptyCommandList",
        h + "  agent:\n    binary: x\n    command: []\n",
        4,

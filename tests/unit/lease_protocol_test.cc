@@ -264,6 +264,19 @@ TEST_F(LeaseProtocolTest, EveryWayALeaseEndsPublishesOneEventOnceDurable) {
   EXPECT_EQ(ItemTable::CountedAttempts(Get("stopped")), 0);
 }
 
+TEST_F(LeaseProtocolTest, AReconcileCanSayWhyItEndsTheLeases) {
+  ASSERT_OK(queue_->Submit({MakeSpec("x")}));
+  std::optional<Grant> g = MustAcquire("a1");
+  ASSERT_TRUE(g);
+  ASSERT_OK(queue_->Reconcile("a1", {}, Unlisted::kExpire, "its agent died: killed by signal 9"));
+  std::vector<LeaseEnded> ended = events_.WaitFor(1);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].reason, "its agent died: killed by signal 9");
+  EXPECT_EQ(ended[0].outcome, store::OUTCOME_EXPIRED);
+  EXPECT_EQ(Get("x").attempts(0).error(), "its agent died: killed by signal 9");
+  EXPECT_EQ(ItemTable::CountedAttempts(Get("x")), 1);
+}
+
 TEST_F(LeaseProtocolTest, AnEndIsPublishedBeforeTheCallerHearsItIsDurable) {
   ASSERT_OK(queue_->Submit({MakeSpec("a")}));
   std::optional<Grant> g = MustAcquire("agent-1");

@@ -25,7 +25,8 @@ std::string Describe(const PoolAction& a) {
     case PoolAction::kStart:
       return absl::StrCat("start ", a.agent);
     case PoolAction::kStop:
-      return absl::StrCat("stop ", a.launched_id, " grace ", absl::FormatDuration(a.grace));
+      return absl::StrCat("stop ", a.launched_id, " grace ", absl::FormatDuration(a.grace),
+                          a.release ? " releasing its item" : "");
     case PoolAction::kDrain:
       return absl::StrCat("drain ", a.agent);
     case PoolAction::kAlert:
@@ -56,7 +57,7 @@ PoolOptions Options(int target) {
   o.target = target;
   o.startup_stagger = absl::ZeroDuration();
   o.restart_delay = absl::Seconds(10);
-  o.max_agent_failures = 3;
+  o.max_agent_failures = 2;  // the third death within the window fails the slot
   o.failure_window = absl::Minutes(10);
   o.stop_grace = absl::Seconds(5);
   return o;
@@ -234,7 +235,7 @@ TEST_F(PoolTest, ScaleDownWithForceStopsAtOnce) {
   EXPECT_THAT(Describe(*pool_->SetTarget(2, false)), ElementsAre("drain agent-3"));
   // Force stops the new victim and the one still draining.
   EXPECT_THAT(Describe(*pool_->SetTarget(1, true)),
-              ElementsAre("stop p3 grace 5s", "stop p2 grace 5s"));
+              ElementsAre("stop p3 grace 5s releasing its item", "stop p2 grace 5s releasing its item"));
   EXPECT_THAT(Slots(*pool_),
               ElementsAre("agent-1 running p1 0 failures", "agent-2 stopped p2 0 failures",
                           "agent-3 stopped p3 0 failures"));
@@ -252,6 +253,47 @@ TEST_F(PoolTest, ADrainedAgentsExitRemovesItsSlotWithoutRestartingIt) {
   EXPECT_EQ(pool_->NextTick(), absl::InfiniteFuture());
   clock_.Advance(absl::Minutes(1));
   EXPECT_THAT(pool_->Tick(), IsEmpty());
+}
+
+TEST_F(PoolTest, TheDeathThatReachesTheThresholdStillRestarts) {
+  StartRunning(Options(1));
+  DieAndRestart(1, "p1", "p1b");
+  DieAndRestart(1, "p1b", "p1c");  // two deaths: max_agent_failures, not more
+  EXPECT_THAT(Slots(*pool_), ElementsAre("agent-1 running p1c 2 failures"));
+}
+
+TEST_F(PoolTest, AnOperatorsDrainOfOneAgentStartsAFreshOneWithoutCountingADeath) {
+  StartRunning(Options(2));
+  absl::StatusOr<std::vector<PoolAction>> a = pool_->Replace("agent-2", /*force=*/false);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_THAT(Describe(*a), ElementsAre("drain agent-2"));
+  EXPECT_THAT(Slots(*pool_),
+              ElementsAre("agent-1 running p1 0 failures", "agent-2 draining p2 0 failures"));
+  // Its exit starts the slot again at once: no restart delay, no failure.
+  EXPECT_THAT(Describe(pool_->Exited("p2", "exited with status 0")),
+              ElementsAre("start agent-2"));
+  EXPECT_THAT(pool_->LaunchSucceeded(2, "p2b"), IsEmpty());
+  EXPECT_THAT(Slots(*pool_),
+              ElementsAre("agent-1 running p1 0 failures", "agent-2 running p2b 0 failures"));
+  // The fresh agent's own death is a death again.
+  EXPECT_THAT(pool_->Exited("p2b", "killed by signal 9"), IsEmpty());
+  EXPECT_EQ(pool_->Snapshot()[1].state, SlotState::kRestarting);
+}
+
+TEST_F(PoolTest, AnOperatorsStopOfOneAgentStopsItAtOnce) {
+  StartRunning(Options(1));
+  absl::StatusOr<std::vector<PoolAction>> a = pool_->Replace("agent-1", /*force=*/true);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_THAT(Describe(*a), ElementsAre("stop p1 grace 5s releasing its item"));
+  EXPECT_THAT(Describe(pool_->Exited("p1", "killed by signal 15")),
+              ElementsAre("start agent-1"));
+  EXPECT_EQ(pool_->Snapshot()[0].failures, 0);
+}
+
+TEST_F(PoolTest, ReplacingAnAgentOfNoSlotIsNotFound) {
+  StartRunning(Options(1));
+  EXPECT_EQ(pool_->Replace("remote-7", false).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(pool_->Replace("agent-2", true).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PoolTest, AdoptionStartsOnlyMissingSlotsAndStopsStrays) {

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -53,6 +54,13 @@ v1::StatusSnapshot ContractSnapshot() {
   q->set_cancelled(0);
   s.mutable_pool()->set_target(3);
   s.mutable_pool()->set_active(3);
+  s.mutable_pool()->set_launcher("process");
+  for (int i = 1; i <= 3; ++i) {
+    v1::PoolSlot* slot = s.mutable_pool()->add_slots();
+    slot->set_slot(i);
+    slot->set_agent(absl::StrCat("agent-", i));
+    slot->set_state("running");
+  }
   s.mutable_metrics()->set_items_per_hour(4.2);
   s.mutable_metrics()->set_avg_item_s(30);
   s.mutable_metrics()->set_success_rate(0.97);
@@ -116,6 +124,21 @@ TEST(Render, StatusTextIsExactlyTheContractsExample) {
             "Metrics: 3 active | 2 working | 4.2 items/h | success 97%\n");
 }
 
+TEST(Render, StatusTextShowsTheSlotsThatAreNotSimplyRunning) {
+  v1::StatusSnapshot s = ContractSnapshot();
+  s.mutable_pool()->mutable_slots(1)->set_state("failed");
+  s.mutable_pool()->mutable_slots(1)->set_failures(4);
+  s.mutable_pool()->mutable_slots(1)->set_reason("exited with status 1");
+  s.mutable_pool()->mutable_slots(2)->set_state("restarting");
+  s.mutable_pool()->mutable_slots(2)->set_failures(1);
+  s.mutable_pool()->mutable_slots(2)->set_reason("killed by signal 9");
+  EXPECT_THAT(RenderStatusText(s),
+              HasSubstr("Pool (process):\n"
+                        "  slot 2 (agent-2): failed, 4 failures, last: exited with status 1\n"
+                        "  slot 3 (agent-3): restarting, 1 failures, last: killed by signal 9\n"
+                        "Queue:"));
+}
+
 TEST(Render, StatusTextWithoutAgentsHasNoRows) {
   v1::StatusSnapshot s = ContractSnapshot();
   s.clear_agents();
@@ -155,7 +178,12 @@ TEST(Render, StatusSaysWhenTheStoreIsFailingInTextAndJson) {
 }
 
 TEST(Render, StatusJsonHasExactlyTheContractsFields) {
-  std::string json = RenderStatusJson(ContractSnapshot(), /*pretty=*/true);
+  v1::StatusSnapshot snapshot = ContractSnapshot();
+  v1::PoolSlot* restarting = snapshot.mutable_pool()->mutable_slots(2);
+  restarting->set_state("restarting");
+  restarting->set_failures(1);
+  restarting->set_reason("killed by signal 9");
+  std::string json = RenderStatusJson(snapshot, /*pretty=*/true);
   ASSERT_EQ(json.back(), '\n');
   YAML::Node doc = YAML::Load(json);
   EXPECT_EQ(Keys(doc), (std::set<std::string>{"controller", "agents", "queue", "pool", "metrics"}));
@@ -181,7 +209,16 @@ TEST(Render, StatusJsonHasExactlyTheContractsFields) {
   EXPECT_EQ(Keys(doc["queue"]), (std::set<std::string>{"total", "pending", "leased", "done",
                                                        "failed", "parked", "cancelled"}));
   EXPECT_EQ(doc["queue"]["done"].as<int>(), 40);
-  EXPECT_EQ(Keys(doc["pool"]), (std::set<std::string>{"target", "active"}));
+  EXPECT_EQ(Keys(doc["pool"]),
+            (std::set<std::string>{"target", "active", "launcher", "slots"}));
+  ASSERT_EQ(doc["pool"]["slots"].size(), 3u);
+  EXPECT_EQ(Keys(doc["pool"]["slots"][2]),
+            (std::set<std::string>{"slot", "agent", "state", "failures", "reason"}));
+  EXPECT_EQ(doc["pool"]["slots"][2]["slot"].as<int>(), 3);
+  EXPECT_EQ(doc["pool"]["slots"][2]["agent"].as<std::string>(), "agent-3");
+  EXPECT_EQ(doc["pool"]["slots"][2]["state"].as<std::string>(), "restarting");
+  EXPECT_EQ(doc["pool"]["slots"][2]["failures"].as<int>(), 1);
+  EXPECT_EQ(doc["pool"]["slots"][2]["reason"].as<std::string>(), "killed by signal 9");
   EXPECT_EQ(Keys(doc["metrics"]),
             (std::set<std::string>{"items_per_hour", "avg_item_s", "success_rate"}));
   EXPECT_DOUBLE_EQ(doc["metrics"]["items_per_hour"].as<double>(), 4.2);

@@ -1,0 +1,159 @@
+// PoolManager: keeps the managed agent pool at its target. The Pool (core/pool.h) decides, the
+// Launcher (launch/) acts, and both are used on one thread of the manager's own and nowhere
+// else: a scale, an operator's drain or stop, a launched agent's exit and a context to keep are
+// queued as events under a short lock and handled there, so launches, file writes and alert
+// commands never run under a lock or on an RPC or committer thread.
+//
+// Each round it also reads the registry and the leases: the agents' activity (scale-down picks
+// victims from it) and their health. An agent of the pool that goes silent for
+// heartbeat_timeout (or never registers within it) is killed and its slot restarted.
+//
+// A death (an exit the pool did not ask for, or a dead heartbeat) of a slot's agent:
+//   1. its context goes to <state>/crashes/<agent>/<timestamp>/ (core/crash_context.h);
+//   2. its lease ends at once (EXPIRED, counted, the reason naming that folder), so the item
+//      runs elsewhere without waiting for the TTL;
+//   3. the registry marks it exited; the slot restarts after agent_restart_delay, or fails at
+//      the threshold (one log line and coordinator.on_alert).
+// The target is durable (core/pool_target.h). With `launcher: none` nothing is launched: the
+// target is only recorded. See docs/CONTROLLER.md, "The pool".
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/agent_registry.h"
+#include "core/clock.h"
+#include "core/crash_context.h"
+#include "core/pool.h"
+#include "core/work_queue.h"
+#include "launch/alert_command.h"
+#include "launch/launcher.h"
+
+namespace harness {
+
+struct PoolManagerOptions {
+  std::string launcher = "none";  // "process" | "none"
+  PoolOptions pool;               // pool.target is the config's; the durable one may replace it
+  std::string state_dir;
+  std::string binary;                   // the agentd to launch (process launcher)
+  std::vector<std::string> agent_args;  // appended to every launched agentd's argv
+  launch::ResourceLimits limits;
+  std::vector<std::string> on_alert;
+  absl::Duration heartbeat_timeout = absl::Seconds(30);
+  // How often the registry and the leases are read between events.
+  absl::Duration observe_interval = absl::Milliseconds(200);
+  int keep_crashes = kKeepCrashesPerAgent;
+};
+
+struct ScaleResult {
+  int old_target = 0;
+  int new_target = 0;
+};
+
+class PoolManager {
+ public:
+  // Reads the durable target and the controller id (made on first use), creates the launcher.
+  static absl::StatusOr<std::unique_ptr<PoolManager>> Create(PoolManagerOptions options,
+                                                             WorkQueue* queue,
+                                                             AgentRegistry* agents, Clock* clock);
+  // Stops the thread. Launched agents keep running: to them it is a controller crash, and the
+  // next controller adopts them.
+  ~PoolManager();
+
+  // Adopts what a previous controller launched and starts the thread. `address` is what
+  // launched agents dial.
+  void Start(const std::string& address);
+
+  // True when agents are launched (launcher other than none).
+  bool managed() const { return options_.launcher != "none"; }
+  const std::string& controller_id() const { return controller_id_; }
+  std::string launcher_kind() const { return options_.launcher; }
+
+  // Sets the target (durably) and acts on it; `done` runs on the manager's thread once the new
+  // target is on disk (InvalidArgument for a negative one).
+  void Scale(int target, bool force, std::function<void(absl::StatusOr<ScaleResult>)> done);
+  // An operator's drain (force: stop) of one launched agent: it finishes its item (force: its
+  // item is released) and exits, and its slot starts a fresh agent. `done` gets NotFound when
+  // no slot of the pool runs `agent`.
+  void Replace(const std::string& agent, bool force, std::function<void(absl::Status)> done);
+  // Keeps the context of an attempt that stalled or timed out (written on the manager's thread).
+  void KeepContext(CrashContext context);
+
+  int target() const;
+  std::vector<PoolSlotStatus> Slots() const;
+
+  // SIGTERM: no more starts; every launched agent is asked to stop (it finishes or releases its
+  // item within agentd's shutdown grace) and killed after the pool's stop_grace. Returns when
+  // all have exited (or stop_grace and a little more have passed).
+  void Shutdown();
+
+ private:
+  struct Event {
+    enum Kind { kScale, kReplace, kExit, kContext, kShutdown } kind = kScale;
+    int target = 0;
+    bool force = false;
+    std::string agent;
+    launch::LaunchExit exit;
+    CrashContext context;
+    std::function<void(absl::StatusOr<ScaleResult>)> scale_done;
+    std::function<void(absl::Status)> replace_done;
+  };
+  // What is running for the pool, by launched id (the manager's thread only).
+  struct Thing {
+    std::string agent;
+    int slot = 0;
+    int64_t pid = 0;
+    absl::Time watch_from;  // its start, or its adoption: registration is expected after it
+    bool declared_dead = false;
+  };
+
+  PoolManager(PoolManagerOptions options, WorkQueue* queue, AgentRegistry* agents, Clock* clock,
+              std::string controller_id, int target);
+  void Post(Event e) ABSL_LOCKS_EXCLUDED(mu_);
+  void Loop();
+  void Handle(Event& e);
+  void HandleExit(const launch::LaunchExit& exit);
+  void Observe();
+  void Execute(std::vector<PoolAction> actions);
+  void Launch(const PoolAction& a, std::vector<PoolAction>& more);
+  // Context, the lease ended at once, a log line. Returns the reason recorded with the lease.
+  void OnDeath(const std::string& agent, const std::string& launched_id,
+               const std::string& reason);
+  std::string LaunchedIdOf(const std::string& agent) const;
+  void Publish() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const PoolManagerOptions options_;
+  WorkQueue* const queue_;
+  AgentRegistry* const agents_;
+  Clock* const clock_;
+  const std::string controller_id_;
+  std::string address_;  // set by Start, before the thread
+
+  // The manager's thread only (and Start, before it runs).
+  std::unique_ptr<Pool> pool_;  // null with launcher none
+  std::unique_ptr<launch::Launcher> launcher_;
+  std::map<std::string, Thing> things_;
+  launch::AlertCommand alert_;
+  int unmanaged_target_ = 0;  // launcher none: the recorded target
+  bool shutting_down_ = false;
+
+  mutable absl::Mutex mu_;
+  std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
+  // Published at the end of every round, for Status.
+  int published_target_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<PoolSlotStatus> published_slots_ ABSL_GUARDED_BY(mu_);
+
+  std::thread thread_;
+};
+
+}  // namespace harness

@@ -1,0 +1,81 @@
+// Crash context folders (see crash_context.h).
+#include "core/crash_context.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/file_util.h"
+#include "core/ids.h"
+
+namespace harness {
+namespace {
+
+std::vector<std::string> ListNames(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(std::move(name));
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Removes a crash folder: plain files one level deep, as WriteCrashContext makes them.
+void RemoveFolder(const std::string& dir) {
+  for (const std::string& name : ListNames(dir)) ::unlink((dir + "/" + name).c_str());
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+std::string ReadFileTail(const std::string& path, size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return "";
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return "";
+  off_t start = st.st_size > static_cast<off_t>(max_bytes) ? st.st_size - max_bytes : 0;
+  std::string out(static_cast<size_t>(st.st_size - start), '\0');
+  ssize_t n = ::pread(fd.get(), out.data(), out.size(), start);
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
+                                              const CrashContext& c, absl::Time at, int keep) {
+  if (absl::Status s = ValidateAgentId(c.agent); !s.ok()) return s;
+  const std::string agent_dir = absl::StrCat(crashes_dir, "/", c.agent);
+  if (absl::Status s = MakeDirs(agent_dir); !s.ok()) return s;
+  const std::string stamp = absl::FormatTime("%Y%m%dT%H%M%E3SZ", at, absl::UTCTimeZone());
+  std::string dir;
+  for (int n = 1;; ++n) {
+    dir = n == 1 ? absl::StrCat(agent_dir, "/", stamp) : absl::StrCat(agent_dir, "/", stamp, "-", n);
+    if (::mkdir(dir.c_str(), 0755) == 0) break;
+    if (errno != EEXIST || n > 1000) return ErrnoStatus(errno, "cannot create", dir);
+  }
+  const std::pair<const char*, const std::string*> files[] = {
+      {"reason", &c.reason}, {"status", &c.status}, {"item", &c.item}, {"log.tail", &c.log_tail}};
+  for (const auto& [name, content] : files) {
+    std::string text = *content;
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    if (absl::Status s = WriteFileAtomically(absl::StrCat(dir, "/", name), text); !s.ok()) {
+      return s;
+    }
+  }
+  // Timestamps sort as text; the oldest go first.
+  std::vector<std::string> all = ListNames(agent_dir);
+  std::sort(all.begin(), all.end());
+  for (size_t i = 0; keep > 0 && all.size() - i > static_cast<size_t>(keep); ++i) {
+    RemoveFolder(absl::StrCat(agent_dir, "/", all[i]));
+  }
+  return dir;
+}
+
+}  // namespace harness
