@@ -28,12 +28,22 @@
 
 namespace harness {
 
+// What every lease carries for agentd to enforce on the item's setup and command
+// (agent.stall_timeout, resource_limits.*). 0 limits mean none.
+struct CommandLimits {
+  absl::Duration stall_timeout = absl::Seconds(900);  // infinite: no stall detection
+  int64_t max_memory_mb = 0;
+  int64_t max_cpu_seconds = 0;
+  int nice = 0;
+};
+
 struct ControllerOptions {
   WorkQueueOptions queue;
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration heartbeat_timeout = absl::Seconds(30);
   std::vector<std::string> agent_command;  // sent with each lease
   std::vector<std::string> setup;          // sent with each lease
+  CommandLimits command_limits;            // sent with each lease
   int pool_target = 3;
   // The repository agents work on; "" or not a repository: no git (results are not landed).
   std::string repo_path;

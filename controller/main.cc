@@ -97,6 +97,11 @@ int Run(int argc, char** argv) {
   opts.heartbeat_timeout = config.health_check.HeartbeatTimeout();
   opts.agent_command = config.agent.command;
   opts.setup = config.repo.setup;
+  // Enforced by each agentd on the item's setup and command (sent with every lease).
+  opts.command_limits.stall_timeout = config.agent.StallTimeout();
+  opts.command_limits.max_memory_mb = config.resource_limits.max_session_memory_mb;
+  opts.command_limits.max_cpu_seconds = config.resource_limits.max_cpu_seconds;
+  opts.command_limits.nice = static_cast<int>(config.resource_limits.nice);
   opts.pool_target = static_cast<int>(config.parallel_agents);
   opts.repo_path = config.repo.path;
   opts.base_branch = config.repo.base_branch;
