@@ -78,7 +78,11 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
       << "  health_check:\n    heartbeat_interval: " << config.heartbeat_interval
       << "\n    heartbeat_timeout: " << config.heartbeat_timeout
       << "\n    lease_ttl: " << config.lease_ttl << "\n";
-    if (!config.command.empty()) f << "  agent:\n    command: " << YamlList(config.command) << "\n";
+    if (!config.command.empty() || config.stall_timeout > 0) f << "  agent:\n";
+    if (!config.command.empty()) f << "    command: " << YamlList(config.command) << "\n";
+    if (config.stall_timeout > 0) f << "    stall_timeout: " << config.stall_timeout << "\n";
+    if (!config.resource_limits.empty()) f << "  resource_limits:\n";
+    for (const std::string& line : config.resource_limits) f << "    " << line << "\n";
     if (!config.repo_path.empty()) {
       f << "  repo:\n    path: " << config.repo_path << "\n";
       if (!config.base_branch.empty()) f << "    base_branch: " << config.base_branch << "\n";

@@ -39,6 +39,8 @@ struct ControllerConfig {
   std::string repo_path;             // repo.path; empty: none (a plain work dir per agent)
   std::string base_branch;           // repo.base_branch
   int64_t max_pack_mb = 0;           // repo.max_pack_mb; 0: the default
+  double stall_timeout = 0;          // agent.stall_timeout; 0: the default
+  std::vector<std::string> resource_limits;  // "key: value" lines under resource_limits
   std::vector<std::string> extra_args;
   std::string config_file;  // written from the fields above if empty
 };
