@@ -82,6 +82,15 @@ void KillAndRemove(const std::string& path) {
   }
 }
 
+// Whether `pid` runs (a zombie does not: its agentd is dead, only not reaped yet).
+bool Alive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::string stat = ReadSmall(absl::StrCat("/proc/", pid, "/stat"));
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return true;  // cannot tell
+  return stat[paren + 2] != 'Z' && stat[paren + 2] != 'X';
+}
+
 // Parents left by agentd processes that no longer exist (killed with -9): removed if empty.
 void SweepStaleParents(const std::string& base) {
   DIR* d = opendir(base.c_str());
@@ -91,7 +100,7 @@ void SweepStaleParents(const std::string& base) {
     absl::string_view name(e->d_name);
     int pid;
     if (!absl::ConsumePrefix(&name, kParentPrefix) || !absl::SimpleAtoi(name, &pid)) continue;
-    if (pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH) {
+    if (pid != getpid() && !Alive(pid)) {
       stale.push_back(absl::StrCat(base, "/", e->d_name));
     }
   }

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -249,6 +250,29 @@ TEST_F(CommandSupervisionTest, ACommandWithinItsMemoryCgroupRunsAndTheCgroupIsRe
   pid_t escaped = static_cast<pid_t>(std::atoi(Slurp(Work("escaped.pid")).c_str()));
   ASSERT_GT(escaped, 0);
   EXPECT_TRUE(ProcessGone(escaped));
+}
+
+TEST(MemoryCgroups, AParentLeftByADeadAgentdIsRemovedAtTheNextStart) {
+  std::unique_ptr<MemoryCgroups> first = MemoryCgroups::Probe();
+  if (first->kind() == MemoryCgroups::Kind::kNone) {
+    GTEST_SKIP() << "no memory cgroup here: " << first->Describe();
+  }
+  const std::string base = first->parent().substr(0, first->parent().rfind('/'));
+  first.reset();
+  // A dead agentd not reaped yet (a zombie) is dead too.
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  siginfo_t info;
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(dead), &info, WEXITED | WNOWAIT), 0);
+  const std::string stale = absl::StrCat(base, "/harness-agentd-", dead);
+  ASSERT_EQ(mkdir(stale.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((stale + "/3-item-1").c_str(), 0755), 0);
+  std::unique_ptr<MemoryCgroups> second = MemoryCgroups::Probe();
+  EXPECT_FALSE(PathExists(stale));
+  waitpid(dead, nullptr, 0);
+  rmdir((stale + "/3-item-1").c_str());
+  rmdir(stale.c_str());
 }
 
 TEST_F(CommandSupervisionTest, WithoutACgroupTheMemoryLimitIsOnTheAddressSpace) {
