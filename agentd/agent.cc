@@ -294,10 +294,9 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result,
   request.set_item_id(lease.item_id());
   request.set_lease_token(lease.lease_token());
   request.set_attempt(lease.attempt());
-  request.set_outcome(result.outcome == CommandOutcome::kTimedOut ? v1::ATTEMPT_OUTCOME_TIMEOUT
-                       : result.outcome == CommandOutcome::kStalled
-                           ? v1::ATTEMPT_OUTCOME_STALLED
-                           : v1::ATTEMPT_OUTCOME_FAILED);
+  request.set_outcome(result.outcome == CommandOutcome::kTimedOut  ? v1::ATTEMPT_OUTCOME_TIMEOUT
+                      : result.outcome == CommandOutcome::kStalled ? v1::ATTEMPT_OUTCOME_STALLED
+                                                                   : v1::ATTEMPT_OUTCOME_FAILED);
   if (result.outcome == CommandOutcome::kExited || result.outcome == CommandOutcome::kSignaled ||
       result.outcome == CommandOutcome::kLimitExceeded) {
     request.mutable_exit_code()->set_value(result.exit_code);

@@ -428,11 +428,10 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
   attempt.deadline = deadline;
   attempt.stall_detection = request.stall_timeout > absl::ZeroDuration() &&
                             request.stall_timeout != absl::InfiniteDuration();
-  const std::string stall_text =
-      attempt.stall_detection
-          ? absl::StrCat("stalled: no output and no file change for ",
-                         FormatSeconds(request.stall_timeout), " s")
-          : "";
+  const std::string stall_text = attempt.stall_detection
+                                     ? absl::StrCat("stalled: no output and no file change for ",
+                                                    FormatSeconds(request.stall_timeout), " s")
+                                     : "";
   if (attempt.stall_detection) {
     attempt.stall_timeout = request.stall_timeout;
     attempt.watch = ActivityWatch::Open(
@@ -472,8 +471,9 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
   if (limits.nice.has_value()) {
     attempt.set_nice = true;
     attempt.nice = *limits.nice;
-    attempt.nice_failed = absl::StrCat("[harness] cannot set nice ", *limits.nice,
-                                       " (lowering it needs privileges): running at agentd's niceness\n");
+    attempt.nice_failed =
+        absl::StrCat("[harness] cannot set nice ", *limits.nice,
+                     " (lowering it needs privileges): running at agentd's niceness\n");
   }
   // Why a process that ended this way went over a limit; "" when it did not (as far as can
   // be told).
@@ -484,9 +484,9 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
       return memory_text;
     if (attempt.set_cpu) {
       // Killed by the rlimit itself, or a shell reporting that of its child (128 + signal).
-      int sig = WIFSIGNALED(ws) ? WTERMSIG(ws)
+      int sig = WIFSIGNALED(ws)                          ? WTERMSIG(ws)
                 : WIFEXITED(ws) && WEXITSTATUS(ws) > 128 ? WEXITSTATUS(ws) - 128
-                                                          : 0;
+                                                         : 0;
       const double limit = static_cast<double>(limits.cpu_seconds);
       if (sig == SIGXCPU || (sig == SIGKILL && end.cpu_seconds >= limit * 0.99)) {
         return absl::StrCat("exceeded cpu limit of ", limits.cpu_seconds, " s");

@@ -71,13 +71,13 @@ struct CommandRequest {
 };
 
 enum class CommandOutcome {
-  kExited,       // the command exited by itself: see exit_code (0 is success)
-  kSignaled,     // the command was killed by a signal it did not get from us: see signal
-  kTimedOut,     // it ran past `timeout` and was stopped
-  kCancelled,    // Cancel() stopped it (or it never started)
-  kSpawnFailed,  // the command could not be started (e.g. not found); see error
-  kSetupFailed,  // the setup argv failed in any way; the command never ran
-  kStalled,      // setup or command made no output and changed no file for `stall_timeout`
+  kExited,         // the command exited by itself: see exit_code (0 is success)
+  kSignaled,       // the command was killed by a signal it did not get from us: see signal
+  kTimedOut,       // it ran past `timeout` and was stopped
+  kCancelled,      // Cancel() stopped it (or it never started)
+  kSpawnFailed,    // the command could not be started (e.g. not found); see error
+  kSetupFailed,    // the setup argv failed in any way; the command never ran
+  kStalled,        // setup or command made no output and changed no file for `stall_timeout`
   kLimitExceeded,  // setup or command went over a resource limit and was stopped; see error
 };
 

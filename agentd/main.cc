@@ -142,8 +142,7 @@ int main(int argc, char** argv) {
   options.shutdown_grace = absl::Seconds(shutdown_grace_s);
   options.kill_grace = absl::Seconds(kill_grace_s);
   // Probed once: which mechanism enforces the leases' memory limits (removed at exit).
-  std::unique_ptr<harness::agentd::MemoryCgroups> cgroups =
-      harness::agentd::MemoryCgroups::Probe();
+  std::unique_ptr<harness::agentd::MemoryCgroups> cgroups = harness::agentd::MemoryCgroups::Probe();
   options.cgroups = cgroups.get();
   harness::agentd::Agent agent(options, client.get());
 

@@ -95,8 +95,8 @@ class CommandSupervisionTest : public ::testing::Test {
 // Stalls
 
 TEST_F(CommandSupervisionTest, ASilentCommandThatChangesNothingIsStoppedAsStalled) {
-  CommandRequest r = Request(
-      {"/bin/sh", "-c", "sleep 1000 & echo $! > grandchild.pid; echo started; wait"});
+  CommandRequest r =
+      Request({"/bin/sh", "-c", "sleep 1000 & echo $! > grandchild.pid; echo started; wait"});
   r.stall_timeout = absl::Milliseconds(500);
   CommandResult result = CommandRunner().Run(r);
   EXPECT_EQ(result.outcome, CommandOutcome::kStalled);
@@ -134,8 +134,7 @@ TEST_F(CommandSupervisionTest, ACommandThatKeepsChangingFilesInNewFoldersIsNotSt
 
 TEST_F(CommandSupervisionTest, ChangesUnderDotGitDoNotCountAsWork) {
   ASSERT_EQ(mkdir(Work(".git").c_str(), 0755), 0);
-  CommandRequest r =
-      Request({"/bin/sh", "-c", "while :; do date >> .git/busy; sleep 0.05; done"});
+  CommandRequest r = Request({"/bin/sh", "-c", "while :; do date >> .git/busy; sleep 0.05; done"});
   r.stall_timeout = absl::Milliseconds(500);
   CommandResult result = CommandRunner().Run(r);
   EXPECT_EQ(result.outcome, CommandOutcome::kStalled) << result.error;
@@ -147,8 +146,7 @@ TEST_F(CommandSupervisionTest, AStalledSetupStallsTheAttempt) {
   r.stall_timeout = absl::Milliseconds(300);
   CommandResult result = CommandRunner().Run(r);
   EXPECT_EQ(result.outcome, CommandOutcome::kStalled);
-  EXPECT_EQ(result.error,
-            "stalled: no output and no file change for 0.3 s (setup `sleep 1000`)");
+  EXPECT_EQ(result.error, "stalled: no output and no file change for 0.3 s (setup `sleep 1000`)");
   EXPECT_FALSE(PathExists(Work("ran")));
 }
 
