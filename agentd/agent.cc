@@ -160,8 +160,15 @@ void Agent::RunItem(const v1::Lease& lease) {
   }
   if (drop == Drop::kNone) {
     std::string how = result.error.empty() ? "command exited with status 0" : result.error;
-    LogInfo(
-        absl::StrCat(Describe(ref), ": ", how, " (ran ", Seconds(clock_->Now() - started), ")"));
+    std::string line =
+        absl::StrCat(Describe(ref), ": ", how, " (ran ", Seconds(clock_->Now() - started), ")");
+    // A stall or a limit is the agent's doing, not the command's: a warning.
+    if (result.outcome == CommandOutcome::kStalled ||
+        result.outcome == CommandOutcome::kLimitExceeded) {
+      LogWarning(line);
+    } else {
+      LogInfo(line);
+    }
   }
   FinishResult finish;
   if (drop == Drop::kNone && prepared && result.outcome != CommandOutcome::kCancelled) {
@@ -229,6 +236,14 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
   request.timeout =
       item.timeout_s() > 0 ? absl::Seconds(item.timeout_s()) : absl::InfiniteDuration();
   request.kill_grace = options_.kill_grace;
+  // Enforced here whatever the controller is: 0 / unset means none (an older controller).
+  if (lease.stall_timeout_s() > 0) request.stall_timeout = absl::Seconds(lease.stall_timeout_s());
+  if (lease.has_resource_limits()) {
+    request.limits.memory_mb = lease.resource_limits().max_memory_mb();
+    request.limits.cpu_seconds = lease.resource_limits().max_cpu_seconds();
+    request.limits.nice = lease.resource_limits().nice();
+  }
+  request.cgroups = options_.cgroups;
   return runner->Run(request);
 }
 
@@ -279,9 +294,11 @@ void Agent::Report(const v1::Lease& lease, const CommandResult& result,
   request.set_item_id(lease.item_id());
   request.set_lease_token(lease.lease_token());
   request.set_attempt(lease.attempt());
-  request.set_outcome(result.outcome == CommandOutcome::kTimedOut ? v1::ATTEMPT_OUTCOME_TIMEOUT
-                                                                  : v1::ATTEMPT_OUTCOME_FAILED);
-  if (result.outcome == CommandOutcome::kExited || result.outcome == CommandOutcome::kSignaled) {
+  request.set_outcome(result.outcome == CommandOutcome::kTimedOut  ? v1::ATTEMPT_OUTCOME_TIMEOUT
+                      : result.outcome == CommandOutcome::kStalled ? v1::ATTEMPT_OUTCOME_STALLED
+                                                                   : v1::ATTEMPT_OUTCOME_FAILED);
+  if (result.outcome == CommandOutcome::kExited || result.outcome == CommandOutcome::kSignaled ||
+      result.outcome == CommandOutcome::kLimitExceeded) {
     request.mutable_exit_code()->set_value(result.exit_code);
   }
   if (exited_zero) {

@@ -6,8 +6,10 @@
 //                                  -> commit (+ upload) -> report]* -> close workspace -> exit
 //
 // Reports: exit 0 -> Complete with the commit ("" when nothing changed) and the base commit;
-// non-zero exit or signal -> Fail(FAILED, retryable); timeout -> Fail(TIMEOUT); setup or
-// start failure -> Fail(FAILED). A Fail carries the commit of the partial work, if any. An
+// non-zero exit or signal -> Fail(FAILED, retryable); timeout -> Fail(TIMEOUT); stall (no
+// output and no file change for the lease's stall_timeout_s) -> Fail(STALLED); over a resource
+// limit (the lease's resource_limits) -> Fail(FAILED) naming the limit; setup or start
+// failure -> Fail(FAILED). A Fail carries the commit of the partial work, if any. An
 // upload the controller refuses (INVALID_ARGUMENT, RESOURCE_EXHAUSTED) or a commit that cannot
 // be made turns a Complete into a Fail(FAILED, retryable) with that error. Each call (reports,
 // FetchBase, UploadResult) is retried with backoff across controller outages until the
@@ -53,6 +55,8 @@ struct AgentOptions {
   // After a stop's grace has passed, how much longer an unanswered report is retried before
   // agentd gives up on it and exits (the controller then lets the lease expire).
   absl::Duration report_patience_after_stop = absl::Seconds(10);
+  // Memory cgroups for the leases' memory limits (probed once at start); nullptr: RLIMIT_AS.
+  MemoryCgroups* cgroups = nullptr;
 };
 
 class Agent : public SessionListener {

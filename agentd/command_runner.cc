@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,11 +16,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "agentd/activity_watch.h"
 #include "core/file_util.h"
 #include "core/ids.h"
 
@@ -162,19 +165,59 @@ static std::string ResolveProgram(const std::string& name, const std::string& wo
   return name;
 }
 
+// Everything one run watches and applies, set up once by Run() for setup and command.
+struct CommandRunner::Attempt {
+  int log_fd = -1;
+  absl::Time deadline = absl::InfiniteFuture();
+  bool stall_detection = false;
+  absl::Duration stall_timeout = absl::InfiniteDuration();
+  std::unique_ptr<ActivityWatch> watch;   // when stall_detection
+  std::unique_ptr<AttemptCgroup> cgroup;  // a memory limit in a cgroup
+  // Applied in the child between fork and exec.
+  bool set_as = false;  // the memory limit without a cgroup
+  rlimit as{};
+  bool set_cpu = false;
+  rlimit cpu{};
+  bool set_nice = false;
+  int nice = 0;
+  std::string nice_failed;  // the log line when setpriority() fails
+};
+
+namespace {
+
+// What a child that could not exec tells its parent on the error pipe.
+struct ChildError {
+  int stage;  // kStageExec or kStageCgroup
+  int err;
+};
+constexpr int kStageExec = 0;
+constexpr int kStageCgroup = 1;
+
+// `want` lowered to fit under the current hard limit (raising a hard limit needs privileges).
+rlimit Fitted(int resource, rlim_t soft, rlim_t hard) {
+  rlimit cur{};
+  if (getrlimit(resource, &cur) == 0 && cur.rlim_max != RLIM_INFINITY) {
+    hard = std::min(hard, cur.rlim_max);
+    soft = std::min(soft, hard);
+  }
+  return rlimit{soft, hard};
+}
+
+}  // namespace
+
 CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::string>& argv,
                                                     const std::vector<std::string>& env,
-                                                    const CommandRequest& request, int log_fd,
-                                                    absl::Time deadline) {
+                                                    const CommandRequest& request,
+                                                    Attempt& attempt) {
   ProcessEnd end;
   if (cancelled()) {
     end.stopped_by = StopReason::kCancel;
     return end;
   }
 
-  // fork+exec rather than posix_spawn, for PR_SET_PDEATHSIG: if agentd dies (even by
-  // SIGKILL) its command is killed too, instead of running on in a worktree nobody owns.
-  // Everything the child needs is prepared here; after fork it only makes system calls.
+  // fork+exec rather than posix_spawn, for PR_SET_PDEATHSIG (if agentd dies, even by SIGKILL,
+  // its command is killed too, instead of running on in a worktree nobody owns) and for the
+  // limits. Everything the child needs is prepared here; after fork it only makes system calls.
   std::string program = ResolveProgram(argv[0], request.work_dir);
   std::vector<char*> c_argv = CStrings(argv);
   std::vector<char*> c_env = CStrings(env);
@@ -185,6 +228,9 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
   }
   const pid_t parent = getpid();
   const char* work_dir = request.work_dir.c_str();
+  const int log_fd = attempt.log_fd;
+  const int cgroup_fd = attempt.cgroup != nullptr ? attempt.cgroup->procs_fd() : -1;
+  const Attempt& a = attempt;
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);  // a new group led by the child
@@ -193,7 +239,7 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int sig :
-         {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
+         {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU}) {
       sigaction(sig, &dfl, nullptr);
     }
     sigset_t none;
@@ -203,14 +249,23 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     if (devnull >= 0) dup2(devnull, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
-    int e = 0;
-    if (chdir(work_dir) != 0) {
-      e = errno;
+    ChildError ce{kStageExec, 0};
+    if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) {
+      ce = {kStageCgroup, errno};
     } else {
-      execve(program.c_str(), c_argv.data(), c_env.data());
-      e = errno;
+      if (a.set_as) setrlimit(RLIMIT_AS, &a.as);
+      if (a.set_cpu) setrlimit(RLIMIT_CPU, &a.cpu);
+      if (a.set_nice && setpriority(PRIO_PROCESS, 0, a.nice) != 0) {
+        (void)!write(2, a.nice_failed.data(), a.nice_failed.size());
+      }
+      if (chdir(work_dir) != 0) {
+        ce.err = errno;
+      } else {
+        execve(program.c_str(), c_argv.data(), c_env.data());
+        ce.err = errno;
+      }
     }
-    (void)!write(err_pipe[1], &e, sizeof e);
+    (void)!write(err_pipe[1], &ce, sizeof ce);
     _exit(127);
   }
   close(err_pipe[1]);
@@ -220,18 +275,22 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     return end;
   }
   setpgid(pid, pid);  // also from here, so the group exists before we signal it
-  int exec_errno = 0;
+  ChildError child_error{};
   ssize_t got;
   do {
-    got = read(err_pipe[0], &exec_errno, sizeof exec_errno);
+    got = read(err_pipe[0], &child_error, sizeof child_error);
   } while (got < 0 && errno == EINTR);
   close(err_pipe[0]);
-  if (got == static_cast<ssize_t>(sizeof exec_errno)) {
+  if (got == static_cast<ssize_t>(sizeof child_error)) {
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     end.spawn_error =
-        absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(exec_errno));
+        child_error.stage == kStageCgroup
+            ? absl::StrCat("cannot move ", QuoteForMessage(argv[0]), " into the memory cgroup ",
+                           attempt.cgroup->path(), ": ", ErrnoText(child_error.err))
+            : absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ",
+                           ErrnoText(child_error.err));
     return end;
   }
   end.spawned = true;
@@ -242,6 +301,14 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
   const absl::Duration max_nap = pidfd >= 0 ? absl::Milliseconds(100) : absl::Milliseconds(20);
   bool term_sent = false, kill_sent = false;
   absl::Time kill_at = absl::InfiniteFuture();
+  // Stall detection: the last time the log grew or a file changed (the start counts).
+  absl::Time last_activity = clock_->Now();
+  off_t log_size = -1;
+  if (attempt.stall_detection) {
+    struct stat st;
+    if (fstat(log_fd, &st) == 0) log_size = st.st_size;
+    (void)attempt.watch->Changed(last_activity);  // what setup did is not this process's
+  }
   while (true) {
     // WNOWAIT: see the exit without reaping, so the group id cannot be reused before the
     // leftovers of the group are killed below.
@@ -252,10 +319,27 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     if (w != 0 && errno != EINTR) break;
 
     absl::Time now = clock_->Now();
+    absl::Time stall_at = absl::InfiniteFuture();
+    if (attempt.stall_detection && !term_sent) {
+      struct stat st;
+      if (fstat(log_fd, &st) == 0 && st.st_size != log_size) {
+        log_size = st.st_size;
+        last_activity = now;
+      }
+      if (attempt.watch->Changed(now)) last_activity = now;
+      stall_at = last_activity + attempt.stall_timeout;
+    }
     if (!term_sent) {
-      StopReason why = cancelled()       ? StopReason::kCancel
-                       : now >= deadline ? StopReason::kTimeout
-                                         : StopReason::kNone;
+      StopReason why = StopReason::kNone;
+      if (cancelled()) {
+        why = StopReason::kCancel;
+      } else if (now >= attempt.deadline) {
+        why = StopReason::kTimeout;
+      } else if (attempt.cgroup != nullptr && attempt.cgroup->OomKills() > 0) {
+        why = StopReason::kMemory;
+      } else if (now >= stall_at) {
+        why = StopReason::kStall;
+      }
       if (why != StopReason::kNone) {
         end.stopped_by = why;
         kill(-pid, SIGTERM);
@@ -269,22 +353,26 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     }
 
     absl::Duration nap = max_nap;
-    if (!term_sent) nap = std::min(nap, deadline - now);
+    if (!term_sent) nap = std::min({nap, attempt.deadline - now, stall_at - now});
     if (term_sent && !kill_sent) nap = std::min(nap, kill_at - now);
     int timeout_ms = static_cast<int>(
         std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(nap, absl::Milliseconds(1))), 0,
                             absl::ToInt64Milliseconds(max_nap)));
-    pollfd fds[2] = {{wake_pipe_[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
-    if (poll(fds, pidfd >= 0 ? 2 : 1, timeout_ms) > 0 && (fds[0].revents & POLLIN)) {
-      DrainWakePipe();
-    }
+    pollfd fds[3] = {{wake_pipe_[0], POLLIN, 0}, {pidfd, POLLIN, 0}, {-1, POLLIN, 0}};
+    // A change in the worktree wakes us only when it could matter (inotify; not after a stop).
+    if (attempt.stall_detection && !term_sent) fds[2].fd = attempt.watch->fd();
+    if (poll(fds, 3, timeout_ms) > 0 && (fds[0].revents & POLLIN)) DrainWakePipe();
   }
   kill(-pid, SIGKILL);  // whatever the command left running in its group
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  struct rusage usage {};
+  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
   if (pidfd >= 0) close(pidfd);
   end.wait_status = status;
+  end.cpu_seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                    static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  if (attempt.cgroup != nullptr) end.oom_kills = attempt.cgroup->OomKills();
   return end;
 }
 
@@ -335,8 +423,88 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
     return result;
   };
 
+  Attempt attempt;
+  attempt.log_fd = log.get();
+  attempt.deadline = deadline;
+  attempt.stall_detection = request.stall_timeout > absl::ZeroDuration() &&
+                            request.stall_timeout != absl::InfiniteDuration();
+  const std::string stall_text = attempt.stall_detection
+                                     ? absl::StrCat("stalled: no output and no file change for ",
+                                                    FormatSeconds(request.stall_timeout), " s")
+                                     : "";
+  if (attempt.stall_detection) {
+    attempt.stall_timeout = request.stall_timeout;
+    attempt.watch = ActivityWatch::Open(
+        request.work_dir, ActivityWatch::Mode::kInotify,
+        std::clamp(request.stall_timeout / 4, absl::Milliseconds(100), absl::Seconds(10)));
+  }
+  const ResourceLimits& limits = request.limits;
+  std::string memory_text;  // the error of a command over its memory limit
+  if (limits.memory_mb > 0) {
+    absl::Status no_cgroup = absl::OkStatus();
+    if (request.cgroups != nullptr && request.cgroups->kind() != MemoryCgroups::Kind::kNone) {
+      absl::StatusOr<std::unique_ptr<AttemptCgroup>> cg =
+          request.cgroups->Create(request.item_id, request.attempt, limits.memory_mb);
+      if (cg.ok()) {
+        attempt.cgroup = *std::move(cg);
+        memory_text = absl::StrCat("exceeded memory limit of ", limits.memory_mb, " MiB (cgroup)");
+      } else {
+        no_cgroup = cg.status();
+      }
+    }
+    if (attempt.cgroup == nullptr) {
+      if (!no_cgroup.ok()) {
+        Note(log.get(), absl::StrCat("no memory cgroup (", no_cgroup.message(),
+                                     "): the memory limit is on each process's address space"));
+      }
+      const rlim_t bytes = static_cast<rlim_t>(limits.memory_mb) << 20;
+      attempt.set_as = true;
+      attempt.as = Fitted(RLIMIT_AS, bytes, bytes);
+    }
+  }
+  if (limits.cpu_seconds > 0) {
+    // SIGXCPU at the limit, SIGKILL a second later for a process that ignores it.
+    const rlim_t secs = static_cast<rlim_t>(limits.cpu_seconds);
+    attempt.set_cpu = true;
+    attempt.cpu = Fitted(RLIMIT_CPU, secs, secs + 1);
+  }
+  if (limits.nice.has_value()) {
+    attempt.set_nice = true;
+    attempt.nice = *limits.nice;
+    attempt.nice_failed =
+        absl::StrCat("[harness] cannot set nice ", *limits.nice,
+                     " (lowering it needs privileges): running at agentd's niceness\n");
+  }
+  // Why a process that ended this way went over a limit; "" when it did not (as far as can
+  // be told).
+  auto limit_text = [&](const ProcessEnd& end) -> std::string {
+    const int ws = end.wait_status;
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) return "";
+    if (attempt.cgroup != nullptr && (end.stopped_by == StopReason::kMemory || end.oom_kills > 0))
+      return memory_text;
+    if (attempt.set_cpu) {
+      // Killed by the rlimit itself, or a shell reporting that of its child (128 + signal).
+      int sig = WIFSIGNALED(ws)                          ? WTERMSIG(ws)
+                : WIFEXITED(ws) && WEXITSTATUS(ws) > 128 ? WEXITSTATUS(ws) - 128
+                                                         : 0;
+      const double limit = static_cast<double>(limits.cpu_seconds);
+      if (sig == SIGXCPU || (sig == SIGKILL && end.cpu_seconds >= limit * 0.99)) {
+        return absl::StrCat("exceeded cpu limit of ", limits.cpu_seconds, " s");
+      }
+    }
+    return "";
+  };
+  // The memory limit without a cgroup makes allocations fail: say so with any failure.
+  auto with_hint = [&](std::string error) {
+    if (attempt.set_as) {
+      absl::StrAppend(&error, " (memory is limited to ", limits.memory_mb,
+                      " MiB of address space by RLIMIT_AS; a failed allocation may be why)");
+    }
+    return error;
+  };
+
   if (!request.setup.empty()) {
-    ProcessEnd end = RunProcess(request.setup, env, request, log.get(), deadline);
+    ProcessEnd end = RunProcess(request.setup, env, request, attempt);
     const std::string what = DescribeArgv(request.setup);
     if (end.stopped_by == StopReason::kCancel)
       return finish(CommandOutcome::kCancelled, cancel_text());
@@ -347,36 +515,50 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
       return finish(CommandOutcome::kSetupFailed,
                     absl::StrCat("setup failed: ", what, " ", timeout_text));
     }
+    if (end.stopped_by == StopReason::kStall) {
+      return finish(CommandOutcome::kStalled, absl::StrCat(stall_text, " (setup ", what, ")"));
+    }
+    if (std::string over = limit_text(end); !over.empty()) {
+      return finish(CommandOutcome::kSetupFailed, absl::StrCat("setup failed: ", what, " ", over));
+    }
     if (WIFSIGNALED(end.wait_status)) {
-      return finish(
-          CommandOutcome::kSetupFailed,
-          absl::StrCat("setup failed: ", what, " killed by signal ", WTERMSIG(end.wait_status)));
+      return finish(CommandOutcome::kSetupFailed,
+                    with_hint(absl::StrCat("setup failed: ", what, " killed by signal ",
+                                           WTERMSIG(end.wait_status))));
     }
     if (WEXITSTATUS(end.wait_status) != 0) {
       return finish(CommandOutcome::kSetupFailed,
-                    absl::StrCat("setup failed: ", what, " exited with status ",
-                                 WEXITSTATUS(end.wait_status)));
+                    with_hint(absl::StrCat("setup failed: ", what, " exited with status ",
+                                           WEXITSTATUS(end.wait_status))));
     }
   }
 
   std::vector<std::string> argv =
       SubstitutePlaceholders(request.argv, request.item_id, request.item_title, request.prompt);
-  ProcessEnd end = RunProcess(argv, env, request, log.get(), deadline);
+  ProcessEnd end = RunProcess(argv, env, request, attempt);
   if (end.stopped_by == StopReason::kCancel)
     return finish(CommandOutcome::kCancelled, cancel_text());
   if (!end.spawned) return finish(CommandOutcome::kSpawnFailed, end.spawn_error);
   if (end.stopped_by == StopReason::kTimeout)
     return finish(CommandOutcome::kTimedOut, timeout_text);
+  if (end.stopped_by == StopReason::kStall) return finish(CommandOutcome::kStalled, stall_text);
   if (WIFSIGNALED(end.wait_status)) {
     result.signal = WTERMSIG(end.wait_status);
     result.exit_code = 128 + result.signal;
-    return finish(CommandOutcome::kSignaled,
-                  absl::StrCat("command killed by signal ", result.signal));
+  } else {
+    result.exit_code = WEXITSTATUS(end.wait_status);
   }
-  result.exit_code = WEXITSTATUS(end.wait_status);
-  return finish(
-      CommandOutcome::kExited,
-      result.exit_code == 0 ? "" : absl::StrCat("command exited with status ", result.exit_code));
+  if (std::string over = limit_text(end); !over.empty()) {
+    return finish(CommandOutcome::kLimitExceeded, std::move(over));
+  }
+  if (WIFSIGNALED(end.wait_status)) {
+    return finish(CommandOutcome::kSignaled,
+                  with_hint(absl::StrCat("command killed by signal ", result.signal)));
+  }
+  return finish(CommandOutcome::kExited,
+                result.exit_code == 0
+                    ? ""
+                    : with_hint(absl::StrCat("command exited with status ", result.exit_code)));
 }
 
 }  // namespace harness::agentd

@@ -19,6 +19,12 @@
 //
 // The setup argv (`repo.setup`, from the lease) runs first, literally (no substitution), with
 // the same environment, directory and log. `timeout` covers setup and command together.
+//
+// Stalls: a process (setup or command) that adds nothing to the log and changes no file in the
+// work dir (ActivityWatch: inotify, or a scan) for `stall_timeout` is stopped like a timeout
+// and the run ends kStalled. Limits (resource_limits.h): set in the child between fork and
+// exec (cgroup join, rlimits, nice); a process over one is stopped and the run ends
+// kLimitExceeded with an error naming the limit.
 #pragma once
 
 #include <sys/types.h>
@@ -31,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agentd/resource_limits.h"
 #include "core/clock.h"
 
 namespace harness::agentd {
@@ -54,15 +61,24 @@ struct CommandRequest {
   absl::Duration timeout = absl::InfiniteDuration();
   // Between SIGTERM and SIGKILL to the process group.
   absl::Duration kill_grace = absl::Seconds(10);
+  // No output and no file change in work_dir for this long stops the setup or command
+  // (kStalled). Zero, negative or infinite: no stall detection.
+  absl::Duration stall_timeout = absl::InfiniteDuration();
+  // Applied to setup and command (resource_limits.h).
+  ResourceLimits limits;
+  // Where a memory limit goes; nullptr (or kind kNone): RLIMIT_AS on each process.
+  MemoryCgroups* cgroups = nullptr;
 };
 
 enum class CommandOutcome {
-  kExited,       // the command exited by itself: see exit_code (0 is success)
-  kSignaled,     // the command was killed by a signal it did not get from us: see signal
-  kTimedOut,     // it ran past `timeout` and was stopped
-  kCancelled,    // Cancel() stopped it (or it never started)
-  kSpawnFailed,  // the command could not be started (e.g. not found); see error
-  kSetupFailed,  // the setup argv failed in any way; the command never ran
+  kExited,         // the command exited by itself: see exit_code (0 is success)
+  kSignaled,       // the command was killed by a signal it did not get from us: see signal
+  kTimedOut,       // it ran past `timeout` and was stopped
+  kCancelled,      // Cancel() stopped it (or it never started)
+  kSpawnFailed,    // the command could not be started (e.g. not found); see error
+  kSetupFailed,    // the setup argv failed in any way; the command never ran
+  kStalled,        // setup or command made no output and changed no file for `stall_timeout`
+  kLimitExceeded,  // setup or command went over a resource limit and was stopped; see error
 };
 
 struct CommandResult {
@@ -72,7 +88,9 @@ struct CommandResult {
   int signal = 0;  // kSignaled: the signal number
   // One line for everything but a zero exit: "command exited with status 3", "command killed
   // by signal 9", "timed out after 60 s", "cancelled: <reason>", "cannot run \"x\": No such
-  // file or directory", "setup failed: `npm ci` exited with status 1".
+  // file or directory", "setup failed: `npm ci` exited with status 1", "stalled: no output and
+  // no file change for 900 s", "exceeded memory limit of 64 MiB (cgroup)", "exceeded cpu limit
+  // of 10 s".
   std::string error;
   std::string log_tail;  // the last kLogTailBytes of the log file after the run
 };
@@ -104,16 +122,19 @@ class CommandRunner {
   void Cancel(absl::string_view reason);
 
  private:
-  enum class StopReason { kNone, kTimeout, kCancel };
+  enum class StopReason { kNone, kTimeout, kCancel, kStall, kMemory };
   struct ProcessEnd {
     bool spawned = false;
     std::string spawn_error;  // when !spawned
     int wait_status = 0;
     StopReason stopped_by = StopReason::kNone;
+    double cpu_seconds = 0;  // user + system, of the process and the children it reaped
+    int64_t oom_kills = 0;   // in the attempt's memory cgroup, after the process ended
   };
+  struct Attempt;  // what RunProcess watches and applies (command_runner.cc)
 
   ProcessEnd RunProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                        const CommandRequest& request, int log_fd, absl::Time deadline);
+                        const CommandRequest& request, Attempt& attempt);
   bool cancelled() const ABSL_LOCKS_EXCLUDED(mu_);
   void DrainWakePipe();
 

@@ -18,6 +18,7 @@
 #include "agentd/agent.h"
 #include "agentd/command_split.h"
 #include "agentd/controller_client.h"
+#include "agentd/resource_limits.h"
 #include "agentd/workspace.h"
 #include "config/flags.h"
 #include "core/ids.h"
@@ -140,6 +141,9 @@ int main(int argc, char** argv) {
   options.author_email = author_email;
   options.shutdown_grace = absl::Seconds(shutdown_grace_s);
   options.kill_grace = absl::Seconds(kill_grace_s);
+  // Probed once: which mechanism enforces the leases' memory limits (removed at exit).
+  std::unique_ptr<harness::agentd::MemoryCgroups> cgroups = harness::agentd::MemoryCgroups::Probe();
+  options.cgroups = cgroups.get();
   harness::agentd::Agent agent(options, client.get());
 
   harness::LogInfo(absl::StrCat(
@@ -148,6 +152,7 @@ int main(int argc, char** argv) {
       ", command ",
       command_argv.empty() ? std::string("from the controller")
                            : absl::StrCat("[", absl::StrJoin(command_argv, ", "), "]")));
+  harness::LogInfo(harness::agentd::DescribeLimitMechanisms(cgroups.get()));
 
   std::atomic<bool> done{false};
   std::thread signal_thread([&] {

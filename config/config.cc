@@ -119,6 +119,7 @@ class Checker {
     }
     Argv("harness.agent.command", c.agent.command, /*empty_ok=*/false);
     Duration("harness.agent.item_timeout", c.agent.item_timeout, false);
+    Duration("harness.agent.stall_timeout", c.agent.stall_timeout, false);
 
     const HealthCheckConfig& h = c.health_check;
     Duration("harness.health_check.heartbeat_interval", h.heartbeat_interval, false);
@@ -263,7 +264,8 @@ class Loader {
          {"agent", Sub({{"launcher", Str(&c->agent.launcher)},
                         {"binary", Str(&c->agent.binary)},
                         {"command", List(&c->agent.command)},
-                        {"item_timeout", Secs(&c->agent.item_timeout)}})},
+                        {"item_timeout", Secs(&c->agent.item_timeout)},
+                        {"stall_timeout", Secs(&c->agent.stall_timeout)}})},
          {"health_check", Sub({{"heartbeat_interval", Secs(&c->health_check.heartbeat_interval)},
                                {"heartbeat_timeout", Secs(&c->health_check.heartbeat_timeout)},
                                {"lease_ttl", Secs(&c->health_check.lease_ttl)}})},
@@ -616,6 +618,7 @@ std::string DescribeConfig(const Config& c, bool show_secrets) {
   str("binary", c.agent.binary);
   argv("command", c.agent.command);
   num("item_timeout", c.agent.item_timeout);
+  num("stall_timeout", c.agent.stall_timeout);
   out << YAML::EndMap;
   begin("health_check");
   num("heartbeat_interval", c.health_check.heartbeat_interval);

@@ -35,8 +35,10 @@ struct AgentConfig {
   std::string binary;                // empty: the agentd beside the controller binary
   std::vector<std::string> command = {"claude", "-p", "{prompt}", "--output-format", "stream-json"};
   double item_timeout = 3600;  // seconds
+  double stall_timeout = 900;  // seconds without output or file change: the command is stopped
 
   absl::Duration ItemTimeout() const { return Seconds(item_timeout); }
+  absl::Duration StallTimeout() const { return Seconds(stall_timeout); }
   bool operator==(const AgentConfig&) const = default;
 };
 

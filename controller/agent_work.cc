@@ -75,6 +75,14 @@ void FillLease(const Controller& controller, const Grant& grant, v1::Lease* out)
   }
   for (const std::string& a : controller.options().agent_command) out->add_command(a);
   for (const std::string& a : controller.options().setup) out->add_setup(a);
+  const CommandLimits& limits = controller.options().command_limits;
+  if (limits.stall_timeout != absl::InfiniteDuration()) {
+    out->set_stall_timeout_s(absl::ToDoubleSeconds(limits.stall_timeout));
+  }
+  v1::ResourceLimits* r = out->mutable_resource_limits();
+  r->set_max_memory_mb(limits.max_memory_mb);
+  r->set_max_cpu_seconds(limits.max_cpu_seconds);
+  r->set_nice(limits.nice);
 }
 
 void RunComplete(Controller* controller, const v1::CompleteRequest& req, CompleteDone done) {
@@ -161,9 +169,13 @@ void RunFail(Controller* controller, const v1::FailRequest& req, FailDone done) 
     case v1::ATTEMPT_OUTCOME_TIMEOUT:
       outcome = store::OUTCOME_TIMEOUT;
       break;
+    case v1::ATTEMPT_OUTCOME_STALLED:
+      outcome = store::OUTCOME_STALLED;
+      break;
     default:
       done(absl::InvalidArgumentError(
-               "fail: outcome must be ATTEMPT_OUTCOME_FAILED or ATTEMPT_OUTCOME_TIMEOUT"),
+               "fail: outcome must be ATTEMPT_OUTCOME_FAILED, ATTEMPT_OUTCOME_TIMEOUT or "
+               "ATTEMPT_OUTCOME_STALLED"),
            {});
       return;
   }

@@ -29,6 +29,15 @@
 
 namespace harness {
 
+// What every lease carries for agentd to enforce on the item's setup and command
+// (agent.stall_timeout, resource_limits.*). 0 limits mean none.
+struct CommandLimits {
+  absl::Duration stall_timeout = absl::Seconds(900);  // infinite: no stall detection
+  int64_t max_memory_mb = 0;
+  int64_t max_cpu_seconds = 0;
+  int nice = 0;
+};
+
 struct ControllerOptions {
   WorkQueueOptions queue;
   absl::Duration heartbeat_interval = absl::Seconds(5);
@@ -37,6 +46,7 @@ struct ControllerOptions {
   std::vector<std::string> setup;          // sent with each lease
   // The managed pool: launcher, target, restart rules. Its state_dir is the queue's.
   PoolManagerOptions pool;
+  CommandLimits command_limits;            // sent with each lease
   // The repository agents work on; "" or not a repository: no git (results are not landed).
   std::string repo_path;
   std::string base_branch;

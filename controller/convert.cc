@@ -57,6 +57,8 @@ v1::AttemptOutcome ToApi(store::Outcome o) {
       return v1::ATTEMPT_OUTCOME_RELEASED;
     case store::OUTCOME_CANCELLED:
       return v1::ATTEMPT_OUTCOME_CANCELLED;
+    case store::OUTCOME_STALLED:
+      return v1::ATTEMPT_OUTCOME_STALLED;
     default:
       return v1::ATTEMPT_OUTCOME_UNSPECIFIED;
   }

@@ -126,6 +126,11 @@ int Run(int argc, char** argv) {
   opts.heartbeat_timeout = config.health_check.HeartbeatTimeout();
   opts.agent_command = config.agent.command;
   opts.setup = config.repo.setup;
+  // Enforced by each agentd on the item's setup and command (sent with every lease).
+  opts.command_limits.stall_timeout = config.agent.StallTimeout();
+  opts.command_limits.max_memory_mb = config.resource_limits.max_session_memory_mb;
+  opts.command_limits.max_cpu_seconds = config.resource_limits.max_cpu_seconds;
+  opts.command_limits.nice = static_cast<int>(config.resource_limits.nice);
   PoolManagerOptions& pool = opts.pool;
   pool.launcher = config.agent.launcher;
   pool.pool.target = static_cast<int>(config.parallel_agents);
@@ -135,9 +140,6 @@ int Run(int argc, char** argv) {
   pool.pool.failure_window = config.coordinator.FailureWindow();
   pool.pool.stop_grace = kLaunchedAgentStopGrace;
   pool.on_alert = config.coordinator.on_alert;
-  pool.limits.memory_mb = config.resource_limits.max_session_memory_mb;
-  pool.limits.cpu_seconds = config.resource_limits.max_cpu_seconds;
-  pool.limits.nice = static_cast<int>(config.resource_limits.nice);
   if (pool.launcher == "process") {
     absl::StatusOr<std::string> binary = AgentdBinary(config.agent.binary);
     if (!binary.ok()) {

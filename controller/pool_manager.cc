@@ -456,7 +456,6 @@ void PoolManager::Launch(const PoolAction& a, std::vector<PoolAction>& more) {
   spec.controller_address = address_;
   spec.binary = options_.binary;
   spec.extra_args = options_.agent_args;
-  spec.limits = options_.limits;
   absl::StatusOr<launch::Launched> l = launcher_->Start(spec);
   if (!l.ok()) {
     LogWarning(absl::StrCat("cannot launch ", a.agent, ": ", l.status().message()));

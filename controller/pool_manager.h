@@ -45,7 +45,6 @@ struct PoolManagerOptions {
   std::string state_dir;
   std::string binary;                   // the agentd to launch (process launcher)
   std::vector<std::string> agent_args;  // appended to every launched agentd's argv
-  launch::ResourceLimits limits;
   std::vector<std::string> on_alert;
   absl::Duration heartbeat_timeout = absl::Seconds(30);
   // How often the registry and the leases are read between events.

@@ -52,6 +52,8 @@ const char* OutcomeName(store::Outcome o) {
       return "released";
     case store::OUTCOME_CANCELLED:
       return "cancelled";
+    case store::OUTCOME_STALLED:
+      return "stalled";
     default:
       return "unknown";
   }
@@ -86,7 +88,8 @@ int ItemTable::CountedAttempts(const store::ItemRecord& item) {
   int n = 0;
   for (int i = std::max(0, item.budget_start()); i < item.attempts_size(); ++i) {
     store::Outcome o = item.attempts(i).outcome();
-    if (o == store::OUTCOME_FAILED || o == store::OUTCOME_TIMEOUT || o == store::OUTCOME_EXPIRED)
+    if (o == store::OUTCOME_FAILED || o == store::OUTCOME_TIMEOUT || o == store::OUTCOME_EXPIRED ||
+        o == store::OUTCOME_STALLED)
       ++n;
   }
   return n;
@@ -248,6 +251,7 @@ absl::Status ItemTable::ApplyEnded(const store::Ended& e) {
     case store::OUTCOME_RELEASED:
     case store::OUTCOME_FAILED:
     case store::OUTCOME_TIMEOUT:
+    case store::OUTCOME_STALLED:
     case store::OUTCOME_EXPIRED:
       break;
     default:
@@ -275,6 +279,7 @@ absl::Status ItemTable::ApplyEnded(const store::Ended& e) {
       return absl::OkStatus();
     case store::OUTCOME_FAILED:
     case store::OUTCOME_TIMEOUT:
+    case store::OUTCOME_STALLED:
     case store::OUTCOME_EXPIRED: {
       std::string what = e.error().empty() ? OutcomeName(e.outcome()) : e.error();
       if (e.not_retryable()) {

@@ -32,8 +32,8 @@ struct LeaseEnded {
   absl::Time at;
   store::ItemState item_state = store::ITEM_STATE_UNSPECIFIED;  // the item's state after it
   // The ref to move, as recorded in the journal (the only commit that may ever land):
-  // DONE with a commit: harness/<item> -> commit. FAILED/TIMEOUT with a commit: the attempt's
-  // work, harness-attempt/<item>/<attempt> -> commit. Empty: nothing to land.
+  // DONE with a commit: harness/<item> -> commit. FAILED/TIMEOUT/STALLED with a commit: the
+  // attempt's work, harness-attempt/<item>/<attempt> -> commit. Empty: nothing to land.
   std::string commit;
 };
 

@@ -340,7 +340,7 @@ absl::StatusOr<uint64_t> WorkQueue::EndAttempt(const Lease& lease, store::Outcom
   store_->Unclaim(ended.item_id, ended.token);
   leases_.Remove(ended.item_id);
   const bool lands = outcome == store::OUTCOME_DONE || outcome == store::OUTCOME_FAILED ||
-                     outcome == store::OUTCOME_TIMEOUT;
+                     outcome == store::OUTCOME_TIMEOUT || outcome == store::OUTCOME_STALLED;
   NoteEnded(ended, outcome, by, reason, lands ? result.commit : std::string(), *ticket);
   return ticket;
 }
@@ -438,9 +438,10 @@ Pending<ReportAnswer> WorkQueue::BeginComplete(const std::string& item_id, uint6
 
 Pending<ReportAnswer> WorkQueue::BeginFail(const std::string& item_id, uint64_t token,
                                            store::Outcome outcome, AttemptResult result) {
-  if (outcome != store::OUTCOME_FAILED && outcome != store::OUTCOME_TIMEOUT) {
-    return {absl::InvalidArgumentError(absl::StrCat("a failed attempt's outcome must be failed or "
-                                                    "timeout, not ",
+  if (outcome != store::OUTCOME_FAILED && outcome != store::OUTCOME_TIMEOUT &&
+      outcome != store::OUTCOME_STALLED) {
+    return {absl::InvalidArgumentError(absl::StrCat("a failed attempt's outcome must be failed, "
+                                                    "timeout or stalled, not ",
                                                     OutcomeName(outcome))),
             0};
   }

@@ -162,7 +162,7 @@ class WorkQueue {
                                              const std::string& base = "");
   Pending<ReportAnswer> BeginComplete(const std::string& item_id, uint64_t token,
                                       AttemptResult result);
-  // outcome: OUTCOME_FAILED or OUTCOME_TIMEOUT.
+  // outcome: OUTCOME_FAILED, OUTCOME_TIMEOUT or OUTCOME_STALLED.
   Pending<ReportAnswer> BeginFail(const std::string& item_id, uint64_t token,
                                   store::Outcome outcome, AttemptResult result);
   // Gives the item back (outcome RELEASED, not counted). A repeat gets the same answer.

@@ -28,15 +28,6 @@ inline constexpr absl::string_view kLabelController = "harness.controller";
 inline constexpr absl::string_view kLabelSlot = "harness.slot";
 inline constexpr absl::string_view kLabelAgent = "harness.agent";
 
-// Limits for the agent's work. Carried to the launched agent; a launcher documents what it
-// does with them (the process launcher passes them on in the environment, see
-// docs/LAUNCHERS.md; docker makes them the container's limits). 0 means no limit.
-struct ResourceLimits {
-  int64_t memory_mb = 0;
-  int64_t cpu_seconds = 0;
-  int nice = 0;
-};
-
 // What to start: one agentd for one slot.
 struct LaunchSpec {
   int slot = 0;                         // 1-based slot number
@@ -46,7 +37,6 @@ struct LaunchSpec {
   std::string binary;                   // the agentd executable (process: a path)
   std::vector<std::string> extra_args;  // appended to agentd's argv
   std::string workdir;                  // agentd's --workdir; empty: the launcher's default
-  ResourceLimits limits;
 };
 
 // Something a launcher runs (or found running and adopted).

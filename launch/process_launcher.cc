@@ -38,8 +38,7 @@ namespace {
 // Environment variables the launcher sets; inherited values of the same names are dropped.
 constexpr absl::string_view kEnvNames[] = {
     "HARNESS_AGENT_ID",          "HARNESS_SLOT",       "HARNESS_CONTROLLER",
-    "HARNESS_CONTROLLER_ID",     "HARNESS_AGENT_DIR",  "HARNESS_LIMIT_MEMORY_MB",
-    "HARNESS_LIMIT_CPU_SECONDS", "HARNESS_LIMIT_NICE",
+    "HARNESS_CONTROLLER_ID",     "HARNESS_AGENT_DIR",
 };
 
 bool IsLauncherEnv(absl::string_view entry) {
@@ -231,9 +230,6 @@ absl::StatusOr<Launched> ProcessLauncher::Start(const LaunchSpec& spec) {
   env.push_back(absl::StrCat("HARNESS_CONTROLLER=", spec.controller_address));
   env.push_back(absl::StrCat("HARNESS_CONTROLLER_ID=", spec.controller_id));
   env.push_back(absl::StrCat("HARNESS_AGENT_DIR=", dir));
-  env.push_back(absl::StrCat("HARNESS_LIMIT_MEMORY_MB=", spec.limits.memory_mb));
-  env.push_back(absl::StrCat("HARNESS_LIMIT_CPU_SECONDS=", spec.limits.cpu_seconds));
-  env.push_back(absl::StrCat("HARNESS_LIMIT_NICE=", spec.limits.nice));
 
   SpawnSetup setup;
   if (int err = PrepareSpawn(&setup, log_fd.get(), dir); err != 0) {

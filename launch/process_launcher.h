@@ -51,8 +51,9 @@ class ProcessLauncher : public Launcher {
   // cwd <state>/agents/<agent>/, stdin /dev/null, stdout+stderr appended to agentd.log, every
   // other fd closed, signal mask empty and dispositions default, its own process group.
   // Environment: the controller's plus HARNESS_AGENT_ID, HARNESS_SLOT, HARNESS_CONTROLLER,
-  // HARNESS_CONTROLLER_ID, HARNESS_AGENT_DIR and HARNESS_LIMIT_{MEMORY_MB,CPU_SECONDS,NICE}
-  // (limits are passed on, not applied here). The id is the pid, in decimal.
+  // HARNESS_CONTROLLER_ID and HARNESS_AGENT_DIR. The id is the pid, in decimal. (Resource
+  // limits are not the launcher's: they travel with each lease, and agentd applies them to
+  // the item's command.)
   absl::StatusOr<Launched> Start(const LaunchSpec& spec) override;
   // SIGTERM to the process group now; SIGKILL to the group after `grace` (<= 0: at once).
   absl::Status Stop(absl::string_view id, absl::Duration grace) override;

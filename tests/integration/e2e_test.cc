@@ -39,6 +39,7 @@ class EndToEnd : public ::testing::Test {
       << "  sleep:*) sleep \"${prompt#sleep:}\" ;;\n"
       << "  fail) echo \"failing on purpose\" >&2; exit 3 ;;\n"
       << "  hang) sleep 1000 ;;\n"
+      << "  nice) echo \"running at nice $(nice)\" ;;\n"
       << "esac\n"
       << "echo \"$HARNESS_ITEM_ID $HARNESS_AGENT_ID $HARNESS_LEASE_TOKEN\" >> " << effects_ << "\n"
       << "echo \"did $HARNESS_ITEM_ID\"\n";
@@ -224,6 +225,40 @@ TEST_F(EndToEnd, AnItemThatOutlivesItsTimeoutIsKilledAndCountsAsTimedOut) {
   v1::Item item = GetItem(controller_->control(), "hang");
   ASSERT_EQ(item.attempts_size(), 1);
   EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_TIMEOUT);
+}
+
+TEST_F(EndToEnd, AnItemWhoseCommandStallsEndsStalledAndIsRetried) {
+  controller_.reset();
+  config_.stall_timeout = 0.5;
+  StartController();
+  v1::ItemSpec hang = MakeItem("hang", "hang");  // silent, changes nothing
+  hang.set_max_attempts(2);
+  Submit(controller_->control(), {hang});
+  StartAgents(1);
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetItem(controller_->control(), "hang").state() == v1::ITEM_STATE_PARKED; },
+      absl::Seconds(30)));
+  v1::Item item = GetItem(controller_->control(), "hang");
+  ASSERT_EQ(item.attempts_size(), 2);  // retried once, then parked
+  for (const v1::Attempt& a : item.attempts()) {
+    EXPECT_EQ(a.outcome(), v1::ATTEMPT_OUTCOME_STALLED);
+    EXPECT_EQ(a.error(), "stalled: no output and no file change for 0.5 s");
+  }
+  EXPECT_NE(item.error().find("gave up after 2 attempts; last: stalled"), std::string::npos)
+      << item.error();
+  EXPECT_GE(CountInLog("agent-1", "stalled: no output and no file change for 0.5 s"), 2);
+}
+
+TEST_F(EndToEnd, TheControllersResourceLimitsReachTheCommand) {
+  controller_.reset();
+  config_.resource_limits = {"nice: 6"};
+  StartController();
+  Submit(controller_->control(), {MakeItem("n", "nice")});
+  StartAgents(1);
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
+  EXPECT_NE(GetItem(controller_->control(), "n").log_tail().find("running at nice 6"),
+            std::string::npos)
+      << GetItem(controller_->control(), "n").log_tail();
 }
 
 TEST_F(EndToEnd, CancellingALeasedItemStopsItsCommand) {

@@ -133,7 +133,6 @@ class ProcessLauncherTest : public ::testing::Test {
     s.controller_address = "127.0.0.1:1";
     s.binary = testing::TestBinDir() + "/fake_agentd";
     s.extra_args = {"--mode", mode};
-    s.limits.memory_mb = 512;
     return s;
   }
 
@@ -211,7 +210,6 @@ TEST_F(ProcessLauncherTest, StartWritesThePidFileAndRunsAgentdWithItsArgvEnvWork
   EXPECT_EQ(report.find("env:HARNESS_SLOT")->second, "1");
   EXPECT_EQ(report.find("env:HARNESS_CONTROLLER")->second, "127.0.0.1:1");
   EXPECT_EQ(report.find("env:HARNESS_CONTROLLER_ID")->second, "ctl-1");
-  EXPECT_EQ(report.find("env:HARNESS_LIMIT_MEMORY_MB")->second, "512");
   EXPECT_TRUE(PathExists(paths_.AgentWorkDir("agent-1")));
   absl::StatusOr<std::string> log = ReadFile(paths_.AgentLogFile("agent-1"));
   ASSERT_TRUE(log.ok());

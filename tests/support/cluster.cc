@@ -81,6 +81,9 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
     f << "  parallel_agents: " << config.parallel_agents << "\n";
     f << "  agent:\n    launcher: " << config.launcher << "\n" << config.agent_yaml;
     if (!config.command.empty()) f << "    command: " << YamlList(config.command) << "\n";
+    if (config.stall_timeout > 0) f << "    stall_timeout: " << config.stall_timeout << "\n";
+    if (!config.resource_limits.empty()) f << "  resource_limits:\n";
+    for (const std::string& line : config.resource_limits) f << "    " << line << "\n";
     f << config.extra_yaml;
     if (!config.repo_path.empty()) {
       f << "  repo:\n    path: " << config.repo_path << "\n";

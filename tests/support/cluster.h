@@ -44,6 +44,8 @@ struct ControllerConfig {
   int64_t parallel_agents = 0;
   std::string agent_yaml;  // more keys under `agent:`, each line indented by 4 spaces
   std::string extra_yaml;  // more keys under `harness:`, each line indented by 2 spaces
+  double stall_timeout = 0;          // agent.stall_timeout; 0: the default
+  std::vector<std::string> resource_limits;  // "key: value" lines under resource_limits
   std::vector<std::string> extra_args;
   std::string config_file;  // written from the fields above if empty
 };

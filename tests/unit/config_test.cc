@@ -75,6 +75,7 @@ constexpr char kEveryKey[] = R"(harness:
       - --task
       - "{prompt}"
     item_timeout: 90.5
+    stall_timeout: 45
   health_check:
     heartbeat_interval: 0.25
     heartbeat_timeout: 1.5
@@ -134,6 +135,7 @@ Config EveryKeyConfig() {
   c.agent.binary = "/usr/local/bin/agentd";
   c.agent.command = {"my-agent", "--task", "{prompt}"};
   c.agent.item_timeout = 90.5;
+  c.agent.stall_timeout = 45;
   c.health_check = {0.25, 1.5, 2};
   c.coordinator = {7, 120, {"notify-send", "harness"}};
   c.resource_limits = {1024, 0, -5};
@@ -161,6 +163,7 @@ TEST_F(ConfigTest, DefaultsAreTheContractValues) {
   EXPECT_THAT(c.agent.command,
               ElementsAre("claude", "-p", "{prompt}", "--output-format", "stream-json"));
   EXPECT_EQ(c.agent.item_timeout, 3600);
+  EXPECT_EQ(c.agent.stall_timeout, 900);
   EXPECT_EQ(c.health_check.heartbeat_interval, 5);
   EXPECT_EQ(c.health_check.heartbeat_timeout, 30);
   EXPECT_EQ(c.health_check.lease_ttl, 30);
@@ -413,6 +416,10 @@ std::vector<BadValue> BadValues() {
        h + "  agent:\n    item_timeout: -5\n",
        3,
        {"harness.agent.item_timeout", "got -5"}},
+      {"ZeroStallTimeout",
+       h + "  agent:\n    stall_timeout: 0\n",
+       3,
+       {"harness.agent.stall_timeout must be more than 0 seconds", "got 0"}},
       {"UnknownLauncher",
        h + "  agent:\n    launcher: kubernetes\n",
        3,

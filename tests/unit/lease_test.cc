@@ -349,6 +349,22 @@ TEST_F(LeaseTest, RequeuedItemKeepsItsPlaceInTheOrder) {
   EXPECT_EQ(again->spec.id(), "first");
 }
 
+TEST_F(LeaseTest, StalledAttemptsCountAndParkTheItemAfterMaxAttempts) {
+  Submit({MakeSpec("s", 0, /*max_attempts=*/2)});
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    std::optional<Grant> g = MustAcquire();
+    ASSERT_TRUE(g);
+    AttemptResult r;
+    r.error = "stalled: no output and no file change for 900 s";
+    ASSERT_OK(queue_->Fail("s", g->token, store::OUTCOME_STALLED, r));
+    EXPECT_EQ(Get("s").state(), attempt < 2 ? store::ITEM_PENDING : store::ITEM_PARKED);
+  }
+  store::ItemRecord parked = Get("s");
+  EXPECT_EQ(parked.attempts(0).outcome(), store::OUTCOME_STALLED);
+  EXPECT_EQ(ItemTable::CountedAttempts(parked), 2);
+  EXPECT_THAT(parked.error(), HasSubstr("gave up after 2 attempts; last: stalled"));
+}
+
 TEST_F(LeaseTest, FailingItemIsRetriedThenParkedAndRetryMakesItPendingAgain) {
   Submit({MakeSpec("a", 0, /*max_attempts=*/3)});
   for (int attempt = 1; attempt <= 3; ++attempt) {

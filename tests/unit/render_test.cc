@@ -248,6 +248,7 @@ TEST(Render, StateNamesAreLowerCaseWithoutPrefix) {
   EXPECT_EQ(OutcomeName(v1::ATTEMPT_OUTCOME_EXPIRED), "expired");
   EXPECT_EQ(OutcomeName(v1::ATTEMPT_OUTCOME_RELEASED), "released");
   EXPECT_EQ(OutcomeName(v1::ATTEMPT_OUTCOME_CANCELLED), "cancelled");
+  EXPECT_EQ(OutcomeName(v1::ATTEMPT_OUTCOME_STALLED), "stalled");
   EXPECT_EQ(ItemStateName(static_cast<v1::ItemState>(99)), "unknown(99)");
 }
 
