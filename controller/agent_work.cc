@@ -6,7 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "controller/convert.h"
+#include "core/ids.h"
 #include "core/log.h"
+#include "core/paths.h"
 
 namespace harness {
 namespace {
@@ -183,14 +185,24 @@ void RunFail(Controller* controller, const v1::FailRequest& req, FailDone done) 
                                req.has_exit_code() ? req.exit_code().value() : -1, req.error());
   res.not_retryable = !req.retryable();
   const std::string& item_id = req.item_id();
+  // A timeout or a stall is kept like an agent's death, in crashes/<agent>/<timestamp>/ (written
+  // by the pool manager's thread), and the attempt's error names that folder for `show`.
+  const bool keep_context =
+      outcome != store::OUTCOME_FAILED && ValidateAgentId(req.agent_id()).ok();
+  const std::string folder = CrashFolderName(controller->clock()->Now());
+  if (keep_context) {
+    absl::StrAppend(&res.error, " (context in ",
+                    StatePaths(controller->options().queue.state_dir).CrashesDir(), "/",
+                    req.agent_id(), "/", folder, ")");
+  }
   Pending<ReportAnswer> p =
       controller->queue().BeginFail(item_id, req.lease_token(), outcome, std::move(res));
   const bool tail = p.value.ok() && !p.value->repeat && !req.log_tail().empty();
   if (tail) KeepLogTail(controller, item_id, p.value->attempt, req.log_tail());
-  if (p.value.ok() && !p.value->repeat && outcome != store::OUTCOME_FAILED) {
-    // A timeout (or a stall) is kept like an agent's death: crashes/<agent>/<timestamp>/.
+  if (p.value.ok() && !p.value->repeat && keep_context) {
     CrashContext c;
     c.agent = req.agent_id();
+    c.folder = folder;
     c.reason = absl::StrCat("item ", item_id, " attempt ", p.value->attempt, ": ", req.error());
     std::optional<AgentInfo> info = controller->agents().Get(req.agent_id());
     if (info) {
@@ -201,7 +213,7 @@ void RunFail(Controller* controller, const v1::FailRequest& req, FailDone done) 
     c.item = absl::StrCat("item ", item_id, " token ", req.lease_token(), " attempt ",
                           p.value->attempt);
     c.log_tail = req.log_tail();
-    if (!c.agent.empty()) controller->pool().KeepContext(std::move(c));
+    controller->pool().KeepContext(std::move(c));
   }
   controller->queue().WhenDurable(
       p.ticket, [controller, done = std::move(done), answer = std::move(p.value), item_id,

@@ -102,6 +102,14 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  // Read and type-checked, but not acted on yet: refused rather than silently ignored.
+  if (!config.auth.token.empty() || !config.tls.cert.empty() || !config.tls.key.empty() ||
+      !config.tls.ca.empty()) {
+    std::fprintf(stderr,
+                 "controller: harness.auth and harness.tls are not available in this version "
+                 "(no token check, no TLS): leave them empty and listen on a loopback address\n");
+    return 2;
+  }
   if (print_config) {
     std::fputs(DescribeConfig(config).c_str(), stdout);
     return 0;

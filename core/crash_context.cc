@@ -36,6 +36,10 @@ void RemoveFolder(const std::string& dir) {
 
 }  // namespace
 
+std::string CrashFolderName(absl::Time at) {
+  return absl::FormatTime("%Y%m%dT%H%M%E3SZ", at, absl::UTCTimeZone());
+}
+
 std::string ReadFileTail(const std::string& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return "";
@@ -53,7 +57,10 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
   if (absl::Status s = ValidateAgentId(c.agent); !s.ok()) return s;
   const std::string agent_dir = absl::StrCat(crashes_dir, "/", c.agent);
   if (absl::Status s = MakeDirs(agent_dir); !s.ok()) return s;
-  const std::string stamp = absl::FormatTime("%Y%m%dT%H%M%E3SZ", at, absl::UTCTimeZone());
+  const std::string stamp = c.folder.empty() ? CrashFolderName(at) : c.folder;
+  if (stamp.find('/') != std::string::npos || stamp.empty() || stamp[0] == '.') {
+    return absl::InvalidArgumentError(absl::StrCat("bad crash folder name \"", stamp, "\""));
+  }
   std::string dir;
   for (int n = 1;; ++n) {
     dir = n == 1 ? absl::StrCat(agent_dir, "/", stamp) : absl::StrCat(agent_dir, "/", stamp, "-", n);

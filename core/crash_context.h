@@ -21,6 +21,9 @@ inline constexpr size_t kCrashLogTailBytes = 64 * 1024;
 
 struct CrashContext {
   std::string agent;
+  // The folder's name under crashes/<agent>/; empty: the UTC timestamp of `at`
+  // (CrashFolderName). A name that is taken gets a "-2", "-3" suffix.
+  std::string folder;
   std::string reason;
   std::string status;
   std::string item;
@@ -32,6 +35,9 @@ struct CrashContext {
 absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
                                               const CrashContext& context, absl::Time at,
                                               int keep = kKeepCrashesPerAgent);
+
+// "20261130T023045.123Z": the name of a folder written at `at`.
+std::string CrashFolderName(absl::Time at);
 
 // The last `max_bytes` of the file at `path`; "" if it cannot be read.
 std::string ReadFileTail(const std::string& path, size_t max_bytes);

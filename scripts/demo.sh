@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The README's run command: installs what is needed, builds, and runs the embedded default: a
-# small demo repository, a local controller with its own state dir, three agents (two with a
-# worktree of the repository, one without: it gets the base and sends its result over the
-# controller's gRPC connection), and a demo queue of items whose "agent command" is a small
-# script (swap in `claude -p {prompt}` for the real thing). Prints each harness/<item> branch
-# with its author.
+# small demo repository, a local controller with its own state dir that launches and keeps its
+# own pool of agents (`agent.launcher: process`: two at first, scaled to four half way, and
+# back to one at the end), and a demo queue of items whose "agent command" is a small script
+# (swap in `claude -p {prompt}` for the real thing). Launched agents get the base and send
+# their results over the controller's gRPC connection. Prints each harness/<item> branch with
+# its author.
 #
 #   bash scripts/demo.sh            # everything (build on first run)
 #   HARNESS_DEMO_ITEMS=30 bash scripts/demo.sh
@@ -13,7 +14,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-items=${HARNESS_DEMO_ITEMS:-12}
+items=${HARNESS_DEMO_ITEMS:-16}
 demo=${HARNESS_DEMO_DIR:-$repo/demo}
 
 bash scripts/install-deps.sh
@@ -50,10 +51,13 @@ cat >"$demo/harness.yaml" <<YAML
 harness:
   listen: 127.0.0.1:0
   state_dir: state
-  parallel_agents: 3
+  parallel_agents: 2            # the pool the controller launches and keeps
+  agent_startup_stagger: 0.5
+  agent_restart_delay: 1
   repo:
     path: repo
   agent:
+    launcher: process           # agentd processes under state/agents/<agent>/
     command: ["$demo/agent.sh"]
   health_check:
     heartbeat_interval: 1
@@ -77,24 +81,22 @@ addr=$(cat "$demo/state/controller.addr")
 export HARNESS_CONTROLLER=$addr
 echo "    listening on $addr"
 
-echo "==> 3 agents: agent-1 and agent-2 with worktrees of the repository, agent-3 with none"
-for i in 1 2; do
-  build/agentd/agentd --id "agent-$i" --controller "$addr" --workdir "$demo/agent-$i" \
-    --repo "$demo/repo" >"$demo/agent-$i.log" 2>&1 &
-  pids+=($!)
-done
-build/agentd/agentd --id agent-3 --controller "$addr" --workdir "$demo/agent-3" \
-  >"$demo/agent-3.log" 2>&1 &
-pids+=($!)
-
 echo "==> submitting $items items"
 build/client/harnessctl submit --file "$demo/items.json" >/dev/null
 
+done_count() {
+  build/client/harnessctl status --json | sed -n 's/.*"done": *\([0-9]*\).*/\1/p'
+}
+scaled=0
 while :; do
-  json=$(build/client/harnessctl status --json)
-  done_n=$(echo "$json" | sed -n 's/.*"done": *\([0-9]*\).*/\1/p')
+  done_n=$(done_count)
   echo "    $done_n/$items done"
   [ "$done_n" -ge "$items" ] && break
+  if [ "$scaled" = 0 ] && [ "$done_n" -ge $((items / 4)) ]; then
+    echo "==> harnessctl scale 4 (the controller launches two more agents)"
+    build/client/harnessctl scale 4
+    scaled=1
+  fi
   sleep 1
 done
 echo
@@ -108,4 +110,13 @@ echo "==> result branches (set by the controller; agents never write them)"
 git -C "$demo/repo" for-each-ref refs/heads/harness \
   --format='%(refname:short)  %(authorname) %(authoremail)  %(subject)'
 echo
-echo "demo folder: $demo (controller log, agent logs, state dir)"
+echo "==> harnessctl scale 1 (the surplus is drained: each agent finishes its item and exits)"
+build/client/harnessctl scale 1
+for _ in $(seq 1 100); do
+  slots=$(build/client/harnessctl status --json | grep -o '"slot":' | wc -l)
+  [ "$slots" -le 1 ] && break
+  sleep 0.2
+done
+build/client/harnessctl status
+echo
+echo "demo folder: $demo (controller log, agent logs under state/agents/, state dir)"

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -223,6 +224,24 @@ TEST_F(ControllerTest, ASecondControllerOnTheSameStateDirRefusesToStart) {
   EXPECT_EQ(WEXITSTATUS(status), 1);
   EXPECT_NE(out.find("in use"), std::string::npos) << out;
   EXPECT_EQ(GetStatus(controller_->control()).queue().total(), 0) << "the first one still serves";
+}
+
+TEST_F(ControllerTest, KeysThatDoNothingYetAreRefusedNotIgnored) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"  auth:\n    token: s3cret\n", "harness.auth and harness.tls are not available"},
+      {"  tls:\n    cert: server.pem\n", "harness.auth and harness.tls are not available"},
+      {"  agent:\n    launcher: docker\n", "docker is not available yet"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    std::string cfg = config_.state_dir + "-refused.yaml";
+    std::ofstream(cfg) << "harness:\n  listen: 127.0.0.1:0\n  state_dir: " << config_.state_dir
+                       << "-refused\n" << yaml;
+    std::string out;
+    int status = RunCommand({ControllerBin(), "--config", cfg}, &out);
+    ASSERT_TRUE(WIFEXITED(status)) << yaml;
+    EXPECT_EQ(WEXITSTATUS(status), 2) << yaml << out;
+    EXPECT_NE(out.find(message), std::string::npos) << out;
+  }
 }
 
 TEST_F(ControllerTest, AnAgentWhoseStreamBreaksIsSuspectThenDead) {

@@ -242,8 +242,18 @@ TEST_F(EndToEnd, AnItemWhoseCommandStallsEndsStalledAndIsRetried) {
   ASSERT_EQ(item.attempts_size(), 2);  // retried once, then parked
   for (const v1::Attempt& a : item.attempts()) {
     EXPECT_EQ(a.outcome(), v1::ATTEMPT_OUTCOME_STALLED);
-    EXPECT_EQ(a.error(), "stalled: no output and no file change for 0.5 s");
+    EXPECT_TRUE(absl::StartsWith(a.error(), "stalled: no output and no file change for 0.5 s "
+                                            "(context in " + config_.state_dir +
+                                            "/crashes/agent-1/"))
+        << a.error();
   }
+  // The folder the attempt names holds what happened (written just after the answer).
+  const std::string error = item.attempts(1).error();
+  const size_t at = error.find("(context in ") + 12;
+  const std::string dir = error.substr(at, error.size() - at - 1);
+  ASSERT_TRUE(WaitFor([&] { return PathExists(dir + "/log.tail"); }, absl::Seconds(10))) << dir;
+  EXPECT_NE(ReadFile(dir + "/reason")->find("stalled: no output"), std::string::npos);
+  EXPECT_NE(ReadFile(dir + "/item")->find("item hang token"), std::string::npos);
   EXPECT_NE(item.error().find("gave up after 2 attempts; last: stalled"), std::string::npos)
       << item.error();
   EXPECT_GE(CountInLog("agent-1", "stalled: no output and no file change for 0.5 s"), 2);
