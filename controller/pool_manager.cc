@@ -326,9 +326,9 @@ void PoolManager::Observe() {
     std::string reason;
     if (registered && info->health == Health::kDead) {
       reason = absl::StrCat("no heartbeat for ", absl::FormatDuration(now - info->last_seen));
-    } else if (!registered && now - t.watch_from > options_.heartbeat_timeout) {
-      reason = absl::StrCat("did not register within ",
-                            absl::FormatDuration(options_.heartbeat_timeout), " of its start");
+    } else if (!registered && now - t.watch_from > RegisterDeadline()) {
+      reason = absl::StrCat("did not register within ", absl::FormatDuration(RegisterDeadline()),
+                            " of its start");
     }
     if (reason.empty()) continue;
     t.declared_dead = true;

@@ -6,7 +6,7 @@
 //
 // Each round it also reads the registry and the leases: the agents' activity (scale-down picks
 // victims from it) and their health. An agent of the pool that goes silent for
-// heartbeat_timeout (or never registers within it) is killed and its slot restarted.
+// heartbeat_timeout (or never registers: RegisterDeadline) is killed and its slot restarted.
 //
 // A death (an exit the pool did not ask for, or a dead heartbeat) of a slot's agent:
 //   1. its context goes to <state>/crashes/<agent>/<timestamp>/ (core/crash_context.h);
@@ -18,6 +18,7 @@
 // target is only recorded. See docs/CONTROLLER.md, "The pool".
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -127,6 +128,11 @@ class PoolManager {
   void OnDeath(const std::string& agent, const std::string& launched_id,
                const std::string& reason);
   std::string LaunchedIdOf(const std::string& agent) const;
+  // How long a launched agent may take to register: heartbeat_timeout, at least 30 s (agentd
+  // prepares its worktree first).
+  absl::Duration RegisterDeadline() const {
+    return std::max(options_.heartbeat_timeout, absl::Seconds(30));
+  }
   void Publish() ABSL_LOCKS_EXCLUDED(mu_);
 
   const PoolManagerOptions options_;

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -124,6 +125,33 @@ TEST_F(GitEndToEnd, FiveLocalAgentsLandFortyItemsEachOnItsOwnBranch) {
     ExpectResultBranch(id, item.attempts(item.attempts_size() - 1).agent());
   }
   EXPECT_FALSE(PathExists(tmp_.Sub("leftovers"))) << *ReadFile(tmp_.Sub("leftovers"));
+  EXPECT_EQ(Git({"-C", repo_, "rev-parse", "main"}), base_) << "agents never move a branch";
+}
+
+TEST_F(GitEndToEnd, AgentsTheControllerLaunchesWorkInWorktreesAndLandEveryItem) {
+  controller_.reset();
+  config_.launcher = "process";
+  config_.parallel_agents = 3;
+  config_.command = {"/bin/sh", script_};
+  config_.extra_yaml = "  agent_startup_stagger: 0\n";
+  controller_ = ControllerProcess::Start(config_, tmp_.path());
+  ASSERT_NE(controller_, nullptr);
+  // A clean stop stops the agents it launched, however the test ends.
+  absl::Cleanup stop = [&] {
+    controller_->Signal(SIGTERM);
+    controller_->Wait();
+  };
+  std::vector<v1::ItemSpec> items;
+  for (int i = 0; i < 12; ++i) items.push_back(MakeItem(absl::StrCat("p", i), "ok"));
+  Submit(controller_->control(), items);
+  ASSERT_TRUE(WaitFor([&] { return Done() == 12; }, absl::Seconds(120))) << Done();
+  std::string worktrees = Git({"-C", repo_, "worktree", "list", "--porcelain"});
+  EXPECT_NE(worktrees.find("harness agent agent-1"), std::string::npos) << worktrees;
+  for (int i = 0; i < 12; ++i) {
+    std::string id = absl::StrCat("p", i);
+    v1::Item item = GetItem(controller_->control(), id);
+    ExpectResultBranch(id, item.attempts(item.attempts_size() - 1).agent());
+  }
   EXPECT_EQ(Git({"-C", repo_, "rev-parse", "main"}), base_) << "agents never move a branch";
 }
 
