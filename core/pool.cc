@@ -146,18 +146,21 @@ void Pool::Leave(int number, bool force, std::vector<PoolAction>& out) {
     slots_.erase(number);
     return;
   }
+  out.push_back(EndAction(s, force, force ? "scaled down (force)" : "scaled down"));
+}
+
+PoolAction Pool::EndAction(Slot& s, bool force, const std::string& reason) const {
   if (force) {
     s.state = SlotState::kStopped;
-    out.push_back(StopAction(number, s.launched_id, options_.stop_grace, "scaled down (force)", true));
-  } else {
-    s.state = SlotState::kDraining;
-    PoolAction a;
-    a.kind = PoolAction::kDrain;
-    a.slot = number;
-    a.agent = PoolAgentId(number);
-    a.reason = "scaled down";
-    out.push_back(std::move(a));
+    return StopAction(s.number, s.launched_id, options_.stop_grace, reason, /*release=*/true);
   }
+  s.state = SlotState::kDraining;
+  PoolAction a;
+  a.kind = PoolAction::kDrain;
+  a.slot = s.number;
+  a.agent = PoolAgentId(s.number);
+  a.reason = reason;
+  return a;
 }
 
 void Pool::ScaleDown(int count, bool force, std::vector<PoolAction>& out) {
@@ -216,7 +219,8 @@ absl::StatusOr<std::vector<PoolAction>> Pool::SetTarget(int target, bool force) 
       if (s.state == SlotState::kDraining) {
         s.state = SlotState::kStopped;
         out.push_back(
-            StopAction(number, s.launched_id, options_.stop_grace, "scaled down (force)", true));
+            StopAction(number, s.launched_id, options_.stop_grace, "scaled down (force)",
+                       /*release=*/true));
       }
     }
   }
@@ -299,21 +303,9 @@ absl::StatusOr<std::vector<PoolAction>> Pool::Replace(const std::string& agent_i
   for (auto& [number, s] : slots_) {
     if (PoolAgentId(number) != agent_id) continue;
     if (s.launched_id.empty() || s.desired != Desired::kRun) break;
-    std::vector<PoolAction> out;
     s.replacing = true;
-    if (force) {
-      s.state = SlotState::kStopped;
-      out.push_back(StopAction(number, s.launched_id, options_.stop_grace, "stopped by operator", true));
-    } else {
-      s.state = SlotState::kDraining;
-      PoolAction a;
-      a.kind = PoolAction::kDrain;
-      a.slot = number;
-      a.agent = agent_id;
-      a.reason = "drained by operator";
-      out.push_back(std::move(a));
-    }
-    return out;
+    return std::vector<PoolAction>{
+        EndAction(s, force, force ? "stopped by operator" : "drained by operator")};
   }
   return absl::NotFoundError(absl::StrCat("no running agent of the pool is called ", agent_id));
 }

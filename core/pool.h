@@ -169,6 +169,9 @@ class Pool {
   PoolAction StopAction(int slot, const std::string& launched_id, absl::Duration grace,
                         const std::string& reason, bool release = false) const;
   Slot* FindById(const std::string& launched_id);
+  // Ends the running thing of `s`: Drain (it finishes its item), or with `force` Stop (its
+  // item released); sets the slot's state to match.
+  PoolAction EndAction(Slot& s, bool force, const std::string& reason) const;
 
   const PoolOptions options_;
   Clock* const clock_;
