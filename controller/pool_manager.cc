@@ -114,6 +114,12 @@ PoolManager::~PoolManager() {
 
 void PoolManager::Start(const std::string& address) {
   address_ = address;
+  LogInfo(managed()
+              ? absl::StrCat("pool: launcher ", options_.launcher, ", target ",
+                             pool_->target(), ", agentd ", options_.binary, ", controller id ",
+                             controller_id_)
+              : absl::StrCat("pool: launcher none (agents are started elsewhere), target ",
+                             unmanaged_target_, " recorded only"));
   if (managed()) {
     absl::StatusOr<std::vector<launch::Launched>> alive = launcher_->List();
     std::vector<LaunchedThing> found;
