@@ -12,7 +12,8 @@
 #             what a user feels. From the logs, the median of each step: kill -> the controller
 #             saw the exit; -> the lease ended; -> the next agent got the lease; -> the command
 #             started. Then the item is cancelled and the next trial waits until every slot has
-#             an idle agent again (the killed slot restarts after agent_restart_delay).
+#             an idle agent again (the killed slot restarts after agent_restart_delay;
+#             coordinator.max_agent_failures is raised to 1000 so that the slots keep respawning).
 #               {"bench":"pool_recovery","agents":N,"trials":T,"min_s":..,"median_s":..,
 #                "max_s":..,"samples_s":[..],"median_steps_ms":{..},"orphans":0,..}
 #   scaling   for each size N: a controller with parallel_agents N (stagger 0) and the command
@@ -237,7 +238,9 @@ run_recovery() {
   # The command notes its start (no fork: bash's own clock), then becomes a long sleep.
   local cmd
   cmd="[\"/bin/bash\", \"-c\", \"echo \\\"\$EPOCHREALTIME \$HARNESS_AGENT_ID \$HARNESS_ITEM_ID \$HARNESS_ATTEMPT \$\$\\\" >> $markers; exec /bin/sleep 1000\"]"
-  start_controller recovery "$n" "$cmd"
+  # Each slot dies again and again here: the failure threshold (3 deaths in 10 min by default)
+  # would stop its respawning after the third.
+  start_controller recovery "$n" "$cmd" $'  coordinator:\n    max_agent_failures: 1000'
   wait_idle "$n"
   log "$n agents idle in $(ms "$t_spawn" "$EPOCHREALTIME") ms from the controller's spawn"
   local samples=() s_seen=() s_ended=() s_granted=() s_started=() orphans=0 trial
