@@ -26,7 +26,8 @@
 #   idle      N launched agents (default 50, stagger 0), all registered and idle, left alone
 #             for a settle time, then for S seconds (default 60): the controller's CPU
 #             (utime + stime from /proc/PID/stat, as % of one core), its VmRSS and threads, and
-#             each agentd's VmRSS (median, max) and CPU (sum over all agents, % of one core).
+#             each agentd's VmRSS (median, min, max), PSS and RssAnon (medians) and CPU (sum
+#             over all agents, % of one core).
 #               {"bench":"pool_idle","agents":N,"heartbeat_s":H,"controller_cpu_pct":..,
 #                "controller_rss_kb":..,"agentd_rss_kb_median":..,..}
 #
@@ -54,7 +55,7 @@
 set -euo pipefail
 
 prog=bench/pool.sh
-usage() { sed -n '32,46s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '34,48s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR recovery|scaling|idle [options] (--help)" >&2; exit 2; }
 log() { echo "$prog: $*" >&2; }
 die() { echo "$prog: error: $*" >&2; exit 1; }
@@ -389,6 +390,11 @@ run_idle() {
   crss=$(rss_kb "$controller_pid")
   threads=$(awk '/^Threads:/ { print $2 }' "/proc/$controller_pid/status")
   arss=$(for p in "${pids[@]}"; do rss_kb "$p"; done | stats)
+  # RSS counts the shared libraries' pages in every agentd; PSS shares them out, and the
+  # anonymous part is each agentd's own.
+  local apss aanon
+  apss=$(for p in "${pids[@]}"; do awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup"; done | median)
+  aanon=$(for p in "${pids[@]}"; do awk '/^RssAnon:/ { print $2 }' "/proc/$p/status"; done | median)
   local json alive
   json=$(hctl status --json)
   alive=$(count_idle "$json")
@@ -396,11 +402,12 @@ run_idle() {
   read -r amin amed amax <<<"$arss"
   awk -v n="$n" -v hb="$heartbeat" -v c="$((c1 - c0))" -v a="$((a1 - a0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
       -v crss="$crss" -v th="$threads" -v amin="$amin" -v amed="$amed" -v amax="$amax" -v up="$startup" \
-      -v idle="$alive" 'BEGIN {
+      -v idle="$alive" -v apss="$apss" -v aanon="$aanon" 'BEGIN {
     w = t1 - t0
     printf "{\"bench\":\"pool_idle\",\"agents\":%d,\"heartbeat_s\":%s,\"window_s\":%.1f,", n, hb, w
     printf "\"controller_cpu_pct\":%.2f,\"controller_rss_kb\":%d,\"controller_threads\":%d,", c / hz / w * 100, crss, th
     printf "\"agentd_rss_kb_median\":%d,\"agentd_rss_kb_min\":%d,\"agentd_rss_kb_max\":%d,", amed, amin, amax
+    printf "\"agentd_pss_kb_median\":%d,\"agentd_anon_kb_median\":%d,", apss, aanon
     printf "\"agentds_cpu_pct_sum\":%.2f,\"idle_at_end\":%d,\"startup_s\":%s}\n", a / hz / w * 100, idle, up
   }'
 }
