@@ -346,7 +346,7 @@ run_scaling() {
       sleep 0.05
     done
     local last_ms
-    last_ms=$(hctl items --state done --json | jq '[.. | objects | .updated_at_unix_ms? // empty] | max')
+    last_ms=$(hctl items --state "done" --json | jq '[.. | objects | .updated_at_unix_ms? // empty] | max')
     # Items each agent took, from the agents' logs: "min max".
     local spread f
     spread=$(for f in "$run_dir"/state/agents/*/agentd.log; do grep -c "acquired item s-" "$f" || true; done | stats)
