@@ -310,10 +310,7 @@ void PoolManager::HandleExit(const launch::LaunchExit& exit) {
       death = s.state != SlotState::kDraining && s.state != SlotState::kStopped;
     }
   }
-  if (shutting_down_) {
-    LogInfo(absl::StrCat(t.agent, " ", exit.reason));
-    death = false;
-  }
+  if (shutting_down_) return;  // asked to stop: not a death, and nothing is restarted
   if (death && !t.declared_dead) OnDeath(t.agent, exit.id, exit.reason);
   Execute(pool_->Exited(exit.id, exit.reason));
 }
@@ -349,32 +346,36 @@ void PoolManager::Observe() {
 void PoolManager::OnDeath(const std::string& agent, const std::string& launched_id,
                           const std::string& reason) {
   const StatePaths paths(options_.state_dir);
+  const absl::Time now = clock_->Now();
   CrashContext c;
   c.agent = agent;
+  c.folder = CrashFolderName(now);
   c.reason = absl::StrCat(agent, " (", launched_id, ") died: ", reason);
-  c.status = StatusText(agents_->Get(agent), clock_->Now());
+  c.status = StatusText(agents_->Get(agent), now);
   for (const Lease& l : queue_->Leases()) {
     if (l.agent == agent) {
       c.item = absl::StrCat("item ", l.item_id, " token ", l.token, " attempt ", l.attempt);
     }
   }
-  c.log_tail = ReadFileTail(paths.AgentLogFile(agent), kCrashLogTailBytes);
-  absl::StatusOr<std::string> dir =
-      WriteCrashContext(paths.CrashesDir(), c, clock_->Now(), options_.keep_crashes);
-  std::string why = absl::StrCat("its agent died: ", reason);
-  if (dir.ok()) {
-    absl::StrAppend(&why, " (context in ", *dir, ")");
-  } else {
-    LogWarning(absl::StrCat("cannot keep the context of ", agent, ": ", dir.status().message()));
-  }
-  Pending<Reconciled> ended = queue_->BeginReconcile(agent, {}, Unlisted::kExpire, why);
+  // The lease first (the item runs elsewhere at once), then the folder it names.
+  const std::string dir = absl::StrCat(paths.CrashesDir(), "/", agent, "/", c.folder);
+  Pending<Reconciled> ended = queue_->BeginReconcile(
+      agent, {}, Unlisted::kExpire,
+      absl::StrCat("its agent died: ", reason, " (context in ", dir, ")"));
   if (!ended.value.ok()) {
     LogError(absl::StrCat("cannot end the lease of dead agent ", agent, ": ",
                           ended.value.status().message(), " (it expires at its TTL)"));
   }
+  c.log_tail = ReadFileTail(paths.AgentLogFile(agent), kCrashLogTailBytes);
+  absl::StatusOr<std::string> written =
+      WriteCrashContext(paths.CrashesDir(), c, now, options_.keep_crashes);
+  if (!written.ok()) {
+    LogWarning(absl::StrCat("cannot keep the context of ", agent, ": ",
+                            written.status().message()));
+  }
   LogWarning(absl::StrCat(agent, " died: ", reason,
                           c.item.empty() ? "" : absl::StrCat("; its ", c.item, " runs again"),
-                          dir.ok() ? absl::StrCat("; context in ", *dir) : ""));
+                          written.ok() ? absl::StrCat("; context in ", *written) : ""));
 }
 
 std::string PoolManager::LaunchedIdOf(const std::string& agent) const {

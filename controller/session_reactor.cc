@@ -284,8 +284,14 @@ void SessionReactor::OnWriteDone(bool ok) {
   absl::MutexLock l(&mu_);
   writing_ = false;
   if (!ok) {
+    // The stream is broken. Close() alone would not finish it if it was already closing (the
+    // read failed while this write was in flight): finish here, whatever came first.
     out_queue_.clear();
     Close(grpc::Status::OK);
+    if (!finished_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
     return;
   }
   if (!out_queue_.empty() && !closing_) {

@@ -69,12 +69,15 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
   }
   const std::pair<const char*, const std::string*> files[] = {
       {"reason", &c.reason}, {"status", &c.status}, {"item", &c.item}, {"log.tail", &c.log_tail}};
+  // Not state the controller recovers from: plain writes, no fsync (a crash of the whole
+  // machine may lose a folder; it never leaves a wrong one under a name that was complete).
   for (const auto& [name, content] : files) {
     std::string text = *content;
     if (!text.empty() && text.back() != '\n') text += '\n';
-    if (absl::Status s = WriteFileAtomically(absl::StrCat(dir, "/", name), text); !s.ok()) {
-      return s;
-    }
+    const std::string path = absl::StrCat(dir, "/", name);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) return ErrnoStatus(errno, "cannot create", path);
+    if (absl::Status s = WriteAll(fd.get(), text, path); !s.ok()) return s;
   }
   // Timestamps sort as text; the oldest go first.
   std::vector<std::string> all = ListNames(agent_dir);

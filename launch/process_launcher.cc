@@ -124,6 +124,14 @@ absl::StatusOr<std::unique_ptr<ProcessLauncher>> ProcessLauncher::Create(
                                                    QuoteForMessage(options.controller_id),
                                                    " must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}"));
   }
+  // Agents run in their own folders: every path they are given must be absolute.
+  if (options.state_dir[0] != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) {
+      return ErrnoStatus(errno, "process launcher: cannot resolve the state dir", options.state_dir);
+    }
+    options.state_dir = absl::StrCat(cwd, "/", options.state_dir);
+  }
   auto launcher =
       std::unique_ptr<ProcessLauncher>(new ProcessLauncher(std::move(options), Hostname()));
   if (!launcher->wake_fd_.valid()) return ErrnoStatus(errno, "process launcher:", "eventfd");

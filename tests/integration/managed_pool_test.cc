@@ -466,8 +466,19 @@ TEST_F(ManagedPool, AControllerKill9AdoptsItsAgentsAndStartsNoSecondOnes) {
 
 TEST_F(ManagedPool, SigtermStopsEveryLaunchedAgentAndLosesNothing) {
   config_.parallel_agents = 3;
+  pool_yaml_ += "  coordinator:\n    max_agent_failures: 1\n";
   StartController();
   ASSERT_TRUE(WaitFor([&] { return AllRunning(3); }, absl::Seconds(30))) << ControllerLog();
+  // One death of agent-1 first: a stop counted as a second one would fail its slot.
+  const int64_t first = PidFiles()["agent-1"];
+  ASSERT_EQ(::kill(static_cast<pid_t>(first), SIGKILL), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::map<std::string, int> h = Healthy();
+        return h.count("agent-1") && h["agent-1"] != first;
+      },
+      absl::Seconds(30)))
+      << ControllerLog();
   std::vector<v1::ItemSpec> items;
   for (int i = 0; i < 30; ++i) items.push_back(MakeItem(absl::StrCat("t-", i), "sleep:0.2"));
   Submit(controller_->control(), items);
@@ -481,6 +492,7 @@ TEST_F(ManagedPool, SigtermStopsEveryLaunchedAgentAndLosesNothing) {
     EXPECT_TRUE(launch::ProcessesInSession(static_cast<pid_t>(pid)).empty()) << agent;
   }
   EXPECT_TRUE(PidFiles().empty());
+  EXPECT_FALSE(absl::StrContains(ControllerLog(), "failed:")) << "a stop is not a death";
   // A new controller (agents started again) finishes the rest: nothing lost, nothing twice.
   StartController();
   ASSERT_TRUE(WaitFor([&] { return Done() == 30; }, absl::Seconds(90))) << ControllerLog();

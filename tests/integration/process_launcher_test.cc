@@ -222,6 +222,31 @@ TEST_F(ProcessLauncherTest, StartWritesThePidFileAndRunsAgentdWithItsArgvEnvWork
   EXPECT_EQ(exits_.size(), 0u);
 }
 
+TEST_F(ProcessLauncherTest, ARelativeStateDirGivesTheAgentAbsolutePaths) {
+  // The agent runs in its own folder: a relative --workdir would resolve below it.
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir(state_.c_str()), 0);
+  ProcessLauncherOptions o;
+  o.state_dir = "rel-state";
+  o.controller_id = std::string(kController);
+  absl::StatusOr<std::unique_ptr<ProcessLauncher>> l = ProcessLauncher::Create(std::move(o));
+  ASSERT_EQ(::chdir(cwd), 0);
+  ASSERT_TRUE(l.ok()) << l.status();
+  launchers_.push_back(*std::move(l));
+  Launched a = StartOk(launchers_.back().get(), Spec(1));
+  const StatePaths rel(state_ + "/rel-state");
+  const std::string report_path = rel.AgentDir("agent-1") + "/report";
+  ASSERT_TRUE(WaitFor([&] { return PathExists(report_path); })) << report_path;
+  std::multimap<std::string, std::string> report = ParseReport(*ReadFile(report_path));
+  std::vector<std::string> argv;
+  for (auto [it, end] = report.equal_range("arg"); it != end; ++it) argv.push_back(it->second);
+  ASSERT_GE(argv.size(), 7u);
+  EXPECT_EQ(argv[6], rel.AgentWorkDir("agent-1"));
+  EXPECT_TRUE(PathExists(rel.AgentWorkDir("agent-1")));
+  EXPECT_EQ(PidOf(report), a.pid);
+}
+
 TEST_F(ProcessLauncherTest, AnExitIsReportedWithItsStatusAndThePidFileRemoved) {
   ProcessLauncher* l = NewLauncher();
   Launched a = StartOk(l, Spec(3, "exit3"));
