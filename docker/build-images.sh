@@ -14,7 +14,11 @@
 # by the package list, so a second run only rebuilds the two small images (seconds). Packages are
 # fetched from the Debian mirror apt is configured with (/etc/apt/sources.list*).
 #
-# Usage: docker/build-images.sh [--build-dir DIR] [--rebuild-rootfs]
+# With --example, also harness-agent-example:<version>: the agent image extended with a Debian
+# package (jq) through docker/agent-extend.Dockerfile, as a user would add their agent CLI; the
+# container tests run an item with it. It fetches jq from the Debian mirror (host network).
+#
+# Usage: docker/build-images.sh [--build-dir DIR] [--rebuild-rootfs] [--example]
 # Needs root (debootstrap), and installs docker.io and debootstrap with apt-get when missing.
 # Starts dockerd (docker/dockerd.sh start) when no daemon answers, and leaves it running
 # (docker/dockerd.sh stop ends it). See docker/README.md.
@@ -24,11 +28,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build_dir="$root/build"
 rebuild_rootfs=0
+example=0
 while (($#)); do
   case "$1" in
     --build-dir) build_dir=$(cd "$2" && pwd); shift 2 ;;
     --rebuild-rootfs) rebuild_rootfs=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --example) example=1; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "build-images.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -146,4 +152,15 @@ build_image harness-agent "$here/agent.Dockerfile" agentd harnessctl
 build_image harness-controller "$here/controller.Dockerfile" controller harnessctl
 docker run --rm --network none "harness-agent:$tag" agentd --version >/dev/null ||
   die "harness-agent:$tag cannot run agentd --version"
-log "done: $base_image, harness-agent:$tag, harness-controller:$tag"
+built="$base_image, harness-agent:$tag, harness-controller:$tag"
+if ((example)); then
+  out=$(docker build -q --network host -f "$here/agent-extend.Dockerfile" \
+    --build-arg "AGENT_IMAGE=harness-agent:$tag" --build-arg PACKAGES=jq \
+    -t "harness-agent-example:$tag" "$here" 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "docker build of harness-agent-example:$tag failed"; }
+  docker run --rm --network none "harness-agent-example:$tag" jq --version >/dev/null ||
+    die "harness-agent-example:$tag cannot run jq"
+  log "built harness-agent-example:$tag (harness-agent + jq)"
+  built+=", harness-agent-example:$tag"
+fi
+log "done: $built"
