@@ -211,8 +211,7 @@ absl::StatusOr<DockerEngine::Response> DockerEngine::Raw(absl::string_view what,
   curl_easy_setopt(e.h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION, &AppendBody);
   curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(e.h, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(timeout)));
+  curl_easy_setopt(e.h, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
   curl_easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   if (method == "POST" || method == "PUT") {
     e.headers = curl_slist_append(e.headers, "Content-Type: application/json");
@@ -236,16 +235,15 @@ absl::StatusOr<DockerVersion> DockerEngine::Version() {
   DockerVersion v{Str(*j, "Version"), Str(*j, "ApiVersion"), Str(*j, "MinAPIVersion")};
   const int daemon_max = ApiMinor(v.api_version);
   if (daemon_max < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "docker version: the daemon's API version ", v.api_version, " is not 1.<minor>"));
+    return absl::FailedPreconditionError(absl::StrCat("docker version: the daemon's API version ",
+                                                      v.api_version, " is not 1.<minor>"));
   }
   int use = std::min(daemon_max, kMaxApiMinor);
   const int daemon_min = ApiMinor(v.min_api_version);
   if (use < kMinApiMinor || (daemon_min >= 0 && use < daemon_min)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("docker version: daemon ", v.version, " speaks API ", v.min_api_version,
-                     " to ", v.api_version, "; this client needs one of 1.", kMinApiMinor,
-                     " to 1.", kMaxApiMinor));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "docker version: daemon ", v.version, " speaks API ", v.min_api_version, " to ",
+        v.api_version, "; this client needs one of 1.", kMinApiMinor, " to 1.", kMaxApiMinor));
   }
   absl::MutexLock l(&mu_);
   api_version_ = absl::StrCat("1.", use);
@@ -364,11 +362,11 @@ absl::StatusOr<ContainerInfo> DockerEngine::Inspect(absl::string_view id) {
 
 absl::StatusOr<std::vector<ContainerSummary>> DockerEngine::List(
     const std::vector<std::string>& labels) {
-  const std::string what = absl::StrCat("docker ps --all --filter label=",
-                                        absl::StrJoin(labels, " --filter label="));
-  absl::StatusOr<Response> r =
-      Call(what, "GET", absl::StrCat("/containers/json?all=1&filters=", Filters({{"label", labels}})),
-           "", options_.timeout);
+  const std::string what =
+      absl::StrCat("docker ps --all --filter label=", absl::StrJoin(labels, " --filter label="));
+  absl::StatusOr<Response> r = Call(
+      what, "GET", absl::StrCat("/containers/json?all=1&filters=", Filters({{"label", labels}})),
+      "", options_.timeout);
   if (!r.ok()) return r.status();
   if (r->http_status != 200) return HttpError(what, r->http_status, r->body);
   absl::StatusOr<json> j = ParseBody(what, r->body);
@@ -399,8 +397,8 @@ absl::Status DockerEngine::Remove(absl::string_view id, bool force) {
   if (!r.ok()) return r.status();
   if (r->http_status == 204 || r->http_status == 404) return absl::OkStatus();
   // 409 "removal of container ... is already in progress": someone (AutoRemove) is on it.
-  if (r->http_status == 409 && DockerMessage(r->body).find("already in progress") !=
-                                   std::string::npos) {
+  if (r->http_status == 409 &&
+      DockerMessage(r->body).find("already in progress") != std::string::npos) {
     return absl::OkStatus();
   }
   return HttpError(what, r->http_status, r->body);
@@ -488,8 +486,8 @@ absl::Status DockerEventStream::Poll(absl::Duration timeout, int wake_fd,
     curl_waitfd extra{};
     extra.fd = wake_fd;
     extra.events = CURL_WAIT_POLLIN;
-    int ms = static_cast<int>(
-        std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1)))));
+    int ms = static_cast<int>(std::max<int64_t>(
+        0, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1)))));
     curl_multi_poll(s.multi, wake_fd >= 0 ? &extra : nullptr, wake_fd >= 0 ? 1 : 0, ms, nullptr);
     s.Perform();
   }
@@ -541,9 +539,9 @@ absl::StatusOr<std::unique_ptr<DockerEventStream>> DockerEngine::Events(
   }
   if (impl->finished) return impl->Ended(what);
   if (!impl->headers_done) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        what, ": the docker daemon at unix://", options_.socket, " did not answer within ",
-        absl::FormatDuration(options_.timeout)));
+    return absl::DeadlineExceededError(absl::StrCat(what, ": the docker daemon at unix://",
+                                                    options_.socket, " did not answer within ",
+                                                    absl::FormatDuration(options_.timeout)));
   }
   if (long http = impl->Http(); http != 200) {
     // Read the rest of the (short) error body.

@@ -78,9 +78,9 @@ struct ContainerSummary {
 
 // One object of the /events stream.
 struct DockerEvent {
-  std::string type;    // "container", ...
-  std::string action;  // "die", "start", "destroy", ...
-  std::string id;      // Actor.ID
+  std::string type;                               // "container", ...
+  std::string action;                             // "die", "start", "destroy", ...
+  std::string id;                                 // Actor.ID
   std::map<std::string, std::string> attributes;  // Actor.Attributes (labels, exitCode, name)
   absl::Time time = absl::InfinitePast();
 };
@@ -126,8 +126,8 @@ class DockerEngine {
 
   // Opens GET /events?filters=... (type container, the given actions and labels), delivered
   // through DockerEventStream::Poll. Fails when the daemon cannot be reached or refuses.
-  absl::StatusOr<std::unique_ptr<DockerEventStream>> Events(
-      const std::vector<std::string>& actions, const std::vector<std::string>& labels);
+  absl::StatusOr<std::unique_ptr<DockerEventStream>> Events(const std::vector<std::string>& actions,
+                                                            const std::vector<std::string>& labels);
 
   // A JSON request (body may be empty) to a versioned path ("/containers/json?all=1"):
   // returns the response body on 2xx, the error otherwise. `what` names the call in errors.

@@ -108,9 +108,9 @@ absl::StatusOr<std::string> DockerLauncher::CreateContainer(const ContainerSpec&
   if (!old.ok()) return id;
   auto label = old->labels.find(std::string(kLabelController));
   if (old->running || label == old->labels.end() || label->second != options_.controller_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container ", spec.name, " already exists (", old->status, ", id ",
-                     old->id.substr(0, 12), ")", old->running ? "" : " and is not ours"));
+    return absl::FailedPreconditionError(absl::StrCat("container ", spec.name, " already exists (",
+                                                      old->status, ", id ", old->id.substr(0, 12),
+                                                      ")", old->running ? "" : " and is not ours"));
   }
   LogInfo(absl::StrCat("removing ended container ", spec.name, " (", old->status,
                        ") before starting it again"));
@@ -145,9 +145,9 @@ absl::StatusOr<Launched> DockerLauncher::Start(const LaunchSpec& spec) {
     absl::MutexLock l(&mu_);
     for (const auto& [id, e] : entries_) {
       if (e.launched.agent_id != spec.agent_id) continue;
-      return absl::FailedPreconditionError(
-          absl::StrCat(spec.agent_id, e.exiting ? " is ending (container " : " is already running (container ",
-                       id.substr(0, 12), ")"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          spec.agent_id, e.exiting ? " is ending (container " : " is already running (container ",
+          id.substr(0, 12), ")"));
     }
     if (!reserved_.insert(spec.agent_id).second) {
       return absl::FailedPreconditionError(
@@ -179,11 +179,10 @@ absl::StatusOr<Launched> DockerLauncher::Start(const LaunchSpec& spec) {
   absl::StatusOr<std::string> id = CreateContainer(c);
   if (!id.ok()) {
     Unreserve(spec.agent_id);
-    return absl::Status(id.status().code(), absl::StrCat("cannot start ", spec.agent_id, ": ",
-                                                         id.status().message()));
+    return absl::Status(id.status().code(),
+                        absl::StrCat("cannot start ", spec.agent_id, ": ", id.status().message()));
   }
-  Launched launched{*id,           0, host_, clock_->Now(), spec.slot, spec.agent_id,
-                    c.labels,      false};
+  Launched launched{*id, 0, host_, clock_->Now(), spec.slot, spec.agent_id, c.labels, false};
   {
     // Tracked before it runs, so that its end, however soon, is not missed.
     absl::MutexLock l(&mu_);
@@ -196,11 +195,10 @@ absl::StatusOr<Launched> DockerLauncher::Start(const LaunchSpec& spec) {
       reserved_.erase(spec.agent_id);
     }
     if (absl::Status r = engine_.Remove(*id, /*force=*/true); !r.ok()) {
-      LogWarning(absl::StrCat("cannot remove container ", c.name, " that failed to start: ",
-                              r.message()));
+      LogWarning(
+          absl::StrCat("cannot remove container ", c.name, " that failed to start: ", r.message()));
     }
-    return absl::Status(s.code(),
-                        absl::StrCat("cannot start ", spec.agent_id, ": ", s.message()));
+    return absl::Status(s.code(), absl::StrCat("cannot start ", spec.agent_id, ": ", s.message()));
   }
   absl::StatusOr<ContainerInfo> info = engine_.Inspect(*id);
   if (info.ok() && info->started_at != absl::InfinitePast()) launched.started = info->started_at;
@@ -213,8 +211,8 @@ absl::StatusOr<Launched> DockerLauncher::Start(const LaunchSpec& spec) {
     reserved_.erase(spec.agent_id);
   }
   Wake();
-  LogInfo(absl::StrCat("started ", spec.agent_id, " (slot ", spec.slot, ") in container ",
-                       c.name, " (", id->substr(0, 12), ") of ", options_.image));
+  LogInfo(absl::StrCat("started ", spec.agent_id, " (slot ", spec.slot, ") in container ", c.name,
+                       " (", id->substr(0, 12), ") of ", options_.image));
   return launched;
 }
 
@@ -238,8 +236,7 @@ absl::Status DockerLauncher::Stop(absl::string_view id_view, absl::Duration grac
   }
   LogInfo(absl::StrCat("stopping ", agent_id, " (container ", id.substr(0, 12), "), grace ",
                        absl::FormatDuration(grace)));
-  absl::Status s =
-      engine_.Kill(id, grace > absl::ZeroDuration() ? "SIGTERM" : "SIGKILL");
+  absl::Status s = engine_.Kill(id, grace > absl::ZeroDuration() ? "SIGTERM" : "SIGKILL");
   if (absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) {
     // Gone or not running: it has ended; the watcher confirms and reports it.
     absl::MutexLock l(&mu_);
@@ -251,8 +248,8 @@ absl::Status DockerLauncher::Stop(absl::string_view id_view, absl::Duration grac
 }
 
 absl::StatusOr<std::vector<Launched>> DockerLauncher::List() {
-  absl::StatusOr<std::vector<ContainerSummary>> found = engine_.List(
-      {absl::StrCat(kLabelController, "=", options_.controller_id)});
+  absl::StatusOr<std::vector<ContainerSummary>> found =
+      engine_.List({absl::StrCat(kLabelController, "=", options_.controller_id)});
   if (!found.ok()) return found.status();
   for (const ContainerSummary& c : *found) {
     auto label = [&c](absl::string_view key) {
@@ -279,8 +276,8 @@ absl::StatusOr<std::vector<Launched>> DockerLauncher::List() {
     if (c.state == "running" || c.state == "paused" || c.state == "restarting") {
       Adopt(c, slot, agent_id);
     } else {
-      LogWarning(absl::StrCat("removing container ", c.name, " (", c.id.substr(0, 12),
-                              "): it is ", c.state, ", no controller saw it end"));
+      LogWarning(absl::StrCat("removing container ", c.name, " (", c.id.substr(0, 12), "): it is ",
+                              c.state, ", no controller saw it end"));
       if (absl::Status s = engine_.Remove(c.id, /*force=*/true); !s.ok()) {
         LogWarning(std::string(s.message()));
       }
@@ -346,8 +343,8 @@ void DockerLauncher::WatchLoop() {
     for (const std::string& id : to_kill) {
       absl::Status s = engine_.Kill(id, "SIGKILL");
       if (s.ok()) {
-        LogWarning(absl::StrCat("container ", id.substr(0, 12),
-                                " still ran after its grace: killed"));
+        LogWarning(
+            absl::StrCat("container ", id.substr(0, 12), " still ran after its grace: killed"));
       } else if (absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) {
         to_check.push_back(id);
       } else {
@@ -359,8 +356,8 @@ void DockerLauncher::WatchLoop() {
       }
     }
     if (stream == nullptr) {
-      absl::StatusOr<std::unique_ptr<DockerEventStream>> s = engine_.Events(
-          {"die"}, {absl::StrCat(kLabelController, "=", options_.controller_id)});
+      absl::StatusOr<std::unique_ptr<DockerEventStream>> s =
+          engine_.Events({"die"}, {absl::StrCat(kLabelController, "=", options_.controller_id)});
       if (s.ok()) {
         stream = std::move(*s);
         if (!last_error.empty()) LogInfo("docker launcher: following docker events again");
@@ -425,8 +422,8 @@ void DockerLauncher::Finish(const std::string& id, std::optional<int> event_exit
   }
   if (!info.ok() && !absl::IsNotFound(info.status())) {
     // The daemon cannot say (it went down): checked again once the event stream is back.
-    LogWarning(absl::StrCat("cannot inspect container ", id.substr(0, 12), ": ",
-                            info.status().message()));
+    LogWarning(
+        absl::StrCat("cannot inspect container ", id.substr(0, 12), ": ", info.status().message()));
     return;
   }
   Launched launched;
@@ -448,8 +445,8 @@ void DockerLauncher::Finish(const std::string& id, std::optional<int> event_exit
   }
   if (info.ok()) {
     if (absl::Status s = engine_.Remove(id, /*force=*/true); !s.ok()) {
-      LogWarning(absl::StrCat("cannot remove the container of ", launched.agent_id, ": ",
-                              s.message()));
+      LogWarning(
+          absl::StrCat("cannot remove the container of ", launched.agent_id, ": ", s.message()));
     }
   }
   LogInfo(absl::StrCat(launched.agent_id, " (slot ", launched.slot, ", container ",

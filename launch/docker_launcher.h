@@ -40,9 +40,9 @@ struct DockerLauncherOptions {
   // Docker's own init as PID 1 (HostConfig.Init), for an image whose entrypoint is not an
   // init. The harness-agent image's entrypoint is tini already: leave this false for it.
   bool init = false;
-  std::vector<std::string> binds;     // "host-path:container-path[:ro]" mounts
-  std::string network_mode = "host";  // agents dial the controller's address as given
-  absl::Duration call_timeout = absl::Seconds(30);    // each Engine API call
+  std::vector<std::string> binds;                   // "host-path:container-path[:ro]" mounts
+  std::string network_mode = "host";                // agents dial the controller's address as given
+  absl::Duration call_timeout = absl::Seconds(30);  // each Engine API call
   absl::Duration reconnect_delay = absl::Seconds(1);  // after the event stream fails
 };
 
@@ -101,9 +101,9 @@ class DockerLauncher : public Launcher {
   UniqueFd wake_fd_;  // eventfd: a Stop deadline, an id to check, or shutdown
 
   absl::Mutex mu_;
-  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // by container id
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);       // by container id
   absl::flat_hash_set<std::string> reserved_ ABSL_GUARDED_BY(mu_);  // agent ids being worked on
-  std::set<std::string> check_ ABSL_GUARDED_BY(mu_);  // ids the watcher must inspect
+  std::set<std::string> check_ ABSL_GUARDED_BY(mu_);                // ids the watcher must inspect
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread watcher_;

@@ -74,8 +74,8 @@ class DockerAgents : public ::testing::Test {
     ASSERT_TRUE(l.ok()) << l.status();
     launcher_ = std::move(*l);
     for (int i = 1; i <= n; ++i) {
-      LaunchSpec spec{i, absl::StrCat("agent-", i), controller_id_, controller_->address(),
-                      "agentd", {}, ""};
+      LaunchSpec spec{
+          i, absl::StrCat("agent-", i), controller_id_, controller_->address(), "agentd", {}, ""};
       auto started = launcher_->Start(spec);
       ASSERT_TRUE(started.ok()) << started.status();
     }
@@ -121,8 +121,11 @@ TEST_F(DockerAgents, ThreeAgentsInContainersFinishItemsWithResultsOnTheirBranche
   std::map<std::string, int> by_agent;
   for (int i = 1; i <= 9; ++i) {
     const std::string id = absl::StrCat("item-", i);
-    ASSERT_TRUE(WaitFor([&] { return !Git({"-C", repo_, "branch", "--list", "harness/" + id}).empty(); },
-                        absl::Seconds(10)));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return !Git({"-C", repo_, "branch", "--list", "harness/" + id}).empty();
+        },
+        absl::Seconds(10)));
     EXPECT_EQ(Git({"-C", repo_, "rev-parse", "harness/" + id + "^"}), base_);
     EXPECT_EQ(Git({"-C", repo_, "show", "harness/" + id + ":" + id + ".txt"}), id);
     by_agent[Git({"-C", repo_, "show", "-s", "--format=%an", "harness/" + id})]++;
@@ -137,15 +140,20 @@ TEST_F(DockerAgents, ThreeAgentsInContainersFinishItemsWithResultsOnTheirBranche
 
 TEST_F(DockerAgents, AnItemRunsWithAToolFromAnImageThatExtendsTheAgentImage) {
   // jq is not in harness-agent; harness-agent-example adds it (docker/agent-extend.Dockerfile).
-  StartController({"/bin/sh", "-c",
-                   "jq -n --arg id \"$HARNESS_ITEM_ID\" '{item: $id}' > \"$HARNESS_ITEM_ID.json\""});
+  StartController(
+      {"/bin/sh", "-c",
+       "jq -n --arg id \"$HARNESS_ITEM_ID\" '{item: $id}' > \"$HARNESS_ITEM_ID.json\""});
   StartAgents(Image("harness-agent-example"), 1);
   Submit(controller_->control(), {MakeItem("with-jq", "use jq")});
   ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).queue().done() == 1; },
                       absl::Seconds(120)))
-      << "exits: " << Exits() << "; item: " << GetItem(controller_->control(), "with-jq").DebugString();
-  ASSERT_TRUE(WaitFor([&] { return !Git({"-C", repo_, "branch", "--list", "harness/with-jq"}).empty(); },
-                      absl::Seconds(10)));
+      << "exits: " << Exits()
+      << "; item: " << GetItem(controller_->control(), "with-jq").DebugString();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return !Git({"-C", repo_, "branch", "--list", "harness/with-jq"}).empty();
+      },
+      absl::Seconds(10)));
   EXPECT_EQ(Git({"-C", repo_, "show", "harness/with-jq:with-jq.json"}),
             "{\n  \"item\": \"with-jq\"\n}");
 }

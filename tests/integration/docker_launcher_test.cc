@@ -148,11 +148,11 @@ class DockerLauncherTest : public ::testing::Test {
     static int counter = 0;
     controller_ = absl::StrCat("dt", getpid(), "-", ++counter);
     absl::StatusOr<DockerEngine::Response> image =
-        engine_.Call("test: docker image inspect", "GET", absl::StrCat("/images/", Image(), "/json"),
-                     "", absl::Seconds(30));
+        engine_.Call("test: docker image inspect", "GET",
+                     absl::StrCat("/images/", Image(), "/json"), "", absl::Seconds(30));
     ASSERT_TRUE(image.ok()) << image.status();
-    ASSERT_EQ(image->http_status, 200) << "image " << Image()
-                                       << " is missing: run docker/build-images.sh";
+    ASSERT_EQ(image->http_status, 200)
+        << "image " << Image() << " is missing: run docker/build-images.sh";
     reports_ = tmp_.Sub("reports");
     ASSERT_TRUE(MakeDirs(reports_).ok());
   }
@@ -260,9 +260,9 @@ TEST_F(DockerLauncherTest, StartRunsAgentdInANamedLabelledContainerOnTheHostNetw
 
   auto report = Report("agent-1");
   EXPECT_THAT(Values(report, "arg"),
-              ::testing::ElementsAre(std::string(kFakeInImage), "--id", "agent-1",
-                                     "--controller", "127.0.0.1:50999", "--workdir",
-                                     "/reports/agent-1", "--mode", "sleep"));
+              ::testing::ElementsAre(std::string(kFakeInImage), "--id", "agent-1", "--controller",
+                                     "127.0.0.1:50999", "--workdir", "/reports/agent-1", "--mode",
+                                     "sleep"));
   EXPECT_THAT(Values(report, "env:HARNESS_AGENT_ID"), ::testing::ElementsAre("agent-1"));
   EXPECT_THAT(Values(report, "env:HARNESS_SLOT"), ::testing::ElementsAre("1"));
   EXPECT_THAT(Values(report, "env:HARNESS_CONTROLLER_ID"), ::testing::ElementsAre(controller_));
@@ -406,9 +406,8 @@ TEST_F(DockerLauncherTest, AnotherControllersContainersAreLeftAlone) {
   std::vector<std::string> theirs;
   for (const char* state : {"running", "exited"}) {
     ContainerSpec c;
-    c.name = DockerLauncher::ContainerName(other_controller_, state == std::string("running")
-                                                                  ? "agent-1"
-                                                                  : "agent-2");
+    c.name = DockerLauncher::ContainerName(other_controller_,
+                                           state == std::string("running") ? "agent-1" : "agent-2");
     c.image = Image();
     c.cmd = state == std::string("running") ? std::vector<std::string>{"sleep", "600"}
                                             : std::vector<std::string>{"true"};
