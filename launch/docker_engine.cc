@@ -2,6 +2,7 @@
 #include "launch/docker_engine.h"
 
 #include <curl/curl.h>
+#include <string.h>
 
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -76,8 +77,13 @@ absl::Status HttpError(absl::string_view what, long http, const std::string& bod
 }
 
 absl::Status CurlError(absl::string_view what, const std::string& socket, CURLcode code,
-                       const char* detail) {
+                       const char* detail, long os_errno) {
   std::string text = detail != nullptr && detail[0] != '\0' ? detail : curl_easy_strerror(code);
+  if (code == CURLE_COULDNT_CONNECT) {
+    // curl's own text names the URL's host and port, which mean nothing on a unix socket.
+    text = os_errno != 0 ? absl::StrCat("connect: ", strerror(static_cast<int>(os_errno)))
+                         : std::string(curl_easy_strerror(code));
+  }
   switch (code) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -220,7 +226,11 @@ absl::StatusOr<DockerEngine::Response> DockerEngine::Raw(absl::string_view what,
     curl_easy_setopt(e.h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }
   CURLcode code = curl_easy_perform(e.h);
-  if (code != CURLE_OK) return CurlError(what, options_.socket, code, errbuf);
+  if (code != CURLE_OK) {
+    long os_errno = 0;
+    curl_easy_getinfo(e.h, CURLINFO_OS_ERRNO, &os_errno);
+    return CurlError(what, options_.socket, code, errbuf, os_errno);
+  }
   curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &r.http_status);
   return r;
 }
@@ -468,7 +478,11 @@ struct DockerEventStream::Impl {
   }
 
   absl::Status Ended(absl::string_view what) const {
-    if (result != CURLE_OK) return CurlError(what, socket, result, errbuf);
+    if (result != CURLE_OK) {
+      long os_errno = 0;
+      curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+      return CurlError(what, socket, result, errbuf, os_errno);
+    }
     long http = Http();
     if (http != 200) return HttpError(what, http, error_body);
     return absl::UnavailableError(

@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "launch/docker_engine.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/unix_proxy.h"
 
 namespace harness::launch {
 namespace {
@@ -110,6 +111,7 @@ TEST(DockerLauncherNoDaemon, ADaemonThatIsDownMakesCallsUnavailableWithAClearMes
   EXPECT_THAT(started.status().message(), HasSubstr("cannot start agent-1"));
   EXPECT_THAT(started.status().message(), HasSubstr(o.socket));
   EXPECT_THAT(started.status().message(), HasSubstr("is not reachable (is dockerd running"));
+  EXPECT_THAT(started.status().message(), HasSubstr("connect: No such file or directory"));
   absl::StatusOr<std::vector<Launched>> listed = (*l)->List();
   EXPECT_TRUE(absl::IsUnavailable(listed.status())) << listed.status();
   EXPECT_TRUE(absl::IsNotFound((*l)->Stop("abc", absl::Seconds(1))));
@@ -167,8 +169,10 @@ class DockerLauncherTest : public ::testing::Test {
     }
   }
 
-  DockerLauncher* NewLauncher(ExitLog* log) {
+  DockerLauncher* NewLauncher(ExitLog* log, const std::string& socket = "") {
     DockerLauncherOptions o;
+    if (!socket.empty()) o.socket = socket;
+    o.reconnect_delay = absl::Milliseconds(100);
     o.controller_id = controller_;
     o.image = Image();
     o.on_exit = log->Callback();
@@ -433,6 +437,42 @@ TEST_F(DockerLauncherTest, AnotherControllersContainersAreLeftAlone) {
   }
   EXPECT_TRUE(absl::IsNotFound(l->Stop(theirs[0], absl::Seconds(1))));
   EXPECT_TRUE(engine_.Inspect(theirs[0])->running);
+}
+
+TEST_F(DockerLauncherTest, AnEndWhileTheDaemonWasUnreachableIsReportedOnceItIsBack) {
+  // The launcher reaches the daemon through a relay that the test takes down, as if dockerd
+  // went away, while the test still talks to the daemon directly.
+  auto proxy = harness::testing::UnixProxy::Start(tmp_.Sub("docker.sock"),
+                                                  std::string(kDefaultDockerSocket));
+  ASSERT_NE(proxy, nullptr);
+  ExitLog exits;
+  DockerLauncher* l = NewLauncher(&exits, proxy->path());
+  absl::StatusOr<Launched> a1 = l->Start(Spec(1, "sleep"));
+  absl::StatusOr<Launched> a2 = l->Start(Spec(2, "sleep"));
+  ASSERT_TRUE(a1.ok() && a2.ok()) << a1.status() << a2.status();
+  Report("agent-1");
+  Report("agent-2");
+
+  proxy->Down();
+  absl::StatusOr<Launched> refused = l->Start(Spec(3, "sleep"));
+  EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  EXPECT_TRUE(absl::IsUnavailable(l->List().status()));
+  ASSERT_TRUE(engine_.Kill(a1->id, "SIGKILL").ok());
+  ASSERT_TRUE(WaitFor([&] {
+    auto i = engine_.Inspect(a1->id);
+    return i.ok() && !i->running;
+  }));
+  proxy->Up();
+
+  std::optional<LaunchExit> e1 = exits.Await("agent-1");
+  ASSERT_TRUE(e1.has_value()) << "an end while the daemon was unreachable was never reported";
+  EXPECT_EQ(e1->reason, "killed by signal 9");
+  EXPECT_TRUE(WaitFor([&] { return Gone(a1->id); }));
+  // The stream follows the daemon again: the next end arrives as an event.
+  ASSERT_TRUE(engine_.Kill(a2->id, "SIGKILL").ok());
+  ASSERT_TRUE(exits.Await("agent-2").has_value());
+  EXPECT_EQ(exits.CountFor("agent-1"), 1);
+  EXPECT_EQ(exits.CountFor("agent-2"), 1);
 }
 
 }  // namespace
