@@ -399,6 +399,29 @@ absl::StatusOr<std::vector<ContainerSummary>> DockerEngine::List(
   return out;
 }
 
+absl::StatusOr<std::string> DockerEngine::Logs(absl::string_view id, int tail) {
+  const std::string what = absl::StrCat("docker logs --tail ", tail, " ", id);
+  absl::StatusOr<Response> r =
+      Call(what, "GET", absl::StrCat("/containers/", id, "/logs?stdout=1&stderr=1&tail=", tail), "",
+           options_.timeout);
+  if (!r.ok()) return r.status();
+  if (r->http_status != 200) return HttpError(what, r->http_status, r->body);
+  // Without a TTY docker frames each write: 1 byte stream (0-2), 3 zero bytes, 4 bytes
+  // big-endian length, then the bytes. Anything else is taken as it is (a TTY's raw stream).
+  const std::string& b = r->body;
+  std::string out;
+  size_t pos = 0;
+  while (pos + 8 <= b.size()) {
+    const auto* h = reinterpret_cast<const unsigned char*>(b.data() + pos);
+    if (h[0] > 2 || h[1] != 0 || h[2] != 0 || h[3] != 0) return b;
+    const size_t n = (size_t{h[4]} << 24) | (size_t{h[5]} << 16) | (size_t{h[6]} << 8) | h[7];
+    if (pos + 8 + n > b.size()) return b;
+    out.append(b, pos + 8, n);
+    pos += 8 + n;
+  }
+  return pos == b.size() ? out : b;
+}
+
 absl::Status DockerEngine::Remove(absl::string_view id, bool force) {
   const std::string what = absl::StrCat("docker rm ", force ? "--force " : "", id);
   absl::StatusOr<Response> r =

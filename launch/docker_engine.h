@@ -121,6 +121,9 @@ class DockerEngine {
   // GET /containers/json?all=1&filters={"label":[...]}: containers carrying every label given
   // ("key=value" or "key"), running or not.
   absl::StatusOr<std::vector<ContainerSummary>> List(const std::vector<std::string>& labels);
+  // GET /containers/{id}/logs?stdout=1&stderr=1&tail=N: the last `tail` lines of its output
+  // (stdout and stderr interleaved as written; docker's stream framing removed).
+  absl::StatusOr<std::string> Logs(absl::string_view id, int tail);
   // DELETE /containers/{id}?force=. Already gone: OK.
   absl::Status Remove(absl::string_view id, bool force);
 

@@ -2,8 +2,10 @@
 #include "launch/docker_launcher.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -17,6 +19,9 @@
 
 namespace harness::launch {
 namespace {
+
+// Lines of an ended container's output kept in its agent's log.
+constexpr int kKeptLogLines = 1000;
 
 std::string Hostname() {
   char buf[HOST_NAME_MAX + 1] = {};
@@ -404,6 +409,27 @@ void DockerLauncher::WatchLoop() {
   }
 }
 
+void DockerLauncher::KeepLog(const std::string& id, const std::string& agent_id) {
+  const std::string dir = absl::StrCat(options_.log_dir, "/", agent_id);
+  const std::string path = dir + "/agentd.log";
+  absl::StatusOr<std::string> text = engine_.Logs(id, kKeptLogLines);
+  if (!text.ok()) {
+    LogWarning(absl::StrCat("cannot keep the output of ", agent_id, ": ", text.status().message()));
+    return;
+  }
+  if (absl::Status s = MakeDirs(dir); !s.ok()) {
+    LogWarning(absl::StrCat("cannot keep the output of ", agent_id, ": ", s.message()));
+    return;
+  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  const std::string header = absl::StrCat("--- container ", id.substr(0, 12), " of ", agent_id,
+                                          ", its last ", kKeptLogLines, " lines at most ---\n");
+  if (!fd.valid() || ::write(fd.get(), header.data(), header.size()) < 0 ||
+      ::write(fd.get(), text->data(), text->size()) < 0) {
+    LogWarning(absl::StrCat("cannot write ", path, ": ", strerror(errno)));
+  }
+}
+
 void DockerLauncher::Finish(const std::string& id, std::optional<int> event_exit_code) {
   // Only the watcher thread calls this, so no other Finish of `id` runs meanwhile; the entry is
   // marked exiting only once the daemon confirms the end (List keeps listing it until then).
@@ -443,6 +469,7 @@ void DockerLauncher::Finish(const std::string& id, std::optional<int> event_exit
   } else {
     exit.reason = "ended (container removed by someone else; exit status unknown)";
   }
+  if (info.ok() && !options_.log_dir.empty()) KeepLog(id, launched.agent_id);
   if (info.ok()) {
     if (absl::Status s = engine_.Remove(id, /*force=*/true); !s.ok()) {
       LogWarning(

@@ -40,7 +40,11 @@ struct DockerLauncherOptions {
   // Docker's own init as PID 1 (HostConfig.Init), for an image whose entrypoint is not an
   // init. The harness-agent image's entrypoint is tini already: leave this false for it.
   bool init = false;
-  std::vector<std::string> binds;                   // "host-path:container-path[:ro]" mounts
+  std::vector<std::string> binds;  // "host-path:container-path[:ro]" mounts
+  // Where an ended container's output goes before the container is removed: appended to
+  // <log_dir>/<agent-id>/agentd.log (the process launcher's layout under <state>/agents, so
+  // crash contexts find it). Empty: not kept.
+  std::string log_dir;
   std::string network_mode = "host";                // agents dial the controller's address as given
   absl::Duration call_timeout = absl::Seconds(30);  // each Engine API call
   absl::Duration reconnect_delay = absl::Seconds(1);  // after the event stream fails
@@ -91,6 +95,8 @@ class DockerLauncher : public Launcher {
   // Adopts a running container found by List (the caller reserved its agent id).
   void Adopt(const ContainerSummary& c, int slot, const std::string& agent_id);
   void Unreserve(const std::string& agent_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Appends the ended container's output to <log_dir>/<agent>/agentd.log.
+  void KeepLog(const std::string& id, const std::string& agent_id);
   // Create, removing a dead container of the same name of ours once if docker says it exists.
   absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec);
 

@@ -13,6 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "core/file_util.h"
+#include "core/paths.h"
 #include "gtest/gtest.h"
 #include "launch/docker_engine.h"
 #include "launch/docker_launcher.h"
@@ -156,6 +158,81 @@ TEST_F(DockerAgents, AnItemRunsWithAToolFromAnImageThatExtendsTheAgentImage) {
       absl::Seconds(10)));
   EXPECT_EQ(Git({"-C", repo_, "show", "harness/with-jq:with-jq.json"}),
             "{\n  \"item\": \"with-jq\"\n}");
+}
+
+// agent.launcher: docker: the controller itself starts its agents as containers, keeps them at
+// the target, and replaces one that `docker kill` ends while it works; its item is finished.
+TEST_F(DockerAgents, TheControllerKeepsItsAgentContainersAtTheTargetThroughADockerKill) {
+  config_.launcher = "docker";
+  config_.parallel_agents = 2;
+  config_.lease_ttl = 30;  // an item moving on sooner is the container-exit path's doing
+  config_.heartbeat_interval = 0.2;
+  config_.heartbeat_timeout = 2;
+  config_.extra_yaml = "  agent_startup_stagger: 0.2\n  agent_restart_delay: 0.2\n";
+  config_.agent_yaml = absl::StrCat("    docker:\n      image: ", Image("harness-agent"), "\n");
+  StartController({"/bin/sh", "-c",
+                   "case \"$(cat \"$HARNESS_PROMPT_FILE\")\" in slow) sleep 8 ;; esac; "
+                   "echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\""});
+  absl::StatusOr<std::string> id = ReadFile(StatePaths(config_.state_dir).ControllerIdFile());
+  ASSERT_TRUE(id.ok()) << id.status();
+  controller_id_ = std::string(absl::StripAsciiWhitespace(*id));  // TearDown removes its own
+  launch::DockerEngine engine{launch::DockerEngineOptions{}};
+  // agent -> the id of its running container.
+  auto running = [&] {
+    std::map<std::string, std::string> out;
+    auto list = engine.List({absl::StrCat(launch::kLabelController, "=", controller_id_)});
+    if (!list.ok()) return out;
+    for (const auto& c : *list) {
+      if (c.state == "running") out[c.labels.at(std::string(launch::kLabelAgent))] = c.id;
+    }
+    return out;
+  };
+  auto healthy = [&] {
+    int n = 0;
+    const v1::StatusSnapshot status = GetStatus(controller_->control());
+    for (const v1::AgentInfo& a : status.agents()) {
+      n += a.health() == v1::HEALTH_HEALTHY;
+    }
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return running().size() == 2 && healthy() == 2; }, absl::Seconds(60)))
+      << running().size() << " containers, " << healthy() << " healthy agents";
+  const std::map<std::string, std::string> before = running();
+  EXPECT_EQ(before.count("agent-1") + before.count("agent-2"), 2u);
+
+  Submit(controller_->control(), {MakeItem("slow", "slow")});
+  std::string victim;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Item item = GetItem(controller_->control(), "slow");
+        victim = item.state() == v1::ITEM_STATE_LEASED ? item.agent() : "";
+        return !victim.empty();
+      },
+      absl::Seconds(60)));
+  ASSERT_TRUE(before.count(victim)) << victim;
+  ASSERT_TRUE(engine.Kill(before.at(victim), "SIGKILL").ok());  // `docker kill`
+
+  // The item is finished (elsewhere or by the replacement), the slot has a new container, and
+  // the pool is back at two.
+  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).queue().done() == 1; },
+                      absl::Seconds(120)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto now = running();
+        return now.size() == 2 && now.count(victim) && now.at(victim) != before.at(victim);
+      },
+      absl::Seconds(60)));
+  EXPECT_TRUE(launch::DockerEngine{launch::DockerEngineOptions{}}
+                  .Inspect(before.at(victim))
+                  .status()
+                  .code() == absl::StatusCode::kNotFound)
+      << "the killed container is removed";
+  EXPECT_EQ(Git({"-C", repo_, "show", "harness/slow:slow.txt"}), "slow");
+  // The killed container's output was kept where crash contexts read it.
+  absl::StatusOr<std::string> log = ReadFile(StatePaths(config_.state_dir).AgentLogFile(victim));
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_NE(log->find("--- container " + before.at(victim).substr(0, 12)), std::string::npos)
+      << *log;
 }
 
 }  // namespace

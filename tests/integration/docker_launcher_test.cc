@@ -179,6 +179,7 @@ class DockerLauncherTest : public ::testing::Test {
     o.binds = {absl::StrCat(harness::testing::TestBinDir(), "/fake_agentd:", kFakeInImage, ":ro"),
                absl::StrCat(reports_, ":/reports")};
     o.memory_bytes = 256 << 20;
+    o.log_dir = tmp_.Sub("logs");
     o.nano_cpus = 500'000'000;
     auto l = DockerLauncher::Create(o);
     EXPECT_TRUE(l.ok()) << l.status();
@@ -299,6 +300,11 @@ TEST_F(DockerLauncherTest, StopEndsTheAgentWithSigtermThroughTiniAndReportsItOnc
   std::optional<LaunchExit> e = exits.Await("agent-1");
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->reason, "exited with status 0");  // the fake's answer to SIGTERM, not a kill
+  // Its output is kept before the container goes.
+  absl::StatusOr<std::string> log = ReadFile(tmp_.Sub("logs/agent-1/agentd.log"));
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_THAT(*log, HasSubstr("starting, mode sleep"));
+  EXPECT_THAT(*log, HasSubstr("SIGTERM, exiting"));
   EXPECT_EQ(e->exit_status, 0);
   EXPECT_EQ(e->id, a->id);
   EXPECT_EQ(e->slot, 1);
