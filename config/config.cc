@@ -108,14 +108,18 @@ class Checker {
     Argv("harness.repo.setup", c.repo.setup, /*empty_ok=*/true);
     IntRange("harness.repo.max_pack_mb", c.repo.max_pack_mb, 1, 1 << 20);
 
-    if (c.agent.launcher == "docker") {
+    if (c.agent.launcher != "process" && c.agent.launcher != "docker" &&
+        c.agent.launcher != "none") {
       Fail({"harness.agent.launcher"},
-           "harness.agent.launcher: docker is not available yet; use process (local agentd "
-           "processes) or none (start agentd yourself, e.g. in your own containers)");
-    } else if (c.agent.launcher != "process" && c.agent.launcher != "none") {
-      Fail({"harness.agent.launcher"},
-           absl::StrCat("harness.agent.launcher must be one of process, none, got ",
+           absl::StrCat("harness.agent.launcher must be one of process, docker, none, got ",
                         Quote(c.agent.launcher)));
+    }
+    if (c.agent.launcher == "docker" &&
+        (c.agent.docker.socket.empty() || c.agent.docker.socket[0] != '/')) {
+      Fail({"harness.agent.docker.socket"},
+           absl::StrCat("harness.agent.docker.socket must be the absolute path of the Docker "
+                        "daemon's unix socket (e.g. /var/run/docker.sock), got ",
+                        Quote(c.agent.docker.socket)));
     }
     Argv("harness.agent.command", c.agent.command, /*empty_ok=*/false);
     Duration("harness.agent.item_timeout", c.agent.item_timeout, false);
@@ -265,7 +269,9 @@ class Loader {
                         {"binary", Str(&c->agent.binary)},
                         {"command", List(&c->agent.command)},
                         {"item_timeout", Secs(&c->agent.item_timeout)},
-                        {"stall_timeout", Secs(&c->agent.stall_timeout)}})},
+                        {"stall_timeout", Secs(&c->agent.stall_timeout)},
+                        {"docker", Sub({{"socket", Str(&c->agent.docker.socket)},
+                                        {"image", Str(&c->agent.docker.image)}})}})},
          {"health_check", Sub({{"heartbeat_interval", Secs(&c->health_check.heartbeat_interval)},
                                {"heartbeat_timeout", Secs(&c->health_check.heartbeat_timeout)},
                                {"lease_ttl", Secs(&c->health_check.lease_ttl)}})},
@@ -619,6 +625,10 @@ std::string DescribeConfig(const Config& c, bool show_secrets) {
   argv("command", c.agent.command);
   num("item_timeout", c.agent.item_timeout);
   num("stall_timeout", c.agent.stall_timeout);
+  begin("docker");
+  str("socket", c.agent.docker.socket);
+  str("image", c.agent.docker.image);
+  out << YAML::EndMap;
   out << YAML::EndMap;
   begin("health_check");
   num("heartbeat_interval", c.health_check.heartbeat_interval);

@@ -30,12 +30,20 @@ struct RepoConfig {
   bool operator==(const RepoConfig&) const = default;
 };
 
+// agent.docker: the docker launcher's daemon and image (read with launcher: docker only).
+struct DockerConfig {
+  std::string socket = "/var/run/docker.sock";  // the Docker daemon's unix socket
+  std::string image;  // the agent image; empty: harness-agent:<this controller's version>
+  bool operator==(const DockerConfig&) const = default;
+};
+
 struct AgentConfig {
   std::string launcher = "process";  // process | docker | none
   std::string binary;                // empty: the agentd beside the controller binary
   std::vector<std::string> command = {"claude", "-p", "{prompt}", "--output-format", "stream-json"};
   double item_timeout = 3600;  // seconds
   double stall_timeout = 900;  // seconds without output or file change: the command is stopped
+  DockerConfig docker;
 
   absl::Duration ItemTimeout() const { return Seconds(item_timeout); }
   absl::Duration StallTimeout() const { return Seconds(stall_timeout); }

@@ -41,9 +41,12 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   PoolManagerOptions po = c->options_.pool;
   po.state_dir = c->options_.queue.state_dir;
   po.heartbeat_timeout = c->options_.heartbeat_timeout;
-  // Launched agents are on this host: they work in linked worktrees of the repository itself
-  // rather than fetching the base over gRPC.
-  if (c->repo_ && po.agent_args.empty()) po.agent_args = {"--repo", c->repo_->path()};
+  // Launched processes are on this host: they work in linked worktrees of the repository
+  // itself rather than fetching the base over gRPC. Containers do not see the host's
+  // repository: they fetch the base and upload their results over gRPC.
+  if (c->repo_ && po.agent_args.empty() && po.launcher == "process") {
+    po.agent_args = {"--repo", c->repo_->path()};
+  }
   absl::StatusOr<std::unique_ptr<PoolManager>> pool =
       PoolManager::Create(std::move(po), c->queue_.get(), &c->agents_, clock);
   if (!pool.ok()) return pool.status();

@@ -27,6 +27,10 @@ namespace {
 // grace (30 s) and kills its command 10 s after that; it is killed if still running after this.
 constexpr absl::Duration kLaunchedAgentStopGrace = absl::Seconds(45);
 
+// launcher docker: a container's memory limit is resource_limits.max_session_memory_mb plus
+// this, for agentd and git beside the item's command.
+constexpr int64_t kDockerMemoryHeadroomMb = 512;
+
 // agent.binary; if unset, the agentd beside this controller binary (an install), else the one
 // of the build tree (build/controller/controller -> build/agentd/agentd). Must be executable.
 absl::StatusOr<std::string> AgentdBinary(const std::string& configured) {
@@ -155,6 +159,19 @@ int Run(int argc, char** argv) {
       return 2;
     }
     pool.binary = *binary;
+  } else if (pool.launcher == "docker") {
+    // agent.binary names agentd inside the image (default: agentd on the image's PATH).
+    pool.binary = config.agent.binary.empty() ? "agentd" : config.agent.binary;
+    pool.docker_socket = config.agent.docker.socket;
+    pool.docker_image = config.agent.docker.image.empty()
+                            ? absl::StrCat("harness-agent:", HarnessVersion())
+                            : config.agent.docker.image;
+    // The item's command is limited by agentd inside (sent with every lease); the container
+    // gets that much plus room for agentd itself and git.
+    if (config.resource_limits.max_session_memory_mb > 0) {
+      pool.docker_memory_bytes =
+          (config.resource_limits.max_session_memory_mb + kDockerMemoryHeadroomMb) << 20;
+    }
   }
   opts.repo_path = config.repo.path;
   opts.base_branch = config.repo.base_branch;

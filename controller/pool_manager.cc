@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/paths.h"
 #include "core/pool_target.h"
+#include "launch/docker_launcher.h"
 #include "launch/process_launcher.h"
 
 namespace harness {
@@ -52,7 +53,8 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::Create(PoolManagerOpti
                                                                  WorkQueue* queue,
                                                                  AgentRegistry* agents,
                                                                  Clock* clock) {
-  if (options.launcher != "process" && options.launcher != "none") {
+  if (options.launcher != "process" && options.launcher != "docker" &&
+      options.launcher != "none") {
     return absl::InvalidArgumentError(absl::StrCat(
         "agent.launcher ", QuoteForMessage(options.launcher), " is not available here"));
   }
@@ -66,21 +68,37 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::Create(PoolManagerOpti
   auto m = std::unique_ptr<PoolManager>(
       new PoolManager(std::move(options), queue, agents, clock, *id, target->target));
   if (m->managed()) {
-    launch::ProcessLauncherOptions lo;
-    lo.state_dir = m->options_.state_dir;
-    lo.controller_id = m->controller_id_;
-    lo.clock = clock;
     PoolManager* self = m.get();
-    lo.on_exit = [self](const launch::LaunchExit& e) {
+    auto on_exit = [self](const launch::LaunchExit& e) {
       Event ev;
       ev.kind = Event::kExit;
       ev.exit = e;
       self->Post(std::move(ev));
     };
-    absl::StatusOr<std::unique_ptr<launch::ProcessLauncher>> l =
-        launch::ProcessLauncher::Create(std::move(lo));
-    if (!l.ok()) return l.status();
-    m->launcher_ = std::move(*l);
+    if (m->options_.launcher == "docker") {
+      launch::DockerLauncherOptions lo;
+      lo.socket = m->options_.docker_socket;
+      lo.controller_id = m->controller_id_;
+      lo.image = m->options_.docker_image;
+      lo.memory_bytes = m->options_.docker_memory_bytes;
+      lo.log_dir = StatePaths(m->options_.state_dir).AgentsDir();  // crash contexts read them
+      lo.clock = clock;
+      lo.on_exit = std::move(on_exit);
+      absl::StatusOr<std::unique_ptr<launch::DockerLauncher>> l =
+          launch::DockerLauncher::Create(std::move(lo));
+      if (!l.ok()) return l.status();
+      m->launcher_ = std::move(*l);
+    } else {
+      launch::ProcessLauncherOptions lo;
+      lo.state_dir = m->options_.state_dir;
+      lo.controller_id = m->controller_id_;
+      lo.clock = clock;
+      lo.on_exit = std::move(on_exit);
+      absl::StatusOr<std::unique_ptr<launch::ProcessLauncher>> l =
+          launch::ProcessLauncher::Create(std::move(lo));
+      if (!l.ok()) return l.status();
+      m->launcher_ = std::move(*l);
+    }
   }
   return m;
 }

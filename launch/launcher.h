@@ -2,8 +2,9 @@
 // the ones running (including those a previous controller started: adoption), and hear at once
 // when one ends. The pool (core/pool.h) decides what to start and stop; a Launcher only acts.
 // Implementations: `process` (local agentd processes, process_launcher.h), `none` (agents are
-// started elsewhere; below); docker and Swarm (issue 15) plug into the same interface, which is
-// why a launched thing is named by an opaque id, carries labels and may live on another host.
+// started elsewhere; below), `docker` (containers, docker_launcher.h); Swarm (issue 15) plugs
+// into the same interface, which is why a launched thing is named by an opaque id, carries
+// labels and may live on another host.
 // No gRPC here.
 #pragma once
 

@@ -13,6 +13,7 @@ packages=(
   clang
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgit2-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  libcurl4-openssl-dev nlohmann-json3-dev
   python3-grpcio python3-grpc-tools grpc-proto
 )
 

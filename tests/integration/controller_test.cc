@@ -230,7 +230,6 @@ TEST_F(ControllerTest, KeysThatDoNothingYetAreRefusedNotIgnored) {
   const std::pair<const char*, const char*> cases[] = {
       {"  auth:\n    token: s3cret\n", "harness.auth and harness.tls are not available"},
       {"  tls:\n    cert: server.pem\n", "harness.auth and harness.tls are not available"},
-      {"  agent:\n    launcher: docker\n", "docker is not available yet"},
   };
   for (const auto& [yaml, message] : cases) {
     std::string cfg = config_.state_dir + "-refused.yaml";

@@ -76,6 +76,9 @@ constexpr char kEveryKey[] = R"(harness:
       - "{prompt}"
     item_timeout: 90.5
     stall_timeout: 45
+    docker:
+      socket: /run/user/1000/docker.sock
+      image: my-agent:2
   health_check:
     heartbeat_interval: 0.25
     heartbeat_timeout: 1.5
@@ -136,6 +139,8 @@ Config EveryKeyConfig() {
   c.agent.command = {"my-agent", "--task", "{prompt}"};
   c.agent.item_timeout = 90.5;
   c.agent.stall_timeout = 45;
+  c.agent.docker.socket = "/run/user/1000/docker.sock";
+  c.agent.docker.image = "my-agent:2";
   c.health_check = {0.25, 1.5, 2};
   c.coordinator = {7, 120, {"notify-send", "harness"}};
   c.resource_limits = {1024, 0, -5};
@@ -164,6 +169,8 @@ TEST_F(ConfigTest, DefaultsAreTheContractValues) {
               ElementsAre("claude", "-p", "{prompt}", "--output-format", "stream-json"));
   EXPECT_EQ(c.agent.item_timeout, 3600);
   EXPECT_EQ(c.agent.stall_timeout, 900);
+  EXPECT_EQ(c.agent.docker.socket, "/var/run/docker.sock");
+  EXPECT_EQ(c.agent.docker.image, "");
   EXPECT_EQ(c.health_check.heartbeat_interval, 5);
   EXPECT_EQ(c.health_check.heartbeat_timeout, 30);
   EXPECT_EQ(c.health_check.lease_ttl, 30);
@@ -423,11 +430,15 @@ std::vector<BadValue> BadValues() {
       {"UnknownLauncher",
        h + "  agent:\n    launcher: kubernetes\n",
        3,
-       {"harness.agent.launcher must be one of process, none", "\"kubernetes\""}},
-      {"DockerLauncherNotYet",
-       h + "  agent:\n    launcher: docker\n",
-       3,
-       {"harness.agent.launcher: docker is not available yet", "use process"}},
+       {"harness.agent.launcher must be one of process, docker, none", "\"kubernetes\""}},
+      {"DockerSocketNotAbsolute",
+       h + "  agent:\n    launcher: docker\n    docker:\n      socket: docker.sock\n",
+       5,
+       {"harness.agent.docker.socket must be the absolute path", "\"docker.sock\""}},
+      {"DockerUnknownKey",
+       h + "  agent:\n    docker:\n      sockit: /x\n",
+       4,
+       {"sockit"}},
       {"EmptyCommandList",
        h + "  agent:\n    binary: x\n    command: []\n",
        4,
