@@ -96,8 +96,11 @@ printf '# compose test\n' >"$work/repo/README.md"
 git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=Test -c user.email=test@example.com commit -q -m base
 chown -R "$owner:$owner" "$work/repo"
+# The agent command: sh expands the variables, not this script.
+# shellcheck disable=SC2016
 sed 's|^\(    command: \).*|\1["sh", "-c", "echo \\"$HARNESS_AGENT_ID did $HARNESS_ITEM_ID\\" > note-$HARNESS_ITEM_ID.txt"]|' \
   "$root/docker/compose/harness.yaml" >"$work/harness.yaml"
+# shellcheck disable=SC2016
 grep -q 'note-\$HARNESS_ITEM_ID' "$work/harness.yaml" || fail "could not set agent.command in $work/harness.yaml"
 
 items_json() {  # items_json PREFIX N
