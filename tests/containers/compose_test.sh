@@ -117,7 +117,6 @@ agents_healthy() {  # agents_healthy IDS: exactly these agents are registered, a
   got=$(status_json | py '",".join(sorted(a["id"] for a in s["agents"] if a["health"] == "healthy"))') || return 1
   [[ "$got" == "$1" ]]
 }
-done_count() { status_json | py 's["queue"]["done"]'; }
 items_done() {  # items_done N: N items done; fails the test at once if any failed or parked
   local q
   q=$(status_json | py '"%d %d" % (s["queue"]["done"], s["queue"]["failed"] + s["queue"]["parked"])') || return 1
@@ -143,7 +142,7 @@ log "ok: 3 replicas registered as agent-1..3"
 items_json c 9 | ctl submit --file /dev/stdin >/dev/null
 wait_until 180 "9 items done" items_done 9
 check_results c 9
-bad=$(find "$work/repo" ! -user "$owner" | head -n 3)
+bad=$(find "$work/repo" ! -user "$owner" -print -quit)
 [[ -z "$bad" ]] || fail "files in the repository not owned by uid $owner: $bad"
 log "ok: 9 items done, results on harness/c-1..9, repository still owned by uid $owner"
 
@@ -154,21 +153,24 @@ dc up -d --scale agent=3 >/dev/null 2>&1 || { dc up -d --scale agent=3; fail "do
 after=$(dc ps -q agent | sort)
 [[ $(wc -l <<<"$after") == 3 ]] || fail "$(wc -l <<<"$after") agent containers after the recreation, not 3"
 [[ -z "$(comm -12 <(echo "$before") <(echo "$after"))" ]] || fail "an agent container was not recreated"
-registered() { docker logs "$1" 2>&1 | grep -q "registered with the controller"; }
+# (The logs are read whole before grep: `docker logs | grep -q` fails under pipefail when grep
+# stops reading early.)
+registered() { grep -q "registered with the controller" <<<"$(docker logs "$1" 2>&1)"; }
 for c in $after; do
   n=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.container-number"}}' "$c")
   wait_until 60 "registration of the recreated replica $n" registered "$c"
-  docker logs "$c" 2>&1 | grep -q "harness-agent-start: agent id agent-$n from replica $n " ||
-    fail "replica $n did not take the id agent-$n: $(docker logs "$c" 2>&1 | head -n 2)"
-  docker logs "$c" 2>&1 | grep -q "starting as agent agent-$n: .*, repo /repo" ||
-    fail "replica $n does not run with --repo /repo: $(docker logs "$c" 2>&1 | head -n 2)"
+  logs=$(docker logs "$c" 2>&1)
+  grep -q "harness-agent-start: agent id agent-$n from replica $n " <<<"$logs" ||
+    fail "replica $n did not take the id agent-$n: $(head -n 2 <<<"$logs")"
+  grep -q "starting as agent agent-$n: .*, repo /repo," <<<"$logs" ||
+    fail "replica $n does not run with --repo /repo: $(head -n 2 <<<"$logs")"
 done
 wait_until 60 "agents agent-1,agent-2,agent-3 healthy after the recreation" agents_healthy agent-1,agent-2,agent-3
 log "ok: recreated containers kept the ids agent-1..3 (now with --repo /repo)"
 items_json r 3 | ctl submit --file /dev/stdin >/dev/null
 wait_until 180 "12 items done" items_done 12
 check_results r 3
-bad=$(find "$work/repo" ! -user "$owner" | head -n 3)
+bad=$(find "$work/repo" ! -user "$owner" -print -quit)
 [[ -z "$bad" ]] || fail "files in the repository not owned by uid $owner after --repo agents: $bad"
 log "ok: 3 more items done by agents with --repo"
 
