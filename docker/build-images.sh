@@ -4,8 +4,9 @@
 #   harness-base:bookworm-<hash>   a Debian 12 rootfs made with debootstrap (variant minbase) from
 #                                  Debian's packages, plus git, ca-certificates, tini and the
 #                                  shared libraries harness's binaries need, `docker import`ed
-#   harness-agent:<version>        base + agentd and harnessctl; tini is the entrypoint, so a
-#                                  SIGTERM to the container reaches agentd (docker/agent.Dockerfile)
+#   harness-agent:<version>        base + agentd, harnessctl and harness-agent-start (agentd with
+#                                  an id per replica, for docker-compose); tini is the entrypoint,
+#                                  so a SIGTERM to the container reaches agentd (agent.Dockerfile)
 #   harness-controller:<version>   base + controller and harnessctl (docker/controller.Dockerfile)
 #
 # <version> is the project version from CMakeLists.txt (HARNESS_IMAGE_TAG overrides it). The
@@ -34,7 +35,7 @@ while (($#)); do
     --build-dir) build_dir=$(cd "$2" && pwd); shift 2 ;;
     --rebuild-rootfs) rebuild_rootfs=1; shift ;;
     --example) example=1; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "build-images.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -133,7 +134,11 @@ else
 fi
 
 # --- the agent and controller images ----------------------------------------------------------
-build_image() {  # build_image NAME DOCKERFILE BINARY...
+# Files of docker/ an image copies beside the binaries (name in the context -> source).
+declare -A files=(
+  [harness-agent-start]="$here/harness-agent-start.sh"
+)
+build_image() {  # build_image NAME DOCKERFILE BINARY_OR_FILE...
   local name=$1 dockerfile=$2
   shift 2
   local ctx="$cache/context-$name"
@@ -141,14 +146,14 @@ build_image() {  # build_image NAME DOCKERFILE BINARY...
   mkdir -p "$ctx"
   cp "$dockerfile" "$ctx/Dockerfile"
   local b
-  for b in "$@"; do cp "${bins[$b]}" "$ctx/$b"; done
+  for b in "$@"; do cp "${bins[$b]:-${files[$b]}}" "$ctx/$b"; done
   local out
   out=$(docker build -q --build-arg "BASE=$base_image" --build-arg "VERSION=$version" \
     -t "$name:$tag" "$ctx" 2>&1) || { printf '%s\n' "$out" >&2; die "docker build of $name:$tag failed"; }
   rm -rf "$ctx"
   log "built $name:$tag"
 }
-build_image harness-agent "$here/agent.Dockerfile" agentd harnessctl
+build_image harness-agent "$here/agent.Dockerfile" agentd harnessctl harness-agent-start
 build_image harness-controller "$here/controller.Dockerfile" controller harnessctl
 docker run --rm --network none "harness-agent:$tag" agentd --version >/dev/null ||
   die "harness-agent:$tag cannot run agentd --version"

@@ -8,6 +8,9 @@ ARG VERSION
 LABEL org.opencontainers.image.title="harness-controller" \
       org.opencontainers.image.version="${VERSION}"
 COPY controller harnessctl /usr/local/bin/
+# Writable by any uid (sticky, like /tmp): docker-compose runs the controller as the owner of
+# the mounted repository (HARNESS_UID), and a new volume takes this mode.
+RUN mkdir -p /var/lib/harness && chmod 1777 /var/lib/harness
 VOLUME /var/lib/harness
 WORKDIR /var/lib/harness
 ENTRYPOINT ["/usr/bin/tini", "--", "controller"]

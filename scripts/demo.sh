@@ -8,19 +8,52 @@
 # its author.
 #
 #   bash scripts/demo.sh            # everything (build on first run)
+#   bash scripts/demo.sh --launcher docker   # each agent in its own container (agent.launcher:
+#                                   # docker): starts dockerd if none answers, builds the images
+#                                   # if missing (docker/build-images.sh; root); see docs/CONTAINERS.md
 #   HARNESS_DEMO_ITEMS=30 bash scripts/demo.sh
 #
-# Everything it starts is stopped by pid on exit; the demo folder is kept for a look around.
+# Everything it starts is stopped by pid on exit (the controller stops the agents it launched,
+# containers included); the demo folder is kept for a look around.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 items=${HARNESS_DEMO_ITEMS:-16}
 demo=${HARNESS_DEMO_DIR:-$repo/demo}
+launcher=process
+while (($#)); do
+  case "$1" in
+    --launcher)
+      [[ $# -ge 2 ]] || { echo "demo.sh: --launcher needs process or docker" >&2; exit 2; }
+      launcher=$2
+      shift 2
+      ;;
+    --launcher=*) launcher=${1#--launcher=}; shift ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "demo.sh: unknown argument $1 (usage: demo.sh [--launcher process|docker])" >&2; exit 2 ;;
+  esac
+done
+case "$launcher" in
+  process | docker) ;;
+  *) echo "demo.sh: --launcher must be process or docker, not \"$launcher\"" >&2; exit 2 ;;
+esac
 
 bash scripts/install-deps.sh
 echo "==> building (Release) in build/"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target controller agentd harnessctl
+image=""
+if [[ "$launcher" == docker ]]; then
+  version=$(sed -n 's/^project(harness VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+  image="harness-agent:${HARNESS_IMAGE_TAG:-$version}"
+  echo "==> docker: a daemon and the agent image $image"
+  bash docker/dockerd.sh start
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    echo "    $image is there (docker/build-images.sh rebuilds it from build/)"
+  else
+    bash docker/build-images.sh --build-dir build
+  fi
+fi
 
 rm -rf "$demo"
 mkdir -p "$demo"
@@ -47,6 +80,20 @@ echo "$HARNESS_AGENT_ID did $HARNESS_ITEM_ID: $(cat "$HARNESS_PROMPT_FILE")" | t
 echo "scratch" > build.log   # ignored: never committed
 SH
 chmod +x "$demo/agent.sh"
+if [[ "$launcher" == process ]]; then
+  agent_yaml="    launcher: process           # agentd processes under state/agents/<agent>/
+    command: [\"$demo/agent.sh\"]"
+else
+  # The containers do not see the host's files: the same script, inline (sh -c).
+  agent_yaml="    launcher: docker            # one container per agent: harness-<controller id>-agent-N
+    docker:
+      image: $image
+    command:
+      - sh
+      - -c
+      - |
+$(sed 's/^/        /' "$demo/agent.sh")"
+fi
 cat >"$demo/harness.yaml" <<YAML
 harness:
   listen: 127.0.0.1:0
@@ -57,8 +104,7 @@ harness:
   repo:
     path: repo
   agent:
-    launcher: process           # agentd processes under state/agents/<agent>/
-    command: ["$demo/agent.sh"]
+$agent_yaml
   health_check:
     heartbeat_interval: 1
     heartbeat_timeout: 5

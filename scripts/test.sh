@@ -22,7 +22,8 @@
 #   HARNESS_SKIP_CLANG=1    skip the clang thread-safety pass (machines without clang)
 #   HARNESS_SKIP_PLAIN=1    skip the default-generator build check
 #   HARNESS_SKIP_DEPS=1     skip scripts/install-deps.sh (non-Debian machines)
-#   HARNESS_SKIP_DOCKER=1   no docker daemon and images: the container tests skip (release pass)
+#   HARNESS_SKIP_DOCKER=1   no docker daemon and images: the container tests and
+#                           tests/containers/compose_test.sh skip (release pass)
 #   HARNESS_JOBS=N          build parallelism (default: nproc)
 # Prints a timing summary at the end, also when a step fails.
 set -euo pipefail
@@ -126,6 +127,9 @@ if wanted release; then
   fi
   step "release: test" env "${docker_env[@]}" ctest --test-dir build --output-on-failure -j2 \
     "${ctest_args[@]}"
+  # docker-compose (docker/docker-compose.yml) with the same images; skips itself, saying so,
+  # without HARNESS_DOCKER_TESTS (installs docker-compose when missing).
+  step "release: compose" env "${docker_env[@]}" bash tests/containers/compose_test.sh
 fi
 
 # Clang pass: -Wthread-safety checks the lock annotations; -Werror makes any finding (and any
