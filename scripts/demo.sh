@@ -10,7 +10,7 @@
 #   bash scripts/demo.sh            # everything (build on first run)
 #   bash scripts/demo.sh --launcher docker   # each agent in its own container (agent.launcher:
 #                                   # docker): starts dockerd if none answers, builds the images
-#                                   # if missing (docker/build-images.sh; root); see docs/CONTAINERS.md
+#                                   # from build/ (docker/build-images.sh; root); see docs/CONTAINERS.md
 #   HARNESS_DEMO_ITEMS=30 bash scripts/demo.sh
 #
 # Everything it starts is stopped by pid on exit (the controller stops the agents it launched,
@@ -48,11 +48,9 @@ if [[ "$launcher" == docker ]]; then
   image="harness-agent:${HARNESS_IMAGE_TAG:-$version}"
   echo "==> docker: a daemon and the agent image $image"
   bash docker/dockerd.sh start
-  if docker image inspect "$image" >/dev/null 2>&1; then
-    echo "    $image is there (docker/build-images.sh rebuilds it from build/)"
-  else
-    bash docker/build-images.sh --build-dir build
-  fi
+  # Always from the binaries just built (a few seconds when nothing changed: the rootfs and
+  # docker's layers are cached), so the containers never run an older agentd than the host's.
+  bash docker/build-images.sh --build-dir build
 fi
 
 rm -rf "$demo"
