@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "core/ids.h"
 #include "core/log.h"
 
@@ -300,6 +301,14 @@ absl::StatusOr<std::vector<Launched>> DockerLauncher::List() {
     return std::tie(a.slot, a.agent_id) < std::tie(b.slot, b.agent_id);
   });
   return out;
+}
+
+absl::Status DockerLauncher::Check() {
+  absl::StatusOr<DockerVersion> v = engine_.Version();
+  if (v.ok()) return absl::OkStatus();
+  // The status says which daemon; "docker version: " names a call the user did not make.
+  return absl::Status(v.status().code(),
+                      absl::StripPrefix(v.status().message(), "docker version: "));
 }
 
 void DockerLauncher::Adopt(const ContainerSummary& c, int slot, const std::string& agent_id) {

@@ -73,6 +73,9 @@ class DockerLauncher : public Launcher {
   // Containers labelled harness.controller=<this id> and named as this launcher names them:
   // running (or paused, restarting) ones are adopted; ended or never-started ones removed.
   absl::StatusOr<std::vector<Launched>> List() override;
+  // GET /version: OK when the daemon answers with an API version this client speaks; else the
+  // engine's error without its call name ("docker daemon at unix://... is not reachable ...").
+  absl::Status Check() override;
 
   // The container name for an agent: harness-<controller-id>-<agent-id>.
   static std::string ContainerName(absl::string_view controller_id, absl::string_view agent_id);

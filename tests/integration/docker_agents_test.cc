@@ -21,6 +21,7 @@
 #include "launch/docker_launcher.h"
 #include "tests/support/cluster.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/unix_proxy.h"
 
 namespace harness::testing {
 namespace {
@@ -32,8 +33,11 @@ using launch::LaunchSpec;
 
 class DockerAgents : public ::testing::Test {
  protected:
+  // False for a test that needs no docker daemon (one of the daemon-down cases).
+  virtual bool NeedsDocker() const { return true; }
+
   void SetUp() override {
-    if (getenv("HARNESS_DOCKER_TESTS") == nullptr) {
+    if (NeedsDocker() && getenv("HARNESS_DOCKER_TESTS") == nullptr) {
       GTEST_SKIP() << "HARNESS_DOCKER_TESTS is unset: these tests need a running dockerd "
                       "(docker/dockerd.sh start) and the images (docker/build-images.sh --example)";
     }
@@ -102,12 +106,14 @@ class DockerAgents : public ::testing::Test {
     config_.lease_ttl = 30;  // an item moving on sooner is the container-exit path's doing
     config_.heartbeat_interval = 0.2;
     config_.heartbeat_timeout = 2;
-    config_.extra_yaml = "  agent_startup_stagger: 0.2\n  agent_restart_delay: 0.2\n";
+    config_.extra_yaml =
+        absl::StrCat("  agent_startup_stagger: 0.2\n  agent_restart_delay: 0.2\n", pool_yaml_);
     config_.agent_yaml =
         absl::StrCat("    docker:\n      image: ", Image("harness-agent"), "\n", docker_yaml_);
-    StartController({"/bin/sh", "-c",
-                     "p=$(cat \"$HARNESS_PROMPT_FILE\"); case \"$p\" in sleep:*) sleep "
-                     "\"${p#sleep:}\" ;; esac; echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\""});
+    StartController(
+        {"/bin/sh", "-c",
+         "p=$(cat \"$HARNESS_PROMPT_FILE\"); case \"$p\" in sleep:*) sleep "
+         "\"${p#sleep:}\" ;; esac; echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\""});
     absl::StatusOr<std::string> id = ReadFile(StatePaths(config_.state_dir).ControllerIdFile());
     ASSERT_TRUE(id.ok()) << id.status();
     controller_id_ = std::string(absl::StripAsciiWhitespace(*id));  // TearDown removes its own
@@ -140,6 +146,28 @@ class DockerAgents : public ::testing::Test {
     return item.state() == v1::ITEM_STATE_LEASED ? item.agent() : "";
   }
   int64_t Done() { return GetStatus(controller_->control()).queue().done(); }
+  // A slot that failed must not come while the daemon is away. Watched for 3 s, several times
+  // what failing a slot took before the starts were held (two failed starts 0.2 s apart).
+  bool ASlotFailsWhileTheDaemonIsAway() {
+    return WaitFor(
+        [&] {
+          for (const std::string& s : Slots()) {
+            if (s.find(" failed ") != std::string::npos) return true;
+          }
+          return false;
+        },
+        absl::Seconds(3));
+  }
+  std::string LauncherError() { return GetStatus(controller_->control()).pool().launcher_error(); }
+  // "agent-1 starting 0" per slot.
+  std::vector<std::string> Slots() {
+    std::vector<std::string> out;
+    const v1::StatusSnapshot status = GetStatus(controller_->control());
+    for (const v1::PoolSlot& s : status.pool().slots()) {
+      out.push_back(absl::StrCat(s.agent(), " ", s.state(), " ", s.failures()));
+    }
+    return out;
+  }
   int Ctl(std::vector<std::string> args, std::string* out) {
     std::vector<std::string> argv = {HarnessctlBin(), "--controller", controller_->address()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -166,7 +194,9 @@ class DockerAgents : public ::testing::Test {
   TempDir tmp_;
   std::string controller_id_, repo_, base_;
   std::string docker_yaml_;  // more keys under agent.docker, each line indented by 6 spaces
+  std::string pool_yaml_;    // more keys under harness, each line indented by 2 spaces
   ControllerConfig config_;
+  std::unique_ptr<UnixProxy> proxy_;  // declared first: it outlives the controller
   std::unique_ptr<ControllerProcess> controller_;
   std::unique_ptr<DockerLauncher> launcher_;
   absl::Mutex mu_;
@@ -288,7 +318,8 @@ TEST_F(DockerAgents, ScalingUpAndDownChangesTheContainersAndDrainsTheWorkingOnes
   std::string out;
   ASSERT_EQ(Ctl({"scale", "5"}, &out), 0) << out;
   ASSERT_TRUE(WaitFor([&] { return Running().size() == 5 && Healthy() == 5; }, absl::Seconds(90)))
-      << Running().size() << " containers, " << Healthy() << " healthy\n" << ControllerLog();
+      << Running().size() << " containers, " << Healthy() << " healthy\n"
+      << ControllerLog();
   EXPECT_EQ(Containers().size(), 5u) << "no container but the running ones";
 
   // Four agents work on an item each; one is idle.
@@ -310,8 +341,8 @@ TEST_F(DockerAgents, ScalingUpAndDownChangesTheContainersAndDrainsTheWorkingOnes
   ASSERT_EQ(Ctl({"scale", "2"}, &out), 0) << out;
   EXPECT_NE(out.find("target: 5 -> 2"), std::string::npos) << out;
   // Three containers go, and at least two of them were working (one agent was idle).
-  ASSERT_TRUE(WaitFor([&] { return Running().size() == 2 && Containers().size() == 2; },
-                      absl::Seconds(90)))
+  ASSERT_TRUE(
+      WaitFor([&] { return Running().size() == 2 && Containers().size() == 2; }, absl::Seconds(90)))
       << ControllerLog();
   ASSERT_TRUE(WaitFor([&] { return Done() == 4; }, absl::Seconds(60))) << ControllerLog();
   const std::map<std::string, std::string> left = Running();
@@ -344,8 +375,8 @@ TEST_F(DockerAgents, ARestartedControllerAdoptsItsContainersAndTheirLeases) {
   for (int i = 0; i < 15; ++i) items.push_back(MakeItem(absl::StrCat("k-", i), "sleep:1"));
   Submit(controller_->control(), items);
   // Killed while all three hold a lease.
-  ASSERT_TRUE(WaitFor(
-      [&] { return GetStatus(controller_->control()).queue().leased() == 3; }, absl::Seconds(60)));
+  ASSERT_TRUE(WaitFor([&] { return GetStatus(controller_->control()).queue().leased() == 3; },
+                      absl::Seconds(60)));
   const std::map<std::string, std::string> before = Running();
   ASSERT_EQ(before.size(), 3u);
   controller_->Signal(SIGKILL);
@@ -372,6 +403,92 @@ TEST_F(DockerAgents, ARestartedControllerAdoptsItsContainersAndTheirLeases) {
     EXPECT_EQ(s.state(), "running") << s.agent();
     EXPECT_EQ(s.failures(), 0) << s.agent();
   }
+}
+
+// A daemon that is not there: the controller says so in `status` and its log, keeps serving
+// (submit, status, agents started by hand get work) and holds the slots' starts: a daemon that
+// is down is no death of an agent, so no slot fails however long it stays down.
+class DockerDaemonDown : public DockerAgents {
+ protected:
+  bool NeedsDocker() const override { return false; }
+};
+
+TEST_F(DockerDaemonDown, TheControllerSaysSoInStatusKeepsServingAndFailsNoSlot) {
+  const std::string socket = tmp_.path() + "/no-daemon.sock";
+  docker_yaml_ = absl::StrCat("      socket: ", socket, "\n");
+  pool_yaml_ = "  coordinator:\n    max_agent_failures: 1\n";  // two deaths would fail a slot
+  StartManagedController(2);
+  ASSERT_TRUE(WaitFor([&] { return !LauncherError().empty(); }, absl::Seconds(30)))
+      << ControllerLog();
+  EXPECT_NE(LauncherError().find("docker daemon at unix://" + socket + " is not reachable"),
+            std::string::npos)
+      << LauncherError();
+  std::string out;
+  ASSERT_EQ(Ctl({"status"}, &out), 0) << out;
+  EXPECT_NE(out.find("Pool (docker): docker daemon at unix://" + socket + " is not reachable"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(Ctl({"status", "--json"}, &out), 0) << out;
+  EXPECT_NE(out.find("\"launcher_error\": \"docker daemon at unix://" + socket), std::string::npos)
+      << out;
+  EXPECT_NE(ControllerLog().find("is not reachable"), std::string::npos) << ControllerLog();
+
+  // An agent started by hand gets the work meanwhile.
+  Submit(controller_->control(), {MakeItem("by-hand", "write it")});
+  std::unique_ptr<ChildProcess> agent = StartAgent(
+      "hand-1", controller_->address(), tmp_.Sub("hand-1"), "", tmp_.path() + "/hand-1.log");
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(60))) << ControllerLog();
+  v1::Item item = GetItem(controller_->control(), "by-hand");
+  ASSERT_EQ(item.attempts_size(), 1);
+  EXPECT_EQ(item.attempts(0).agent(), "hand-1");
+  // Both slots still wait for the daemon: not failed, no death counted.
+  EXPECT_FALSE(ASlotFailsWhileTheDaemonIsAway()) << ControllerLog();
+  EXPECT_EQ(Slots(), (std::vector<std::string>{"agent-1 starting 0", "agent-2 starting 0"}))
+      << ControllerLog();
+  EXPECT_EQ(ControllerLog().find("failed:"), std::string::npos) << ControllerLog();
+}
+
+// The daemon goes away (a proxy to the real socket is closed) before the controller starts and
+// while it runs: the slots start once it answers again, with no death counted.
+TEST_F(DockerAgents, SlotsStartOnceTheDaemonAnswersAgain) {
+  proxy_ =
+      UnixProxy::Start(tmp_.path() + "/docker.sock", std::string(launch::kDefaultDockerSocket));
+  ASSERT_NE(proxy_, nullptr);
+  proxy_->Down();
+  docker_yaml_ = absl::StrCat("      socket: ", proxy_->path(), "\n");
+  pool_yaml_ = "  coordinator:\n    max_agent_failures: 1\n";
+  StartManagedController(2);
+  ASSERT_TRUE(WaitFor([&] { return !LauncherError().empty(); }, absl::Seconds(30)))
+      << ControllerLog();
+  EXPECT_FALSE(ASlotFailsWhileTheDaemonIsAway()) << ControllerLog();
+  EXPECT_TRUE(Running().empty());
+  proxy_->Up();
+  ASSERT_TRUE(
+      WaitFor([&] { return Running().size() == 2 && Healthy() == 2 && LauncherError().empty(); },
+              absl::Seconds(60)))
+      << Running().size() << " containers, " << Healthy() << " healthy, error " << LauncherError()
+      << "\n"
+      << ControllerLog();
+  EXPECT_EQ(Slots(), (std::vector<std::string>{"agent-1 running 0", "agent-2 running 0"}));
+
+  // Down again while it runs: the running agents keep working, a new slot waits.
+  proxy_->Down();
+  std::string out;
+  ASSERT_EQ(Ctl({"scale", "3"}, &out), 0) << out;
+  ASSERT_TRUE(WaitFor([&] { return !LauncherError().empty(); }, absl::Seconds(30)))
+      << ControllerLog();
+  Submit(controller_->control(), {MakeItem("meanwhile", "write it")});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(60))) << ControllerLog();
+  EXPECT_FALSE(ASlotFailsWhileTheDaemonIsAway()) << ControllerLog();
+  EXPECT_EQ(Slots(), (std::vector<std::string>{"agent-1 running 0", "agent-2 running 0",
+                                               "agent-3 starting 0"}));
+  proxy_->Up();
+  ASSERT_TRUE(
+      WaitFor([&] { return Running().size() == 3 && Healthy() == 3 && LauncherError().empty(); },
+              absl::Seconds(60)))
+      << ControllerLog();
+  EXPECT_EQ(Slots(), (std::vector<std::string>{"agent-1 running 0", "agent-2 running 0",
+                                               "agent-3 running 0"}));
 }
 
 }  // namespace
