@@ -100,7 +100,8 @@ class DockerLauncher : public Launcher {
   void Unreserve(const std::string& agent_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends the ended container's output to <log_dir>/<agent>/agentd.log.
   void KeepLog(const std::string& id, const std::string& agent_id);
-  // Create, removing a dead container of the same name of ours once if docker says it exists.
+  // Create, removing an ended container of ours of the same name if docker says it exists
+  // (waiting for a removal already under way; five tries at most).
   absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec);
 
   const DockerLauncherOptions options_;

@@ -491,5 +491,40 @@ TEST_F(DockerAgents, SlotsStartOnceTheDaemonAnswersAgain) {
                                                "agent-3 running 0"}));
 }
 
+// A controller killed with -9 and restarted while the daemon is away cannot list its containers:
+// its slots wait, and once the daemon answers it adopts the containers still running (the same
+// ones, no second container for a slot) instead of starting new ones.
+TEST_F(DockerAgents, AControllerRestartedWhileTheDaemonIsAwayAdoptsItsContainersOnceItIsBack) {
+  proxy_ = UnixProxy::Start(tmp_.path() + "/docker.sock", std::string(launch::kDefaultDockerSocket));
+  ASSERT_NE(proxy_, nullptr);
+  docker_yaml_ = absl::StrCat("      socket: ", proxy_->path(), "\n");
+  pool_yaml_ = "  coordinator:\n    max_agent_failures: 1\n";
+  StartManagedController(2);
+  ASSERT_TRUE(WaitFor([&] { return Running().size() == 2 && Healthy() == 2; }, absl::Seconds(60)))
+      << ControllerLog();
+  const std::map<std::string, std::string> before = Running();
+  controller_->Signal(SIGKILL);
+  controller_->Wait();
+  proxy_->Down();
+  StartController(config_.command);
+  ASSERT_TRUE(WaitFor([&] { return !LauncherError().empty(); }, absl::Seconds(30)))
+      << ControllerLog();
+  EXPECT_FALSE(ASlotFailsWhileTheDaemonIsAway()) << ControllerLog();
+  proxy_->Up();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return LauncherError().empty() &&
+               Slots() == std::vector<std::string>{"agent-1 running 0", "agent-2 running 0"};
+      },
+      absl::Seconds(60)))
+      << ControllerLog();
+  EXPECT_EQ(Running(), before) << "the same containers, none started again";
+  EXPECT_EQ(Containers().size(), 2u) << "no second container for a slot";
+  EXPECT_NE(ControllerLog().find("found running once the launcher answered"), std::string::npos)
+      << ControllerLog();
+  Submit(controller_->control(), {MakeItem("after", "write it")});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(60))) << ControllerLog();
+}
+
 }  // namespace
 }  // namespace harness::testing
