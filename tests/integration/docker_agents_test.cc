@@ -52,6 +52,8 @@ class DockerAgents : public ::testing::Test {
   }
 
   void TearDown() override {
+    // The controller goes first: alive, it would start a container again for each one removed.
+    controller_.reset();
     launcher_.reset();
     launch::DockerEngine engine{launch::DockerEngineOptions{}};
     auto left = engine.List({absl::StrCat(launch::kLabelController, "=", controller_id_)});
