@@ -245,7 +245,13 @@ std::string RenderStatusText(const v1::StatusSnapshot& s) {
     }
     slots += "\n";
   }
-  if (!slots.empty()) absl::StrAppend(&out, "Pool (", s.pool().launcher(), "):\n", slots);
+  if (!s.pool().launcher_error().empty()) {
+    // The launcher cannot act (its daemon is down): said first, since it explains the slots.
+    absl::StrAppend(&out, "Pool (", SanitizeForTerminal(s.pool().launcher(), true),
+                    "): ", SanitizeForTerminal(s.pool().launcher_error(), true), "\n", slots);
+  } else if (!slots.empty()) {
+    absl::StrAppend(&out, "Pool (", s.pool().launcher(), "):\n", slots);
+  }
   const v1::QueueCounts& q = s.queue();
   absl::StrAppend(&out, "Queue: ", q.total(), " total | ", q.pending(), " pending | ", q.leased(),
                   " leased | ", q.done(), " done | ", q.failed(), " failed | ", q.parked(),
@@ -287,6 +293,7 @@ std::string RenderStatusJson(const v1::StatusSnapshot& s, bool pretty) {
   w.Key("target").Int(s.pool().target());
   w.Key("active").Int(s.pool().active());
   w.Key("launcher").String(s.pool().launcher());
+  w.Key("launcher_error").StringOrNull(s.pool().launcher_error());
   w.Key("slots").BeginArray();
   for (const v1::PoolSlot& slot : s.pool().slots()) {
     w.BeginObject();

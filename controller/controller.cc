@@ -239,6 +239,7 @@ v1::StatusSnapshot Controller::Status() const {
   pool->set_target(pool_->target());
   pool->set_active(active);
   pool->set_launcher(pool_->launcher_kind());
+  pool->set_launcher_error(pool_->launcher_error());
   for (const PoolSlotStatus& slot : pool_->Slots()) {
     v1::PoolSlot* out = pool->add_slots();
     out->set_slot(slot.slot);

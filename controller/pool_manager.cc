@@ -111,7 +111,8 @@ PoolManager::PoolManager(PoolManagerOptions options, WorkQueue* queue, AgentRegi
       clock_(clock),
       controller_id_(std::move(controller_id)),
       alert_(options_.on_alert),
-      unmanaged_target_(target) {
+      unmanaged_target_(target),
+      outage_(options_.launcher_retry_min, options_.launcher_retry_max) {
   if (managed()) {
     PoolOptions po = options_.pool;
     po.target = target;
@@ -141,7 +142,9 @@ void PoolManager::Start(const std::string& address) {
   if (managed()) {
     absl::StatusOr<std::vector<launch::Launched>> alive = launcher_->List();
     std::vector<LaunchedThing> found;
-    if (!alive.ok()) {
+    if (!alive.ok() && LauncherOutage::IsOutage(alive.status())) {
+      EnterOutage(alive.status());  // what runs is adopted once the launcher answers
+    } else if (!alive.ok()) {
       LogError(absl::StrCat("cannot list the agents a previous controller launched: ",
                             alive.status().message()));
     } else {
@@ -200,6 +203,11 @@ std::vector<PoolSlotStatus> PoolManager::Slots() const {
   return published_slots_;
 }
 
+std::string PoolManager::launcher_error() const {
+  absl::MutexLock l(&mu_);
+  return published_launcher_error_;
+}
+
 void PoolManager::Shutdown() {
   {
     absl::MutexLock l(&mu_);
@@ -221,6 +229,7 @@ void PoolManager::Loop() {
       absl::Duration wait = options_.observe_interval;
       if (pool_ && !shutting_down_) {
         wait = std::min(wait, pool_->NextTick() - clock_->Now());
+        wait = std::min(wait, outage_.next_try() - clock_->Now());
       }
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stop_ || !events_.empty();
@@ -233,6 +242,8 @@ void PoolManager::Loop() {
     if (pool_ && !shutting_down_) {
       Observe();
       Execute(pool_->Tick());
+      if (outage_.active() && clock_->Now() >= outage_.next_try()) RetryLauncher();
+      DropUnwantedHeld();
     }
     alert_.Reap();
     Publish();
@@ -474,6 +485,10 @@ void PoolManager::Execute(std::vector<PoolAction> actions) {
 }
 
 void PoolManager::Launch(const PoolAction& a, std::vector<PoolAction>& more) {
+  if (outage_.active()) {
+    outage_.Hold(a);  // started once the launcher answers (RetryLauncher)
+    return;
+  }
   launch::LaunchSpec spec;
   spec.slot = a.slot;
   spec.agent_id = a.agent;
@@ -482,6 +497,12 @@ void PoolManager::Launch(const PoolAction& a, std::vector<PoolAction>& more) {
   spec.binary = options_.binary;
   spec.extra_args = options_.agent_args;
   absl::StatusOr<launch::Launched> l = launcher_->Start(spec);
+  if (!l.ok() && LauncherOutage::IsOutage(l.status())) {
+    // The launcher cannot act (its daemon is down): no death of the slot; held and retried.
+    EnterOutage(l.status());
+    outage_.Hold(a);
+    return;
+  }
   if (!l.ok()) {
     LogWarning(absl::StrCat("cannot launch ", a.agent, ": ", l.status().message()));
     more = pool_->LaunchFailed(a.slot, std::string(l.status().message()));
@@ -498,6 +519,7 @@ void PoolManager::Publish() {
   absl::MutexLock l(&mu_);
   published_target_ = target;
   published_slots_ = std::move(slots);
+  published_launcher_error_ = outage_.error();
 }
 
 }  // namespace harness

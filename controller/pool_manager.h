@@ -14,8 +14,11 @@
 //      runs elsewhere without waiting for the TTL;
 //   3. the registry marks it exited; the slot restarts after agent_restart_delay, or fails at
 //      the threshold (one log line and coordinator.on_alert).
-// The target is durable (core/pool_target.h). With `launcher: none` nothing is launched: the
-// target is only recorded. See docs/CONTROLLER.md, "The pool".
+// A launcher that cannot act (its daemon is down or refuses) is no agent's death: the starts
+// are held (core/launcher_outage.h), the error is published for `status` and logged, the
+// launcher is probed with backoff, and once it answers what runs is adopted and the held slots
+// are started. The target is durable (core/pool_target.h). With `launcher: none` nothing is
+// launched: the target is only recorded. See docs/CONTROLLER.md, "The pool".
 #pragma once
 
 #include <algorithm>
@@ -33,6 +36,7 @@
 #include "core/agent_registry.h"
 #include "core/clock.h"
 #include "core/crash_context.h"
+#include "core/launcher_outage.h"
 #include "core/pool.h"
 #include "core/work_queue.h"
 #include "launch/alert_command.h"
@@ -54,6 +58,9 @@ struct PoolManagerOptions {
   // How often the registry and the leases are read between events.
   absl::Duration observe_interval = absl::Milliseconds(200);
   int keep_crashes = kKeepCrashesPerAgent;
+  // While the launcher cannot act: the first probe this long after the failure, then doubling.
+  absl::Duration launcher_retry_min = absl::Milliseconds(500);
+  absl::Duration launcher_retry_max = absl::Seconds(10);
 };
 
 struct ScaleResult {
@@ -92,6 +99,8 @@ class PoolManager {
 
   int target() const;
   std::vector<PoolSlotStatus> Slots() const;
+  // Why the launcher cannot act now (its daemon is down or refuses); "" when it can.
+  std::string launcher_error() const;
 
   // SIGTERM: no more starts; every launched agent is asked to stop (it finishes or releases its
   // item within agentd's shutdown grace) and killed after the pool's stop_grace. Returns when
@@ -127,6 +136,16 @@ class PoolManager {
   void Observe();
   void Execute(std::vector<PoolAction> actions);
   void Launch(const PoolAction& a, std::vector<PoolAction>& more);
+  // The launcher failed with an outage (`error`): the error is probed, kept and logged.
+  void EnterOutage(const absl::Status& error);
+  // Due while the launcher cannot act: probe it; once it answers, adopt what runs and start the
+  // held slots.
+  void RetryLauncher();
+  // Adopts launched things this manager does not track (List after an outage): a held slot's
+  // is its start, others go to Pool::Adopt (a slot waiting to start, or a stray).
+  void AdoptFound(const std::vector<launch::Launched>& found);
+  // Held starts of slots that left the pool meanwhile are answered (no death: they leave).
+  void DropUnwantedHeld();
   // Context, the lease ended at once, a log line. Returns the reason recorded with the lease.
   void OnDeath(const std::string& agent, const std::string& launched_id,
                const std::string& reason);
@@ -152,6 +171,7 @@ class PoolManager {
   launch::AlertCommand alert_;
   int unmanaged_target_ = 0;  // launcher none: the recorded target
   bool shutting_down_ = false;
+  LauncherOutage outage_;
 
   mutable absl::Mutex mu_;
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
@@ -160,6 +180,7 @@ class PoolManager {
   // Published at the end of every round, for Status.
   int published_target_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<PoolSlotStatus> published_slots_ ABSL_GUARDED_BY(mu_);
+  std::string published_launcher_error_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
 };

@@ -14,6 +14,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
 
@@ -105,22 +107,34 @@ void DockerLauncher::Unreserve(const std::string& agent_id) {
 }
 
 absl::StatusOr<std::string> DockerLauncher::CreateContainer(const ContainerSpec& spec) {
-  absl::StatusOr<std::string> id = engine_.Create(spec);
-  if (id.ok() || !absl::IsFailedPrecondition(id.status())) return id;
   // 409: the name is taken. A container of ours that has ended (its end not seen by any
-  // controller) is removed and the create tried once more; anything else is refused.
-  absl::StatusOr<ContainerInfo> old = engine_.Inspect(spec.name);
-  if (!old.ok()) return id;
-  auto label = old->labels.find(std::string(kLabelController));
-  if (old->running || label == old->labels.end() || label->second != options_.controller_id) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", spec.name, " already exists (",
-                                                      old->status, ", id ", old->id.substr(0, 12),
-                                                      ")", old->running ? "" : " and is not ours"));
+  // controller, or seen and being removed by the watcher right now) is removed and the create
+  // tried again; anything else is refused. A removal already in progress is waited for.
+  absl::StatusOr<std::string> id = engine_.Create(spec);
+  for (int attempt = 1; attempt <= 5 && absl::IsFailedPrecondition(id.status()); ++attempt) {
+    absl::StatusOr<ContainerInfo> old = engine_.Inspect(spec.name);
+    if (old.ok()) {
+      auto label = old->labels.find(std::string(kLabelController));
+      if (old->running || label == old->labels.end() ||
+          label->second != options_.controller_id) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("container ", spec.name, " already exists (", old->status, ", id ",
+                         old->id.substr(0, 12), ")", old->running ? "" : " and is not ours"));
+      }
+      LogInfo(absl::StrCat("removing ended container ", spec.name, " (", old->status,
+                           ") before starting it again"));
+      absl::Status s = engine_.Remove(old->id, /*force=*/true);
+      if (absl::IsFailedPrecondition(s)) {
+        absl::SleepFor(absl::Milliseconds(50) * attempt);  // its removal is under way
+      } else if (!s.ok()) {
+        return s;
+      }
+    } else if (!absl::IsNotFound(old.status())) {
+      return id;
+    }
+    id = engine_.Create(spec);
   }
-  LogInfo(absl::StrCat("removing ended container ", spec.name, " (", old->status,
-                       ") before starting it again"));
-  if (absl::Status s = engine_.Remove(old->id, /*force=*/true); !s.ok()) return s;
-  return engine_.Create(spec);
+  return id;
 }
 
 absl::StatusOr<Launched> DockerLauncher::Start(const LaunchSpec& spec) {
@@ -302,6 +316,14 @@ absl::StatusOr<std::vector<Launched>> DockerLauncher::List() {
   return out;
 }
 
+absl::Status DockerLauncher::Check() {
+  absl::StatusOr<DockerVersion> v = engine_.Version();
+  if (v.ok()) return absl::OkStatus();
+  // The status says which daemon; "docker version: " names a call the user did not make.
+  return absl::Status(v.status().code(),
+                      absl::StripPrefix(v.status().message(), "docker version: "));
+}
+
 void DockerLauncher::Adopt(const ContainerSummary& c, int slot, const std::string& agent_id) {
   Launched launched{c.id,
                     0,
@@ -469,20 +491,23 @@ void DockerLauncher::Finish(const std::string& id, std::optional<int> event_exit
   } else {
     exit.reason = "ended (container removed by someone else; exit status unknown)";
   }
-  if (info.ok() && !options_.log_dir.empty()) KeepLog(id, launched.agent_id);
-  if (info.ok()) {
-    if (absl::Status s = engine_.Remove(id, /*force=*/true); !s.ok()) {
-      LogWarning(
-          absl::StrCat("cannot remove the container of ", launched.agent_id, ": ", s.message()));
-    }
-  }
   LogInfo(absl::StrCat(launched.agent_id, " (slot ", launched.slot, ", container ",
                        id.substr(0, 12), ") ", exit.reason));
+  // Its output is kept before the end is reported (a crash context reads it); the container is
+  // removed after, off the path of the item moving on (a removal takes tens of ms). A Start of
+  // the same agent meanwhile finds the ended container by name and removes it first.
+  if (info.ok() && !options_.log_dir.empty()) KeepLog(id, launched.agent_id);
   {
     absl::MutexLock l(&mu_);
     entries_.erase(id);
   }
   if (options_.on_exit) options_.on_exit(exit);
+  if (info.ok()) {
+    if (absl::Status s = engine_.Remove(id, /*force=*/true); !s.ok() && !absl::IsNotFound(s)) {
+      LogWarning(
+          absl::StrCat("cannot remove the container of ", launched.agent_id, ": ", s.message()));
+    }
+  }
 }
 
 }  // namespace harness::launch

@@ -73,6 +73,9 @@ class DockerLauncher : public Launcher {
   // Containers labelled harness.controller=<this id> and named as this launcher names them:
   // running (or paused, restarting) ones are adopted; ended or never-started ones removed.
   absl::StatusOr<std::vector<Launched>> List() override;
+  // GET /version: OK when the daemon answers with an API version this client speaks; else the
+  // engine's error without its call name ("docker daemon at unix://... is not reachable ...").
+  absl::Status Check() override;
 
   // The container name for an agent: harness-<controller-id>-<agent-id>.
   static std::string ContainerName(absl::string_view controller_id, absl::string_view agent_id);
@@ -97,7 +100,8 @@ class DockerLauncher : public Launcher {
   void Unreserve(const std::string& agent_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends the ended container's output to <log_dir>/<agent>/agentd.log.
   void KeepLog(const std::string& id, const std::string& agent_id);
-  // Create, removing a dead container of the same name of ours once if docker says it exists.
+  // Create, removing an ended container of ours of the same name if docker says it exists
+  // (waiting for a removal already under way; five tries at most).
   absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec);
 
   const DockerLauncherOptions options_;

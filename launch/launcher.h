@@ -91,6 +91,11 @@ class Launcher {
   // restarted controller adopts what the previous one started instead of starting it again.
   // Adopted things are watched from then on and their ends reported like any other.
   virtual absl::StatusOr<std::vector<Launched>> List() = 0;
+
+  // Whether what this launcher acts through (a daemon) answers now: OK, or the error every
+  // Start would fail with, UNAVAILABLE (or DEADLINE_EXCEEDED) when it is down or refuses. The
+  // pool holds its starts while it fails (core/launcher_outage.h). Default: OK, nothing to reach.
+  virtual absl::Status Check() { return absl::OkStatus(); }
 };
 
 // `launcher: none`: agents are started elsewhere and only connect; nothing to start, stop or

@@ -139,6 +139,22 @@ TEST(Render, StatusTextShowsTheSlotsThatAreNotSimplyRunning) {
                         "Queue:"));
 }
 
+TEST(Render, StatusSaysWhyTheLauncherCannotActBeforeTheSlots) {
+  v1::StatusSnapshot s = ContractSnapshot();
+  s.mutable_pool()->set_launcher("docker");
+  s.mutable_pool()->set_launcher_error(
+      "docker daemon at unix:///x.sock is not reachable: connect: No such file or directory");
+  s.mutable_pool()->mutable_slots(2)->set_state("starting");
+  EXPECT_THAT(RenderStatusText(s),
+              HasSubstr("Pool (docker): docker daemon at unix:///x.sock is not reachable: "
+                        "connect: No such file or directory\n"
+                        "  slot 3 (agent-3): starting\n"
+                        "Queue:"));
+  YAML::Node doc = YAML::Load(RenderStatusJson(s, /*pretty=*/true));
+  EXPECT_EQ(doc["pool"]["launcher_error"].as<std::string>(),
+            "docker daemon at unix:///x.sock is not reachable: connect: No such file or directory");
+}
+
 TEST(Render, StatusTextWithoutAgentsHasNoRows) {
   v1::StatusSnapshot s = ContractSnapshot();
   s.clear_agents();
@@ -210,7 +226,8 @@ TEST(Render, StatusJsonHasExactlyTheContractsFields) {
                                                        "failed", "parked", "cancelled"}));
   EXPECT_EQ(doc["queue"]["done"].as<int>(), 40);
   EXPECT_EQ(Keys(doc["pool"]),
-            (std::set<std::string>{"target", "active", "launcher", "slots"}));
+            (std::set<std::string>{"target", "active", "launcher", "launcher_error", "slots"}));
+  EXPECT_TRUE(doc["pool"]["launcher_error"].IsNull());
   ASSERT_EQ(doc["pool"]["slots"].size(), 3u);
   EXPECT_EQ(Keys(doc["pool"]["slots"][2]),
             (std::set<std::string>{"slot", "agent", "state", "failures", "reason"}));
