@@ -178,7 +178,7 @@ down() {
     fi
     rm -f "$run/$n.pid" "$run/$n.sock"
     # Mounts a killed daemon left behind (overlay layers, its exec root).
-    grep -oE " ($data/$n|$run/$n\.exec)[^ ]*" /proc/self/mounts | sort -r |
+    { grep -oE " ($data/$n|$run/$n\.exec)[^ ]*" /proc/self/mounts || true; } | sort -r |
       while read -r m; do umount -l "$m" 2>/dev/null || true; done
   done
   for n in "${nodes[@]}"; do
