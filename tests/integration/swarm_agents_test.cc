@@ -90,7 +90,7 @@ class SwarmAgents : public ::testing::Test {
     config_.command = {"/bin/sh", "-c", script};
     config_.launcher = "swarm";
     config_.parallel_agents = agents;
-    config_.listen = "10.231.0.1:0";
+    if (config_.listen == "127.0.0.1:0") config_.listen = "10.231.0.1:0";  // else: a fixed port
     config_.wrapper = {"/usr/bin/nsenter", absl::StrCat("--net=", kNode1Netns)};
     config_.heartbeat_interval = 0.5;
     config_.heartbeat_timeout = 4;
@@ -322,6 +322,41 @@ TEST_F(SwarmAgents, AFrozenNodesLateResultIsRefusedByTheFencingToken) {
   EXPECT_EQ(Git({"-C", repo_, "log", "-1", "--format=%(trailers:key=Harness-Lease,valueonly)",
                  "harness/" + item_id}),
             absl::StrCat(last.lease_token()));
+}
+
+TEST_F(SwarmAgents, AControllerKilledAndRestartedAdoptsTheServicesTasks) {
+  // A fixed port, so that the running agents find the restarted controller.
+  const int port = 30000 + getpid() % 20000;
+  config_.listen = absl::StrCat("10.231.0.1:", port);
+  StartController(2, "echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\"");
+  ASSERT_TRUE(WaitFor([&] { return AgentsUpOnBothNodes(2); }, absl::Seconds(90)))
+      << ControllerLog();
+  std::map<int, SwarmTask> before = Running();
+  const std::string first_log = ControllerLog();
+  controller_->Signal(SIGKILL);
+  controller_->Wait();
+  controller_.reset();
+
+  StartController(2, "echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\"");
+  ASSERT_EQ(controller_->address(), absl::StrCat("10.231.0.1:", port));
+  for (int slot : {1, 2}) {
+    EXPECT_NE(ControllerLog().find(absl::StrCat("adopted agent-", slot, " (slot ", slot,
+                                                "), swarm task ", before[slot].id.substr(0, 12))),
+              std::string::npos)
+        << ControllerLog();
+  }
+  Submit(controller_->control(), {MakeItem("after", "x")});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(60))) << ControllerLog();
+  // The same two tasks run: nothing was started again, nothing stopped.
+  std::map<int, SwarmTask> after = Running();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[1].id, before[1].id);
+  EXPECT_EQ(after[2].id, before[2].id);
+  EXPECT_EQ(Tasks().size(), 2u) << "a task was replaced";
+  EXPECT_EQ(Replicas(), 2);
+  v1::StatusSnapshot st = GetStatus(controller_->control());
+  ASSERT_EQ(st.pool().slots_size(), 2);
+  for (const auto& slot : st.pool().slots()) EXPECT_EQ(slot.state(), "running") << slot.agent();
 }
 
 }  // namespace
