@@ -4,7 +4,8 @@
 // namespace and listens on 10.231.0.1, so the agents of both nodes dial it over the bridge as
 // from other hosts; the test reaches it through the host's leg of the bridge. Skipped unless
 // HARNESS_SWARM_TESTS is set (scripts/test.sh sets it after `docker/swarm.sh up`); the agent
-// image is harness-agent:<version> (HARNESS_SWARM_IMAGE overrides), loaded on both nodes.
+// image is harness-agent:<HARNESS_IMAGE_TAG or the version> as docker/swarm.sh loads it on both
+// nodes (HARNESS_SWARM_IMAGE overrides).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -80,8 +81,11 @@ class SwarmAgents : public ::testing::Test {
   }
 
   static std::string Image() {
+    // As docker/swarm.sh loads it: HARNESS_IMAGE_TAG, else the version.
     const char* image = getenv("HARNESS_SWARM_IMAGE");
-    return image != nullptr ? image : absl::StrCat("harness-agent:", HARNESS_TEST_IMAGE_TAG);
+    const char* tag = getenv("HARNESS_IMAGE_TAG");
+    if (image != nullptr) return image;
+    return absl::StrCat("harness-agent:", tag != nullptr ? tag : HARNESS_TEST_IMAGE_TAG);
   }
 
   void StartController(int agents, const std::string& script) {
