@@ -26,6 +26,17 @@
 namespace harness {
 namespace {
 
+// A swarm service name as the swarm launcher accepts it (the agent id rule).
+bool ValidSwarmService(const std::string& s) {
+  if (s.empty() || s.size() > 64 || !absl::ascii_isalnum(static_cast<unsigned char>(s[0]))) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
+           ch == '-';
+  });
+}
+
 constexpr double kMaxDurationSeconds = 1e9;  // about 31 years; keeps conversions finite
 constexpr int64_t kMaxParallelAgents = 10000;
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
@@ -109,17 +120,23 @@ class Checker {
     IntRange("harness.repo.max_pack_mb", c.repo.max_pack_mb, 1, 1 << 20);
 
     if (c.agent.launcher != "process" && c.agent.launcher != "docker" &&
-        c.agent.launcher != "none") {
+        c.agent.launcher != "swarm" && c.agent.launcher != "none") {
       Fail({"harness.agent.launcher"},
-           absl::StrCat("harness.agent.launcher must be one of process, docker, none, got ",
+           absl::StrCat("harness.agent.launcher must be one of process, docker, swarm, none, got ",
                         Quote(c.agent.launcher)));
     }
-    if (c.agent.launcher == "docker" &&
+    if ((c.agent.launcher == "docker" || c.agent.launcher == "swarm") &&
         (c.agent.docker.socket.empty() || c.agent.docker.socket[0] != '/')) {
       Fail({"harness.agent.docker.socket"},
            absl::StrCat("harness.agent.docker.socket must be the absolute path of the Docker "
                         "daemon's unix socket (e.g. /var/run/docker.sock), got ",
                         Quote(c.agent.docker.socket)));
+    }
+    if (c.agent.launcher == "swarm" && !ValidSwarmService(c.agent.swarm.service)) {
+      Fail({"harness.agent.swarm.service"},
+           absl::StrCat("harness.agent.swarm.service must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}, "
+                        "got ",
+                        Quote(c.agent.swarm.service)));
     }
     Argv("harness.agent.command", c.agent.command, /*empty_ok=*/false);
     Duration("harness.agent.item_timeout", c.agent.item_timeout, false);
@@ -271,7 +288,8 @@ class Loader {
                         {"item_timeout", Secs(&c->agent.item_timeout)},
                         {"stall_timeout", Secs(&c->agent.stall_timeout)},
                         {"docker", Sub({{"socket", Str(&c->agent.docker.socket)},
-                                        {"image", Str(&c->agent.docker.image)}})}})},
+                                        {"image", Str(&c->agent.docker.image)}})},
+                        {"swarm", Sub({{"service", Str(&c->agent.swarm.service)}})}})},
          {"health_check", Sub({{"heartbeat_interval", Secs(&c->health_check.heartbeat_interval)},
                                {"heartbeat_timeout", Secs(&c->health_check.heartbeat_timeout)},
                                {"lease_ttl", Secs(&c->health_check.lease_ttl)}})},
@@ -628,6 +646,9 @@ std::string DescribeConfig(const Config& c, bool show_secrets) {
   begin("docker");
   str("socket", c.agent.docker.socket);
   str("image", c.agent.docker.image);
+  out << YAML::EndMap;
+  begin("swarm");
+  str("service", c.agent.swarm.service);
   out << YAML::EndMap;
   out << YAML::EndMap;
   begin("health_check");

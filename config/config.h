@@ -30,20 +30,28 @@ struct RepoConfig {
   bool operator==(const RepoConfig&) const = default;
 };
 
-// agent.docker: the docker launcher's daemon and image (read with launcher: docker only).
+// agent.docker: the docker and swarm launchers' daemon (swarm: a manager's) and image (read
+// with launcher: docker or swarm only).
 struct DockerConfig {
   std::string socket = "/var/run/docker.sock";  // the Docker daemon's unix socket
   std::string image;  // the agent image; empty: harness-agent:<this controller's version>
   bool operator==(const DockerConfig&) const = default;
 };
 
+// agent.swarm: the swarm launcher's service (read with launcher: swarm only).
+struct SwarmConfig {
+  std::string service = "harness-agents";  // the Swarm service whose tasks are the agents
+  bool operator==(const SwarmConfig&) const = default;
+};
+
 struct AgentConfig {
-  std::string launcher = "process";  // process | docker | none
+  std::string launcher = "process";  // process | docker | swarm | none
   std::string binary;                // empty: the agentd beside the controller binary
   std::vector<std::string> command = {"claude", "-p", "{prompt}", "--output-format", "stream-json"};
   double item_timeout = 3600;  // seconds
   double stall_timeout = 900;  // seconds without output or file change: the command is stopped
   DockerConfig docker;
+  SwarmConfig swarm;
 
   absl::Duration ItemTimeout() const { return Seconds(item_timeout); }
   absl::Duration StallTimeout() const { return Seconds(stall_timeout); }

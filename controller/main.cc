@@ -159,10 +159,11 @@ int Run(int argc, char** argv) {
       return 2;
     }
     pool.binary = *binary;
-  } else if (pool.launcher == "docker") {
+  } else if (pool.launcher == "docker" || pool.launcher == "swarm") {
     // agent.binary names agentd inside the image (default: agentd on the image's PATH).
     pool.binary = config.agent.binary.empty() ? "agentd" : config.agent.binary;
     pool.docker_socket = config.agent.docker.socket;
+    pool.swarm_service = config.agent.swarm.service;
     pool.docker_image = config.agent.docker.image.empty()
                             ? absl::StrCat("harness-agent:", HarnessVersion())
                             : config.agent.docker.image;

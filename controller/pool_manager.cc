@@ -14,6 +14,7 @@
 #include "core/pool_target.h"
 #include "launch/docker_launcher.h"
 #include "launch/process_launcher.h"
+#include "launch/swarm_launcher.h"
 
 namespace harness {
 namespace {
@@ -54,7 +55,7 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::Create(PoolManagerOpti
                                                                  AgentRegistry* agents,
                                                                  Clock* clock) {
   if (options.launcher != "process" && options.launcher != "docker" &&
-      options.launcher != "none") {
+      options.launcher != "swarm" && options.launcher != "none") {
     return absl::InvalidArgumentError(absl::StrCat(
         "agent.launcher ", QuoteForMessage(options.launcher), " is not available here"));
   }
@@ -88,6 +89,25 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::Create(PoolManagerOpti
           launch::DockerLauncher::Create(std::move(lo));
       if (!l.ok()) return l.status();
       m->launcher_ = std::move(*l);
+    } else if (m->options_.launcher == "swarm") {
+      launch::SwarmLauncherOptions lo;
+      lo.socket = m->options_.docker_socket;
+      lo.service = m->options_.swarm_service;
+      lo.controller_id = m->controller_id_;
+      lo.image = m->options_.docker_image;
+      lo.memory_bytes = m->options_.docker_memory_bytes;
+      // Swarm restarts the tasks itself: as the pool would, and it gives up where the pool
+      // marks the slot failed.
+      lo.restart_delay = m->options_.pool.restart_delay;
+      lo.max_attempts = m->options_.pool.max_agent_failures;
+      lo.failure_window = m->options_.pool.failure_window;
+      lo.stop_grace = m->options_.pool.stop_grace;
+      lo.clock = clock;
+      lo.on_exit = std::move(on_exit);
+      absl::StatusOr<std::unique_ptr<launch::SwarmLauncher>> l =
+          launch::SwarmLauncher::Create(std::move(lo));
+      if (!l.ok()) return l.status();
+      m->launcher_ = std::move(*l);
     } else {
       launch::ProcessLauncherOptions lo;
       lo.state_dir = m->options_.state_dir;
@@ -98,6 +118,13 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::Create(PoolManagerOpti
           launch::ProcessLauncher::Create(std::move(lo));
       if (!l.ok()) return l.status();
       m->launcher_ = std::move(*l);
+    }
+    if (m->launcher_->removes_highest_slots_only()) {
+      // The pool must then choose the highest slots as victims (nothing ran yet).
+      PoolOptions po = m->options_.pool;
+      po.target = m->pool_->target();
+      po.highest_slots_only = true;
+      m->pool_ = std::make_unique<Pool>(po, clock);
     }
   }
   return m;
@@ -314,6 +341,8 @@ void PoolManager::Handle(Event& e) {
     }
     case Event::kShutdown:
       shutting_down_ = true;
+      // Numbered replicas (swarm): none kept, so each Stop below is carried out by the count.
+      if (launcher_ && launcher_->removes_highest_slots_only()) launcher_->SetSlotCount(0);
       for (const auto& [id, t] : things_) {
         if (absl::Status s = launcher_->Stop(id, options_.pool.stop_grace); !s.ok()) {
           LogWarning(absl::StrCat("cannot stop ", t.agent, ": ", s.message()));
@@ -331,7 +360,9 @@ void PoolManager::HandleExit(const launch::LaunchExit& exit) {
   if (it == things_.end()) return;  // not ours (an agent the launcher tracks for no slot)
   Thing t = it->second;
   things_.erase(it);
-  agents_->MarkExited(t.agent, static_cast<int>(t.pid));
+  // A thing declared dead was replaced already; without a pid to tell registrations apart
+  // (containers, swarm tasks), its late exit must not mark its successor exited.
+  if (!(t.declared_dead && t.pid == 0)) agents_->MarkExited(t.agent, static_cast<int>(t.pid));
   if (!pool_) return;
   bool death = false;
   for (const PoolSlotStatus& s : pool_->Snapshot()) {
@@ -415,6 +446,11 @@ std::string PoolManager::LaunchedIdOf(const std::string& agent) const {
 }
 
 void PoolManager::Execute(std::vector<PoolAction> actions) {
+  // A launcher of numbered replicas removes the slots the pool no longer keeps (before a
+  // Stop of one of them, which the lower count then carries out).
+  if (launcher_ && pool_ && launcher_->removes_highest_slots_only() && !shutting_down_) {
+    launcher_->SetSlotCount(pool_->SlotsToKeep());
+  }
   // Agents about to be stopped take no more work first, so that the item one of them hands
   // back is not granted to another that is stopped next.
   for (const PoolAction& a : actions) {

@@ -45,15 +45,16 @@
 namespace harness {
 
 struct PoolManagerOptions {
-  std::string launcher = "none";  // "process" | "docker" | "none"
+  std::string launcher = "none";  // "process" | "docker" | "swarm" | "none"
   PoolOptions pool;               // pool.target is the config's; the durable one may replace it
   std::string state_dir;
   std::string binary;  // the agentd to launch (process: a path; docker: in the image)
   std::vector<std::string> agent_args;  // appended to every launched agentd's argv
   std::vector<std::string> on_alert;
-  std::string docker_socket;   // docker launcher: the daemon's unix socket
-  std::string docker_image;    // docker launcher: the agent image
-  int64_t docker_memory_bytes = 0;  // docker launcher: each container's memory limit (0: none)
+  std::string docker_socket;   // docker, swarm launcher: the daemon's (a manager's) unix socket
+  std::string docker_image;    // docker, swarm launcher: the agent image
+  int64_t docker_memory_bytes = 0;  // docker, swarm: each container's memory limit (0: none)
+  std::string swarm_service = "harness-agents";  // swarm launcher: the service of the agents
   absl::Duration heartbeat_timeout = absl::Seconds(30);
   // How often the registry and the leases are read between events.
   absl::Duration observe_interval = absl::Milliseconds(200);

@@ -175,6 +175,10 @@ void Pool::ScaleDown(int count, bool force, std::vector<PoolAction>& out) {
   for (const auto& [number, s] : slots_) {
     if (s.desired != Desired::kRun) continue;
     Candidate c{0, absl::InfinitePast(), number};
+    if (options_.highest_slots_only) {  // the number alone decides
+      candidates.push_back(c);
+      continue;
+    }
     if (!s.launched_id.empty()) {
       c.rank = 1;
       auto a = activity_.find(PoolAgentId(number));
@@ -196,6 +200,21 @@ void Pool::ScaleDown(int count, bool force, std::vector<PoolAction>& out) {
 }
 
 void Pool::ScaleUp(int count, absl::Time now) {
+  if (options_.highest_slots_only) {
+    // Take back slots still leaving, lowest first: new numbers above them would leave a gap
+    // the launcher cannot make.
+    for (auto& [number, s] : slots_) {
+      if (count == 0) break;
+      if (s.desired != Desired::kLeave) continue;
+      s.desired = Desired::kRun;
+      --count;
+      if (s.launching) {
+        s.state = SlotState::kStarting;  // LaunchSucceeded makes it running
+      } else if (!s.launched_id.empty()) {
+        s.replacing = true;  // its agent still drains or stops: a fresh one starts after it
+      }
+    }
+  }
   for (int n = 1; count > 0; ++n) {
     if (slots_.count(n) != 0) continue;
     Slot s;
@@ -346,6 +365,14 @@ absl::Time Pool::NextTick() const {
     if (PendingStart(s)) next = std::min(next, EarliestStart(s));
   }
   return next;
+}
+
+int Pool::SlotsToKeep() const {
+  int keep = 0;
+  for (const auto& [number, s] : slots_) {
+    if (s.desired == Desired::kRun || s.state == SlotState::kDraining) keep = number;
+  }
+  return keep;
 }
 
 std::vector<PoolSlotStatus> Pool::Snapshot() const {

@@ -46,6 +46,12 @@ struct PoolOptions {
   int max_agent_failures = 3;  // more deaths than this within the window: failed
   absl::Duration failure_window = absl::Minutes(10);
   absl::Duration stop_grace = absl::Seconds(10);  // Stop of a forced victim or a stray
+  // The launcher can only remove the highest slots (Swarm drops the highest task slots when
+  // the replicas drop): scale-down victims are then always the highest slots, whatever their
+  // agents do, and a scale-up takes back slots still leaving (lowest first; a running agent
+  // of one is replaced once it exits) before adding new numbers, so that the slots stay
+  // 1..n. See SlotsToKeep.
+  bool highest_slots_only = false;
 };
 
 // Something the caller must do.
@@ -140,6 +146,12 @@ class Pool {
 
   int target() const { return target_; }
   std::vector<PoolSlotStatus> Snapshot() const;
+
+  // The highest slot number whose launched thing must keep running: a slot that should run,
+  // or one leaving by a drain whose agent has not exited yet; not a slot leaving by a stop
+  // (force), which may go at once. 0 when none. With highest_slots_only, a launcher of
+  // numbered replicas keeps exactly this many (and removes the rest).
+  int SlotsToKeep() const;
 
  private:
   enum class Desired { kRun, kLeave };

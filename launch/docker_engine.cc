@@ -591,4 +591,147 @@ absl::StatusOr<std::unique_ptr<DockerEventStream>> DockerEngine::Events(
   return std::unique_ptr<DockerEventStream>(new DockerEventStream(std::move(impl)));
 }
 
+bool SwarmTaskEnded(absl::string_view state) {
+  return state == "complete" || state == "failed" || state == "shutdown" ||
+         state == "rejected" || state == "orphaned" || state == "remove";
+}
+
+absl::StatusOr<SwarmInfo> DockerEngine::Swarm() {
+  const std::string what = "docker info";
+  absl::StatusOr<Response> r = Call(what, "GET", "/info", "", options_.timeout);
+  if (!r.ok()) return r.status();
+  if (r->http_status != 200) return HttpError(what, r->http_status, r->body);
+  absl::StatusOr<json> j = ParseBody(what, r->body);
+  if (!j.ok()) return j.status();
+  SwarmInfo info;
+  auto sw = j->find("Swarm");
+  if (sw != j->end() && sw->is_object()) {
+    info.node_id = Str(*sw, "NodeID");
+    info.local_node_state = Str(*sw, "LocalNodeState");
+    info.control_available = Bool(*sw, "ControlAvailable");
+  }
+  return info;
+}
+
+absl::StatusOr<SwarmService> DockerEngine::InspectService(absl::string_view name) {
+  const std::string what = absl::StrCat("docker service inspect ", name);
+  absl::StatusOr<Response> r =
+      Call(what, "GET", absl::StrCat("/services/", Escape(name)), "", options_.timeout);
+  if (!r.ok()) return r.status();
+  if (r->http_status != 200) return HttpError(what, r->http_status, r->body);
+  absl::StatusOr<json> j = ParseBody(what, r->body);
+  if (!j.ok()) return j.status();
+  SwarmService s;
+  s.id = Str(*j, "ID");
+  auto version = j->find("Version");
+  if (version != j->end() && version->is_object()) {
+    s.version = static_cast<uint64_t>(Int(*version, "Index"));
+  }
+  auto spec = j->find("Spec");
+  if (spec == j->end() || !spec->is_object()) {
+    return absl::InternalError(absl::StrCat(what, ": no Spec in ", r->body.substr(0, 200)));
+  }
+  s.spec = spec->dump();
+  if (auto labels = spec->find("Labels"); labels != spec->end()) s.labels = StringMap(*labels);
+  auto mode = spec->find("Mode");
+  if (mode != spec->end() && mode->is_object()) {
+    auto rep = mode->find("Replicated");
+    if (rep != mode->end() && rep->is_object()) s.replicas = Int(*rep, "Replicas");
+  }
+  return s;
+}
+
+absl::StatusOr<std::string> DockerEngine::CreateService(absl::string_view name,
+                                                        const std::string& spec) {
+  const std::string what = absl::StrCat("docker service create ", name);
+  absl::StatusOr<Response> r = Call(what, "POST", "/services/create", spec, options_.timeout);
+  if (!r.ok()) return r.status();
+  if (r->http_status != 201 && r->http_status != 200) {
+    return HttpError(what, r->http_status, r->body);
+  }
+  absl::StatusOr<json> j = ParseBody(what, r->body);
+  if (!j.ok()) return j.status();
+  std::string id = Str(*j, "ID");
+  if (id.empty()) return absl::InternalError(absl::StrCat(what, ": no ID in ", r->body));
+  return id;
+}
+
+absl::Status DockerEngine::UpdateService(absl::string_view id, uint64_t version,
+                                         const std::string& spec) {
+  const std::string what = absl::StrCat("docker service update ", id, " (version ", version, ")");
+  absl::StatusOr<Response> r =
+      Call(what, "POST", absl::StrCat("/services/", Escape(id), "/update?version=", version), spec,
+           options_.timeout);
+  if (!r.ok()) return r.status();
+  if (r->http_status == 200) return absl::OkStatus();
+  const std::string message = DockerMessage(r->body);
+  if (message.find("out of sequence") != std::string::npos) {
+    return absl::AbortedError(absl::StrCat(what, ": ", message));
+  }
+  return HttpError(what, r->http_status, r->body);
+}
+
+absl::StatusOr<std::vector<SwarmTask>> DockerEngine::Tasks(absl::string_view service) {
+  const std::string what = absl::StrCat("docker service ps ", service);
+  absl::StatusOr<Response> r =
+      Call(what, "GET",
+           absl::StrCat("/tasks?filters=", Filters({{"service", {std::string(service)}}})), "",
+           options_.timeout);
+  if (!r.ok()) return r.status();
+  if (r->http_status != 200) return HttpError(what, r->http_status, r->body);
+  absl::StatusOr<json> j = ParseBody(what, r->body);
+  if (!j.ok()) return j.status();
+  std::vector<SwarmTask> out;
+  if (!j->is_array()) return out;
+  for (const json& t : *j) {
+    if (!t.is_object()) continue;
+    SwarmTask task;
+    task.id = Str(t, "ID");
+    task.service_id = Str(t, "ServiceID");
+    task.node_id = Str(t, "NodeID");
+    task.slot = static_cast<int>(Int(t, "Slot"));
+    task.desired_state = Str(t, "DesiredState");
+    task.created = ParseDockerTime(Str(t, "CreatedAt"));
+    auto status = t.find("Status");
+    if (status != t.end() && status->is_object()) {
+      task.state = Str(*status, "State");
+      task.message = Str(*status, "Message");
+      task.error = Str(*status, "Err");
+      task.updated = ParseDockerTime(Str(*status, "Timestamp"));
+      auto cs = status->find("ContainerStatus");
+      if (cs != status->end() && cs->is_object()) {
+        task.container_id = Str(*cs, "ContainerID");
+        task.exit_code = static_cast<int>(Int(*cs, "ExitCode"));
+      }
+    }
+    out.push_back(std::move(task));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<SwarmNode>> DockerEngine::Nodes() {
+  const std::string what = "docker node ls";
+  absl::StatusOr<Response> r = Call(what, "GET", "/nodes", "", options_.timeout);
+  if (!r.ok()) return r.status();
+  if (r->http_status != 200) return HttpError(what, r->http_status, r->body);
+  absl::StatusOr<json> j = ParseBody(what, r->body);
+  if (!j.ok()) return j.status();
+  std::vector<SwarmNode> out;
+  if (!j->is_array()) return out;
+  for (const json& n : *j) {
+    if (!n.is_object()) continue;
+    SwarmNode node;
+    node.id = Str(n, "ID");
+    if (auto d = n.find("Description"); d != n.end() && d->is_object()) {
+      node.hostname = Str(*d, "Hostname");
+    }
+    if (auto st = n.find("Status"); st != n.end() && st->is_object()) {
+      node.addr = Str(*st, "Addr");
+      node.state = Str(*st, "State");
+    }
+    out.push_back(std::move(node));
+  }
+  return out;
+}
+
 }  // namespace harness::launch

@@ -1,6 +1,7 @@
 // DockerEngine: a small client of the Docker Engine API over its unix socket (libcurl's
 // CURLOPT_UNIX_SOCKET_PATH, JSON with nlohmann-json): just the calls the docker launcher needs
-// (create, start, kill, stop, inspect, list by label, remove, version) and the /events stream.
+// (create, start, kill, stop, inspect, list by label, remove, version) and the /events stream,
+// and for the swarm launcher a service's create, inspect and update, its tasks and the nodes.
 // Not a general docker client, and no shelling out to the docker CLI.
 //
 // The API version is negotiated once with `GET /version`: the lower of the daemon's and the
@@ -91,6 +92,49 @@ struct DockerVersion {
   std::string min_api_version;  // the daemon's oldest
 };
 
+// Swarm (the swarm launcher): GET /info's Swarm part.
+struct SwarmInfo {
+  std::string node_id;           // this daemon's node ("" when not in a swarm)
+  std::string local_node_state;  // "active", "inactive", "pending", "error", "locked"
+  bool control_available = false;  // a manager: services and tasks can be managed here
+};
+
+// GET /services/{id}: what the launcher reads back.
+struct SwarmService {
+  std::string id;
+  uint64_t version = 0;  // Version.Index: an update must carry it
+  std::string spec;      // the Spec object as JSON text, to be changed and sent back
+  std::map<std::string, std::string> labels;
+  int64_t replicas = -1;  // Mode.Replicated.Replicas; -1 when not a replicated service
+};
+
+// One task of GET /tasks.
+struct SwarmTask {
+  std::string id;
+  std::string service_id;
+  std::string node_id;  // "" until scheduled
+  int slot = 0;
+  std::string desired_state;  // "ready", "running", "shutdown", "remove"...
+  std::string state;          // Status.State: "new" ... "running", "complete", "failed"...
+  std::string message;        // Status.Message
+  std::string error;          // Status.Err
+  std::string container_id;   // Status.ContainerStatus.ContainerID ("" before it exists)
+  int exit_code = 0;          // Status.ContainerStatus.ExitCode
+  absl::Time created = absl::InfinitePast();
+  absl::Time updated = absl::InfinitePast();  // Status.Timestamp
+};
+
+// One node of GET /nodes.
+struct SwarmNode {
+  std::string id;
+  std::string hostname;  // Description.Hostname
+  std::string addr;      // Status.Addr
+  std::string state;     // Status.State: "ready", "down", "unknown", "disconnected"
+};
+
+// A task state from which a task never runs again.
+bool SwarmTaskEnded(absl::string_view state);
+
 class DockerEventStream;
 
 class DockerEngine {
@@ -126,6 +170,23 @@ class DockerEngine {
   absl::StatusOr<std::string> Logs(absl::string_view id, int tail);
   // DELETE /containers/{id}?force=. Already gone: OK.
   absl::Status Remove(absl::string_view id, bool force);
+
+  // GET /info: the daemon's part in a swarm.
+  absl::StatusOr<SwarmInfo> Swarm();
+  // GET /services/{name or id}. NotFound when there is none.
+  absl::StatusOr<SwarmService> InspectService(absl::string_view name);
+  // POST /services/create with `spec` (a ServiceSpec as JSON text); returns the service id.
+  // The image is used as named: no registry is asked (API >= 1.30 resolves nothing unless
+  // asked, the CLI's --no-resolve-image).
+  absl::StatusOr<std::string> CreateService(absl::string_view name, const std::string& spec);
+  // POST /services/{id}/update?version=: Aborted ("update out of sequence") when the service
+  // changed since `version` was read: read it again and retry.
+  absl::Status UpdateService(absl::string_view id, uint64_t version, const std::string& spec);
+  // GET /tasks?filters={"service":[service]}: its tasks, current and past (swarm keeps a few
+  // per slot).
+  absl::StatusOr<std::vector<SwarmTask>> Tasks(absl::string_view service);
+  // GET /nodes.
+  absl::StatusOr<std::vector<SwarmNode>> Nodes();
 
   // Opens GET /events?filters=... (type container, the given actions and labels), delivered
   // through DockerEventStream::Poll. Fails when the daemon cannot be reached or refuses.

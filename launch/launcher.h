@@ -2,9 +2,9 @@
 // the ones running (including those a previous controller started: adoption), and hear at once
 // when one ends. The pool (core/pool.h) decides what to start and stop; a Launcher only acts.
 // Implementations: `process` (local agentd processes, process_launcher.h), `none` (agents are
-// started elsewhere; below), `docker` (containers, docker_launcher.h); Swarm (issue 15) plugs
-// into the same interface, which is why a launched thing is named by an opaque id, carries
-// labels and may live on another host.
+// started elsewhere; below), `docker` (containers, docker_launcher.h), `swarm` (the tasks of
+// one Swarm service across hosts, swarm_launcher.h): a launched thing is named by an opaque
+// id, carries labels and may live on another host.
 // No gRPC here.
 #pragma once
 
@@ -96,6 +96,13 @@ class Launcher {
   // Start would fail with, UNAVAILABLE (or DEADLINE_EXCEEDED) when it is down or refuses. The
   // pool holds its starts while it fails (core/launcher_outage.h). Default: OK, nothing to reach.
   virtual absl::Status Check() { return absl::OkStatus(); }
+  // True when this launcher can only remove the highest slots (Swarm drops the highest task
+  // slots when the replicas drop): the pool then picks those as scale-down victims
+  // (PoolOptions::highest_slots_only) and tells the launcher how many slots it still keeps.
+  virtual bool removes_highest_slots_only() const { return false; }
+  // The pool keeps slots 1..count (Pool::SlotsToKeep): a launcher of numbered replicas removes
+  // the ones above. Called by the pool's thread after every change; a no-op by default.
+  virtual void SetSlotCount(int count) { (void)count; }
 };
 
 // `launcher: none`: agents are started elsewhere and only connect; nothing to start, stop or

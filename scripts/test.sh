@@ -24,6 +24,7 @@
 #   HARNESS_SKIP_DEPS=1     skip scripts/install-deps.sh (non-Debian machines)
 #   HARNESS_SKIP_DOCKER=1   no docker daemon and images: the container tests and
 #                           tests/containers/compose_test.sh skip (release pass)
+#   HARNESS_SKIP_SWARM=1    no 2-node swarm (docker/swarm.sh): the swarm tests skip (release pass)
 #   HARNESS_JOBS=N          build parallelism (default: nproc)
 # Prints a timing summary at the end, also when a step fails.
 set -euo pipefail
@@ -60,7 +61,19 @@ print_summary() {
   printf '  %-34s %5ds\n' "total" $((SECONDS - started))
   if ((rc == 0)); then echo "== PASS =="; else echo "== FAIL (exit $rc) =="; fi
 }
-trap print_summary EXIT
+# The 2-node swarm of the release pass is taken down however the run ends.
+swarm_formed=0
+on_exit() {
+  local rc=$?
+  if ((swarm_formed)); then
+    echo
+    echo "==> swarm: down"
+    bash docker/swarm.sh down || true
+  fi
+  (exit "$rc")
+  print_summary
+}
+trap on_exit EXIT
 
 # step NAME COMMAND...: runs COMMAND, announcing it and recording how long it took.
 step() {
@@ -130,6 +143,33 @@ if wanted release; then
   # docker-compose (docker/docker-compose.yml) with the same images; skips itself, saying so,
   # without HARNESS_DOCKER_TESTS (installs docker-compose when missing).
   step "release: compose" env "${docker_env[@]}" bash tests/containers/compose_test.sh
+  # Swarm: the swarm launcher's tests need a 2-node swarm, formed on this machine from two more
+  # dockerd in network namespaces (docker/swarm.sh; the main daemon is left alone) with the
+  # agent image just built loaded on both, and taken down afterwards, also when a test fails.
+  # In CI (CI=true) a swarm that cannot form fails the run; elsewhere those tests then skip.
+  if ((${#docker_env[@]} == 0)); then
+    echo "==> swarm: skipped (no docker): the swarm tests skip"
+  elif [[ "${HARNESS_SKIP_SWARM:-0}" == 1 ]]; then
+    echo
+    echo "==> swarm: skipped (HARNESS_SKIP_SWARM=1): the swarm tests skip"
+  else
+    swarm_formed=1
+    if [[ "${CI:-}" == true ]]; then
+      step "swarm: 2-node swarm up" bash docker/swarm.sh up
+      swarm_ok=1
+    elif step "swarm: 2-node swarm up" bash docker/swarm.sh up; then
+      swarm_ok=1
+    else
+      swarm_ok=0
+      echo "==> swarm: cannot form here; the swarm tests skip (with CI=true this fails the run)"
+    fi
+    if ((swarm_ok)); then
+      step "swarm: test" env HARNESS_SWARM_TESTS=1 ctest --test-dir build --output-on-failure \
+        -R '^SwarmAgents[.]' "${ctest_args[@]}"
+    fi
+    swarm_formed=0
+    step "swarm: down" bash docker/swarm.sh down
+  fi
 fi
 
 # Clang pass: -Wthread-safety checks the lock annotations; -Werror makes any finding (and any

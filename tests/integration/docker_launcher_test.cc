@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "launch/docker_engine.h"
+#include "launch/swarm_launcher.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/unix_proxy.h"
 
@@ -138,6 +139,20 @@ TEST(DockerLauncherNoDaemon, BadOptionsAndSpecsAreRefusedBeforeAnyCall) {
   EXPECT_TRUE(absl::IsInvalidArgument(
       (*l)->Start(LaunchSpec{1, "agent-1", "ctl", "", "", {}, ""}).status()));
   EXPECT_EQ(DockerLauncher::ContainerName("ctl", "agent-3"), "harness-ctl-agent-3");
+}
+
+// The swarm launcher's Check: the pool holds its starts (no failed slots) while it fails.
+TEST(SwarmLauncherNoDaemon, CheckIsUnavailableWhileTheManagerIsDown) {
+  harness::testing::TempDir tmp;
+  SwarmLauncherOptions o;
+  o.socket = tmp.Sub("no-manager.sock");
+  o.controller_id = "ctl-down";
+  o.image = "harness-agent:0";
+  absl::StatusOr<std::unique_ptr<SwarmLauncher>> l = SwarmLauncher::Create(o);
+  ASSERT_TRUE(l.ok()) << l.status();
+  absl::Status check = (*l)->Check();
+  EXPECT_TRUE(absl::IsUnavailable(check)) << check;
+  EXPECT_THAT(check.message(), HasSubstr(o.socket));
 }
 
 class DockerLauncherTest : public ::testing::Test {
@@ -479,6 +494,21 @@ TEST_F(DockerLauncherTest, AnEndWhileTheDaemonWasUnreachableIsReportedOnceItIsBa
   ASSERT_TRUE(exits.Await("agent-2").has_value());
   EXPECT_EQ(exits.CountFor("agent-1"), 1);
   EXPECT_EQ(exits.CountFor("agent-2"), 1);
+}
+
+TEST_F(DockerLauncherTest, ASwarmLauncherOnADaemonOutsideASwarmSaysSoInItsCheck) {
+  absl::StatusOr<SwarmInfo> info = engine_.Swarm();
+  ASSERT_TRUE(info.ok()) << info.status();
+  if (info->local_node_state == "active") GTEST_SKIP() << "this dockerd is in a swarm";
+  SwarmLauncherOptions o;
+  o.controller_id = controller_;
+  o.image = Image();
+  absl::StatusOr<std::unique_ptr<SwarmLauncher>> l = SwarmLauncher::Create(o);
+  ASSERT_TRUE(l.ok()) << l.status();
+  absl::Status check = (*l)->Check();
+  EXPECT_TRUE(absl::IsUnavailable(check)) << check;
+  EXPECT_THAT(check.message(),
+              HasSubstr("is not an active swarm manager (node state \"inactive\""));
 }
 
 }  // namespace

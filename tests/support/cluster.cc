@@ -95,7 +95,8 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
   c->log_ = absl::StrCat(log_dir, "/controller-", n++, ".log");
   std::string out = c->log_ + ".out";
   ::unlink(out.c_str());
-  std::vector<std::string> argv = {ControllerBin(), "--config", cfg};
+  std::vector<std::string> argv = config.wrapper;
+  argv.insert(argv.end(), {ControllerBin(), "--config", cfg});
   argv.insert(argv.end(), config.extra_args.begin(), config.extra_args.end());
   c->process_ = std::make_unique<ChildProcess>(ChildProcess::Spawn(argv, out, c->log_));
   bool up = WaitFor(

@@ -48,6 +48,9 @@ struct ControllerConfig {
   std::vector<std::string> resource_limits;  // "key: value" lines under resource_limits
   std::vector<std::string> extra_args;
   std::string config_file;  // written from the fields above if empty
+  // Put before the controller's argv, e.g. {"/usr/bin/nsenter", "--net=/var/run/netns/N"} to
+  // run it in a network namespace (the program must exec it: the pid stays the controller's).
+  std::vector<std::string> wrapper;
 };
 
 class ControllerProcess {

@@ -38,7 +38,7 @@ constexpr char kContractExample[] = R"(harness:
     base_branch: ""             # empty: the repository's HEAD branch
     setup: []                   # argv run in a fresh worktree before the agent command (e.g. ["npm", "ci"])
   agent:
-    launcher: process           # process | docker | none
+    launcher: process           # process | docker | swarm | none
     binary: ""                  # agentd to launch; empty: the agentd beside the controller binary
     command: ["claude", "-p", "{prompt}", "--output-format", "stream-json"]
     item_timeout: 3600
@@ -79,6 +79,8 @@ constexpr char kEveryKey[] = R"(harness:
     docker:
       socket: /run/user/1000/docker.sock
       image: my-agent:2
+    swarm:
+      service: my-agents
   health_check:
     heartbeat_interval: 0.25
     heartbeat_timeout: 1.5
@@ -141,6 +143,7 @@ Config EveryKeyConfig() {
   c.agent.stall_timeout = 45;
   c.agent.docker.socket = "/run/user/1000/docker.sock";
   c.agent.docker.image = "my-agent:2";
+  c.agent.swarm.service = "my-agents";
   c.health_check = {0.25, 1.5, 2};
   c.coordinator = {7, 120, {"notify-send", "harness"}};
   c.resource_limits = {1024, 0, -5};
@@ -171,6 +174,7 @@ TEST_F(ConfigTest, DefaultsAreTheContractValues) {
   EXPECT_EQ(c.agent.stall_timeout, 900);
   EXPECT_EQ(c.agent.docker.socket, "/var/run/docker.sock");
   EXPECT_EQ(c.agent.docker.image, "");
+  EXPECT_EQ(c.agent.swarm.service, "harness-agents");
   EXPECT_EQ(c.health_check.heartbeat_interval, 5);
   EXPECT_EQ(c.health_check.heartbeat_timeout, 30);
   EXPECT_EQ(c.health_check.lease_ttl, 30);
@@ -430,11 +434,15 @@ std::vector<BadValue> BadValues() {
       {"UnknownLauncher",
        h + "  agent:\n    launcher: kubernetes\n",
        3,
-       {"harness.agent.launcher must be one of process, docker, none", "\"kubernetes\""}},
+       {"harness.agent.launcher must be one of process, docker, swarm, none", "\"kubernetes\""}},
       {"DockerSocketNotAbsolute",
        h + "  agent:\n    launcher: docker\n    docker:\n      socket: docker.sock\n",
        5,
        {"harness.agent.docker.socket must be the absolute path", "\"docker.sock\""}},
+      {"SwarmServiceNotAName",
+       h + "  agent:\n    launcher: swarm\n    swarm:\n      service: \"my agents\"\n",
+       5,
+       {"harness.agent.swarm.service must match", "\"my agents\""}},
       {"DockerUnknownKey",
        h + "  agent:\n    docker:\n      sockit: /x\n",
        4,

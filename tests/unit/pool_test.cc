@@ -245,6 +245,48 @@ TEST_F(PoolTest, ScaleDownWithForceStopsAtOnce) {
   EXPECT_EQ(pool_->NextTick(), absl::InfiniteFuture());
 }
 
+TEST_F(PoolTest, WhenOnlyTheHighestSlotsCanGoScaleDownDrainsTheHighestWhateverTheyDo) {
+  PoolOptions o = Options(4);
+  o.highest_slots_only = true;
+  StartRunning(o);
+  // Without the flag the idle agent-1 and agent-2 would go first.
+  pool_->ObserveAgents({{"agent-3", true, clock_.Now() - absl::Minutes(5)},
+                        {"agent-4", true, clock_.Now() - absl::Minutes(5)}});
+  EXPECT_THAT(Describe(*pool_->SetTarget(2, false)), ElementsAre("drain agent-4", "drain agent-3"));
+  EXPECT_EQ(pool_->SlotsToKeep(), 4);  // draining agents keep running until they exit
+  EXPECT_THAT(pool_->Exited("p3", "exited with status 0"), IsEmpty());
+  EXPECT_EQ(pool_->SlotsToKeep(), 4);
+  EXPECT_THAT(pool_->Exited("p4", "exited with status 0"), IsEmpty());
+  EXPECT_EQ(pool_->SlotsToKeep(), 2);
+  EXPECT_THAT(Slots(*pool_),
+              ElementsAre("agent-1 running p1 0 failures", "agent-2 running p2 0 failures"));
+}
+
+TEST_F(PoolTest, WhenOnlyTheHighestSlotsCanGoAForcedScaleDownKeepsNoneOfTheStoppedSlots) {
+  PoolOptions o = Options(3);
+  o.highest_slots_only = true;
+  StartRunning(o);
+  EXPECT_THAT(Describe(*pool_->SetTarget(1, true)),
+              ElementsAre("stop p3 grace 5s releasing its item", "stop p2 grace 5s releasing its item"));
+  EXPECT_EQ(pool_->SlotsToKeep(), 1);
+}
+
+TEST_F(PoolTest, WhenOnlyTheHighestSlotsCanGoScaleUpTakesBackALeavingSlotInsteadOfANewNumber) {
+  PoolOptions o = Options(3);
+  o.highest_slots_only = true;
+  StartRunning(o);
+  EXPECT_THAT(Describe(*pool_->SetTarget(1, false)), ElementsAre("drain agent-3", "drain agent-2"));
+  // Back to 2: slot 2 stays (its draining agent is replaced once it exits), no slot 4 appears.
+  EXPECT_THAT(Describe(*pool_->SetTarget(2, false)), IsEmpty());
+  EXPECT_EQ(pool_->SlotsToKeep(), 3);  // agent-3 still drains
+  EXPECT_THAT(Describe(pool_->Exited("p2", "exited with status 0")), ElementsAre("start agent-2"));
+  EXPECT_THAT(pool_->LaunchSucceeded(2, "p2b"), IsEmpty());
+  EXPECT_THAT(pool_->Exited("p3", "exited with status 0"), IsEmpty());
+  EXPECT_EQ(pool_->SlotsToKeep(), 2);
+  EXPECT_THAT(Slots(*pool_),
+              ElementsAre("agent-1 running p1 0 failures", "agent-2 running p2b 0 failures"));
+}
+
 TEST_F(PoolTest, ADrainedAgentsExitRemovesItsSlotWithoutRestartingIt) {
   StartRunning(Options(2));
   EXPECT_THAT(Describe(*pool_->SetTarget(1, false)), ElementsAre("drain agent-2"));
