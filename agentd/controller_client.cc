@@ -41,7 +41,8 @@ std::string HostName() {
 
 GrpcControllerClient::GrpcControllerClient(const ControllerClientOptions& options)
     : options_(options),
-      channel_(MakeControllerChannel(options.address)),
+      channel_(MakeControllerChannel(options.address, ChannelOptions{.token = options.token,
+                                                                      .tls = options.tls})),
       stub_(v1::AgentService::NewStub(channel_)),
       host_(HostName()) {}
 

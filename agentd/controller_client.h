@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "agentd/controller_api.h"
 #include "harness/v1/agent.pb.h"
+#include "rpc/tls_files.h"
 
 namespace harness::agentd {
 
@@ -36,6 +37,7 @@ struct ControllerClientOptions {
   std::string address;   // HOST:PORT of the controller
   std::string agent_id;  // already validated
   std::string token;     // `authorization: Bearer <token>`; empty: none
+  ClientTls tls;         // tls.ca_pem empty: plaintext
   v1::RepoAccess repo_access = v1::REPO_ACCESS_CONTROLLER;
   absl::Duration call_timeout = absl::Seconds(15);
   absl::Duration fetch_timeout = absl::Minutes(30);

@@ -23,12 +23,14 @@
 #include "config/flags.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "rpc/client_auth.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: agentd --id ID --controller HOST:PORT [--repo PATH_OR_URL] [--workdir DIR]\n"
-    "              [--command CMD] [--token T] [--author-name NAME] [--author-email EMAIL]\n"
+    "              [--command CMD] [--token T | --token-file F] [--ca F [--cert F --key F]]\n"
+    "              [--author-name NAME] [--author-email EMAIL]\n"
     "              [--shutdown-grace S] [--kill-grace S]\n"
     "\n"
     "One harness worker: registers with the controller, keeps a heartbeat stream open, takes one\n"
@@ -71,7 +73,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::string id, controller, workdir, command, token, repo, author_name, author_email;
+  std::string id, controller, workdir, command, repo, author_name, author_email;
   double shutdown_grace_s = 30, kill_grace_s = 10;
   harness::FlagParser flags("agentd", kUsage);
   flags.AddString("id", &id, "this agent's id: [A-Za-z0-9][A-Za-z0-9._-]{0,63} (required)");
@@ -79,7 +81,15 @@ int main(int argc, char** argv) {
   flags.AddString("workdir", &workdir,
                   "where work, logs and prompts go (default ./harness-agent-<id>)");
   flags.AddString("command", &command, "the agent command (default: the controller's)");
-  flags.AddString("token", &token, "bearer token for the controller");
+  harness::ClientAuthFlags auth_flags;
+  flags.AddString("token", &auth_flags.token,
+                  "the controller's agent token (default $HARNESS_TOKEN)");
+  flags.AddString("token-file", &auth_flags.token_file, "file holding the agent token");
+  flags.AddString("ca", &auth_flags.ca,
+                  "CA of the controller's certificate: dial with TLS (default $HARNESS_CA)");
+  flags.AddString("cert", &auth_flags.cert,
+                  "this agent's certificate, for mTLS (default $HARNESS_CERT)");
+  flags.AddString("key", &auth_flags.key, "its private key (default $HARNESS_KEY)");
   flags.AddString("repo", &repo,
                   "local repository or URL to get the base from (default: the controller)");
   flags.AddString("author-name", &author_name,
@@ -124,10 +134,14 @@ int main(int argc, char** argv) {
     }
   }
 
+  absl::StatusOr<harness::ClientAuth> auth = harness::ResolveClientAuth(auth_flags);
+  if (!auth.ok()) flags.Fail(std::string(auth.status().message()));
+
   harness::agentd::ControllerClientOptions client_options;
   client_options.address = controller;
   client_options.agent_id = id;
-  client_options.token = token;
+  client_options.token = auth->token;
+  client_options.tls = auth->tls;
   client_options.repo_access = harness::agentd::RepoAccessOf(repo_mode);
   std::unique_ptr<harness::agentd::ControllerApi> client =
       harness::agentd::NewControllerClient(client_options);

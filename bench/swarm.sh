@@ -101,7 +101,7 @@ harness:
 EOF
   rm -rf "$tmp/state"
   setsid nsenter --net=/var/run/netns/harness-swarm-node1 "$build/controller/controller" \
-    --config "$tmp/h.yaml" >"$tmp/controller.log" 2>&1 </dev/null &
+    --config "$tmp/h.yaml" --insecure >"$tmp/controller.log" 2>&1 </dev/null &
   ctl_pid=$!
   for _ in $(seq 1 200); do
     addr=$(sed -n 's/^listening on //p' "$tmp/controller.log")

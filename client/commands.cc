@@ -19,6 +19,7 @@
 #include "client/stop_signals.h"
 #include "config/flags.h"
 #include "core/ids.h"
+#include "rpc/client_auth.h"
 
 namespace harness::client {
 namespace {
@@ -26,7 +27,8 @@ namespace {
 constexpr char kDefaultController[] = "127.0.0.1:7070";
 
 constexpr char kMainUsage[] =
-    "usage: harnessctl [--controller ADDR] [--token T] [--timeout S] COMMAND [ARGS...]\n"
+    "usage: harnessctl [--controller ADDR] [--token T | --token-file F] [--ca F [--cert F --key F]]\n"
+    "                  [--timeout S] COMMAND [ARGS...]\n"
     "\n"
     "The operator's CLI of the harness controller.\n"
     "\n"
@@ -46,7 +48,9 @@ constexpr char kMainUsage[] =
     "\n"
     "`harnessctl COMMAND --help` describes a command. The controller's address comes from\n"
     "--controller, else $HARNESS_CONTROLLER, else 127.0.0.1:7070; the token from --token, else\n"
-    "$HARNESS_TOKEN. The global flags may also follow the command (except --timeout after\n"
+    "--token-file, else $HARNESS_TOKEN; TLS is used when --ca (or $HARNESS_CA) names the CA of\n"
+    "the controller's certificate, with --cert/--key ($HARNESS_CERT/$HARNESS_KEY) for mTLS.\n"
+    "The global flags may also follow the command (except --timeout after\n"
     "`submit`, where it is the item's timeout).\n"
     "\n"
     "exit status: 0 success, 1 runtime error (controller refused or unreachable, bad file),\n"
@@ -54,14 +58,18 @@ constexpr char kMainUsage[] =
 
 struct GlobalOptions {
   std::string controller;
-  std::string token;
+  ClientAuthFlags auth;
   double timeout_s = 10;
 };
 
 void AddGlobalFlags(FlagParser& p, GlobalOptions* g, bool with_timeout) {
   p.AddString("controller", &g->controller,
               "controller address HOST:PORT (default $HARNESS_CONTROLLER, else 127.0.0.1:7070)");
-  p.AddString("token", &g->token, "bearer token (default $HARNESS_TOKEN)");
+  p.AddString("token", &g->auth.token, "bearer token (default $HARNESS_TOKEN)");
+  p.AddString("token-file", &g->auth.token_file, "file holding the bearer token");
+  p.AddString("ca", &g->auth.ca, "CA of the controller's certificate: dial with TLS ($HARNESS_CA)");
+  p.AddString("cert", &g->auth.cert, "client certificate for mTLS ($HARNESS_CERT)");
+  p.AddString("key", &g->auth.key, "its private key ($HARNESS_KEY)");
   if (with_timeout) {
     p.AddDouble("timeout", &g->timeout_s, "deadline of each call to the controller, seconds (10)",
                 0.001, 86400);
@@ -96,10 +104,12 @@ class Cli {
       if (given) sub.Fail("--controller is empty");
       globals_.controller = kDefaultController;
     }
-    if (!global_->WasSet("token") && !sub.WasSet("token")) globals_.token = Getenv("HARNESS_TOKEN");
+    absl::StatusOr<ClientAuth> auth = ResolveClientAuth(globals_.auth);
+    if (!auth.ok()) sub.Fail(std::string(auth.status().message()));
     ClientOptions o;
     o.address = globals_.controller;
-    o.token = globals_.token;
+    o.token = auth->token;
+    o.tls = auth->tls;
     o.timeout = absl::Seconds(globals_.timeout_s);
     return o;
   }

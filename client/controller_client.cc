@@ -70,8 +70,8 @@ struct ControllerClient::Impl {
       case grpc::StatusCode::UNAUTHENTICATED:
         return absl::Status(code, absl::StrCat(detail.empty() ? "unauthenticated" : detail,
                                                options.token.empty()
-                                                   ? " (give a token with --token or HARNESS_TOKEN)"
-                                                   : " (check --token or HARNESS_TOKEN)"));
+                                                   ? " (give a token with --token, --token-file or HARNESS_TOKEN)"
+                                                   : " (check the token)"));
       default:
         if (detail.empty()) {
           return absl::Status(
@@ -96,6 +96,7 @@ ControllerClient::ControllerClient(ClientOptions options) : impl_(std::make_uniq
   impl_->options = std::move(options);
   ChannelOptions channel_options;
   channel_options.token = impl_->options.token;
+  channel_options.tls = impl_->options.tls;
   impl_->channel = MakeControllerChannel(impl_->options.address, channel_options);
   impl_->stub = v1::ControlService::NewStub(impl_->channel);
 }

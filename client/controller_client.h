@@ -16,12 +16,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "harness/v1/control.pb.h"
+#include "rpc/tls_files.h"
 
 namespace harness::client {
 
 struct ClientOptions {
   std::string address;                         // HOST:PORT
   std::string token;                           // "" for none
+  ClientTls tls;                               // tls.ca_pem empty: plaintext
   absl::Duration timeout = absl::Seconds(10);  // the deadline of each call
 };
 

@@ -167,6 +167,17 @@ class Checker {
     IntRange("harness.queue.max_attempts", c.queue.max_attempts, 1, 1000);
     IntRange("harness.queue.max_prompt_bytes", c.queue.max_prompt_bytes, 1, int64_t{64} << 20);
     IntRange("harness.queue.snapshot_after_mb", c.queue.snapshot_after_mb, 1, int64_t{1} << 20);
+
+    if (c.tls.cert.empty() != c.tls.key.empty()) {
+      Fail({"harness.tls.cert", "harness.tls.key"},
+           absl::StrCat("harness.tls.cert (", Quote(c.tls.cert), ") and harness.tls.key (",
+                        Quote(c.tls.key), ") go together: set both for TLS, or neither"));
+    }
+    if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
+      Fail({"harness.tls.client_ca"},
+           absl::StrCat("harness.tls.client_ca (", Quote(c.tls.client_ca),
+                        ") needs TLS: set harness.tls.cert and harness.tls.key too"));
+    }
     return std::move(issue_);
   }
 
@@ -303,9 +314,12 @@ class Loader {
          {"queue", Sub({{"max_attempts", Int(&c->queue.max_attempts)},
                         {"max_prompt_bytes", Int(&c->queue.max_prompt_bytes)},
                         {"snapshot_after_mb", Int(&c->queue.snapshot_after_mb)}})},
-         {"auth", Sub({{"token", Str(&c->auth.token)}})},
-         {"tls",
-          Sub({{"cert", Str(&c->tls.cert)}, {"key", Str(&c->tls.key)}, {"ca", Str(&c->tls.ca)}})}});
+         {"auth", Sub({{"admin_token_file", Str(&c->auth.admin_token_file)},
+                       {"read_token_file", Str(&c->auth.read_token_file)},
+                       {"agent_token_file", Str(&c->auth.agent_token_file)}})},
+         {"tls", Sub({{"cert", Str(&c->tls.cert)},
+                      {"key", Str(&c->tls.key)},
+                      {"client_ca", Str(&c->tls.client_ca)}})}});
   }
 
   // A map whose keys must all be in `fields`, each at most once. `path` is "" at the top.
@@ -605,7 +619,7 @@ absl::Status ValidateListenAddress(const std::string& address) {
   return absl::OkStatus();
 }
 
-std::string DescribeConfig(const Config& c, bool show_secrets) {
+std::string DescribeConfig(const Config& c) {
   YAML::Emitter out;
   auto str = [&](const char* key, const std::string& v) {
     out << YAML::Key << key << YAML::Value << YAML::DoubleQuoted << v;
@@ -672,12 +686,14 @@ std::string DescribeConfig(const Config& c, bool show_secrets) {
   integer("snapshot_after_mb", c.queue.snapshot_after_mb);
   out << YAML::EndMap;
   begin("auth");
-  str("token", show_secrets || c.auth.token.empty() ? c.auth.token : "<hidden>");
+  str("admin_token_file", c.auth.admin_token_file);
+  str("read_token_file", c.auth.read_token_file);
+  str("agent_token_file", c.auth.agent_token_file);
   out << YAML::EndMap;
   begin("tls");
   str("cert", c.tls.cert);
   str("key", c.tls.key);
-  str("ca", c.tls.ca);
+  str("client_ca", c.tls.client_ca);
   out << YAML::EndMap;
   out << YAML::EndMap;  // harness
   out << YAML::EndMap;

@@ -94,16 +94,21 @@ struct QueueConfig {
   bool operator==(const QueueConfig&) const = default;
 };
 
+// Files holding the bearer tokens (one token each; a trailing newline is dropped). All empty:
+// no token is asked for. HARNESS_ADMIN_TOKEN, HARNESS_READ_TOKEN and HARNESS_AGENT_TOKEN (read
+// by the controller, not by ApplyEnvOverrides) override them. See docs/SECURITY.md.
 struct AuthConfig {
-  std::string token;  // empty: no token required
+  std::string admin_token_file;  // the control service's mutating calls, and all reads
+  std::string read_token_file;   // status, list, get, agents, watch
+  std::string agent_token_file;  // the agent service only
 
   bool operator==(const AuthConfig&) const = default;
 };
 
 struct TlsConfig {
-  std::string cert;  // PEM files; all empty: no TLS
+  std::string cert;       // PEM files; cert and key both empty: no TLS
   std::string key;
-  std::string ca;
+  std::string client_ca;  // set: every client must present a certificate it signed (mTLS)
 
   bool operator==(const TlsConfig&) const = default;
 };
@@ -150,8 +155,8 @@ absl::Status ApplyEnvOverrides(Config* config,
 absl::Status ValidateConfig(const Config& config);
 
 // The effective config as a harness.yaml document that LoadConfigFile reads back to the same
-// Config. auth.token is shown as "<hidden>" unless show_secrets.
-std::string DescribeConfig(const Config& config, bool show_secrets = false);
+// Config. It holds no secret (tokens live in files or the environment).
+std::string DescribeConfig(const Config& config);
 
 // `path` as seen from the folder of `config_file`: absolute paths and empty strings are
 // returned as they are; relative ones are joined to the file's folder and normalised

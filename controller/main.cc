@@ -1,7 +1,9 @@
 // controller: owns the work queue and the state dir and grants claim leases over gRPC.
 //   controller [--config FILE] [--listen ADDR] [--state-dir DIR] [--repo PATH] [--agents N]
+//              [--insecure]
 // Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime error (e.g. state dir in use), 2 bad
-// flags or config.
+// flags or config (also: a non-loopback listen address without TLS and tokens). SIGHUP checks
+// the TLS files again (the server itself re-reads them every kTlsRefreshSeconds).
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,8 +19,10 @@
 #include "config/flags.h"
 #include "controller/controller.h"
 #include "controller/server.h"
+#include "controller/server_security.h"
 #include "core/file_util.h"
 #include "core/log.h"
+#include "rpc/tls_files.h"
 
 namespace harness {
 namespace {
@@ -57,7 +61,7 @@ int Run(int argc, char** argv) {
   std::string config_file, listen, state_dir, repo;
   int64_t agents = -1;
   double lease_ttl = -1, hb_interval = -1, hb_timeout = -1;
-  bool print_config = false;
+  bool print_config = false, insecure = false;
   FlagParser flags(
       "controller",
       "usage: controller [--config FILE] [--listen ADDR] [--state-dir DIR] [--repo PATH] "
@@ -75,6 +79,8 @@ int Run(int argc, char** argv) {
   flags.AddDouble("heartbeat-timeout", &hb_timeout, "seconds of silence before an agent is dead",
                   0.001, 86400);
   flags.AddBool("print-config", &print_config, "print the effective config and exit");
+  flags.AddBool("insecure", &insecure,
+                "serve a non-loopback address without TLS or tokens (prints a warning)");
   std::vector<std::string> rest = flags.ParseOrExit(argc, argv);
   if (!rest.empty()) flags.Fail(absl::StrCat("unexpected argument \"", rest[0], "\""));
 
@@ -90,6 +96,11 @@ int Run(int argc, char** argv) {
     repo_in_file = config.repo.path != Config().repo.path || !config.repo.base_branch.empty();
     config.state_dir = ResolveAgainst(config_file, config.state_dir);
     config.repo.path = ResolveAgainst(config_file, config.repo.path);
+    for (std::string* path : {&config.tls.cert, &config.tls.key, &config.tls.client_ca,
+                              &config.auth.admin_token_file, &config.auth.read_token_file,
+                              &config.auth.agent_token_file}) {
+      *path = ResolveAgainst(config_file, *path);
+    }
   }
   if (absl::Status s = ApplyEnvOverrides(&config); !s.ok()) {
     std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
@@ -106,17 +117,30 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
     return 2;
   }
-  // Read and type-checked, but not acted on yet: refused rather than silently ignored.
-  if (!config.auth.token.empty() || !config.tls.cert.empty() || !config.tls.key.empty() ||
-      !config.tls.ca.empty()) {
-    std::fprintf(stderr,
-                 "controller: harness.auth and harness.tls are not available in this version "
-                 "(no token check, no TLS): leave them empty and listen on a loopback address\n");
-    return 2;
-  }
   if (print_config) {
     std::fputs(DescribeConfig(config).c_str(), stdout);
     return 0;
+  }
+
+  absl::StatusOr<ServerSecurity> security = LoadServerSecurity(config);
+  if (!security.ok()) {
+    std::fprintf(stderr, "controller: %s\n", std::string(security.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = CheckListenPolicy(config.listen, *security, insecure); !s.ok()) {
+    std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (!IsLoopbackListen(config.listen) && (!security->tls() || !security->tokens.Any())) {
+    LogWarning(absl::StrCat("--insecure: serving ", config.listen, " without ",
+                            security->tls() ? "tokens" : "TLS",
+                            security->tls() || security->tokens.Any() ? "" : " or tokens",
+                            ": anyone who can reach this port can take work, change the queue "
+                            "and read prompts"));
+  }
+  if (security->tokens.Any() && security->tokens.agent.empty()) {
+    LogWarning("tokens are on but there is no agent token (harness.auth.agent_token_file or "
+               "HARNESS_AGENT_TOKEN): no agent can connect");
   }
 
   // Signals are taken by sigwait below; block them before any thread starts.
@@ -124,6 +148,7 @@ int Run(int argc, char** argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -186,7 +211,7 @@ int Run(int argc, char** argv) {
     return absl::IsInvalidArgument(controller.status()) ? 2 : 1;
   }
   absl::StatusOr<std::unique_ptr<ControllerServer>> server =
-      ControllerServer::Start(controller->get(), config.listen);
+      ControllerServer::Start(controller->get(), config.listen, *security);
   if (!server.ok()) {
     std::fprintf(stderr, "controller: %s\n", std::string(server.status().message()).c_str());
     return 1;
@@ -203,7 +228,18 @@ int Run(int argc, char** argv) {
                        address, ", state dir ", config.state_dir));
 
   int sig = 0;
-  sigwait(&sigs, &sig);
+  while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+    if (!security->tls()) {
+      LogInfo("SIGHUP: no TLS files to reload");
+      continue;
+    }
+    // The server's file watcher picks the files up by itself; this says whether it can.
+    absl::Status s = CheckServerTlsFiles(security->cert, security->key, security->client_ca);
+    LogInfo(s.ok() ? absl::StrCat("SIGHUP: the TLS files are valid; new connections use them "
+                                  "within ", kTlsRefreshSeconds, " s (open sessions go on)")
+                   : absl::StrCat("SIGHUP: the TLS files are not usable, the previous "
+                                  "certificates stay in use: ", s.message()));
+  }
   LogInfo(absl::StrCat("signal ", sig, ": stopping (no more grants; leases stay on disk)"));
   (*controller)->StopGranting();
   // Launched agents finish or release their items while the server still answers them.

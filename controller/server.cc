@@ -3,6 +3,9 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include <chrono>
 
@@ -16,10 +19,25 @@ namespace {
 // FetchBase packs built at once (each build's delta search uses every core already).
 constexpr int kPackBuildThreads = 2;
 
+std::shared_ptr<grpc::ServerCredentials> Credentials(const ServerSecurity& security) {
+  if (!security.tls()) return grpc::InsecureServerCredentials();
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      security.key, security.cert, security.client_ca, kTlsRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!security.client_ca.empty()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
-    Controller* controller, const std::string& listen) {
+    Controller* controller, const std::string& listen, const ServerSecurity& security) {
   if (absl::Status s = ValidateListenAddress(listen); !s.ok()) return s;
   std::string bind = listen;
   if (!bind.empty() && bind[0] == ':') bind = "0.0.0.0" + bind;
@@ -33,10 +51,11 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
     spooler = *std::move(s);
   }
   auto server =
-      std::unique_ptr<ControllerServer>(new ControllerServer(controller, std::move(spooler)));
+      std::unique_ptr<ControllerServer>(
+          new ControllerServer(controller, std::move(spooler), security.tokens));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(bind, Credentials(security), &port);
   builder.RegisterService(&server->agent_service_);
   builder.RegisterService(&server->control_service_);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);

@@ -8,6 +8,7 @@
 #include "config/flags.h"
 #include "controller/agent_work.h"
 #include "controller/convert.h"
+#include "controller/refused_call.h"
 #include "controller/session_reactor.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -64,6 +65,9 @@ class AcquireReactor : public grpc::ServerUnaryReactor {
 grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext* ctx,
                                                      const v1::RegisterRequest* req,
                                                      v1::RegisterResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Register"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   const std::string& agent = req->agent_id();
   std::string session =
@@ -105,13 +109,19 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceImpl::Session(
-    grpc::CallbackServerContext*) {
+    grpc::CallbackServerContext* ctx) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Session"); !a.ok()) {
+    return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(a);
+  }
   return new SessionReactor(controller_);
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Acquire(grpc::CallbackServerContext* ctx,
                                                     const v1::AcquireRequest* req,
                                                     v1::AcquireResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Acquire"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = controller_->agents().Touch(req->agent_id(), req->session_id()); !s.ok()) {
     return FinishNow(ctx, s);
@@ -128,10 +138,20 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Acquire(grpc::CallbackServerContext*
   return reactor;
 }
 
+// A report must name its agent: the queue takes an empty agent as "any agent" (for in-process
+// callers), which over the wire would let anyone end any lease.
+static absl::Status NamesAnAgent(const std::string& agent_id) {
+  if (agent_id.empty()) {
+    return absl::InvalidArgumentError("agent_id is required: a report names the lease's agent");
+  }
+  return ValidateAgentId(agent_id);
+}
+
 // A report answered once durable; with acquire_next, also a lease if an item is pending then.
 template <typename Request, typename Response, typename Run>
 grpc::ServerUnaryReactor* Report(Controller* controller, grpc::CallbackServerContext* ctx,
                                  const Request* req, Response* resp, Run run) {
+  if (absl::Status s = NamesAnAgent(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   // The queue accepts a report only from the lease's own agent, so a next lease riding on a
   // successful report goes to that agent.
@@ -154,18 +174,28 @@ grpc::ServerUnaryReactor* Report(Controller* controller, grpc::CallbackServerCon
 grpc::ServerUnaryReactor* AgentServiceImpl::Complete(grpc::CallbackServerContext* ctx,
                                                      const v1::CompleteRequest* req,
                                                      v1::CompleteResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Complete"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   return Report(controller_, ctx, req, resp, RunComplete);
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Fail(grpc::CallbackServerContext* ctx,
                                                  const v1::FailRequest* req,
                                                  v1::FailResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Fail"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   return Report(controller_, ctx, req, resp, RunFail);
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Release(grpc::CallbackServerContext* ctx,
                                                     const v1::ReleaseRequest* req,
                                                     v1::ReleaseResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Release"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
+  if (absl::Status s = NamesAnAgent(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   RunRelease(controller_, *req, [r, resp](absl::Status s, v1::ReleaseResponse out) {
     *resp = std::move(out);

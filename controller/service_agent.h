@@ -8,15 +8,18 @@
 
 #include "controller/controller.h"
 #include "controller/pack_spooler.h"
+#include "rpc/access_policy.h"
 #include "harness/v1/agent.grpc.pb.h"
 
 namespace harness {
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
-  // `spooler` serves FetchBase (null: the controller has no repository).
-  AgentServiceImpl(Controller* controller, std::unique_ptr<PackSpooler> spooler)
-      : controller_(controller), spooler_(std::move(spooler)) {}
+  // `spooler` serves FetchBase (null: the controller has no repository). Every call is checked
+  // against `access` first (it outlives the service).
+  AgentServiceImpl(Controller* controller, std::unique_ptr<PackSpooler> spooler,
+                   const AccessPolicy* access)
+      : controller_(controller), spooler_(std::move(spooler)), access_(access) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -41,6 +44,7 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
  private:
   Controller* const controller_;
   std::unique_ptr<PackSpooler> spooler_;
+  const AccessPolicy* const access_;
 };
 
 }  // namespace harness

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "controller/convert.h"
+#include "controller/refused_call.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "rpc/status.h"
@@ -101,6 +102,9 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::StatusSnapshot> {
 grpc::ServerUnaryReactor* ControlServiceImpl::Submit(grpc::CallbackServerContext* ctx,
                                                      const v1::SubmitRequest* req,
                                                      v1::SubmitResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Submit"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   std::vector<store::ItemSpec> specs;
   specs.reserve(req->items_size());
   for (const v1::ItemSpec& s : req->items()) specs.push_back(FromApi(s));
@@ -115,6 +119,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Submit(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ControlServiceImpl::List(grpc::CallbackServerContext* ctx,
                                                    const v1::ListRequest* req,
                                                    v1::ListResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/List"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   std::set<store::ItemState> states;
   for (int s : req->states()) {
     store::ItemState st = FromApi(static_cast<v1::ItemState>(s));
@@ -153,6 +160,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::List(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlServiceImpl::Get(grpc::CallbackServerContext* ctx,
                                                   const v1::GetRequest* req,
                                                   v1::GetResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Get"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->id());
   if (!item.ok()) return FinishNow(ctx, item.status());
   *resp->mutable_item() = ToApiItem(*item, controller_->logs().Latest(req->id()));
@@ -162,6 +172,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Get(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* ControlServiceImpl::Cancel(grpc::CallbackServerContext* ctx,
                                                      const v1::CancelRequest* req,
                                                      v1::CancelResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Cancel"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   absl::StatusOr<store::ItemRecord> before = controller_->queue().Get(req->id());
   if (!before.ok()) return FinishNow(ctx, before.status());
   if (before->state() == store::ITEM_CANCELLED) {  // cancelling twice changes nothing
@@ -182,6 +195,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Cancel(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ControlServiceImpl::Retry(grpc::CallbackServerContext* ctx,
                                                     const v1::RetryRequest* req,
                                                     v1::RetryResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Retry"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   absl::StatusOr<store::ItemRecord> before = controller_->queue().Get(req->id());
   if (!before.ok()) return FinishNow(ctx, before.status());
   Pending<bool> p = controller_->queue().BeginRetry(req->id());
@@ -195,12 +211,18 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Retry(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ControlServiceImpl::Status(grpc::CallbackServerContext* ctx,
                                                      const v1::StatusRequest*,
                                                      v1::StatusSnapshot* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Status"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   *resp = controller_->Status();
   return FinishNow(ctx, absl::OkStatus());
 }
 
 grpc::ServerWriteReactor<v1::StatusSnapshot>* ControlServiceImpl::WatchStatus(
-    grpc::CallbackServerContext*, const v1::WatchStatusRequest* req) {
+    grpc::CallbackServerContext* ctx, const v1::WatchStatusRequest* req) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/WatchStatus"); !a.ok()) {
+    return new RefusedWriter<v1::StatusSnapshot>(a);
+  }
   int ms = req->interval_ms() <= 0 ? 1000 : std::max(req->interval_ms(), 100);
   return new WatchReactor(controller_, absl::Milliseconds(ms));
 }
@@ -208,6 +230,9 @@ grpc::ServerWriteReactor<v1::StatusSnapshot>* ControlServiceImpl::WatchStatus(
 grpc::ServerUnaryReactor* ControlServiceImpl::Scale(grpc::CallbackServerContext* ctx,
                                                     const v1::ScaleRequest* req,
                                                     v1::ScaleResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Scale"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   if (req->target() < 0 || req->target() > kMaxPoolTarget) {
     return FinishNow(
         ctx, absl::InvalidArgumentError(absl::StrCat("scale: target must be between 0 and ",
@@ -246,6 +271,9 @@ v1::AgentInfo ControlServiceImpl::Describe(const std::string& agent_id,
 grpc::ServerUnaryReactor* ControlServiceImpl::Drain(grpc::CallbackServerContext* ctx,
                                                     const v1::DrainRequest* req,
                                                     v1::DrainResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Drain"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   const std::string agent = req->agent_id();
@@ -275,6 +303,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Drain(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ControlServiceImpl::StopAgent(grpc::CallbackServerContext* ctx,
                                                         const v1::StopAgentRequest* req,
                                                         v1::StopAgentResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/StopAgent"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   const std::string agent = req->agent_id();
@@ -309,6 +340,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::StopAgent(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,
                                                          const v1::ListAgentsRequest*,
                                                          v1::ListAgentsResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/ListAgents"); !a.ok()) {
+    return FinishNow(ctx, a);
+  }
   for (v1::AgentInfo& a : controller_->AgentInfos()) *resp->add_agents() = std::move(a);
   return FinishNow(ctx, absl::OkStatus());
 }

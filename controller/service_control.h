@@ -4,13 +4,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include "controller/controller.h"
+#include "rpc/access_policy.h"
 #include "harness/v1/control.grpc.pb.h"
 
 namespace harness {
 
 class ControlServiceImpl final : public v1::ControlService::CallbackService {
  public:
-  explicit ControlServiceImpl(Controller* controller) : controller_(controller) {}
+  // Every call is checked against `access` first (it outlives the service).
+  ControlServiceImpl(Controller* controller, const AccessPolicy* access)
+      : controller_(controller), access_(access) {}
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx, const v1::SubmitRequest* req,
                                    v1::SubmitResponse* resp) override;
@@ -42,6 +45,7 @@ class ControlServiceImpl final : public v1::ControlService::CallbackService {
   v1::AgentInfo Describe(const std::string& agent_id, AgentState if_unknown) const;
 
   Controller* const controller_;
+  const AccessPolicy* const access_;
 };
 
 }  // namespace harness

@@ -4,6 +4,7 @@
 // building and reading in pack_spooler.cc (off gRPC's threads); this file checks the lease.
 #include "absl/strings/str_cat.h"
 #include "controller/fetch_base_reactor.h"
+#include "controller/refused_call.h"
 #include "controller/service_agent.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -40,6 +41,10 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
   absl::Status Header(const v1::UploadHeader& h) {
     if (receiver_) return absl::InvalidArgumentError("upload: a second header");
     if (absl::Status s = ValidateItemId(h.item_id()); !s.ok()) return s;
+    // The queue takes an empty agent as "any agent": an upload must name the lease's agent.
+    if (h.agent_id().empty()) {
+      return absl::InvalidArgumentError("upload: agent_id is required (the lease's agent)");
+    }
     RepoResults* repo = controller_->repo();
     if (repo == nullptr) return absl::FailedPreconditionError("this controller has no repository");
     // Fencing first: no data from a lease that is not live (the queue's rule, with expiry and
@@ -97,12 +102,18 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
 }  // namespace
 
 grpc::ServerWriteReactor<v1::FetchBaseResponse>* AgentServiceImpl::FetchBase(
-    grpc::CallbackServerContext*, const v1::FetchBaseRequest* req) {
+    grpc::CallbackServerContext* ctx, const v1::FetchBaseRequest* req) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/FetchBase"); !a.ok()) {
+    return new RefusedWriter<v1::FetchBaseResponse>(a);
+  }
   return NewFetchBaseReactor(spooler_.get(), *req);
 }
 
 grpc::ServerReadReactor<v1::UploadResultRequest>* AgentServiceImpl::UploadResult(
-    grpc::CallbackServerContext*, v1::UploadResultResponse* resp) {
+    grpc::CallbackServerContext* ctx, v1::UploadResultResponse* resp) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/UploadResult"); !a.ok()) {
+    return new RefusedReader<v1::UploadResultRequest>(a);
+  }
   return new UploadReactor(controller_, resp);
 }
 

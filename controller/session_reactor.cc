@@ -99,6 +99,28 @@ v1::ControllerMessage ReplyOf(const std::string& item_id, uint64_t token, const 
   return m;
 }
 
+// The lease a complete, fail or release names.
+v1::LeaseRef ReportedLease(const v1::AgentMessage& m) {
+  v1::LeaseRef ref;
+  switch (m.kind_case()) {
+    case v1::AgentMessage::kComplete:
+      ref.set_item_id(m.complete().item_id());
+      ref.set_lease_token(m.complete().lease_token());
+      break;
+    case v1::AgentMessage::kFail:
+      ref.set_item_id(m.fail().item_id());
+      ref.set_lease_token(m.fail().lease_token());
+      break;
+    case v1::AgentMessage::kRelease:
+      ref.set_item_id(m.release().item_id());
+      ref.set_lease_token(m.release().lease_token());
+      break;
+    default:
+      break;
+  }
+  return ref;
+}
+
 }  // namespace
 
 SessionReactor::SessionReactor(Controller* controller) : controller_(controller) {
@@ -117,7 +139,7 @@ void SessionReactor::OnReadDone(bool ok) {
   StartRead(&in_);
 }
 
-void SessionReactor::Handle(const v1::AgentMessage& message) {
+void SessionReactor::Handle(v1::AgentMessage& message) {
   switch (message.kind_case()) {
     case v1::AgentMessage::kHello: {
       const v1::Hello& h = message.hello();
@@ -142,13 +164,42 @@ void SessionReactor::Handle(const v1::AgentMessage& message) {
   }
 }
 
-void SessionReactor::HandleWork(const v1::AgentMessage& message) {
+void SessionReactor::HandleWork(v1::AgentMessage& message) {
   if (agent_id_.empty()) {
     absl::MutexLock l(&mu_);
     Close(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "send hello before work messages"));
     return;
   }
   std::shared_ptr<Sink> sink = sink_;
+  std::string* named = nullptr;  // the agent a report acts for
+  switch (message.kind_case()) {
+    case v1::AgentMessage::kComplete:
+      named = message.mutable_complete()->mutable_agent_id();
+      break;
+    case v1::AgentMessage::kFail:
+      named = message.mutable_fail()->mutable_agent_id();
+      break;
+    case v1::AgentMessage::kRelease:
+      named = message.mutable_release()->mutable_agent_id();
+      break;
+    default:
+      break;
+  }
+  if (named != nullptr) {
+    if (named->empty()) *named = agent_id_;
+    if (*named != agent_id_) {
+      v1::ControllerMessage m;
+      v1::Reply* r = m.mutable_reply();
+      const v1::LeaseRef ref = ReportedLease(message);
+      r->set_item_id(ref.item_id());
+      r->set_lease_token(ref.lease_token());
+      r->set_code(static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+      r->set_message(absl::StrCat("this session is agent ", agent_id_,
+                                  "; it cannot report for agent ", *named));
+      sink->Send(std::move(m));
+      return;
+    }
+  }
   // The report and the next grant share one commit round; but not while a result is checked in
   // the repository (git I/O would hold every other caller's commit back meanwhile).
   std::optional<WorkQueue::CommitGroup> group;

@@ -36,9 +36,11 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
  private:
   class Sink;
   class WantWaiter;
-  void Handle(const v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
-  // Work messages (the fast path). Each needs a Hello first.
-  void HandleWork(const v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
+  void Handle(v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
+  // Work messages (the fast path). Each needs a Hello first, and acts for the Hello's agent
+  // only: a report naming another agent is refused (PERMISSION_DENIED), one naming none is
+  // taken as the stream's own.
+  void HandleWork(v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
   // Parks one request for a lease unless one is outstanding already.
   void StartWant() ABSL_LOCKS_EXCLUDED(mu_);
   // The outstanding want ended (granted, refused, or nothing because of drain or shutdown).

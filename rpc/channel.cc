@@ -32,7 +32,15 @@ std::shared_ptr<grpc::Channel> MakeControllerChannel(const std::string& address,
   // which is otherwise throttled to once per 30 s; calls then keep failing with a cached
   // "Connection refused" for seconds after the controller is back.
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (options.tls.enabled()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls.ca_pem;
+    ssl.pem_cert_chain = options.tls.cert_pem;
+    ssl.pem_private_key = options.tls.key_pem;
+    creds = grpc::SslCredentials(ssl);
+  }
+  return grpc::CreateCustomChannel(address, creds, args);
 }
 
 std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout, const std::string& token) {

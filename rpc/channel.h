@@ -1,6 +1,7 @@
 // Client channels to the controller, with keepalive and the reconnect backoff set explicitly
 // (STYLE.md lesson 9) and the bearer token, if any, attached to every call as
-// `authorization: Bearer <token>`.
+// `authorization: Bearer <token>`. With TLS material (ClientTls) the channel is TLS, with a
+// client certificate when one is given; otherwise plaintext.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "rpc/tls_files.h"
 
 namespace harness {
 
@@ -19,6 +21,7 @@ inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 
 struct ChannelOptions {
   std::string token;  // empty: none
+  ClientTls tls;      // tls.ca_pem empty: plaintext
   absl::Duration keepalive_time = absl::Seconds(10);
   absl::Duration keepalive_timeout = absl::Seconds(5);
 };

@@ -226,10 +226,14 @@ TEST_F(ControllerTest, ASecondControllerOnTheSameStateDirRefusesToStart) {
   EXPECT_EQ(GetStatus(controller_->control()).queue().total(), 0) << "the first one still serves";
 }
 
-TEST_F(ControllerTest, KeysThatDoNothingYetAreRefusedNotIgnored) {
+TEST_F(ControllerTest, BadAuthAndTlsSettingsStopTheControllerNamingTheKey) {
   const std::pair<const char*, const char*> cases[] = {
-      {"  auth:\n    token: s3cret\n", "harness.auth and harness.tls are not available"},
-      {"  tls:\n    cert: server.pem\n", "harness.auth and harness.tls are not available"},
+      {"  auth:\n    token: s3cret\n", "unknown key \"token\" in harness.auth"},
+      {"  tls:\n    cert: server.pem\n", "harness.tls.cert (\"server.pem\") and harness.tls.key"},
+      {"  tls:\n    cert: /nonexistent/server.pem\n    key: /nonexistent/server.key\n",
+       "harness.tls.cert: cannot read /nonexistent/server.pem"},
+      {"  auth:\n    admin_token_file: /nonexistent/admin\n",
+       "harness.auth.admin_token_file: cannot read token file /nonexistent/admin"},
   };
   for (const auto& [yaml, message] : cases) {
     std::string cfg = config_.state_dir + "-refused.yaml";

@@ -306,6 +306,7 @@ TEST_F(GitEndToEnd, CorruptAndOversizedPacksAreRefusedAndTheControllerKeepsServi
   auto ctx = Ctx();
   auto writer = controller_->agent().UploadResult(ctx.get(), &resp);
   v1::UploadResultRequest stale;
+  stale.mutable_header()->set_agent_id("uploader");
   stale.mutable_header()->set_item_id("upload");
   stale.mutable_header()->set_lease_token(lease.lease().lease_token() + 7);
   writer->Write(stale);

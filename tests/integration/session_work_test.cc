@@ -1,7 +1,7 @@
 // The fast path over the Session stream, against the real controller: want_work answered by a
 // lease message (at once or when work arrives), complete/fail/release answered by replies,
 // acquire_next bringing the next lease, fencing of stale tokens, work before hello refused; and
-// acquire_next on the unary Complete.
+// acquire_next on the unary Complete; an agent acting on another agent's lease is refused.
 #include <memory>
 #include <string>
 
@@ -230,6 +230,89 @@ TEST_F(SessionWorkTest, UnaryCompleteWithAcquireNextReturnsThePendingItem) {
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_FALSE(last.has_next_lease());
   EXPECT_EQ(GetStatus(controller_->control()).queue().done(), 2);
+}
+
+// Agent b, on its own stream, names agent a and a's lease: refused, a's lease is untouched and
+// a completes it afterwards.
+TEST_F(SessionWorkTest, AReportOnAStreamForAnotherAgentsLeaseIsRefusedAndChangesNothing) {
+  Submit(controller_->control(), {MakeItem("mine", "x")});
+  grpc::ClientContext ctx_a, ctx_b;
+  std::unique_ptr<Stream> a = Open("a", &ctx_a);
+  std::unique_ptr<Stream> b = Open("b", &ctx_b);
+  WantWork(a.get());
+  v1::ControllerMessage lease = Next(a.get());
+  ASSERT_TRUE(lease.has_lease());
+  for (int kind = 0; kind < 3; ++kind) {
+    v1::AgentMessage m = CompleteMessage("a", lease.lease(), false);
+    if (kind == 1) {
+      v1::FailRequest* f = m.mutable_fail();
+      f->set_agent_id("a");
+      f->set_item_id("mine");
+      f->set_lease_token(lease.lease().lease_token());
+      f->set_retryable(false);
+    } else if (kind == 2) {
+      v1::ReleaseRequest* r = m.mutable_release();
+      r->set_agent_id("a");
+      r->set_item_id("mine");
+      r->set_lease_token(lease.lease().lease_token());
+    }
+    ASSERT_TRUE(b->Write(m));
+    v1::ControllerMessage reply = Next(b.get());
+    ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+    EXPECT_EQ(reply.reply().code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED))
+        << kind << ": " << reply.reply().message();
+    v1::Item item = GetItem(controller_->control(), "mine");
+    EXPECT_EQ(item.state(), v1::ITEM_STATE_LEASED) << kind;
+    EXPECT_EQ(item.agent(), "a") << kind;
+  }
+  ASSERT_TRUE(a->Write(CompleteMessage("a", lease.lease(), false)));
+  v1::ControllerMessage done = Next(a.get());
+  ASSERT_TRUE(done.has_reply());
+  EXPECT_EQ(done.reply().code(), 0) << done.reply().message();
+  EXPECT_EQ(GetItem(controller_->control(), "mine").state(), v1::ITEM_STATE_DONE);
+  a->WritesDone();
+  b->WritesDone();
+  ctx_a.TryCancel();
+  ctx_b.TryCancel();
+}
+
+// The unary reports name their agent; one that names none (which the queue would take as "any
+// agent") is refused, and so is one naming another agent.
+TEST_F(SessionWorkTest, AUnaryReportMustNameTheAgentThatHoldsTheLease) {
+  Submit(controller_->control(), {MakeItem("held", "x")});
+  std::string session = Register("a1");
+  v1::AcquireRequest acq;
+  acq.set_agent_id("a1");
+  acq.set_session_id(session);
+  v1::AcquireResponse got;
+  ASSERT_TRUE(controller_->agent().Acquire(Ctx().get(), acq, &got).ok());
+  ASSERT_TRUE(got.has_lease());
+  for (const char* agent : {"", "a2"}) {
+    v1::CompleteRequest c;
+    c.set_agent_id(agent);
+    c.set_item_id("held");
+    c.set_lease_token(got.lease().lease_token());
+    v1::CompleteResponse cr;
+    grpc::Status st = controller_->agent().Complete(Ctx().get(), c, &cr);
+    EXPECT_FALSE(st.ok()) << "complete as \"" << agent << "\"";
+    v1::ReleaseRequest r;
+    r.set_agent_id(agent);
+    r.set_item_id("held");
+    r.set_lease_token(got.lease().lease_token());
+    v1::ReleaseResponse rr;
+    st = controller_->agent().Release(Ctx().get(), r, &rr);
+    EXPECT_FALSE(st.ok()) << "release as \"" << agent << "\"";
+    v1::FailRequest f;
+    f.set_agent_id(agent);
+    f.set_item_id("held");
+    f.set_lease_token(got.lease().lease_token());
+    v1::FailResponse fr;
+    st = controller_->agent().Fail(Ctx().get(), f, &fr);
+    EXPECT_FALSE(st.ok()) << "fail as \"" << agent << "\"";
+    v1::Item item = GetItem(controller_->control(), "held");
+    EXPECT_EQ(item.state(), v1::ITEM_STATE_LEASED);
+    EXPECT_EQ(item.agent(), "a1");
+  }
 }
 
 }  // namespace

@@ -96,6 +96,9 @@ class SwarmAgents : public ::testing::Test {
     config_.parallel_agents = agents;
     if (config_.listen == "127.0.0.1:0") config_.listen = "10.231.0.1:0";  // else: a fixed port
     config_.wrapper = {"/usr/bin/nsenter", absl::StrCat("--net=", kNode1Netns)};
+    // 10.231.0.1 is not loopback: without TLS and tokens the controller needs --insecure (the
+    // bridge is the test's own, inside namespaces it created).
+    config_.extra_args = {"--insecure"};
     config_.heartbeat_interval = 0.5;
     config_.heartbeat_timeout = 4;
     config_.lease_ttl = 6;

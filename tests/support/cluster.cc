@@ -85,6 +85,23 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
     if (!config.resource_limits.empty()) f << "  resource_limits:\n";
     for (const std::string& line : config.resource_limits) f << "    " << line << "\n";
     f << config.extra_yaml;
+    if (!config.tls_cert.empty()) {
+      f << "  tls:\n    cert: " << config.tls_cert << "\n    key: " << config.tls_key << "\n";
+      if (!config.tls_client_ca.empty()) f << "    client_ca: " << config.tls_client_ca << "\n";
+    }
+    if (!config.admin_token_file.empty() || !config.read_token_file.empty() ||
+        !config.agent_token_file.empty()) {
+      f << "  auth:\n";
+      if (!config.admin_token_file.empty()) {
+        f << "    admin_token_file: " << config.admin_token_file << "\n";
+      }
+      if (!config.read_token_file.empty()) {
+        f << "    read_token_file: " << config.read_token_file << "\n";
+      }
+      if (!config.agent_token_file.empty()) {
+        f << "    agent_token_file: " << config.agent_token_file << "\n";
+      }
+    }
     if (!config.repo_path.empty()) {
       f << "  repo:\n    path: " << config.repo_path << "\n";
       if (!config.base_branch.empty()) f << "    base_branch: " << config.base_branch << "\n";
@@ -114,7 +131,9 @@ std::unique_ptr<ControllerProcess> ControllerProcess::Start(const ControllerConf
     ADD_FAILURE() << "controller did not start: " << (log.ok() ? *log : "(no log)");
     return nullptr;
   }
-  c->channel_ = MakeControllerChannel(c->address_);
+  ChannelOptions channel_options;
+  channel_options.tls = config.client_tls;
+  c->channel_ = MakeControllerChannel(c->address_, channel_options);
   c->control_ = v1::ControlService::NewStub(c->channel_);
   c->agent_ = v1::AgentService::NewStub(c->channel_);
   return c;
@@ -137,6 +156,31 @@ std::unique_ptr<ChildProcess> StartAgent(const std::string& id, const std::strin
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout) { return MakeContext(timeout); }
+
+std::unique_ptr<grpc::ClientContext> TokenCtx(const std::string& token) {
+  return MakeContext(absl::Seconds(10), token);
+}
+
+void WriteTokenFile(const std::string& path, const std::string& token) {
+  std::ofstream(path) << token << "\n";
+}
+
+void MakeCerts(const std::string& dir, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {std::string(HARNESS_SOURCE_DIR) + "/scripts/make-certs.sh",
+                                   dir};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  std::string out;
+  int status = RunCommand(argv, &out);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+}
+
+ClientTls ClientTlsFrom(const std::string& dir, const std::string& name) {
+  absl::StatusOr<ClientTls> tls =
+      LoadClientTls(dir + "/ca.pem", name.empty() ? "" : dir + "/" + name + ".pem",
+                    name.empty() ? "" : dir + "/" + name + ".key");
+  EXPECT_TRUE(tls.ok()) << tls.status();
+  return tls.ok() ? *tls : ClientTls{};
+}
 
 v1::ItemSpec MakeItem(const std::string& id, const std::string& prompt, int64_t priority) {
   v1::ItemSpec s;

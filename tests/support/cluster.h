@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "harness/v1/agent.grpc.pb.h"
 #include "harness/v1/control.grpc.pb.h"
+#include "rpc/tls_files.h"
 #include "tests/support/process.h"
 
 namespace harness::testing {
@@ -51,6 +52,11 @@ struct ControllerConfig {
   // Put before the controller's argv, e.g. {"/usr/bin/nsenter", "--net=/var/run/netns/N"} to
   // run it in a network namespace (the program must exec it: the pid stays the controller's).
   std::vector<std::string> wrapper;
+  // harness.tls and harness.auth (paths; empty: not set). The test's own stubs (control(),
+  // agent()) dial with `client_tls` (TLS when its CA is set); tokens go on each call.
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::string admin_token_file, read_token_file, agent_token_file;
+  ClientTls client_tls;
 };
 
 class ControllerProcess {
@@ -93,6 +99,15 @@ v1::StatusSnapshot GetStatus(v1::ControlService::Stub& stub);
 v1::Item GetItem(v1::ControlService::Stub& stub, const std::string& id);
 grpc::Status CallGet(v1::ControlService::Stub& stub, const std::string& id, v1::Item* out);
 std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(10));
+// A context that carries `token` as `authorization: Bearer <token>` (deadline 10 s).
+std::unique_ptr<grpc::ClientContext> TokenCtx(const std::string& token);
+
+// Writes `token` and a line break to `path` (a token file).
+void WriteTokenFile(const std::string& path, const std::string& token);
+// Runs scripts/make-certs.sh into `dir` (extra: its flags); fails the test if it fails.
+void MakeCerts(const std::string& dir, const std::vector<std::string>& extra = {});
+// The TLS material of a client: the CA of `dir`, and `name`.pem/.key when `name` is set.
+ClientTls ClientTlsFrom(const std::string& dir, const std::string& name = "");
 
 // Runs a command (argv) to completion; returns its exit status and puts stdout/stderr in *out.
 int RunCommand(const std::vector<std::string>& argv, std::string* out,

@@ -98,11 +98,13 @@ constexpr char kEveryKey[] = R"(harness:
     max_prompt_bytes: 2048
     snapshot_after_mb: 8
   auth:
-    token: s3cret
+    admin_token_file: secrets/admin
+    read_token_file: secrets/read
+    agent_token_file: secrets/agent
   tls:
     cert: certs/server.pem
     key: certs/server.key
-    ca: certs/ca.pem
+    client_ca: certs/ca.pem
 )";
 
 class ConfigTest : public ::testing::Test {
@@ -148,7 +150,7 @@ Config EveryKeyConfig() {
   c.coordinator = {7, 120, {"notify-send", "harness"}};
   c.resource_limits = {1024, 0, -5};
   c.queue = {5, 2048, 8};
-  c.auth.token = "s3cret";
+  c.auth = {"secrets/admin", "secrets/read", "secrets/agent"};
   c.tls = {"certs/server.pem", "certs/server.key", "certs/ca.pem"};
   return c;
 }
@@ -187,10 +189,12 @@ TEST_F(ConfigTest, DefaultsAreTheContractValues) {
   EXPECT_EQ(c.queue.max_attempts, 3);
   EXPECT_EQ(c.queue.max_prompt_bytes, 1048576);
   EXPECT_EQ(c.queue.snapshot_after_mb, 64);
-  EXPECT_EQ(c.auth.token, "");
+  EXPECT_EQ(c.auth.admin_token_file, "");
+  EXPECT_EQ(c.auth.read_token_file, "");
+  EXPECT_EQ(c.auth.agent_token_file, "");
   EXPECT_EQ(c.tls.cert, "");
   EXPECT_EQ(c.tls.key, "");
-  EXPECT_EQ(c.tls.ca, "");
+  EXPECT_EQ(c.tls.client_ca, "");
   EXPECT_OK(ValidateConfig(c));
 }
 
@@ -229,7 +233,7 @@ TEST_F(ConfigTest, FileWithOnlyTheRootKeyGivesTheDefaults) {
 TEST_F(ConfigTest, EmptySectionsAndEmptyValuesGiveDefaultsAndEmptyStrings) {
   absl::StatusOr<Config> c = Load(
       "harness:\n  repo:\n  health_check: {}\n  agent:\n    binary:\n  coordinator:\n"
-      "    on_alert:\n  auth:\n    token: ~\n");
+      "    on_alert:\n  auth:\n    admin_token_file: ~\n");
   ASSERT_OK(c);
   EXPECT_EQ(*c, Config{});
 }
@@ -553,10 +557,22 @@ std::vector<BadValue> BadValues() {
        h + "  queue:\n    snapshot_after_mb: 0\n",
        3,
        {"harness.queue.snapshot_after_mb", "got 0"}},
-      {"TokenAsAList",
-       h + "  auth:\n    token: [a, b]\n",
+      {"TokenFileAsAList",
+       h + "  auth:\n    admin_token_file: [a, b]\n",
        3,
-       {"harness.auth.token must be a string", "a list"}},
+       {"harness.auth.admin_token_file must be a string", "a list"}},
+      {"TheOldTokenKey",
+       h + "  auth:\n    token: s3cret\n",
+       3,
+       {"unknown key \"token\" in harness.auth"}},
+      {"TlsCertWithoutKey",
+       h + "  tls:\n    cert: server.pem\n",
+       3,
+       {"harness.tls.cert (\"server.pem\") and harness.tls.key (\"\") go together"}},
+      {"ClientCaWithoutTls",
+       h + "  tls:\n    client_ca: ca.pem\n",
+       3,
+       {"harness.tls.client_ca (\"ca.pem\") needs TLS"}},
       {"TlsCertAsAMap",
        h + "  tls:\n    cert: {file: x}\n",
        3,
@@ -748,19 +764,17 @@ TEST_F(ConfigTest, DescribeConfigOfEveryKeyReadsBackToTheSameConfig) {
   want.agent_startup_stagger = 0.1;
   want.health_check.heartbeat_interval = 1.0 / 3;
   want.coordinator.failure_window = 1e-7;
-  want.auth.token = "tok: #en";
-  std::string yaml = DescribeConfig(want, /*show_secrets=*/true);
+  want.auth.admin_token_file = "tok: #en";
+  std::string yaml = DescribeConfig(want);
   absl::StatusOr<Config> c = LoadConfigFile(Write(yaml, "described.yaml"));
   ASSERT_OK(c) << yaml;
   EXPECT_EQ(*c, want) << yaml;
 }
 
-TEST_F(ConfigTest, DescribeConfigHidesTheTokenUnlessAsked) {
+TEST_F(ConfigTest, DescribeConfigNamesTheTokenFiles) {
   Config c;
-  c.auth.token = "s3cret";
-  EXPECT_THAT(DescribeConfig(c), ::testing::Not(HasSubstr("s3cret")));
-  EXPECT_THAT(DescribeConfig(c), HasSubstr("<hidden>"));
-  EXPECT_THAT(DescribeConfig(c, /*show_secrets=*/true), HasSubstr("s3cret"));
+  c.auth.agent_token_file = "/etc/harness/agent.token";
+  EXPECT_THAT(DescribeConfig(c), HasSubstr("agent_token_file: \"/etc/harness/agent.token\""));
 }
 
 }  // namespace
