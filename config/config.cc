@@ -132,6 +132,12 @@ class Checker {
                         "daemon's unix socket (e.g. /var/run/docker.sock), got ",
                         Quote(c.agent.docker.socket)));
     }
+    if (c.agent.docker.cpus < 0 || c.agent.docker.cpus > 4096) {
+      Fail({"harness.agent.docker.cpus"},
+           absl::StrCat("harness.agent.docker.cpus must be a number of CPUs from 0 (no limit) to "
+                        "4096, got ",
+                        c.agent.docker.cpus));
+    }
     if (c.agent.launcher == "swarm" && !ValidSwarmService(c.agent.swarm.service)) {
       Fail({"harness.agent.swarm.service"},
            absl::StrCat("harness.agent.swarm.service must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}, "
@@ -299,7 +305,8 @@ class Loader {
                         {"item_timeout", Secs(&c->agent.item_timeout)},
                         {"stall_timeout", Secs(&c->agent.stall_timeout)},
                         {"docker", Sub({{"socket", Str(&c->agent.docker.socket)},
-                                        {"image", Str(&c->agent.docker.image)}})},
+                                        {"image", Str(&c->agent.docker.image)},
+                                        {"cpus", Num(&c->agent.docker.cpus)}})},
                         {"swarm", Sub({{"service", Str(&c->agent.swarm.service)}})}})},
          {"health_check", Sub({{"heartbeat_interval", Secs(&c->health_check.heartbeat_interval)},
                                {"heartbeat_timeout", Secs(&c->health_check.heartbeat_timeout)},
@@ -409,6 +416,18 @@ class Loader {
       if (!IsPlainNumber(v) || !absl::SimpleAtod(v.Scalar(), &d) || !std::isfinite(d)) {
         return Error(v, absl::StrCat(key, " must be a number of seconds (e.g. 5 or 0.5), got ",
                                      Describe(v)));
+      }
+      *out = d;
+      return absl::OkStatus();
+    };
+  }
+
+  // A plain number (e.g. 2 or 0.5).
+  FieldFn Num(double* out) {
+    return [this, out](const YAML::Node& v, const std::string& key) {
+      double d = 0;
+      if (!IsPlainNumber(v) || !absl::SimpleAtod(v.Scalar(), &d) || !std::isfinite(d)) {
+        return Error(v, absl::StrCat(key, " must be a number (e.g. 2 or 0.5), got ", Describe(v)));
       }
       *out = d;
       return absl::OkStatus();
@@ -660,6 +679,7 @@ std::string DescribeConfig(const Config& c) {
   begin("docker");
   str("socket", c.agent.docker.socket);
   str("image", c.agent.docker.image);
+  num("cpus", c.agent.docker.cpus);
   out << YAML::EndMap;
   begin("swarm");
   str("service", c.agent.swarm.service);

@@ -35,6 +35,7 @@ struct RepoConfig {
 struct DockerConfig {
   std::string socket = "/var/run/docker.sock";  // the Docker daemon's unix socket
   std::string image;  // the agent image; empty: harness-agent:<this controller's version>
+  double cpus = 0;    // each agent container's CPU limit in CPUs (docker --cpus); 0: none
   bool operator==(const DockerConfig&) const = default;
 };
 

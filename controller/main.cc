@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -198,6 +199,7 @@ int Run(int argc, char** argv) {
       pool.docker_memory_bytes =
           (config.resource_limits.max_session_memory_mb + kDockerMemoryHeadroomMb) << 20;
     }
+    pool.docker_nano_cpus = static_cast<int64_t>(std::llround(config.agent.docker.cpus * 1e9));
   }
   opts.repo_path = config.repo.path;
   opts.base_branch = config.repo.base_branch;

@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::Create(PoolManagerOpti
       lo.controller_id = m->controller_id_;
       lo.image = m->options_.docker_image;
       lo.memory_bytes = m->options_.docker_memory_bytes;
+      lo.nano_cpus = m->options_.docker_nano_cpus;
       lo.log_dir = StatePaths(m->options_.state_dir).AgentsDir();  // crash contexts read them
       lo.clock = clock;
       lo.on_exit = std::move(on_exit);
@@ -96,6 +97,7 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::Create(PoolManagerOpti
       lo.controller_id = m->controller_id_;
       lo.image = m->options_.docker_image;
       lo.memory_bytes = m->options_.docker_memory_bytes;
+      lo.nano_cpus = m->options_.docker_nano_cpus;
       // Swarm restarts the tasks itself: as the pool would, and it gives up where the pool
       // marks the slot failed.
       lo.restart_delay = m->options_.pool.restart_delay;

@@ -54,6 +54,7 @@ struct PoolManagerOptions {
   std::string docker_socket;   // docker, swarm launcher: the daemon's (a manager's) unix socket
   std::string docker_image;    // docker, swarm launcher: the agent image
   int64_t docker_memory_bytes = 0;  // docker, swarm: each container's memory limit (0: none)
+  int64_t docker_nano_cpus = 0;  // docker, swarm: each container's CPU limit, 1e9 = 1 CPU (0: none)
   std::string swarm_service = "harness-agents";  // swarm launcher: the service of the agents
   absl::Duration heartbeat_timeout = absl::Seconds(30);
   // How often the registry and the leases are read between events.

@@ -107,8 +107,9 @@ std::string SwarmLauncher::ServiceSpec(const LaunchSpec& spec, int replicas) con
       {"Networks", json::array({{{"Target", "host"}}})},
   };
   if (options_.memory_bytes > 0) {
-    task["Resources"] = {{"Limits", {{"MemoryBytes", options_.memory_bytes}}}};
+    task["Resources"]["Limits"]["MemoryBytes"] = options_.memory_bytes;
   }
+  if (options_.nano_cpus > 0) task["Resources"]["Limits"]["NanoCPUs"] = options_.nano_cpus;
   json service = {{"Name", options_.service},
                   {"Labels", labels},
                   {"TaskTemplate", task},

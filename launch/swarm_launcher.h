@@ -53,6 +53,7 @@ struct SwarmLauncherOptions {
   ExitCallback on_exit;       // may be empty
   Clock* clock = nullptr;     // default Clock::Real()
   int64_t memory_bytes = 0;   // each task's memory limit (Resources.Limits); 0: none
+  int64_t nano_cpus = 0;      // each task's CPU limit (Resources.Limits), 1e9 = one CPU; 0: none
   // The service's RestartPolicy (Condition any): mirrors the pool's restart delay and failure
   // threshold, so that swarm gives up on a slot where the pool marks it failed.
   absl::Duration restart_delay = absl::Seconds(10);

@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -314,6 +315,7 @@ TEST_F(DockerAgents, TheControllerKeepsItsAgentContainersAtTheTargetThroughADock
 // drained: each finishes its item (done by the agent that had it, nothing released or expired)
 // before its container goes.
 TEST_F(DockerAgents, ScalingUpAndDownChangesTheContainersAndDrainsTheWorkingOnes) {
+  docker_yaml_ = "      cpus: 0.5\n";  // each container's CPU limit
   StartManagedController(2);
   ASSERT_TRUE(WaitFor([&] { return Running().size() == 2 && Healthy() == 2; }, absl::Seconds(60)))
       << ControllerLog();
@@ -323,6 +325,14 @@ TEST_F(DockerAgents, ScalingUpAndDownChangesTheContainersAndDrainsTheWorkingOnes
       << Running().size() << " containers, " << Healthy() << " healthy\n"
       << ControllerLog();
   EXPECT_EQ(Containers().size(), 5u) << "no container but the running ones";
+  launch::DockerEngine engine{launch::DockerEngineOptions{}};
+  for (const auto& c : Containers()) {
+    absl::StatusOr<launch::DockerEngine::Response> r = engine.Call(
+        "test: inspect", "GET", absl::StrCat("/containers/", c.id, "/json"), "", absl::Seconds(30));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(nlohmann::json::parse(r->body)["HostConfig"]["NanoCpus"], 500'000'000)
+        << "agent.docker.cpus: 0.5";
+  }
 
   // Four agents work on an item each; one is idle.
   std::vector<v1::ItemSpec> items;

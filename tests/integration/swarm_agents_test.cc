@@ -104,7 +104,7 @@ class SwarmAgents : public ::testing::Test {
     config_.lease_ttl = 6;
     config_.extra_yaml = "  agent_startup_stagger: 0\n  agent_restart_delay: 2\n";
     config_.agent_yaml = absl::StrCat("    docker:\n      socket: ", kNode1Socket,
-                                      "\n      image: ", Image(), "\n    swarm:\n      service: ",
+                                      "\n      image: ", Image(), "\n      cpus: 0.5\n    swarm:\n      service: ",
                                       service_, "\n");
     controller_ = ControllerProcess::Start(config_, tmp_.path());
     ASSERT_NE(controller_, nullptr);
@@ -225,6 +225,14 @@ TEST_F(SwarmAgents, AgentsOnBothNodesFinishItemsWithResultsOnTheirBranches) {
   EXPECT_EQ(authors, (std::set<std::string>{"Harness Agent agent-1", "Harness Agent agent-2"}));
   std::map<int, SwarmTask> running = Running();
   EXPECT_NE(running[1].node_id, running[2].node_id);
+  // agent.docker.cpus: 0.5 is each task's CPU limit.
+  absl::StatusOr<DockerEngine::Response> svc =
+      node1_.Call("test: service inspect", "GET", absl::StrCat("/services/", service_), "",
+                  absl::Seconds(30));
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  nlohmann::json spec = nlohmann::json::parse(svc->body);
+  EXPECT_EQ(spec["Spec"]["TaskTemplate"]["Resources"]["Limits"]["NanoCPUs"], 500'000'000)
+      << svc->body;
 }
 
 TEST_F(SwarmAgents, ScaleUpThenDownDrainsTheHighestSlotsAndLowersTheReplicas) {

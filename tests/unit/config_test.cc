@@ -79,6 +79,7 @@ constexpr char kEveryKey[] = R"(harness:
     docker:
       socket: /run/user/1000/docker.sock
       image: my-agent:2
+      cpus: 1.5
     swarm:
       service: my-agents
   health_check:
@@ -145,6 +146,7 @@ Config EveryKeyConfig() {
   c.agent.stall_timeout = 45;
   c.agent.docker.socket = "/run/user/1000/docker.sock";
   c.agent.docker.image = "my-agent:2";
+  c.agent.docker.cpus = 1.5;
   c.agent.swarm.service = "my-agents";
   c.health_check = {0.25, 1.5, 2};
   c.coordinator = {7, 120, {"notify-send", "harness"}};
@@ -176,6 +178,7 @@ TEST_F(ConfigTest, DefaultsAreTheContractValues) {
   EXPECT_EQ(c.agent.stall_timeout, 900);
   EXPECT_EQ(c.agent.docker.socket, "/var/run/docker.sock");
   EXPECT_EQ(c.agent.docker.image, "");
+  EXPECT_EQ(c.agent.docker.cpus, 0);
   EXPECT_EQ(c.agent.swarm.service, "harness-agents");
   EXPECT_EQ(c.health_check.heartbeat_interval, 5);
   EXPECT_EQ(c.health_check.heartbeat_timeout, 30);
@@ -443,6 +446,14 @@ std::vector<BadValue> BadValues() {
        h + "  agent:\n    launcher: docker\n    docker:\n      socket: docker.sock\n",
        5,
        {"harness.agent.docker.socket must be the absolute path", "\"docker.sock\""}},
+      {"DockerCpusNegative",
+       h + "  agent:\n    launcher: docker\n    docker:\n      cpus: -1\n",
+       5,
+       {"harness.agent.docker.cpus must be a number of CPUs from 0 (no limit) to 4096", "got -1"}},
+      {"DockerCpusNotANumber",
+       h + "  agent:\n    launcher: docker\n    docker:\n      cpus: two\n",
+       5,
+       {"harness.agent.docker.cpus must be a number (e.g. 2 or 0.5)", "two"}},
       {"SwarmServiceNotAName",
        h + "  agent:\n    launcher: swarm\n    swarm:\n      service: \"my agents\"\n",
        5,
