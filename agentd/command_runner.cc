@@ -18,6 +18,7 @@
 #include <cmath>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -43,7 +44,16 @@ std::string DescribeArgv(const std::vector<std::string>& argv) {
   return absl::StrCat("`", joined, "`");
 }
 
-// The inherited environment with our variables put on top.
+// agentd's own credentials, which the item's command must not see: the bearer token and any
+// token file (HARNESS_TOKEN, HARNESS_TOKEN_FILE, HARNESS_<ROLE>_TOKEN[_FILE]) and the mTLS
+// private key's path (HARNESS_KEY). HARNESS_LEASE_TOKEN is ours and is set below.
+bool IsCredentialVariable(absl::string_view key) {
+  if (!absl::StartsWith(key, "HARNESS_")) return false;
+  if (key == "HARNESS_KEY") return true;
+  return absl::EndsWith(key, "_TOKEN") || absl::EndsWith(key, "_TOKEN_FILE");
+}
+
+// The inherited environment, less agentd's credentials, with our variables put on top.
 std::vector<std::string> BuildEnvironment(const CommandRequest& r) {
   std::vector<std::pair<std::string, std::string>> ours = {
       {"HARNESS_ITEM_ID", r.item_id},
@@ -59,7 +69,7 @@ std::vector<std::string> BuildEnvironment(const CommandRequest& r) {
     absl::string_view key = entry.substr(0, entry.find('='));
     bool replaced =
         std::any_of(ours.begin(), ours.end(), [&](const auto& kv) { return key == kv.first; });
-    if (!replaced) env.emplace_back(entry);
+    if (!replaced && !IsCredentialVariable(key)) env.emplace_back(entry);
   }
   for (const auto& [key, value] : ours) env.push_back(absl::StrCat(key, "=", value));
   return env;

@@ -9,7 +9,9 @@
 //     PATH unless it contains a '/'; a relative one is taken from the work dir.
 //   * the environment of agentd, plus HARNESS_ITEM_ID, HARNESS_ITEM_TITLE, HARNESS_PROMPT_FILE
 //     (the prompt, written to `prompt_path`), HARNESS_AGENT_ID, HARNESS_LEASE_TOKEN and
-//     HARNESS_ATTEMPT (these replace any inherited values);
+//     HARNESS_ATTEMPT (these replace any inherited values), less agentd's credentials:
+//     HARNESS_TOKEN, HARNESS_TOKEN_FILE, every other HARNESS_*_TOKEN and HARNESS_*_TOKEN_FILE,
+//     and HARNESS_KEY (the model-driven command must not act as the agent);
 //   * stdin from /dev/null, stdout and stderr appended to `log_path`, the work dir as its
 //     current directory, default signal dispositions and an empty signal mask;
 //   * its own process group, so that stopping it reaches everything it started.

@@ -3,6 +3,8 @@
 // or 2 (bad command line). The logic lives in the harness_agentd library.
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -59,6 +61,14 @@ void AnchorProgram(std::vector<std::string>* argv) {
   if (program.find('/') == std::string::npos || program[0] == '/') return;
   char cwd[4096];
   if (getcwd(cwd, sizeof cwd) != nullptr) program = absl::StrCat(cwd, "/", program);
+}
+
+// Removes the variable `name` and overwrites its value where the process started with it: the
+// kernel shows that block in /proc/<pid>/environ, which the item's command (same user) could
+// read. The command's own environment is scrubbed by the CommandRunner.
+void ForgetEnvironmentSecret(const char* name) {
+  if (char* value = getenv(name); value != nullptr) memset(value, 0, strlen(value));
+  unsetenv(name);
 }
 
 }  // namespace
@@ -136,6 +146,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<harness::ClientAuth> auth = harness::ResolveClientAuth(auth_flags);
   if (!auth.ok()) flags.Fail(std::string(auth.status().message()));
+  ForgetEnvironmentSecret("HARNESS_TOKEN");  // read once, above; the TLS files are read too
 
   harness::agentd::ControllerClientOptions client_options;
   client_options.address = controller;

@@ -179,6 +179,12 @@ class Checker {
            absl::StrCat("harness.tls.cert (", Quote(c.tls.cert), ") and harness.tls.key (",
                         Quote(c.tls.key), ") go together: set both for TLS, or neither"));
     }
+    if (c.agent.tls_cert.empty() != c.agent.tls_key.empty()) {
+      Fail({"harness.agent.tls_cert", "harness.agent.tls_key"},
+           absl::StrCat("harness.agent.tls_cert (", Quote(c.agent.tls_cert),
+                        ") and harness.agent.tls_key (", Quote(c.agent.tls_key),
+                        ") go together: set both for mTLS, or neither"));
+    }
     if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
       Fail({"harness.tls.client_ca"},
            absl::StrCat("harness.tls.client_ca (", Quote(c.tls.client_ca),
@@ -307,7 +313,10 @@ class Loader {
                         {"docker", Sub({{"socket", Str(&c->agent.docker.socket)},
                                         {"image", Str(&c->agent.docker.image)},
                                         {"cpus", Num(&c->agent.docker.cpus)}})},
-                        {"swarm", Sub({{"service", Str(&c->agent.swarm.service)}})}})},
+                        {"swarm", Sub({{"service", Str(&c->agent.swarm.service)}})},
+                        {"tls_ca", Str(&c->agent.tls_ca)},
+                        {"tls_cert", Str(&c->agent.tls_cert)},
+                        {"tls_key", Str(&c->agent.tls_key)}})},
          {"health_check", Sub({{"heartbeat_interval", Secs(&c->health_check.heartbeat_interval)},
                                {"heartbeat_timeout", Secs(&c->health_check.heartbeat_timeout)},
                                {"lease_ttl", Secs(&c->health_check.lease_ttl)}})},
@@ -684,6 +693,9 @@ std::string DescribeConfig(const Config& c) {
   begin("swarm");
   str("service", c.agent.swarm.service);
   out << YAML::EndMap;
+  str("tls_ca", c.agent.tls_ca);
+  str("tls_cert", c.agent.tls_cert);
+  str("tls_key", c.agent.tls_key);
   out << YAML::EndMap;
   begin("health_check");
   num("heartbeat_interval", c.health_check.heartbeat_interval);

@@ -53,6 +53,12 @@ struct AgentConfig {
   double stall_timeout = 900;  // seconds without output or file change: the command is stopped
   DockerConfig docker;
   SwarmConfig swarm;
+  // What the agents the controller launches present (docs/SECURITY.md): the CA they trust for
+  // the controller's certificate (needed with tls.cert), and their client certificate and key
+  // (needed with tls.client_ca). Paths on the controller's host; checked at start.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 
   absl::Duration ItemTimeout() const { return Seconds(item_timeout); }
   absl::Duration StallTimeout() const { return Seconds(stall_timeout); }

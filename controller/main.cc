@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "config/config.h"
 #include "config/flags.h"
+#include "controller/agent_credentials.h"
 #include "controller/controller.h"
 #include "controller/server.h"
 #include "controller/server_security.h"
@@ -99,7 +100,8 @@ int Run(int argc, char** argv) {
     config.repo.path = ResolveAgainst(config_file, config.repo.path);
     for (std::string* path : {&config.tls.cert, &config.tls.key, &config.tls.client_ca,
                               &config.auth.admin_token_file, &config.auth.read_token_file,
-                              &config.auth.agent_token_file}) {
+                              &config.auth.agent_token_file, &config.agent.tls_ca,
+                              &config.agent.tls_cert, &config.agent.tls_key}) {
       *path = ResolveAgainst(config_file, *path);
     }
   }
@@ -138,6 +140,13 @@ int Run(int argc, char** argv) {
                             security->tls() || security->tokens.Any() ? "" : " or tokens",
                             ": anyone who can reach this port can take work, change the queue "
                             "and read prompts"));
+  }
+  absl::StatusOr<launch::AgentCredentials> agent_credentials =
+      LaunchedAgentCredentials(config, *security);
+  if (!agent_credentials.ok()) {
+    std::fprintf(stderr, "controller: %s\n",
+                 std::string(agent_credentials.status().message()).c_str());
+    return 2;
   }
   if (security->tokens.Any() && security->tokens.agent.empty()) {
     LogWarning("tokens are on but there is no agent token (harness.auth.agent_token_file or "
@@ -178,6 +187,7 @@ int Run(int argc, char** argv) {
   pool.pool.failure_window = config.coordinator.FailureWindow();
   pool.pool.stop_grace = kLaunchedAgentStopGrace;
   pool.on_alert = config.coordinator.on_alert;
+  pool.agent_credentials = *std::move(agent_credentials);
   if (pool.launcher == "process") {
     absl::StatusOr<std::string> binary = AgentdBinary(config.agent.binary);
     if (!binary.ok()) {

@@ -534,6 +534,7 @@ void PoolManager::Launch(const PoolAction& a, std::vector<PoolAction>& more) {
   spec.controller_address = address_;
   spec.binary = options_.binary;
   spec.extra_args = options_.agent_args;
+  spec.credentials = options_.agent_credentials;
   absl::StatusOr<launch::Launched> l = launcher_->Start(spec);
   if (!l.ok() && LauncherOutage::IsOutage(l.status())) {
     // The launcher cannot act (its daemon is down): no death of the slot; held and retried.

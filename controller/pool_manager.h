@@ -50,6 +50,8 @@ struct PoolManagerOptions {
   std::string state_dir;
   std::string binary;  // the agentd to launch (process: a path; docker: in the image)
   std::vector<std::string> agent_args;  // appended to every launched agentd's argv
+  // What every launched agent presents (controller/agent_credentials.h); never on its argv.
+  launch::AgentCredentials agent_credentials;
   std::vector<std::string> on_alert;
   std::string docker_socket;   // docker, swarm launcher: the daemon's (a manager's) unix socket
   std::string docker_image;    // docker, swarm launcher: the agent image

@@ -194,6 +194,17 @@ absl::StatusOr<Launched> DockerLauncher::Start(const LaunchSpec& spec) {
   c.nano_cpus = options_.nano_cpus;
   c.init = options_.init;
   c.binds = options_.binds;
+  // The agent's credentials: the token in its environment, the TLS files bound read-only.
+  absl::StatusOr<ContainerCredentials> creds = ForContainer(spec.credentials);
+  if (!creds.ok()) {
+    Unreserve(spec.agent_id);
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot start ", spec.agent_id, ": ", creds.status().message()));
+  }
+  c.env.insert(c.env.end(), creds->env.begin(), creds->env.end());
+  for (const auto& [host_path, target] : creds->files) {
+    c.binds.push_back(absl::StrCat(host_path, ":", target, ":ro"));
+  }
 
   absl::StatusOr<std::string> id = CreateContainer(c);
   if (!id.ok()) {

@@ -63,7 +63,8 @@ class DockerLauncher : public Launcher {
   // <binary> --id <agent> --controller <address> [--workdir <workdir>] <extra_args...> (binary
   // defaults to "agentd", found on the image's PATH; the image's entrypoint, tini, runs it),
   // environment HARNESS_AGENT_ID, HARNESS_SLOT, HARNESS_CONTROLLER, HARNESS_CONTROLLER_ID, the
-  // workdir (if given) also its working directory. No --repo: the base and the results travel
+  // workdir (if given) also its working directory. spec.credentials: HARNESS_TOKEN in the
+  // environment, the TLS files bound read-only under kContainerTlsDir (ForContainer). No --repo: the base and the results travel
   // over gRPC. An ended container of the same name left by this controller is removed first.
   // The id is the container id; pid is 0 (agentd's pid lives in the container's namespace).
   absl::StatusOr<Launched> Start(const LaunchSpec& spec) override;

@@ -26,6 +26,31 @@ std::map<std::string, std::string> LabelsFor(absl::string_view controller_id, in
           {std::string(kLabelAgent), std::string(agent_id)}};
 }
 
+absl::StatusOr<ContainerCredentials> ForContainer(const AgentCredentials& credentials) {
+  ContainerCredentials out;
+  if (!credentials.token.empty())
+    out.env.push_back(absl::StrCat("HARNESS_TOKEN=", credentials.token));
+  const struct {
+    const std::string& host_path;
+    absl::string_view name;
+    absl::string_view variable;
+  } files[] = {{credentials.ca_file, "ca.pem", "HARNESS_CA"},
+               {credentials.cert_file, "cert.pem", "HARNESS_CERT"},
+               {credentials.key_file, "key.pem", "HARNESS_KEY"}};
+  for (const auto& f : files) {
+    if (f.host_path.empty()) continue;
+    if (f.host_path[0] != '/' || f.host_path.find_first_of(":,\n") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "agent TLS file \"", f.host_path, "\" (", f.variable,
+          ") cannot be bound into a container: it must be an absolute path without ':' or ','"));
+    }
+    const std::string target = absl::StrCat(kContainerTlsDir, "/", f.name);
+    out.files.emplace_back(f.host_path, target);
+    out.env.push_back(absl::StrCat(f.variable, "=", target));
+  }
+  return out;
+}
+
 std::string DescribeWaitStatus(int wait_status) {
   if (WIFEXITED(wait_status)) return absl::StrCat("exited with status ", WEXITSTATUS(wait_status));
   if (WIFSIGNALED(wait_status)) {

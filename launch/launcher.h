@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -29,6 +30,30 @@ inline constexpr absl::string_view kLabelController = "harness.controller";
 inline constexpr absl::string_view kLabelSlot = "harness.slot";
 inline constexpr absl::string_view kLabelAgent = "harness.agent";
 
+// What a launched agent presents to the controller (docs/SECURITY.md), never on its argv: the
+// token travels in its environment as HARNESS_TOKEN; the TLS files as paths in HARNESS_CA,
+// HARNESS_CERT, HARNESS_KEY (process), or as read-only bind mounts of those files under
+// kContainerTlsDir with those variables pointing there (docker, swarm).
+struct AgentCredentials {
+  std::string token;      // the agent token; "" for none
+  std::string ca_file;    // absolute paths on the controller's host (docker, swarm: on each
+  std::string cert_file;  // daemon's host); ca_file "": no TLS; cert_file "": no client
+  std::string key_file;   // certificate (cert and key go together)
+  bool operator==(const AgentCredentials&) const = default;
+};
+
+// Where containers find the TLS files (ca.pem, cert.pem, key.pem).
+inline constexpr absl::string_view kContainerTlsDir = "/run/harness/tls";
+
+// A container's side of `credentials`: its environment entries ("NAME=value") and the files to
+// bind read-only (host path, path in the container). InvalidArgument for a path that is not
+// absolute or holds a ':' or ',' (docker's bind syntax has no escape for them).
+struct ContainerCredentials {
+  std::vector<std::string> env;
+  std::vector<std::pair<std::string, std::string>> files;
+};
+absl::StatusOr<ContainerCredentials> ForContainer(const AgentCredentials& credentials);
+
 // What to start: one agentd for one slot.
 struct LaunchSpec {
   int slot = 0;                         // 1-based slot number
@@ -38,6 +63,7 @@ struct LaunchSpec {
   std::string binary;                   // the agentd executable (process: a path)
   std::vector<std::string> extra_args;  // appended to agentd's argv
   std::string workdir;                  // agentd's --workdir; empty: the launcher's default
+  AgentCredentials credentials;         // token and TLS files (see AgentCredentials)
 };
 
 // Something a launcher runs (or found running and adopted).

@@ -37,17 +37,21 @@ namespace {
 
 // Environment variables the launcher sets; inherited values of the same names are dropped.
 constexpr absl::string_view kEnvNames[] = {
-    "HARNESS_AGENT_ID",          "HARNESS_SLOT",       "HARNESS_CONTROLLER",
-    "HARNESS_CONTROLLER_ID",     "HARNESS_AGENT_DIR",
+    "HARNESS_AGENT_ID",  "HARNESS_SLOT", "HARNESS_CONTROLLER", "HARNESS_CONTROLLER_ID",
+    "HARNESS_AGENT_DIR", "HARNESS_CA",   "HARNESS_CERT",       "HARNESS_KEY",
 };
 
-bool IsLauncherEnv(absl::string_view entry) {
+// Dropped from the inherited environment: what the launcher sets, and every credential of the
+// controller's (HARNESS_ADMIN_TOKEN, HARNESS_READ_TOKEN, HARNESS_AGENT_TOKEN, any other
+// HARNESS_*_TOKEN or HARNESS_*_TOKEN_FILE, HARNESS_TOKEN): the agent gets its own token only.
+bool IsDroppedEnv(absl::string_view entry) {
+  const absl::string_view key = entry.substr(0, entry.find('='));
+  if (key.size() == entry.size()) return false;  // no '=': left as it is
   for (absl::string_view name : kEnvNames) {
-    if (absl::StartsWith(entry, name) && entry.size() > name.size() && entry[name.size()] == '=') {
-      return true;
-    }
+    if (key == name) return true;
   }
-  return false;
+  return absl::StartsWith(key, "HARNESS_") &&
+         (absl::EndsWith(key, "_TOKEN") || absl::EndsWith(key, "_TOKEN_FILE"));
 }
 
 // argv or envp for posix_spawn: pointers into `strings`, null-terminated.
@@ -177,8 +181,14 @@ absl::StatusOr<Launched> ProcessLauncher::Start(const LaunchSpec& spec) {
   for (const auto& [what, value] : {std::pair<absl::string_view, absl::string_view>{
                                         "controller address", spec.controller_address},
                                     {"agentd binary", spec.binary},
-                                    {"workdir", spec.workdir}}) {
+                                    {"workdir", spec.workdir},
+                                    {"agent CA file", spec.credentials.ca_file},
+                                    {"agent certificate file", spec.credentials.cert_file},
+                                    {"agent key file", spec.credentials.key_file}}) {
     if (absl::Status s = CheckNoNul(what, value); !s.ok()) return s;
+  }
+  if (spec.credentials.token.find_first_of(std::string("\0\n", 2)) != std::string::npos) {
+    return absl::InvalidArgumentError("the agent token contains a NUL or a line break");
   }
   for (const std::string& arg : spec.extra_args) {
     if (arg.find('\0') != std::string::npos) {
@@ -231,8 +241,13 @@ absl::StatusOr<Launched> ProcessLauncher::Start(const LaunchSpec& spec) {
   args.insert(args.end(), spec.extra_args.begin(), spec.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    if (!IsLauncherEnv(*e)) env.emplace_back(*e);
+    if (!IsDroppedEnv(*e)) env.emplace_back(*e);
   }
+  const AgentCredentials& creds = spec.credentials;
+  if (!creds.token.empty()) env.push_back(absl::StrCat("HARNESS_TOKEN=", creds.token));
+  if (!creds.ca_file.empty()) env.push_back(absl::StrCat("HARNESS_CA=", creds.ca_file));
+  if (!creds.cert_file.empty()) env.push_back(absl::StrCat("HARNESS_CERT=", creds.cert_file));
+  if (!creds.key_file.empty()) env.push_back(absl::StrCat("HARNESS_KEY=", creds.key_file));
   env.push_back(absl::StrCat("HARNESS_AGENT_ID=", spec.agent_id));
   env.push_back(absl::StrCat("HARNESS_SLOT=", spec.slot));
   env.push_back(absl::StrCat("HARNESS_CONTROLLER=", spec.controller_address));

@@ -50,8 +50,11 @@ class ProcessLauncher : public Launcher {
   // argv: <binary> --id <agent> --controller <address> --workdir <workdir> <extra_args...>,
   // cwd <state>/agents/<agent>/, stdin /dev/null, stdout+stderr appended to agentd.log, every
   // other fd closed, signal mask empty and dispositions default, its own process group.
-  // Environment: the controller's plus HARNESS_AGENT_ID, HARNESS_SLOT, HARNESS_CONTROLLER,
-  // HARNESS_CONTROLLER_ID and HARNESS_AGENT_DIR. The id is the pid, in decimal. (Resource
+  // Environment: the controller's, less its credentials (HARNESS_TOKEN and every
+  // HARNESS_*_TOKEN, HARNESS_*_TOKEN_FILE) and inherited HARNESS_CA/CERT/KEY, plus
+  // HARNESS_AGENT_ID, HARNESS_SLOT, HARNESS_CONTROLLER, HARNESS_CONTROLLER_ID,
+  // HARNESS_AGENT_DIR, and from spec.credentials HARNESS_TOKEN (the agent token) and
+  // HARNESS_CA, HARNESS_CERT, HARNESS_KEY (paths) when set. Nothing secret goes on argv. The id is the pid, in decimal. (Resource
   // limits are not the launcher's: they travel with each lease, and agentd applies them to
   // the item's command.)
   absl::StatusOr<Launched> Start(const LaunchSpec& spec) override;

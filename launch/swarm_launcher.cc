@@ -77,7 +77,8 @@ SwarmLauncher::~SwarmLauncher() {
   if (watcher_.joinable()) watcher_.join();
 }
 
-std::string SwarmLauncher::ServiceSpec(const LaunchSpec& spec, int replicas) const {
+std::string SwarmLauncher::ServiceSpec(const LaunchSpec& spec, const ContainerCredentials& creds,
+                                       int replicas) const {
   std::vector<std::string> args = {"/bin/sh", "-c", "exec \"$0\" --id \"$HARNESS_AGENT_ID\" \"$@\"",
                                    spec.binary.empty() ? "agentd" : spec.binary, "--controller",
                                    spec.controller_address};
@@ -97,6 +98,17 @@ std::string SwarmLauncher::ServiceSpec(const LaunchSpec& spec, int replicas) con
       {"StopGracePeriod", Nanos(options_.stop_grace)},
   };
   if (!spec.workdir.empty()) container["Dir"] = spec.workdir;
+  // The agent's credentials: the token in the environment, the TLS files bound read-only from
+  // the same path on every node (docs/LAUNCHERS.md).
+  for (const std::string& e : creds.env) container["Env"].push_back(e);
+  if (!creds.files.empty()) {
+    json mounts = json::array();
+    for (const auto& [host_path, target] : creds.files) {
+      mounts.push_back(
+          {{"Type", "bind"}, {"Source", host_path}, {"Target", target}, {"ReadOnly", true}});
+    }
+    container["Mounts"] = mounts;
+  }
   json task = {
       {"ContainerSpec", container},
       {"RestartPolicy",
@@ -132,8 +144,10 @@ absl::StatusOr<SwarmService> SwarmLauncher::EnsureService(const LaunchSpec* spec
       return svc;
     }
     if (!absl::IsNotFound(svc.status()) || spec == nullptr) return svc.status();
+    absl::StatusOr<ContainerCredentials> creds = ForContainer(spec->credentials);
+    if (!creds.ok()) return creds.status();
     absl::StatusOr<std::string> id =
-        engine_.CreateService(options_.service, ServiceSpec(*spec, replicas));
+        engine_.CreateService(options_.service, ServiceSpec(*spec, *creds, replicas));
     if (id.ok()) {
       LogInfo(absl::StrCat("created swarm service ", options_.service, " (", Short(*id), ") of ",
                            options_.image, ", ", replicas, " replicas"));

@@ -79,7 +79,10 @@ class SwarmLauncher : public Launcher {
   // spec.agent_id must be agent-<slot>. The first Start creates the service when there is none:
   // args `/bin/sh -c 'exec "$0" --id "$HARNESS_AGENT_ID" "$@"' <binary> --controller <address>
   // [--workdir W] <extra_args...>` under the image's entrypoint (tini), env HARNESS_AGENT_ID,
-  // HARNESS_SLOT, HARNESS_CONTROLLER, HARNESS_CONTROLLER_ID, host networking.
+  // HARNESS_SLOT, HARNESS_CONTROLLER, HARNESS_CONTROLLER_ID, host networking; from
+  // spec.credentials HARNESS_TOKEN in the env and the TLS files as read-only bind mounts under
+  // kContainerTlsDir (ForContainer): the same host path must hold them on every node. An
+  // existing service is kept as it is (its credentials too).
   absl::StatusOr<Launched> Start(const LaunchSpec& spec) override;
   absl::Status Stop(absl::string_view id, absl::Duration grace) override;
   absl::StatusOr<std::vector<Launched>> List() override;
@@ -106,7 +109,8 @@ class SwarmLauncher : public Launcher {
   // Sets the replicas to at least (`raise`) or at most (`!raise`) `count`; retries when the
   // service's version moved.
   absl::Status SetReplicas(int count, bool raise);
-  std::string ServiceSpec(const LaunchSpec& spec, int replicas) const;
+  std::string ServiceSpec(const LaunchSpec& spec, const ContainerCredentials& creds,
+                          int replicas) const;
   // "hostname (addr)" of a node, read from the manager (cached).
   std::string HostOf(const std::string& node_id);
   Launched MakeLaunched(const SwarmTask& t, bool adopted);

@@ -85,7 +85,8 @@ class DockerAgents : public ::testing::Test {
     launcher_ = std::move(*l);
     for (int i = 1; i <= n; ++i) {
       LaunchSpec spec{
-          i, absl::StrCat("agent-", i), controller_id_, controller_->address(), "agentd", {}, ""};
+          i, absl::StrCat("agent-", i), controller_id_, controller_->address(), "agentd", {}, "",
+          {}};
       auto started = launcher_->Start(spec);
       ASSERT_TRUE(started.ok()) << started.status();
     }
@@ -102,7 +103,7 @@ class DockerAgents : public ::testing::Test {
 
   // agent.launcher: docker: the controller starts `n` agent containers itself. Agent commands
   // read their prompt: "sleep:S" sleeps S seconds first; then the item's file is written.
-  void StartManagedController(int n) {
+  void StartManagedController(int n, std::vector<std::string> command = {}) {
     config_.launcher = "docker";
     config_.parallel_agents = n;
     config_.listen = absl::StrCat("127.0.0.1:", FreePort());  // containers redial it on restart
@@ -113,10 +114,12 @@ class DockerAgents : public ::testing::Test {
         absl::StrCat("  agent_startup_stagger: 0.2\n  agent_restart_delay: 0.2\n", pool_yaml_);
     config_.agent_yaml =
         absl::StrCat("    docker:\n      image: ", Image("harness-agent"), "\n", docker_yaml_);
-    StartController(
-        {"/bin/sh", "-c",
-         "p=$(cat \"$HARNESS_PROMPT_FILE\"); case \"$p\" in sleep:*) sleep "
-         "\"${p#sleep:}\" ;; esac; echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\""});
+    if (command.empty()) {
+      command = {"/bin/sh", "-c",
+                 "p=$(cat \"$HARNESS_PROMPT_FILE\"); case \"$p\" in sleep:*) sleep "
+                 "\"${p#sleep:}\" ;; esac; echo \"$HARNESS_ITEM_ID\" > \"$HARNESS_ITEM_ID.txt\""};
+    }
+    StartController(std::move(command));
     absl::StatusOr<std::string> id = ReadFile(StatePaths(config_.state_dir).ControllerIdFile());
     ASSERT_TRUE(id.ok()) << id.status();
     controller_id_ = std::string(absl::StripAsciiWhitespace(*id));  // TearDown removes its own
@@ -309,6 +312,58 @@ TEST_F(DockerAgents, TheControllerKeepsItsAgentContainersAtTheTargetThroughADock
   ASSERT_TRUE(log.ok()) << log.status();
   EXPECT_NE(log->find("--- container " + before.at(victim).substr(0, 12)), std::string::npos)
       << *log;
+}
+
+// agent.launcher: docker with an agent token and mTLS on the controller's port: the containers
+// get the token in their environment and the TLS files bound read-only, connect and finish
+// their items; the item's command (its results land on the item's branch) sees no token, no
+// key path, and no token in its agentd's environment either.
+TEST_F(DockerAgents, ContainersConnectWithTheAgentTokenOverMtlsAndTheCommandSeesNoCredential) {
+  const std::string certs = tmp_.Sub("certs");
+  MakeCerts(certs);
+  WriteTokenFile(tmp_.Sub("agent.token"), "agent-d0cker-secret");
+  WriteTokenFile(tmp_.Sub("admin.token"), "admin-d0cker-secret");
+  config_.agent_token_file = tmp_.Sub("agent.token");
+  config_.admin_token_file = tmp_.Sub("admin.token");
+  config_.tls_cert = certs + "/server.pem";
+  config_.tls_key = certs + "/server.key";
+  config_.tls_client_ca = certs + "/ca.pem";
+  config_.client_tls = ClientTlsFrom(certs, "admin");
+  // Keys of agent: (4 spaces) after those of agent.docker.
+  docker_yaml_ = absl::StrCat("    tls_ca: ", certs, "/ca.pem\n    tls_cert: ", certs,
+                              "/agent.pem\n    tls_key: ", certs, "/agent.key\n");
+  StartManagedController(
+      2, {"/bin/sh", "-c", "env > env.txt; tr '\\0' '\\n' < /proc/$PPID/environ > agentd-env.txt"});
+  auto status = [&] {
+    v1::StatusSnapshot s;
+    grpc::Status st = controller_->control().Status(TokenCtx("admin-d0cker-secret").get(), {}, &s);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return s;
+  };
+  v1::SubmitRequest req;
+  *req.add_items() = MakeItem("creds-1", "p");
+  *req.add_items() = MakeItem("creds-2", "p");
+  v1::SubmitResponse resp;
+  grpc::Status st =
+      controller_->control().Submit(TokenCtx("admin-d0cker-secret").get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(WaitFor([&] { return status().queue().done() == 2; }, absl::Seconds(120)))
+      << status().DebugString() << ControllerLog();
+  // Both containers connect (the second may have started after the items were done).
+  EXPECT_TRUE(WaitFor([&] { return status().agents_size() == 2; }, absl::Seconds(60)));
+  for (const char* id : {"creds-1", "creds-2"}) {
+    const std::string branch = absl::StrCat("harness/", id);
+    const std::string env = Git({"-C", repo_, "show", branch + ":env.txt"});
+    const std::string agentd_env = Git({"-C", repo_, "show", branch + ":agentd-env.txt"});
+    ASSERT_NE(env.find(absl::StrCat("HARNESS_ITEM_ID=", id)), std::string::npos) << env;
+    // agentd had the bound files (so this is its environment).
+    EXPECT_NE(agentd_env.find("HARNESS_CA=/run/harness/tls/ca.pem"), std::string::npos)
+        << agentd_env;
+    for (const std::string& text : {env, agentd_env}) {
+      EXPECT_EQ(text.find("d0cker-secret"), std::string::npos) << text;
+    }
+    EXPECT_EQ(env.find("HARNESS_KEY="), std::string::npos) << env;
+  }
 }
 
 // `scale 5` starts three more containers; `scale 2` removes three, and those working are

@@ -106,7 +106,7 @@ TEST(DockerLauncherNoDaemon, ADaemonThatIsDownMakesCallsUnavailableWithAClearMes
   o.image = "harness-agent:0";
   absl::StatusOr<std::unique_ptr<DockerLauncher>> l = DockerLauncher::Create(o);
   ASSERT_TRUE(l.ok()) << l.status();  // created all the same: the controller keeps serving
-  LaunchSpec spec{1, "agent-1", "ctl-down", "127.0.0.1:1", "", {}, ""};
+  LaunchSpec spec{1, "agent-1", "ctl-down", "127.0.0.1:1", "", {}, "", {}};
   absl::StatusOr<Launched> started = (*l)->Start(spec);
   ASSERT_TRUE(absl::IsUnavailable(started.status())) << started.status();
   EXPECT_THAT(started.status().message(), HasSubstr("cannot start agent-1"));
@@ -131,13 +131,13 @@ TEST(DockerLauncherNoDaemon, BadOptionsAndSpecsAreRefusedBeforeAnyCall) {
   auto l = DockerLauncher::Create(o);
   ASSERT_TRUE(l.ok());
   EXPECT_TRUE(absl::IsInvalidArgument(
-      (*l)->Start(LaunchSpec{1, "bad/id", "ctl", "127.0.0.1:1", "", {}, ""}).status()));
+      (*l)->Start(LaunchSpec{1, "bad/id", "ctl", "127.0.0.1:1", "", {}, "", {}}).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
-      (*l)->Start(LaunchSpec{0, "agent-1", "ctl", "127.0.0.1:1", "", {}, ""}).status()));
+      (*l)->Start(LaunchSpec{0, "agent-1", "ctl", "127.0.0.1:1", "", {}, "", {}}).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
-      (*l)->Start(LaunchSpec{1, "agent-1", "other", "127.0.0.1:1", "", {}, ""}).status()));
+      (*l)->Start(LaunchSpec{1, "agent-1", "other", "127.0.0.1:1", "", {}, "", {}}).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
-      (*l)->Start(LaunchSpec{1, "agent-1", "ctl", "", "", {}, ""}).status()));
+      (*l)->Start(LaunchSpec{1, "agent-1", "ctl", "", "", {}, "", {}}).status()));
   EXPECT_EQ(DockerLauncher::ContainerName("ctl", "agent-3"), "harness-ctl-agent-3");
 }
 
@@ -211,7 +211,8 @@ class DockerLauncherTest : public ::testing::Test {
                       "127.0.0.1:50999",
                       std::string(kFakeInImage),
                       {"--mode", mode},
-                      absl::StrCat("/reports/", agent)};
+                      absl::StrCat("/reports/", agent),
+                      {}};
   }
 
   // The fake agent's report (it writes it once running), waiting for it.

@@ -147,6 +147,34 @@ TEST_F(CommandRunnerTest, SetsTheHarnessEnvironmentOverTheInheritedOne) {
   EXPECT_EQ(Slurp(Work("prompt.txt")), "Please fix it.");
 }
 
+TEST_F(CommandRunnerTest, AgentCredentialsAreNotInTheCommandsEnvironment) {
+  const std::vector<std::pair<const char*, const char*>> secrets = {
+      {"HARNESS_TOKEN", "agent-secret-1"},
+      {"HARNESS_TOKEN_FILE", "/secret/agent-token-2"},
+      {"HARNESS_AGENT_TOKEN", "agent-secret-3"},
+      {"HARNESS_ADMIN_TOKEN", "admin-secret-4"},
+      {"HARNESS_READ_TOKEN", "read-secret-5"},
+      {"HARNESS_KEY", "/secret/agent-key-6"},
+      {"HARNESS_LEASE_TOKEN", "stale-lease-7"}};
+  for (const auto& [name, value] : secrets) setenv(name, value, 1);
+  setenv("HARNESS_CA", "/tls/ca.pem", 1);
+  CommandRequest r = Request({"/bin/sh", "-c", "env > env.txt"});
+  CommandResult result = CommandRunner().Run(r);
+  for (const auto& [name, value] : secrets) unsetenv(name);
+  unsetenv("HARNESS_CA");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  const std::string env = Slurp(Work("env.txt"));
+  EXPECT_THAT(env, HasSubstr("HARNESS_LEASE_TOKEN=42\n"));  // ours, not the inherited one
+  EXPECT_THAT(env, HasSubstr("HARNESS_CA=/tls/ca.pem\n"));  // not a secret: kept
+  for (const auto& [name, value] : secrets) {
+    EXPECT_THAT(env, Not(HasSubstr(value))) << name;
+  }
+  for (const char* name : {"HARNESS_TOKEN=", "HARNESS_TOKEN_FILE=", "HARNESS_AGENT_TOKEN=",
+                           "HARNESS_ADMIN_TOKEN=", "HARNESS_READ_TOKEN=", "HARNESS_KEY="}) {
+    EXPECT_THAT(env, Not(HasSubstr(absl::StrCat("\n", name)))) << name;
+  }
+}
+
 TEST_F(CommandRunnerTest, RunsInTheWorkDirWithStdinFromDevNull) {
   CommandResult result =
       CommandRunner().Run(Request({"/bin/sh", "-c", "pwd -P > pwd.txt; cat > stdin.txt"}));
