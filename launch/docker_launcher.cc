@@ -109,10 +109,15 @@ void DockerLauncher::Unreserve(const std::string& agent_id) {
 absl::StatusOr<std::string> DockerLauncher::CreateContainer(const ContainerSpec& spec) {
   // 409: the name is taken. A container of ours that has ended (its end not seen by any
   // controller, or seen and being removed by the watcher right now) is removed and the create
-  // tried again; anything else is refused. A removal already in progress is waited for.
+  // tried again; anything else is refused. A removal already in progress is waited for: while
+  // docker removes a container, an inspect may already answer 404 (or the removal 409) although
+  // the name is not free yet, so each such round waits a little longer, 10 s at most in all.
   absl::StatusOr<std::string> id = engine_.Create(spec);
-  for (int attempt = 1; attempt <= 5 && absl::IsFailedPrecondition(id.status()); ++attempt) {
+  absl::Duration pause = absl::Milliseconds(20);
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (absl::IsFailedPrecondition(id.status()) && absl::Now() < give_up) {
     absl::StatusOr<ContainerInfo> old = engine_.Inspect(spec.name);
+    bool wait = true;
     if (old.ok()) {
       auto label = old->labels.find(std::string(kLabelController));
       if (old->running || label == old->labels.end() ||
@@ -124,13 +129,17 @@ absl::StatusOr<std::string> DockerLauncher::CreateContainer(const ContainerSpec&
       LogInfo(absl::StrCat("removing ended container ", spec.name, " (", old->status,
                            ") before starting it again"));
       absl::Status s = engine_.Remove(old->id, /*force=*/true);
-      if (absl::IsFailedPrecondition(s)) {
-        absl::SleepFor(absl::Milliseconds(50) * attempt);  // its removal is under way
-      } else if (!s.ok()) {
-        return s;
+      if (s.ok()) {
+        wait = false;
+      } else if (!absl::IsFailedPrecondition(s) && !absl::IsNotFound(s)) {
+        return s;  // not a removal under way
       }
     } else if (!absl::IsNotFound(old.status())) {
       return id;
+    }
+    if (wait) {
+      absl::SleepFor(pause);
+      pause = std::min(pause * 2, absl::Milliseconds(250));
     }
     id = engine_.Create(spec);
   }

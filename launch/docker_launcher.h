@@ -102,7 +102,7 @@ class DockerLauncher : public Launcher {
   // Appends the ended container's output to <log_dir>/<agent>/agentd.log.
   void KeepLog(const std::string& id, const std::string& agent_id);
   // Create, removing an ended container of ours of the same name if docker says it exists
-  // (waiting for a removal already under way; five tries at most).
+  // (waiting for a removal already under way, 10 s at most).
   absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec);
 
   const DockerLauncherOptions options_;
