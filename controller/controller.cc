@@ -210,8 +210,16 @@ v1::AgentInfo Controller::ToApiAgent(const AgentInfo& a, const std::string& item
 std::vector<v1::AgentInfo> Controller::AgentInfos() const {
   std::map<std::string, std::string> item_of;
   for (const Lease& l : queue_->Leases()) item_of[l.agent] = l.item_id;
+  // A launched agent's pid is its main process's on this host (a container's agentd reports
+  // the pid it has inside its namespace; a swarm task's runs elsewhere: 0).
+  const std::map<std::string, int64_t> launched = pool_->LaunchedPids();
+  const bool in_containers = pool_->launcher_kind() == "docker" || pool_->launcher_kind() == "swarm";
   std::vector<v1::AgentInfo> out;
-  for (const AgentInfo& a : agents_.List()) out.push_back(ToApiAgent(a, item_of[a.id]));
+  for (const AgentInfo& a : agents_.List()) {
+    out.push_back(ToApiAgent(a, item_of[a.id]));
+    auto it = launched.find(a.id);
+    if (in_containers && it != launched.end()) out.back().set_pid(it->second);
+  }
   return out;
 }
 

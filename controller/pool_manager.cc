@@ -237,6 +237,11 @@ std::string PoolManager::launcher_error() const {
   return published_launcher_error_;
 }
 
+std::map<std::string, int64_t> PoolManager::LaunchedPids() const {
+  absl::MutexLock l(&mu_);
+  return published_pids_;
+}
+
 void PoolManager::Shutdown() {
   {
     absl::MutexLock l(&mu_);
@@ -362,9 +367,14 @@ void PoolManager::HandleExit(const launch::LaunchExit& exit) {
   if (it == things_.end()) return;  // not ours (an agent the launcher tracks for no slot)
   Thing t = it->second;
   things_.erase(it);
-  // A thing declared dead was replaced already; without a pid to tell registrations apart
-  // (containers, swarm tasks), its late exit must not mark its successor exited.
-  if (!(t.declared_dead && t.pid == 0)) agents_->MarkExited(t.agent, static_cast<int>(t.pid));
+  // Only the process launcher's pid is the one the agent registers with (a container's agentd
+  // reports its pid from inside its namespace). A thing declared dead was replaced already;
+  // without a pid to tell registrations apart (containers, swarm tasks), its late exit must not
+  // mark its successor exited.
+  const int64_t agent_pid = launcher_->kind() == "process" ? t.pid : 0;
+  if (!(t.declared_dead && agent_pid == 0)) {
+    agents_->MarkExited(t.agent, static_cast<int>(agent_pid));
+  }
   if (!pool_) return;
   bool death = false;
   for (const PoolSlotStatus& s : pool_->Snapshot()) {
@@ -555,7 +565,12 @@ void PoolManager::Publish() {
   int target = pool_ ? pool_->target() : unmanaged_target_;
   std::vector<PoolSlotStatus> slots;
   if (pool_) slots = pool_->Snapshot();
+  std::map<std::string, int64_t> pids;
+  for (const auto& [id, t] : things_) {
+    if (!t.declared_dead && t.slot > 0) pids[t.agent] = t.pid;
+  }
   absl::MutexLock l(&mu_);
+  published_pids_ = std::move(pids);
   published_target_ = target;
   published_slots_ = std::move(slots);
   published_launcher_error_ = outage_.error();

@@ -105,6 +105,9 @@ class PoolManager {
   std::vector<PoolSlotStatus> Slots() const;
   // Why the launcher cannot act now (its daemon is down or refuses); "" when it can.
   std::string launcher_error() const;
+  // The pid on this host of each launched agent's main process, by agent id, for `status`
+  // (process: agentd; docker: the container's first process; swarm: 0, it may run elsewhere).
+  std::map<std::string, int64_t> LaunchedPids() const;
 
   // SIGTERM: no more starts; every launched agent is asked to stop (it finishes or releases its
   // item within agentd's shutdown grace) and killed after the pool's stop_grace. Returns when
@@ -185,6 +188,7 @@ class PoolManager {
   int published_target_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<PoolSlotStatus> published_slots_ ABSL_GUARDED_BY(mu_);
   std::string published_launcher_error_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> published_pids_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
 };

@@ -241,6 +241,7 @@ absl::StatusOr<Launched> DockerLauncher::Start(const LaunchSpec& spec) {
   }
   absl::StatusOr<ContainerInfo> info = engine_.Inspect(*id);
   if (info.ok() && info->started_at != absl::InfinitePast()) launched.started = info->started_at;
+  if (info.ok()) launched.pid = info->pid;  // the container's first process (tini), on the host
   {
     absl::MutexLock l(&mu_);
     Entry& e = entries_[*id];
@@ -355,6 +356,7 @@ void DockerLauncher::Adopt(const ContainerSummary& c, int slot, const std::strin
                     true};
   absl::StatusOr<ContainerInfo> info = engine_.Inspect(c.id);
   if (info.ok() && info->started_at != absl::InfinitePast()) launched.started = info->started_at;
+  if (info.ok()) launched.pid = info->pid;  // the container's first process (tini), on the host
   {
     absl::MutexLock l(&mu_);
     entries_[c.id] = Entry{launched, false, false, false, std::nullopt};

@@ -66,7 +66,8 @@ class DockerLauncher : public Launcher {
   // workdir (if given) also its working directory. spec.credentials: HARNESS_TOKEN in the
   // environment, the TLS files bound read-only under kContainerTlsDir (ForContainer). No --repo: the base and the results travel
   // over gRPC. An ended container of the same name left by this controller is removed first.
-  // The id is the container id; pid is 0 (agentd's pid lives in the container's namespace).
+  // The id is the container id; pid the container's first process on the host (tini), which
+  // is not the pid agentd registers with (that one is from inside the container's namespace).
   absl::StatusOr<Launched> Start(const LaunchSpec& spec) override;
   // SIGTERM to the container now (docker kill --signal TERM), SIGKILL after `grace` (<= 0: at
   // once), as `docker stop -t grace` would, without waiting for it.

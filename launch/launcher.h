@@ -69,7 +69,10 @@ struct LaunchSpec {
 // Something a launcher runs (or found running and adopted).
 struct Launched {
   std::string id;    // opaque: a pid (process), a container or task id (docker, swarm)
-  int64_t pid = 0;   // the local pid when there is one, else 0
+  // The main process's pid on this host when there is one, else 0: process: agentd's (the
+  // pid it registers with); docker: the container's first process (tini), not agentd's own
+  // pid, which agentd reports from inside its namespace; swarm: 0.
+  int64_t pid = 0;
   std::string host;  // where it runs
   absl::Time started = absl::InfinitePast();
   int slot = 0;

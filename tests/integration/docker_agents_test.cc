@@ -381,12 +381,21 @@ TEST_F(DockerAgents, ScalingUpAndDownChangesTheContainersAndDrainsTheWorkingOnes
       << ControllerLog();
   EXPECT_EQ(Containers().size(), 5u) << "no container but the running ones";
   launch::DockerEngine engine{launch::DockerEngineOptions{}};
+  std::map<std::string, int64_t> main_pid;  // by agent
   for (const auto& c : Containers()) {
     absl::StatusOr<launch::DockerEngine::Response> r = engine.Call(
         "test: inspect", "GET", absl::StrCat("/containers/", c.id, "/json"), "", absl::Seconds(30));
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(nlohmann::json::parse(r->body)["HostConfig"]["NanoCpus"], 500'000'000)
-        << "agent.docker.cpus: 0.5";
+    nlohmann::json j = nlohmann::json::parse(r->body);
+    EXPECT_EQ(j["HostConfig"]["NanoCpus"], 500'000'000) << "agent.docker.cpus: 0.5";
+    main_pid[c.labels.at(std::string(launch::kLabelAgent))] = j["State"]["Pid"].get<int64_t>();
+  }
+  // status shows each agent's container's main pid (on the host), not agentd's inside it.
+  const v1::StatusSnapshot up = GetStatus(controller_->control());
+  for (const v1::AgentInfo& a : up.agents()) {
+    ASSERT_TRUE(main_pid.count(a.id())) << a.id();
+    EXPECT_GT(main_pid[a.id()], 1) << a.id();
+    EXPECT_EQ(a.pid(), main_pid[a.id()]) << a.id();
   }
 
   // Four agents work on an item each; one is idle.
