@@ -275,7 +275,7 @@ TEST_F(DockerLauncherTest, StartRunsAgentdInANamedLabelledContainerOnTheHostNetw
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->slot, 1);
   EXPECT_EQ(a->agent_id, "agent-1");
-  EXPECT_EQ(a->pid, 0);
+  EXPECT_GT(a->pid, 1);  // the container's first process on the host (checked below)
   EXPECT_FALSE(a->adopted);
   EXPECT_EQ(a->labels, LabelsFor(controller_, 1, "agent-1"));
 
@@ -293,6 +293,7 @@ TEST_F(DockerLauncherTest, StartRunsAgentdInANamedLabelledContainerOnTheHostNetw
 
   json j = InspectJson(a->id);
   EXPECT_EQ(j["Name"], absl::StrCat("/harness-", controller_, "-agent-1"));
+  EXPECT_EQ(j["State"]["Pid"], a->pid);
   EXPECT_EQ(j["HostConfig"]["NetworkMode"], "host");
   EXPECT_EQ(j["HostConfig"]["Memory"], 256 << 20);
   EXPECT_EQ(j["HostConfig"]["NanoCpus"], 500'000'000);
