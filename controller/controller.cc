@@ -21,10 +21,12 @@ Controller::Controller(ControllerOptions options, Clock* clock)
       agents_(clock, options_.heartbeat_interval, options_.heartbeat_timeout),
       metrics_(clock),
       logs_(StatePaths(options_.queue.state_dir)),
+      sessions_(options_.queue.limits.max_sessions_per_peer),
       started_(clock->Now()) {}
 
 absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions options,
                                                              Clock* clock) {
+  options.queue.limits.max_pack_bytes = options.max_pack_bytes;  // one value, two readers
   auto c = std::unique_ptr<Controller>(new Controller(std::move(options), clock));
   // The repository first: a bad one is refused before the state dir is touched.
   if (absl::Status s = c->OpenRepo(); !s.ok()) return s;

@@ -113,7 +113,12 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceIm
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Session"); !a.ok()) {
     return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(a);
   }
-  return new SessionReactor(controller_);
+  // Counted per peer host until the reactor is done (limits.max_sessions_per_peer).
+  if (absl::Status s = controller_->sessions().Open(ctx->peer()); !s.ok()) {
+    LogWarning(absl::StrCat("agent session refused: ", s.message()));
+    return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(s);
+  }
+  return new SessionReactor(controller_, ctx->peer());
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Acquire(grpc::CallbackServerContext* ctx,
