@@ -28,6 +28,11 @@ class InputLimitsTest : public ::testing::Test {
   // Starts a controller with `limits` ("key: value" lines under harness.limits).
   void StartController(const std::vector<std::string>& limits) {
     config_.state_dir = tmp_.Sub("state");
+    if (limits.empty()) {
+      controller_ = ControllerProcess::Start(config_, tmp_.path());
+      ASSERT_NE(controller_, nullptr);
+      return;
+    }
     config_.extra_yaml = "  limits:\n";
     for (const std::string& l : limits) absl::StrAppend(&config_.extra_yaml, "    ", l, "\n");
     controller_ = ControllerProcess::Start(config_, tmp_.path());
@@ -98,6 +103,51 @@ class InputLimitsTest : public ::testing::Test {
     while (s.stream->Read(&m)) {
     }
     EXPECT_TRUE(s.stream->Finish().ok());
+  }
+
+  // Registers `agent`, submits item `id` and leases it to the agent.
+  v1::Lease LeaseOne(const std::string& agent, const std::string& id) {
+    v1::RegisterRequest reg;
+    reg.set_agent_id(agent);
+    reg.set_pid(1);
+    reg.set_host("test");
+    v1::RegisterResponse registered;
+    EXPECT_TRUE(controller_->agent().Register(Ctx().get(), reg, &registered).ok());
+    Submit(controller_->control(), {MakeItem(id, "do it")});
+    v1::AcquireRequest req;
+    req.set_agent_id(agent);
+    req.set_session_id(registered.session_id());
+    v1::AcquireResponse resp;
+    grpc::Status st = controller_->agent().Acquire(Ctx().get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(resp.has_lease());
+    return resp.lease();
+  }
+  // An upload of the lease's result: the header (pack_size as given), then `chunks`.
+  grpc::Status Upload(const std::string& agent, const v1::Lease& lease, int64_t pack_size,
+                      const std::vector<std::string>& chunks) {
+    v1::UploadResultResponse resp;
+    auto ctx = Ctx();
+    std::unique_ptr<grpc::ClientWriter<v1::UploadResultRequest>> w =
+        controller_->agent().UploadResult(ctx.get(), &resp);
+    v1::UploadResultRequest header;
+    v1::UploadHeader* h = header.mutable_header();
+    h->set_agent_id(agent);
+    h->set_item_id(lease.item_id());
+    h->set_lease_token(lease.lease_token());
+    h->set_attempt(lease.attempt());
+    h->set_commit(std::string(40, 'a'));
+    h->set_base_commit(lease.base_commit());
+    h->set_pack_size(pack_size);
+    bool open = w->Write(header);
+    for (const std::string& c : chunks) {
+      if (!open) break;
+      v1::UploadResultRequest data;
+      data.set_pack_data(c);
+      open = w->Write(data);
+    }
+    w->WritesDone();
+    return w->Finish();
   }
 
   TempDir tmp_;
@@ -185,6 +235,62 @@ TEST_F(InputLimitsTest, SessionsOverThePeerLimitAreRefusedAndAClosedOneFreesItsP
       << refused.error_message();
   CloseSession(a);
   if (again.stream) CloseSession(again);
+}
+
+TEST_F(InputLimitsTest, APackOverMaxPackMbIsResourceExhaustedAndTheLeaseGoesOn) {
+  const std::string repo = tmp_.Sub("repo");
+  std::string out;
+  ASSERT_EQ(RunCommand({"/usr/bin/git", "init", "-q", "-b", "main", repo}, &out), 0) << out;
+  ASSERT_EQ(RunCommand({"/usr/bin/git", "-C", repo, "-c", "user.name=B", "-c", "user.email=b@t",
+                        "commit", "-q", "--allow-empty", "-m", "base"},
+                       &out),
+            0)
+      << out;
+  config_.repo_path = repo;
+  config_.max_pack_mb = 1;
+  StartController({});
+  v1::Lease lease = LeaseOne("agent-1", "item-1");
+
+  // Said in the header.
+  grpc::Status st = Upload("agent-1", lease, int64_t{2} << 20, {});
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message(),
+            "pack of 2,097,152 bytes is over repo.max_pack_mb (1 MiB = 1,048,576 bytes)");
+  // Not said: found as the data passes the limit.
+  st = Upload("agent-1", lease, 0, {std::string((1 << 20) + 1, 'x')});
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message(),
+            "pack of 1,048,577 bytes is over repo.max_pack_mb (1 MiB = 1,048,576 bytes)");
+
+  // The lease is still the agent's: it completes (without a result commit).
+  v1::CompleteRequest complete;
+  complete.set_agent_id("agent-1");
+  complete.set_item_id(lease.item_id());
+  complete.set_lease_token(lease.lease_token());
+  complete.set_attempt(lease.attempt());
+  v1::CompleteResponse completed;
+  st = controller_->agent().Complete(Ctx().get(), complete, &completed);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(GetItem(controller_->control(), "item-1").state(), v1::ITEM_STATE_DONE);
+}
+
+TEST_F(InputLimitsTest, OnlyTheEndOfALogUpToMaxLogBytesPerAttemptIsKept) {
+  StartController({"max_log_bytes_per_attempt: 10"});
+  v1::Lease lease = LeaseOne("agent-1", "item-1");
+  v1::CompleteRequest complete;
+  complete.set_agent_id("agent-1");
+  complete.set_item_id(lease.item_id());
+  complete.set_lease_token(lease.lease_token());
+  complete.set_attempt(lease.attempt());
+  complete.set_log_tail("early lines that are dropped\nlast line\n");
+  v1::CompleteResponse completed;
+  grpc::Status st = controller_->agent().Complete(Ctx().get(), complete, &completed);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  // The tail is written off the RPC's thread: wait for it.
+  EXPECT_TRUE(WaitFor([&] { return !GetItem(controller_->control(), "item-1").log_tail().empty(); },
+                      absl::Seconds(10)));
+  EXPECT_EQ(GetItem(controller_->control(), "item-1").log_tail(), "last line\n");
+  NextSubmitWorks("next");
 }
 
 TEST_F(InputLimitsTest, HarnessctlSubmitFileSaysWhichLimitTooManyItemsPass) {
