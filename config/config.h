@@ -98,7 +98,7 @@ struct QueueConfig {
 // rules are core/limits.h). queue.max_prompt_bytes and repo.max_pack_mb are limits too.
 struct LimitsConfig {
   int64_t max_message_mb = 64;               // gRPC receive size of one message (server)
-  int64_t max_items_per_submit = 10000;      // items in one submit call
+  int64_t max_items_per_submit = 100000;     // items in one submit call
   int64_t max_queued_items = 1000000;        // items not yet ended (pending + leased)
   int64_t max_labels = 64;                   // labels of one item
   int64_t max_label_key_bytes = 128;         // one label key

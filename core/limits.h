@@ -20,7 +20,7 @@ namespace harness {
 // Defaults are far above real use; each is documented with its key in CONFIG.md.
 struct Limits {
   size_t max_prompt_bytes = 1 << 20;             // queue.max_prompt_bytes
-  size_t max_items_per_submit = 10000;           // limits.max_items_per_submit
+  size_t max_items_per_submit = 100000;          // limits.max_items_per_submit
   uint64_t max_queued_items = 1000000;           // limits.max_queued_items (pending + leased)
   size_t max_labels = 64;                        // limits.max_labels (per item)
   size_t max_label_key_bytes = 128;              // limits.max_label_key_bytes

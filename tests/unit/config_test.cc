@@ -200,7 +200,7 @@ TEST_F(ConfigTest, DefaultsAreTheContractValues) {
   EXPECT_EQ(c.queue.max_prompt_bytes, 1048576);
   EXPECT_EQ(c.queue.snapshot_after_mb, 64);
   EXPECT_EQ(c.limits.max_message_mb, 64);
-  EXPECT_EQ(c.limits.max_items_per_submit, 10000);
+  EXPECT_EQ(c.limits.max_items_per_submit, 100000);
   EXPECT_EQ(c.limits.max_queued_items, 1000000);
   EXPECT_EQ(c.limits.max_labels, 64);
   EXPECT_EQ(c.limits.max_label_key_bytes, 128);

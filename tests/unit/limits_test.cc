@@ -40,11 +40,11 @@ TEST(Limits, APromptOverTheLimitIsRefusedNamingTheKeyAndTheSize) {
 
 TEST(Limits, TooManyItemsInOneSubmitAreRefusedNamingTheKey) {
   Limits l;
-  EXPECT_OK(CheckItemsPerSubmit(l, 10000));
-  absl::Status s = CheckItemsPerSubmit(l, 10001);
+  EXPECT_OK(CheckItemsPerSubmit(l, 100000));
+  absl::Status s = CheckItemsPerSubmit(l, 100001);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Msg(s),
-            "a submit of 10,001 items is over limits.max_items_per_submit (10,000); submit them "
+            "a submit of 100,001 items is over limits.max_items_per_submit (100,000); submit them "
             "in smaller parts");
   EXPECT_EQ(CheckItemsPerSubmit(l, 0).code(), absl::StatusCode::kInvalidArgument);
 }
