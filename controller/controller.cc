@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   LogInfo(absl::StrCat("state dir ", c->options_.queue.state_dir, ": ", r.items, " items, ",
                        r.journal_records, " journal records replayed, ", r.leases_kept,
                        " leases kept for one TTL, ", r.grants_rolled_back, " grants handed back, ",
-                       r.claims_removed, " stale claims removed"));
+                       r.claims_removed, " stale claims removed", r.repairs.empty() ? "" : absl::StrCat(
+                           "; ", r.repairs.size(), " repairs (harnessctl status lists them)")));
   return c;
 }
 
@@ -227,6 +228,7 @@ v1::StatusSnapshot Controller::Status() const {
     c->set_address(address_);
   }
   c->set_version(HarnessVersion());
+  for (const std::string& r : queue_->recovery().repairs) c->add_recovery_repairs(r);
   if (StoreHealth h = queue_->store_health(); !h.status.ok()) {
     c->set_store_error(std::string(h.status.message()));
     c->set_store_failing_since_unix_ms(absl::ToUnixMillis(h.failing_since));

@@ -31,6 +31,10 @@ class FrameReader {
   FrameStatus Next(absl::string_view* payload);
   // Offset of the first byte not consumed by a kOk frame.
   size_t offset() const { return offset_; }
+  // After kCorrupt: steps over the damaged frame if its length field still leads to a good
+  // frame or to the end of the data (only the frame's body was damaged). False, and nothing
+  // changes, if the length itself is unusable.
+  bool SkipCorrupt();
 
  private:
   absl::string_view data_;
