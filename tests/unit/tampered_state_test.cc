@@ -166,6 +166,20 @@ TEST_F(TamperedStateTest, AnUnreadableLengthQuarantinesTheRestOfItsSegmentAndThe
   EXPECT_OK(q->Submit({MakeSpec("b")}));
 }
 
+TEST_F(TamperedStateTest, AFrameWithAGoodChecksumOverBytesThatAreNoRecordIsSetAside) {
+  ASSERT_NO_FATAL_FAILURE(SubmitFive());
+  std::string d = ReadSegment(1);
+  std::vector<size_t> at = FrameOffsets(d);
+  // Written on purpose: a frame whose checksum holds, around bytes that do not parse.
+  d.insert(at[1], EncodeFrame(std::string("\xff\xff\xff\xff", 4)));
+  WriteSegment(1, d);
+  std::unique_ptr<WorkQueue> q = Open();
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q->Counts().total, 5);
+  EXPECT_THAT(q->recovery().repairs, Contains(HasSubstr("unparsable record")));
+  EXPECT_THAT(ListNames(paths_.QuarantineDir()), SizeIs(1));
+}
+
 TEST_F(TamperedStateTest, AJournalSegmentTruncatedToNothingOpens) {
   ASSERT_NO_FATAL_FAILURE(SubmitFive());
   WriteSegment(1, "");
