@@ -12,7 +12,7 @@ namespace harness {
 
 // The largest frame a reader accepts (a longer length is damage). Writers never make a larger
 // one: the store refuses a record that would not fit (a submitted batch is the largest record;
-// a controller's request is at most 64 MiB), and snapshots are split into many frames.
+// a request is at most limits.max_message_mb, 64 MiB by default), and snapshots are split.
 inline constexpr uint32_t kMaxFrameBytes = 256u << 20;
 
 void AppendFrame(absl::string_view payload, std::string* out);
