@@ -114,8 +114,12 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceIm
     return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(a);
   }
   // Counted per peer host until the reactor is done (limits.max_sessions_per_peer).
-  if (absl::Status s = controller_->sessions().Open(ctx->peer()); !s.ok()) {
-    LogWarning(absl::StrCat("agent session refused: ", s.message()));
+  bool first_refusal = false;
+  if (absl::Status s = controller_->sessions().Open(ctx->peer(), &first_refusal); !s.ok()) {
+    if (first_refusal) {
+      LogWarning(absl::StrCat("agent session refused: ", s.message(),
+                              " (its further refusals are not logged until one is accepted)"));
+    }
     return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(s);
   }
   return new SessionReactor(controller_, ctx->peer());

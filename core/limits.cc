@@ -96,19 +96,22 @@ std::string PeerHost(absl::string_view peer) {
   return std::string(host);
 }
 
-absl::Status PeerSessions::Open(absl::string_view peer) {
+absl::Status PeerSessions::Open(absl::string_view peer, bool* first_refusal) {
   std::string host = PeerHost(peer);
   absl::MutexLock l(&mu_);
   int& n = open_[host];
   if (n >= max_) {
     int open = n;
     if (n == 0) open_.erase(host);
+    const int refusals = ++refused_[host];
+    if (first_refusal != nullptr) *first_refusal = refusals == 1;
     return absl::ResourceExhaustedError(
         absl::StrCat("peer ", host, " has ", FormatCount(open),
                      " agent sessions open, at limits.max_sessions_per_peer (", FormatCount(max_),
                      ")"));
   }
   ++n;
+  refused_.erase(host);
   return absl::OkStatus();
 }
 

@@ -62,8 +62,10 @@ class PeerSessions {
   explicit PeerSessions(int max_per_peer) : max_(max_per_peer) {}
   // Counts a new session of `peer` (a gRPC peer string), or ResourceExhausted
   // "peer ipv4:10.0.0.7 has 64 sessions open, at limits.max_sessions_per_peer (64)" and counts
-  // nothing. Every OK must be matched by one Close(peer).
-  absl::Status Open(absl::string_view peer);
+  // nothing. Every OK must be matched by one Close(peer). *first_refusal (if given) says whether
+  // this is the host's first refusal since it last had a session accepted, so that a peer
+  // retrying in a loop is logged once.
+  absl::Status Open(absl::string_view peer, bool* first_refusal = nullptr);
   void Close(absl::string_view peer);
   int Count(absl::string_view peer) const;
 
@@ -71,6 +73,7 @@ class PeerSessions {
   const int max_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, int> open_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, int> refused_ ABSL_GUARDED_BY(mu_);  // since the last OK
 };
 
 }  // namespace harness

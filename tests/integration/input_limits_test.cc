@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster.h"
@@ -212,6 +213,21 @@ TEST_F(InputLimitsTest, SessionsOverThePeerLimitAreRefusedAndAClosedOneFreesItsP
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(refused.error_message(),
             "peer ipv4:127.0.0.1 has 2 agent sessions open, at limits.max_sessions_per_peer (2)");
+  // A peer that keeps trying is refused each time and logged once.
+  Session d = OpenSession("agent-d", &refused);
+  ASSERT_EQ(d.stream, nullptr);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto logged = [&] {
+    absl::StatusOr<std::string> log = ReadFile(controller_->log_file());
+    int n = 0;
+    for (size_t p = 0; log.ok() && (p = log->find("agent session refused", p)) != std::string::npos;
+         ++p) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(WaitFor([&] { return logged() >= 1; }, absl::Seconds(10)));
+  EXPECT_EQ(logged(), 1);
   // Everyone else is still served: unary calls, and the open sessions.
   NextSubmitWorks("while-full");
   v1::AgentMessage hb;

@@ -121,14 +121,20 @@ TEST(Limits, SessionsOverTheLimitOfOneHostAreRefusedAndOtherHostsAreNot) {
   PeerSessions sessions(2);
   EXPECT_OK(sessions.Open("ipv4:10.0.0.7:1000"));
   EXPECT_OK(sessions.Open("ipv4:10.0.0.7:1001"));
-  absl::Status s = sessions.Open("ipv4:10.0.0.7:1002");
+  bool first = false;
+  absl::Status s = sessions.Open("ipv4:10.0.0.7:1002", &first);
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(sessions.Open("ipv4:10.0.0.7:1004", &first).ok());
+  EXPECT_FALSE(first);  // the same host again: not the first refusal
   EXPECT_EQ(Msg(s),
             "peer ipv4:10.0.0.7 has 2 agent sessions open, at limits.max_sessions_per_peer (2)");
   EXPECT_EQ(sessions.Count("ipv4:10.0.0.7:9"), 2);
   EXPECT_OK(sessions.Open("ipv4:10.0.0.8:1000"));  // another host is not held back
   sessions.Close("ipv4:10.0.0.7:1000");
   EXPECT_OK(sessions.Open("ipv4:10.0.0.7:1003"));  // a closed session frees its place
+  EXPECT_FALSE(sessions.Open("ipv4:10.0.0.7:1005", &first).ok());
+  EXPECT_TRUE(first);  // first again after an accepted one
   sessions.Close("ipv4:10.0.0.9:1");               // closing what was never open changes nothing
   EXPECT_EQ(sessions.Count("ipv4:10.0.0.9:1"), 0);
 }
