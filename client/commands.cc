@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -261,8 +262,14 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
     ControllerClient client(options);
     absl::StatusOr<v1::SubmitResponse> r = client.Submit(request);
     if (!r.ok()) {
-      if (absl::IsResourceExhausted(r.status())) {
-        return Error(absl::StrCat(r.status().message(), " (submit fewer items per file)"));
+      // gRPC's own size check ("Received message larger than max (N vs. M)") names no key; the
+      // controller's limits (items per submit, queued items) name theirs.
+      if (absl::IsResourceExhausted(r.status()) &&
+          absl::StrContains(r.status().message(), "larger than max")) {
+        return Error(absl::StrCat(
+            "the ", request.items_size(), " items of ", file, " make a request of ",
+            request.ByteSizeLong(), " bytes, more than the controller takes in one message (",
+            r.status().message(), "; its limits.max_message_mb): submit fewer items per file"));
       }
       return Error(r.status());
     }

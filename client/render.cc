@@ -225,6 +225,17 @@ std::string RenderStatusText(const v1::StatusSnapshot& s) {
     absl::StrAppend(&out, "Store: FAILING since ", FormatUnixMs(c.store_failing_since_unix_ms()),
                     ", changes are refused: ", SanitizeForTerminal(c.store_error(), true), "\n");
   }
+  if (c.recovery_repairs_size() > 0) {
+    constexpr int kShown = 5;
+    absl::StrAppend(&out, "Recovery at start: ", c.recovery_repairs_size(), " repairs\n");
+    for (int i = 0; i < c.recovery_repairs_size() && i < kShown; ++i) {
+      absl::StrAppend(&out, "  ", SanitizeForTerminal(c.recovery_repairs(i), true), "\n");
+    }
+    if (c.recovery_repairs_size() > kShown) {
+      absl::StrAppend(&out, "  ... and ", c.recovery_repairs_size() - kShown,
+                      " more (status --json, or the controller's log)\n");
+    }
+  }
   absl::StrAppend(&out, "Agents (", s.pool().active(), "/", s.pool().target(), "):\n");
   Table agents("  ");
   int working = 0;
@@ -275,6 +286,9 @@ std::string RenderStatusJson(const v1::StatusSnapshot& s, bool pretty) {
   w.Key("store_ok").Bool(s.controller().store_error().empty());
   w.Key("store_error").String(s.controller().store_error());
   w.Key("store_failing_since_unix_ms").Int(s.controller().store_failing_since_unix_ms());
+  w.Key("recovery_repairs").BeginArray();
+  for (const std::string& r : s.controller().recovery_repairs()) w.String(r);
+  w.EndArray();
   w.EndObject();
   w.Key("agents").BeginArray();
   for (const v1::AgentInfo& a : s.agents()) WriteAgent(w, a, /*with_version=*/false);

@@ -174,6 +174,17 @@ class Checker {
     IntRange("harness.queue.max_prompt_bytes", c.queue.max_prompt_bytes, 1, int64_t{64} << 20);
     IntRange("harness.queue.snapshot_after_mb", c.queue.snapshot_after_mb, 1, int64_t{1} << 20);
 
+    const LimitsConfig& l = c.limits;
+    IntRange("harness.limits.max_message_mb", l.max_message_mb, 1, 1024);
+    IntRange("harness.limits.max_items_per_submit", l.max_items_per_submit, 1, 1000000);
+    IntRange("harness.limits.max_queued_items", l.max_queued_items, 1, int64_t{1} << 40);
+    IntRange("harness.limits.max_labels", l.max_labels, 0, 100000);
+    IntRange("harness.limits.max_label_key_bytes", l.max_label_key_bytes, 1, 1 << 20);
+    IntRange("harness.limits.max_label_value_bytes", l.max_label_value_bytes, 0, 1 << 20);
+    IntRange("harness.limits.max_sessions_per_peer", l.max_sessions_per_peer, 1, 1000000);
+    IntRange("harness.limits.max_log_bytes_per_attempt", l.max_log_bytes_per_attempt, 0,
+             int64_t{1} << 30);
+
     if (c.tls.cert.empty() != c.tls.key.empty()) {
       Fail({"harness.tls.cert", "harness.tls.key"},
            absl::StrCat("harness.tls.cert (", Quote(c.tls.cert), ") and harness.tls.key (",
@@ -330,6 +341,15 @@ class Loader {
          {"queue", Sub({{"max_attempts", Int(&c->queue.max_attempts)},
                         {"max_prompt_bytes", Int(&c->queue.max_prompt_bytes)},
                         {"snapshot_after_mb", Int(&c->queue.snapshot_after_mb)}})},
+         {"limits", Sub({{"max_message_mb", Int(&c->limits.max_message_mb)},
+                         {"max_items_per_submit", Int(&c->limits.max_items_per_submit)},
+                         {"max_queued_items", Int(&c->limits.max_queued_items)},
+                         {"max_labels", Int(&c->limits.max_labels)},
+                         {"max_label_key_bytes", Int(&c->limits.max_label_key_bytes)},
+                         {"max_label_value_bytes", Int(&c->limits.max_label_value_bytes)},
+                         {"max_sessions_per_peer", Int(&c->limits.max_sessions_per_peer)},
+                         {"max_log_bytes_per_attempt",
+                          Int(&c->limits.max_log_bytes_per_attempt)}})},
          {"auth", Sub({{"admin_token_file", Str(&c->auth.admin_token_file)},
                        {"read_token_file", Str(&c->auth.read_token_file)},
                        {"agent_token_file", Str(&c->auth.agent_token_file)}})},
@@ -716,6 +736,16 @@ std::string DescribeConfig(const Config& c) {
   integer("max_attempts", c.queue.max_attempts);
   integer("max_prompt_bytes", c.queue.max_prompt_bytes);
   integer("snapshot_after_mb", c.queue.snapshot_after_mb);
+  out << YAML::EndMap;
+  begin("limits");
+  integer("max_message_mb", c.limits.max_message_mb);
+  integer("max_items_per_submit", c.limits.max_items_per_submit);
+  integer("max_queued_items", c.limits.max_queued_items);
+  integer("max_labels", c.limits.max_labels);
+  integer("max_label_key_bytes", c.limits.max_label_key_bytes);
+  integer("max_label_value_bytes", c.limits.max_label_value_bytes);
+  integer("max_sessions_per_peer", c.limits.max_sessions_per_peer);
+  integer("max_log_bytes_per_attempt", c.limits.max_log_bytes_per_attempt);
   out << YAML::EndMap;
   begin("auth");
   str("admin_token_file", c.auth.admin_token_file);

@@ -101,6 +101,21 @@ struct QueueConfig {
   bool operator==(const QueueConfig&) const = default;
 };
 
+// What one peer may send the controller or make it keep (docs/SECURITY.md, "Limits"; the
+// rules are core/limits.h). queue.max_prompt_bytes and repo.max_pack_mb are limits too.
+struct LimitsConfig {
+  int64_t max_message_mb = 64;               // gRPC receive size of one message (server)
+  int64_t max_items_per_submit = 100000;     // items in one submit call
+  int64_t max_queued_items = 1000000;        // items not yet ended (pending + leased)
+  int64_t max_labels = 64;                   // labels of one item
+  int64_t max_label_key_bytes = 128;         // one label key
+  int64_t max_label_value_bytes = 1024;      // one label value
+  int64_t max_sessions_per_peer = 10000;     // open agent Session streams from one host
+  int64_t max_log_bytes_per_attempt = 65536; // log tail kept per attempt (the end is kept)
+
+  bool operator==(const LimitsConfig&) const = default;
+};
+
 // Files holding the bearer tokens (one token each; a trailing newline is dropped). All empty:
 // no token is asked for. HARNESS_ADMIN_TOKEN, HARNESS_READ_TOKEN and HARNESS_AGENT_TOKEN (read
 // by the controller, not by ApplyEnvOverrides) override them. See docs/SECURITY.md.
@@ -132,6 +147,7 @@ struct Config {
   CoordinatorConfig coordinator;
   ResourceLimitsConfig resource_limits;
   QueueConfig queue;
+  LimitsConfig limits;
   AuthConfig auth;
   TlsConfig tls;
 

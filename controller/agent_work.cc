@@ -7,20 +7,20 @@
 #include "absl/strings/str_cat.h"
 #include "controller/convert.h"
 #include "core/ids.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/paths.h"
 
 namespace harness {
 namespace {
 
-constexpr size_t kMaxLogTail = 64 << 10;
-
-// Stores the last kMaxLogTail bytes of an attempt's reported log for `harnessctl show`, on the
-// lander's thread (file I/O stays off gRPC's threads and out of a commit group).
+// Stores the end of an attempt's reported log for `harnessctl show`, at most
+// limits.max_log_bytes_per_attempt (KeptLogTail), on the lander's thread (file I/O stays off
+// gRPC's threads and out of a commit group).
 void KeepLogTail(Controller* c, const std::string& item_id, int attempt, const std::string& tail) {
-  if (tail.empty()) return;
-  size_t from = tail.size() > kMaxLogTail ? tail.size() - kMaxLogTail : 0;
-  c->lander().Run([c, item_id, attempt, tail = tail.substr(from)] {
+  absl::string_view kept = KeptLogTail(c->options().queue.limits, tail);
+  if (kept.empty()) return;
+  c->lander().Run([c, item_id, attempt, tail = std::string(kept)] {
     (void)c->logs().Write(item_id, attempt, tail);
   });
 }

@@ -21,10 +21,12 @@ Controller::Controller(ControllerOptions options, Clock* clock)
       agents_(clock, options_.heartbeat_interval, options_.heartbeat_timeout),
       metrics_(clock),
       logs_(StatePaths(options_.queue.state_dir)),
+      sessions_(options_.queue.limits.max_sessions_per_peer),
       started_(clock->Now()) {}
 
 absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions options,
                                                              Clock* clock) {
+  options.queue.limits.max_pack_bytes = options.max_pack_bytes;  // one value, two readers
   auto c = std::unique_ptr<Controller>(new Controller(std::move(options), clock));
   // The repository first: a bad one is refused before the state dir is touched.
   if (absl::Status s = c->OpenRepo(); !s.ok()) return s;
@@ -57,7 +59,10 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   LogInfo(absl::StrCat("state dir ", c->options_.queue.state_dir, ": ", r.items, " items, ",
                        r.journal_records, " journal records replayed, ", r.leases_kept,
                        " leases kept for one TTL, ", r.grants_rolled_back, " grants handed back, ",
-                       r.claims_removed, " stale claims removed"));
+                       r.claims_removed, " stale claims removed",
+                       r.repairs.empty() ? ""
+                                         : absl::StrCat("; ", r.repairs.size(),
+                                                        " repairs (harnessctl status lists them)")));
   return c;
 }
 
@@ -233,6 +238,16 @@ v1::StatusSnapshot Controller::Status() const {
     c->set_address(address_);
   }
   c->set_version(HarnessVersion());
+  // What recovery repaired at this start (fixed since); at most kMaxRepairsShown lines.
+  constexpr size_t kMaxRepairsShown = 100;
+  const std::vector<std::string>& repairs = queue_->recovery().repairs;
+  for (size_t i = 0; i < repairs.size() && i < kMaxRepairsShown; ++i) {
+    c->add_recovery_repairs(repairs[i]);
+  }
+  if (repairs.size() > kMaxRepairsShown) {
+    c->add_recovery_repairs(absl::StrCat("... and ", repairs.size() - kMaxRepairsShown,
+                                         " more repairs (the controller's log at its start)"));
+  }
   if (StoreHealth h = queue_->store_health(); !h.status.ok()) {
     c->set_store_error(std::string(h.status.message()));
     c->set_store_failing_since_unix_ms(absl::ToUnixMillis(h.failing_since));

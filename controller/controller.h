@@ -22,6 +22,7 @@
 #include "core/agent_registry.h"
 #include "core/clock.h"
 #include "core/item_logs.h"
+#include "core/limits.h"
 #include "core/lease_events.h"
 #include "core/metrics.h"
 #include "core/work_queue.h"
@@ -51,7 +52,9 @@ struct ControllerOptions {
   std::string repo_path;
   std::string base_branch;
   bool repo_required = false;  // a bad repo_path is an error (it was given explicitly)
-  uint64_t max_pack_bytes = 1ull << 30;
+  uint64_t max_pack_bytes = 1ull << 30;  // repo.max_pack_mb (also queue.limits.max_pack_bytes)
+  // The gRPC server's largest received message (limits.max_message_mb).
+  int max_message_bytes = 64 << 20;
   // Dead agents stay listed this long before they are forgotten.
   absl::Duration keep_dead_agents = absl::Minutes(10);
 };
@@ -73,6 +76,8 @@ class Controller : public LeaseListener {
   AcquireDispatcher& dispatcher() { return *dispatcher_; }
   Metrics& metrics() { return metrics_; }
   const ItemLogs& logs() const { return logs_; }
+  // Open agent sessions per peer host (limits.max_sessions_per_peer).
+  PeerSessions& sessions() { return sessions_; }
   // The repository, or nullptr when the controller runs without git.
   RepoResults* repo() { return repo_.get(); }
   const RepoResults* repo_const() const { return repo_.get(); }
@@ -113,6 +118,7 @@ class Controller : public LeaseListener {
   std::unique_ptr<AcquireDispatcher> dispatcher_;
   Metrics metrics_;
   ItemLogs logs_;
+  PeerSessions sessions_;
   std::unique_ptr<PoolManager> pool_;
   absl::Time started_;
   // Set by Start(), after the server serves; Status() reads it on RPC threads.

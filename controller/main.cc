@@ -165,9 +165,18 @@ int Run(int argc, char** argv) {
   ControllerOptions opts;
   opts.queue.state_dir = config.state_dir;
   opts.queue.lease_ttl = config.health_check.LeaseTtl();
-  opts.queue.limits.default_max_attempts = static_cast<int>(config.queue.max_attempts);
-  opts.queue.limits.max_prompt_bytes = static_cast<size_t>(config.queue.max_prompt_bytes);
-  opts.queue.limits.default_timeout_s = config.agent.item_timeout;
+  opts.queue.defaults.default_max_attempts = static_cast<int>(config.queue.max_attempts);
+  opts.queue.defaults.default_timeout_s = config.agent.item_timeout;
+  Limits& limits = opts.queue.limits;  // docs/SECURITY.md, "Limits"
+  limits.max_prompt_bytes = static_cast<size_t>(config.queue.max_prompt_bytes);
+  limits.max_items_per_submit = static_cast<size_t>(config.limits.max_items_per_submit);
+  limits.max_queued_items = static_cast<uint64_t>(config.limits.max_queued_items);
+  limits.max_labels = static_cast<size_t>(config.limits.max_labels);
+  limits.max_label_key_bytes = static_cast<size_t>(config.limits.max_label_key_bytes);
+  limits.max_label_value_bytes = static_cast<size_t>(config.limits.max_label_value_bytes);
+  limits.max_sessions_per_peer = static_cast<int>(config.limits.max_sessions_per_peer);
+  limits.max_log_bytes_per_attempt = static_cast<size_t>(config.limits.max_log_bytes_per_attempt);
+  opts.max_message_bytes = static_cast<int>(config.limits.max_message_mb << 20);
   opts.queue.snapshot_after_bytes = static_cast<uint64_t>(config.queue.snapshot_after_mb) << 20;
   opts.heartbeat_interval = config.health_check.HeartbeatInterval();
   opts.heartbeat_timeout = config.health_check.HeartbeatTimeout();

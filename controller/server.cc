@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
 #include "core/paths.h"
+#include "rpc/channel.h"
 
 namespace harness {
 namespace {
@@ -64,8 +65,10 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
   // Agents ping every 10 s; allow that without calls in flight.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.SetMaxSendMessageSize(64 << 20);
+  // limits.max_message_mb: gRPC refuses a larger message with RESOURCE_EXHAUSTED before any
+  // handler sees it. Answers may be as large as the clients take (rpc/channel.h).
+  builder.SetMaxReceiveMessageSize(controller->options().max_message_bytes);
+  builder.SetMaxSendMessageSize(kMaxClientMessageBytes);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
     return absl::UnavailableError(

@@ -113,7 +113,16 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceIm
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Session"); !a.ok()) {
     return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(a);
   }
-  return new SessionReactor(controller_);
+  // Counted per peer host until the reactor is done (limits.max_sessions_per_peer).
+  bool first_refusal = false;
+  if (absl::Status s = controller_->sessions().Open(ctx->peer(), &first_refusal); !s.ok()) {
+    if (first_refusal) {
+      LogWarning(absl::StrCat("agent session refused: ", s.message(),
+                              " (its further refusals are not logged until one is accepted)"));
+    }
+    return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(s);
+  }
+  return new SessionReactor(controller_, ctx->peer());
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Acquire(grpc::CallbackServerContext* ctx,

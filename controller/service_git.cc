@@ -7,6 +7,7 @@
 #include "controller/refused_call.h"
 #include "controller/service_agent.h"
 #include "core/ids.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "git/git_util.h"
 #include "git/pack_receiver.h"
@@ -54,9 +55,10 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
     if (!lease.ok()) return lease.status();
     header_ = h;
     base_ = lease->base.empty() ? h.base_commit() : lease->base;
-    if (h.pack_size() > 0 && static_cast<uint64_t>(h.pack_size()) > repo->max_pack_bytes()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("pack is larger than the limit of ", repo->max_pack_bytes(), " bytes"));
+    if (h.pack_size() > 0) {
+      absl::Status s =
+          CheckPackSize(controller_->queue().options().limits, static_cast<uint64_t>(h.pack_size()));
+      if (!s.ok()) return s;
     }
     absl::StatusOr<git::Repository> handle = git::OpenRepository(repo->path());
     if (!handle.ok()) return handle.status();
@@ -69,7 +71,14 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
   }
   absl::Status Data(const std::string& chunk) {
     if (!receiver_) return absl::InvalidArgumentError("upload: pack data before the header");
-    return receiver_->Append(chunk);
+    received_ += chunk.size();
+    absl::Status s = receiver_->Append(chunk);
+    if (absl::IsResourceExhausted(s)) {
+      // A pack longer than its header said: named as the limit it passed.
+      absl::Status named = CheckPackSize(controller_->queue().options().limits, received_);
+      if (!named.ok()) return named;
+    }
+    return s;
   }
   grpc::Status Complete() {
     if (!receiver_) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "upload: no header");
@@ -97,6 +106,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadResultRequest> {
   std::string base_;
   git::Repository repo_;
   std::unique_ptr<git::PackReceiver> receiver_;
+  uint64_t received_ = 0;  // pack bytes so far
 };
 
 }  // namespace

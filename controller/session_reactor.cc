@@ -123,7 +123,8 @@ v1::LeaseRef ReportedLease(const v1::AgentMessage& m) {
 
 }  // namespace
 
-SessionReactor::SessionReactor(Controller* controller) : controller_(controller) {
+SessionReactor::SessionReactor(Controller* controller, std::string peer)
+    : controller_(controller), peer_(std::move(peer)) {
   sink_ = std::make_shared<Sink>(this);
   StartRead(&in_);
 }
@@ -384,6 +385,7 @@ void SessionReactor::OnDone() {
   DropWant();
   sink_->Detach();
   if (!agent_id_.empty()) controller_->agents().Detach(agent_id_, sink_.get());
+  controller_->sessions().Close(peer_);
   delete this;
 }
 

@@ -24,7 +24,9 @@ namespace harness {
 
 class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
-  explicit SessionReactor(Controller* controller);
+  // `peer` (the stream's gRPC peer) has been counted in controller->sessions(); the reactor
+  // gives it back when done.
+  SessionReactor(Controller* controller, std::string peer);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -53,6 +55,7 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   void Close(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Controller* const controller_;
+  const std::string peer_;
   // The read path's own (OnReadDone and what it calls, then OnDone): no lock.
   v1::AgentMessage in_;
   std::string agent_id_;  // set by Hello

@@ -38,7 +38,8 @@ bool IsValidUtf8(absl::string_view s) {
 
 }  // namespace
 
-absl::Status NormalizeSpec(const SpecLimits& limits, store::ItemSpec* spec) {
+absl::Status NormalizeSpec(const SpecDefaults& defaults, const Limits& limits,
+                           store::ItemSpec* spec) {
   std::string who =
       spec->id().empty() ? "new item" : absl::StrCat("item ", QuoteForMessage(spec->id()));
   auto bad = [&](absl::string_view field, absl::string_view why) {
@@ -50,21 +51,20 @@ absl::Status NormalizeSpec(const SpecLimits& limits, store::ItemSpec* spec) {
     }
   }
   if (spec->title().empty()) return bad("title", "is required");
-  if (spec->title().size() > limits.max_title_bytes) {
+  if (spec->title().size() > defaults.max_title_bytes) {
     return bad("title", absl::StrFormat("is too long: %d bytes, at most %d", spec->title().size(),
-                                        limits.max_title_bytes));
+                                        defaults.max_title_bytes));
   }
   if (!IsValidUtf8(spec->title())) return bad("title", "is not valid UTF-8");
   if (spec->prompt().empty()) return bad("prompt", "is required");
   if (!IsValidUtf8(spec->prompt())) return bad("prompt", "is not valid UTF-8");
-  if (spec->prompt().size() > limits.max_prompt_bytes) {
-    return bad("prompt", absl::StrFormat("is too large: %d bytes, at most %d",
-                                         spec->prompt().size(), limits.max_prompt_bytes));
+  if (absl::Status s = CheckPromptSize(limits, spec->prompt().size()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
   }
   if (spec->max_attempts() < 0) {
     return bad("max_attempts", absl::StrCat("must be at least 1, got ", spec->max_attempts()));
   }
-  if (spec->max_attempts() == 0) spec->set_max_attempts(limits.default_max_attempts);
+  if (spec->max_attempts() == 0) spec->set_max_attempts(defaults.default_max_attempts);
   if (spec->max_attempts() > 1000) {
     return bad("max_attempts", absl::StrCat("must be at most 1000, got ", spec->max_attempts()));
   }
@@ -72,19 +72,19 @@ absl::Status NormalizeSpec(const SpecLimits& limits, store::ItemSpec* spec) {
     return bad("timeout_s",
                absl::StrCat("must be a positive number of seconds, got ", spec->timeout_s()));
   }
-  if (spec->timeout_s() == 0) spec->set_timeout_s(limits.default_timeout_s);
-  if (spec->labels_size() > limits.max_labels) {
-    return bad("labels",
-               absl::StrCat("has ", spec->labels_size(), " entries, at most ", limits.max_labels));
+  if (spec->timeout_s() == 0) spec->set_timeout_s(defaults.default_timeout_s);
+  if (absl::Status s = CheckLabelCount(limits, spec->labels_size()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
   }
   for (const auto& [k, v] : spec->labels()) {
-    if (k.empty() || k.size() > 128 || !IsValidUtf8(k)) {
-      return bad("labels",
-                 absl::StrCat("key ", QuoteForMessage(k), " is empty, too long or not UTF-8"));
+    if (absl::Status s = CheckLabel(limits, k, v); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(who, ": ", s.message()));
     }
-    if (v.size() > 1024 || !IsValidUtf8(v)) {
-      return bad("labels",
-                 absl::StrCat("value of ", QuoteForMessage(k), " is too long or not UTF-8"));
+    if (k.empty() || !IsValidUtf8(k)) {
+      return bad("labels", absl::StrCat("key ", QuoteForMessage(k), " is empty or not UTF-8"));
+    }
+    if (!IsValidUtf8(v)) {
+      return bad("labels", absl::StrCat("value of ", QuoteForMessage(k), " is not UTF-8"));
     }
   }
   return absl::OkStatus();

@@ -92,41 +92,89 @@ absl::StatusOr<ReplayReport> ReplayJournal(
     }
     absl::StatusOr<std::string> data = ReadFile(path);
     if (!data.ok()) return data.status();
+    const bool last = i + 1 == segments->size();
+    // The segment as it is to stay: every frame that was read and applied. Built only once
+    // something is taken out; then the segment is replaced by it.
+    std::string kept;
+    bool repaired = false;
+    size_t kept_from = 0;  // start of the frames not yet copied to `kept`
+    // Moves [from, to) of the segment aside, logs and reports `what`.
+    auto set_aside = [&](size_t from, size_t to, absl::string_view label, std::string what,
+                         bool error) -> absl::Status {
+      absl::string_view bytes = absl::string_view(*data).substr(from, to - from);
+      absl::StatusOr<std::string> q =
+          Quarantine(paths, absl::StrCat("journal-", seg, "-", label, "-", from), bytes);
+      if (!q.ok()) return q.status();
+      kept.append(*data, kept_from, from - kept_from);
+      kept_from = to;
+      repaired = true;
+      std::string line = absl::StrCat("journal ", path, ": ", what, " at offset ", from, ", ",
+                                      bytes.size(), " bytes moved to ", *q, " and cut off");
+      (error ? LogError : LogWarning)(line);
+      report.repairs.push_back(std::move(line));
+      return absl::OkStatus();
+    };
     FrameReader reader(*data);
     absl::string_view payload;
     FrameStatus st;
-    while ((st = reader.Next(&payload)) == FrameStatus::kOk) {
-      store::JournalRecord rec;
-      if (!rec.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-        st = FrameStatus::kCorrupt;
-        break;
+    while (true) {
+      const size_t at = reader.offset();
+      st = reader.Next(&payload);
+      if (st == FrameStatus::kOk) {
+        store::JournalRecord rec;
+        if (!rec.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+          // A checksum that holds over bytes that are not a record: edited on purpose.
+          if (absl::Status s = set_aside(at, reader.offset(), "at", "unparsable record", true);
+              !s.ok()) {
+            return s;
+          }
+          continue;
+        }
+        if (absl::Status s = fn(rec); !s.ok()) {
+          if (!absl::IsFailedPrecondition(s)) {
+            return absl::Status(s.code(), absl::StrCat("replaying ", path, " at offset ", at,
+                                                       ": ", s.message()));
+          }
+          // It does not fit the items as rebuilt so far (what it acts on was lost to damage
+          // before it, or the file was edited): kept aside, the rest goes on.
+          if (absl::Status q = set_aside(at, reader.offset(), "record",
+                                         absl::StrCat("record that does not apply (", s.message(),
+                                                      ")"),
+                                         true);
+              !q.ok()) {
+            return q;
+          }
+          continue;
+        }
+        ++report.records;
+        continue;
       }
-      if (absl::Status s = fn(rec); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("replaying ", path, " at offset ",
-                                                   reader.offset(), ": ", s.message()));
+      if (st == FrameStatus::kEnd) break;
+      if (st == FrameStatus::kCorrupt && reader.SkipCorrupt()) {
+        // One damaged frame whose length still leads to a good frame: only it is lost.
+        if (absl::Status s = set_aside(at, reader.offset(), "at", "corrupt record", true);
+            !s.ok()) {
+          return s;
+        }
+        continue;
       }
-      ++report.records;
+      // Torn (a crash during an append) or unreadable from here on: the rest is set aside.
+      const bool torn = st == FrameStatus::kTorn && last;
+      if (absl::Status s =
+              set_aside(at, data->size(), "at",
+                        torn ? "torn tail (a crash during an append)" : "corrupt record", !torn);
+          !s.ok()) {
+        return s;
+      }
+      break;
     }
-    report.bytes += reader.offset();
-    if (st == FrameStatus::kEnd) continue;
-    size_t bad_at = reader.offset();
-    absl::string_view tail = absl::string_view(*data).substr(bad_at);
-    bool last = i + 1 == segments->size();
-    absl::StatusOr<std::string> q =
-        Quarantine(paths, absl::StrCat("journal-", seg, "-at-", bad_at), tail);
-    if (!q.ok()) return q.status();
-    std::string what = st == FrameStatus::kTorn && last ? "torn tail (a crash during an append)"
-                                                        : "corrupt record";
-    std::string line = absl::StrCat("journal ", path, ": ", what, " at offset ", bad_at, ", ",
-                                    tail.size(), " bytes moved to ", *q, " and cut off");
-    if (::truncate(path.c_str(), static_cast<off_t>(bad_at)) != 0) {
-      return ErrnoStatus(errno, "cannot truncate", path);
+    if (repaired) {
+      kept.append(*data, kept_from, std::string::npos);
+      if (absl::Status s = WriteFileAtomically(path, kept); !s.ok()) return s;
+      report.bytes += kept.size();
+    } else {
+      report.bytes += reader.offset();
     }
-    if (UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC)); fd.valid()) {
-      if (absl::Status s = FsyncFd(fd.get(), path); !s.ok()) return s;
-    }
-    (st == FrameStatus::kTorn && last ? LogWarning : LogError)(line);
-    report.repairs.push_back(std::move(line));
   }
   return report;
 }

@@ -71,7 +71,12 @@ struct ReplayReport {
 absl::StatusOr<std::vector<uint64_t>> ListSegments(const StatePaths& paths);
 
 // Calls fn for every record of segments >= first_segment, in order. Segments below
-// first_segment (already covered by a snapshot) are deleted. fn's error aborts the replay.
+// first_segment (already covered by a snapshot) are deleted. What cannot be read is copied to
+// quarantine/, cut out of its segment (the segment is replaced without it) and reported: a
+// torn tail; a corrupt frame whose length still leads to a good frame (only that frame); else
+// the rest of the segment from the damage on. A record fn refuses with FailedPrecondition (it
+// does not fit the state rebuilt so far, e.g. its item was lost to damage before it) is set
+// aside the same way and replay goes on; any other error of fn aborts the replay.
 absl::StatusOr<ReplayReport> ReplayJournal(
     const StatePaths& paths, uint64_t first_segment,
     const std::function<absl::Status(const store::JournalRecord&)>& fn);

@@ -67,6 +67,19 @@ FrameStatus FrameReader::Next(absl::string_view* payload) {
   return FrameStatus::kOk;
 }
 
+bool FrameReader::SkipCorrupt() {
+  absl::string_view rest = data_.substr(offset_);
+  if (rest.size() < 8) return false;
+  const uint32_t len = GetFixed32(rest.data());
+  if (len > kMaxFrameBytes || rest.size() - 8 < len) return false;
+  FrameReader after(rest.substr(8 + len));
+  absl::string_view payload;
+  const FrameStatus next = after.Next(&payload);
+  if (next != FrameStatus::kOk && next != FrameStatus::kEnd) return false;
+  offset_ += 8 + len;
+  return true;
+}
+
 bool DecodeSingleFrame(absl::string_view data, absl::string_view* payload) {
   FrameReader r(data);
   if (r.Next(payload) != FrameStatus::kOk) return false;

@@ -12,7 +12,7 @@ namespace harness {
 
 // The largest frame a reader accepts (a longer length is damage). Writers never make a larger
 // one: the store refuses a record that would not fit (a submitted batch is the largest record;
-// a controller's request is at most 64 MiB), and snapshots are split into many frames.
+// a request is at most limits.max_message_mb, 64 MiB by default), and snapshots are split.
 inline constexpr uint32_t kMaxFrameBytes = 256u << 20;
 
 void AppendFrame(absl::string_view payload, std::string* out);
@@ -31,6 +31,10 @@ class FrameReader {
   FrameStatus Next(absl::string_view* payload);
   // Offset of the first byte not consumed by a kOk frame.
   size_t offset() const { return offset_; }
+  // After kCorrupt: steps over the damaged frame if its length field still leads to a good
+  // frame or to the end of the data (only the frame's body was damaged). False, and nothing
+  // changes, if the length itself is unusable.
+  bool SkipCorrupt();
 
  private:
   absl::string_view data_;

@@ -138,8 +138,17 @@ absl::Status Store::Load(ItemTable* table, Recovery* recovery) {
   if (PathExists(paths_.SnapshotFile())) {
     if (absl::Status s = LoadSnapshot(paths_, table, recovery, &first_segment); !s.ok()) return s;
   }
-  absl::StatusOr<ReplayReport> replay = ReplayJournal(
-      paths_, first_segment, [&](const store::JournalRecord& rec) { return table->Apply(rec); });
+  // A record that does not fit the items rebuilt so far (an unknown or existing item, a state it
+  // cannot come from) is set aside by the replay; one of an unknown kind (a newer version's)
+  // stops the start.
+  absl::StatusOr<ReplayReport> replay =
+      ReplayJournal(paths_, first_segment, [&](const store::JournalRecord& rec) {
+        absl::Status s = table->Apply(rec);
+        if (absl::IsNotFound(s) || absl::IsAlreadyExists(s) || absl::IsInvalidArgument(s)) {
+          return absl::FailedPreconditionError(s.message());
+        }
+        return s;
+      });
   if (!replay.ok()) return replay.status();
   recovery->journal_records = replay->records;
   for (std::string& r : replay->repairs) recovery->repairs.push_back(std::move(r));

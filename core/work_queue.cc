@@ -133,16 +133,23 @@ void WorkQueue::MaybeSnapshot() {
 }
 
 Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::ItemSpec> specs) {
-  if (specs.empty()) return {absl::InvalidArgumentError("no items to submit"), 0};
+  if (absl::Status s = CheckItemsPerSubmit(options_.limits, specs.size()); !s.ok()) return {s, 0};
   std::vector<std::string> ids;
   uint64_t ticket = 0;
   {
     absl::MutexLock l(&mu_);
     if (!unavailable_.ok()) return {unavailable_, 0};
+    const QueueCounts& counts = table_.counts();
+    if (absl::Status s = CheckQueueRoom(options_.limits,
+                                        static_cast<uint64_t>(counts.pending + counts.leased),
+                                        specs.size());
+        !s.ok()) {
+      return {s, 0};
+    }
     absl::flat_hash_set<std::string> batch_ids;
     for (size_t i = 0; i < specs.size(); ++i) {
       store::ItemSpec& spec = specs[i];
-      if (absl::Status s = NormalizeSpec(options_.limits, &spec); !s.ok()) {
+      if (absl::Status s = NormalizeSpec(options_.defaults, options_.limits, &spec); !s.ok()) {
         std::string where = specs.size() > 1 ? absl::StrCat("item #", i + 1, ": ") : "";
         return {absl::InvalidArgumentError(absl::StrCat(where, s.message())), 0};
       }

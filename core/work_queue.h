@@ -60,7 +60,8 @@ namespace harness {
 struct WorkQueueOptions {
   std::string state_dir;
   absl::Duration lease_ttl = absl::Seconds(30);
-  SpecLimits limits;
+  SpecDefaults defaults;
+  Limits limits;  // prompt, labels, items per submit, queued items (core/limits.h)
   bool group_commit = true;
   // A snapshot is written (and the journal it covers deleted) after this many journal bytes.
   uint64_t snapshot_after_bytes = 64ull << 20;

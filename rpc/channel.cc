@@ -26,8 +26,8 @@ std::shared_ptr<grpc::Channel> MakeControllerChannel(const std::string& address,
   // A channel of its own, not shared with others to the same address in this process, so that
   // no other channel's failed connection (and its backoff) is reused.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
-  args.SetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, 64 << 20);
+  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, kMaxClientMessageBytes);
+  args.SetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, kMaxClientMessageBytes);
   // gRPC 1.51: a channel that failed to connect recovers only after re-resolving its target,
   // which is otherwise throttled to once per 30 s; calls then keep failing with a cached
   // "Connection refused" for seconds after the controller is back.

@@ -19,6 +19,11 @@ namespace harness {
 // serving again, whatever the outage's length. agentd's own retries stay within it too.
 inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 
+// The largest message a client channel receives (and sends), and the controller sends: far
+// above any answer (a page of List is at most 10,000 items). What the controller receives is
+// its own limits.max_message_mb (docs/SECURITY.md, "Limits").
+inline constexpr int kMaxClientMessageBytes = 256 << 20;
+
 struct ChannelOptions {
   std::string token;  // empty: none
   ClientTls tls;      // tls.ca_pem empty: plaintext

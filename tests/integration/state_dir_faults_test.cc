@@ -13,7 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/file_util.h"
 #include "core/paths.h"
+#include "core/record_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster.h"
@@ -25,6 +27,7 @@
 namespace harness::testing {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;  // gmock's
 
 // A JSON item file of n items with ids <prefix><i> and prompts of prompt_bytes.
@@ -102,6 +105,67 @@ TEST(StateDirFaults, AKillDuringALargeSubmitKeepsAllOfTheFilesItemsOrNone) {
     }
     expected = total;
   }
+}
+
+// A journal record damaged while the controller was down (a disk error, a person's editor): the
+// restarted controller serves, keeps every other item, names the damage in its log and in
+// `status` (text and --json), and keeps the damaged bytes in <state>/quarantine/.
+TEST(StateDirFaults, ADamagedJournalRecordIsQuarantinedAndStatusAndLogSaySo) {
+  TempDir tmp;
+  ControllerConfig config;
+  config.state_dir = tmp.Sub("state");
+  std::unique_ptr<ControllerProcess> controller = ControllerProcess::Start(config, tmp.path());
+  ASSERT_NE(controller, nullptr);
+  for (int i = 0; i < 5; ++i) {
+    Submit(controller->control(), {MakeItem(absl::StrCat("d", i), "do it")});
+  }
+  controller.reset();  // stopped by pid
+
+  // The third submit record of the segment that holds them gets a flipped byte.
+  StatePaths paths(config.state_dir);
+  std::string segment;
+  for (const std::string& name : ListNames(paths.JournalDir())) {
+    struct stat st;
+    std::string path = paths.JournalDir() + "/" + name;
+    if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) segment = path;
+  }
+  ASSERT_FALSE(segment.empty());
+  absl::StatusOr<std::string> data = ReadFile(segment);
+  ASSERT_TRUE(data.ok());
+  std::vector<size_t> frames;
+  {
+    FrameReader reader(*data);
+    absl::string_view payload;
+    size_t at = 0;
+    while (reader.Next(&payload) == FrameStatus::kOk) {
+      frames.push_back(at);
+      at = reader.offset();
+    }
+  }
+  ASSERT_GE(frames.size(), 5u);
+  std::string damaged = *data;
+  damaged[frames[2] + 10] ^= 0x40;
+  ASSERT_TRUE(WriteFileAtomically(segment, damaged).ok());
+
+  controller = ControllerProcess::Start(config, tmp.path());
+  ASSERT_NE(controller, nullptr);
+  v1::StatusSnapshot s = GetStatus(controller->control());
+  EXPECT_EQ(s.queue().total(), 4);
+  ASSERT_EQ(s.controller().recovery_repairs_size(), 1);
+  EXPECT_THAT(s.controller().recovery_repairs(0),
+              AllOf(HasSubstr("corrupt record"), HasSubstr(segment), HasSubstr("quarantine")));
+  EXPECT_THAT(ListNames(paths.QuarantineDir()), ::testing::SizeIs(1));
+  std::string out;
+  ASSERT_EQ(RunCtl(controller->address(), {"status"}, &out), 0) << out;
+  EXPECT_THAT(out, AllOf(HasSubstr("Recovery at start: 1 repairs"), HasSubstr("corrupt record")));
+  ASSERT_EQ(RunCtl(controller->address(), {"status", "--json"}, &out), 0) << out;
+  EXPECT_EQ(YAML::Load(out)["controller"]["recovery_repairs"].size(), 1u) << out;
+  absl::StatusOr<std::string> log = ReadFile(controller->log_file());
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(*log, AllOf(HasSubstr("corrupt record"), HasSubstr("1 repairs")));
+  // It takes work as before.
+  Submit(controller->control(), {MakeItem("after", "do it")});
+  EXPECT_EQ(GetStatus(controller->control()).queue().total(), 5);
 }
 
 class FullDiskTest : public ::testing::Test {

@@ -177,8 +177,8 @@ TEST_F(BadInputTest, PromptOverOneMebibyteIsRefusedAndOneMebibyteIsAccepted) {
   store::ItemSpec big = MakeSpec("big");
   big.set_prompt(std::string((1 << 20) + 1, 'p'));
   absl::Status s = SubmitRefused({big}, absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(Msg(s), HasSubstr("item \"big\": prompt is too large"));
-  EXPECT_THAT(Msg(s), HasSubstr("1048577 bytes, at most 1048576"));
+  EXPECT_EQ(Msg(s),
+            "item \"big\": prompt of 1,048,577 bytes is over queue.max_prompt_bytes (1,048,576)");
 
   store::ItemSpec fits = MakeSpec("fits");
   fits.set_prompt(std::string(1 << 20, 'p'));

@@ -98,6 +98,15 @@ constexpr char kEveryKey[] = R"(harness:
     max_attempts: 5
     max_prompt_bytes: 2048
     snapshot_after_mb: 8
+  limits:
+    max_message_mb: 16
+    max_items_per_submit: 500
+    max_queued_items: 20000
+    max_labels: 8
+    max_label_key_bytes: 40
+    max_label_value_bytes: 200
+    max_sessions_per_peer: 32
+    max_log_bytes_per_attempt: 4096
   auth:
     admin_token_file: secrets/admin
     read_token_file: secrets/read
@@ -152,6 +161,7 @@ Config EveryKeyConfig() {
   c.coordinator = {7, 120, {"notify-send", "harness"}};
   c.resource_limits = {1024, 0, -5};
   c.queue = {5, 2048, 8};
+  c.limits = {16, 500, 20000, 8, 40, 200, 32, 4096};
   c.auth = {"secrets/admin", "secrets/read", "secrets/agent"};
   c.tls = {"certs/server.pem", "certs/server.key", "certs/ca.pem"};
   return c;
@@ -192,6 +202,14 @@ TEST_F(ConfigTest, DefaultsAreTheContractValues) {
   EXPECT_EQ(c.queue.max_attempts, 3);
   EXPECT_EQ(c.queue.max_prompt_bytes, 1048576);
   EXPECT_EQ(c.queue.snapshot_after_mb, 64);
+  EXPECT_EQ(c.limits.max_message_mb, 64);
+  EXPECT_EQ(c.limits.max_items_per_submit, 100000);
+  EXPECT_EQ(c.limits.max_queued_items, 1000000);
+  EXPECT_EQ(c.limits.max_labels, 64);
+  EXPECT_EQ(c.limits.max_label_key_bytes, 128);
+  EXPECT_EQ(c.limits.max_label_value_bytes, 1024);
+  EXPECT_EQ(c.limits.max_sessions_per_peer, 10000);
+  EXPECT_EQ(c.limits.max_log_bytes_per_attempt, 65536);
   EXPECT_EQ(c.auth.admin_token_file, "");
   EXPECT_EQ(c.auth.read_token_file, "");
   EXPECT_EQ(c.auth.agent_token_file, "");
@@ -319,8 +337,8 @@ TEST_F(ConfigTest, WrongRootKeyIsNamedWithItsLineAndTheRightOne) {
 }
 
 TEST_F(ConfigTest, UnknownKeyIsNamedInEverySection) {
-  const std::vector<std::string> sections = {
-      "repo", "agent", "health_check", "coordinator", "resource_limits", "queue", "auth", "tls"};
+  const std::vector<std::string> sections = {"repo",  "agent",  "health_check", "coordinator",
+                                             "resource_limits", "queue", "limits", "auth", "tls"};
   for (const std::string& s : sections) {
     std::string text = absl::StrCat("harness:\n  parallel_agents: 1\n  ", s, ":\n    bogus: 1\n");
     EXPECT_EQ(LoadError(text), At(4) + "unknown key \"bogus\" in harness." + s);
@@ -568,6 +586,18 @@ std::vector<BadValue> BadValues() {
        h + "  queue:\n    snapshot_after_mb: 0\n",
        3,
        {"harness.queue.snapshot_after_mb", "got 0"}},
+      {"ZeroItemsPerSubmit",
+       h + "  limits:\n    max_items_per_submit: 0\n",
+       3,
+       {"harness.limits.max_items_per_submit must be between 1 and 1000000", "got 0"}},
+      {"HugeMessageSize",
+       h + "  limits:\n    max_message_mb: 4096\n",
+       3,
+       {"harness.limits.max_message_mb must be between 1 and 1024", "got 4096"}},
+      {"ZeroSessionsPerPeer",
+       h + "  limits:\n    max_sessions_per_peer: 0\n",
+       3,
+       {"harness.limits.max_sessions_per_peer", "got 0"}},
       {"TokenFileAsAList",
        h + "  auth:\n    admin_token_file: [a, b]\n",
        3,

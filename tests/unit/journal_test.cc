@@ -150,7 +150,7 @@ TEST(JournalTest, RecordsReplayInOrderAcrossSegmentsAndCoveredSegmentsAreDeleted
   EXPECT_THAT(*ListSegments(paths), ::testing::ElementsAre(2u));
 }
 
-TEST(JournalTest, ReplayStopsAtTheFirstRecordItsCallerRefuses) {
+TEST(JournalTest, ARecordThatDoesNotApplyIsSetAsideAndAnyOtherRefusalStopsTheReplay) {
   TempDir dir;
   StatePaths paths(dir.path());
   {
@@ -160,15 +160,38 @@ TEST(JournalTest, ReplayStopsAtTheFirstRecordItsCallerRefuses) {
     ASSERT_OK((*j)->Flush());
   }
   int calls = 0;
+  // FailedPrecondition: the record is quarantined and cut out; the others are replayed.
   absl::StatusOr<ReplayReport> r = ReplayJournal(paths, 1, [&](const store::JournalRecord& rec) {
     ++calls;
     return rec.cancelled().item_id() == "b" ? absl::FailedPreconditionError("b does not fit")
                                             : absl::OkStatus();
   });
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(Msg(r.status()), HasSubstr("b does not fit"));
+  ASSERT_OK(r);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(r->records, 2u);
+  ASSERT_THAT(r->repairs, SizeIs(1));
+  EXPECT_THAT(r->repairs[0], AllOf(HasSubstr("does not apply (b does not fit)"),
+                                   HasSubstr(paths.QuarantineDir())));
+  EXPECT_THAT(ListNames(paths.QuarantineDir()), SizeIs(1));
+  calls = 0;
+  r = ReplayJournal(paths, 1, [&](const store::JournalRecord&) {
+    ++calls;
+    return absl::OkStatus();
+  });
+  ASSERT_OK(r);
+  EXPECT_EQ(calls, 2);  // "b" is no longer in the segment
+  EXPECT_THAT(r->repairs, SizeIs(0));
+
+  // Any other error stops the replay, naming the segment.
+  calls = 0;
+  r = ReplayJournal(paths, 1, [&](const store::JournalRecord&) {
+    ++calls;
+    return absl::DataLossError("a record of a newer version");
+  });
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(Msg(r.status()), HasSubstr("a record of a newer version"));
   EXPECT_THAT(Msg(r.status()), HasSubstr(paths.SegmentFile(1)));
-  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(calls, 1);
 }
 
 // ---- Damage found by WorkQueue::Open ----
@@ -318,17 +341,19 @@ TEST_F(JournalDamageTest, CorruptByteInAMiddleRecordIsReportedAndQuarantinedNotD
 
   std::unique_ptr<WorkQueue> q = Reopen();
   ASSERT_NE(q, nullptr);
-  ExpectItems(q.get(), 2);  // the records before the damage
+  // Only the damaged record is lost: its length still leads to the next good frame.
+  EXPECT_EQ(q->Counts().total, 4);
+  EXPECT_EQ(q->Get("a2").status().code(), absl::StatusCode::kNotFound);
   ASSERT_THAT(q->recovery().repairs, SizeIs(1));
   EXPECT_THAT(q->recovery().repairs[0],
               AllOf(HasSubstr("corrupt record"), HasSubstr(absl::StrCat("at offset ", offsets_[2])),
                     HasSubstr(paths_.QuarantineDir())));
-  // The damaged record and everything after it are kept for a human, byte for byte.
+  // The damaged record is kept for a human, byte for byte.
   std::vector<std::string> quarantined = ListNames(paths_.QuarantineDir());
   ASSERT_THAT(quarantined, SizeIs(1));
   absl::StatusOr<std::string> kept = ReadFile(paths_.QuarantineDir() + "/" + quarantined[0]);
   ASSERT_OK(kept);
-  EXPECT_EQ(*kept, damaged.substr(offsets_[2]));
+  EXPECT_EQ(*kept, damaged.substr(offsets_[2], offsets_[3] - offsets_[2]));
 }
 
 TEST_F(JournalDamageTest, CorruptSnapshotRefusesToStart) {

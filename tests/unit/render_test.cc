@@ -205,7 +205,8 @@ TEST(Render, StatusJsonHasExactlyTheContractsFields) {
   EXPECT_EQ(Keys(doc), (std::set<std::string>{"controller", "agents", "queue", "pool", "metrics"}));
   EXPECT_EQ(Keys(doc["controller"]),
             (std::set<std::string>{"pid", "uptime_s", "address", "version", "store_ok",
-                                   "store_error", "store_failing_since_unix_ms"}));
+                                   "store_error", "store_failing_since_unix_ms",
+                                   "recovery_repairs"}));
   EXPECT_TRUE(doc["controller"]["store_ok"].as<bool>());
   EXPECT_EQ(doc["controller"]["store_error"].as<std::string>(), "");
   EXPECT_EQ(doc["controller"]["pid"].as<int>(), 12345);
