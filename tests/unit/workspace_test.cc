@@ -585,7 +585,9 @@ TEST(RemoteWorkspace, ACloneWhoseRepositoryTheCommandDeletedIsMadeAgain) {
 
   ASSERT_OK(agent.ws->Prepare(MakeLease("item-2", 1, 2, base)).status());
   EXPECT_EQ(controller.fetch_calls, 2);
-  EXPECT_EQ(controller.bytes_sent, 2 * full);
+  // The whole base again (not an increment of a few bytes). Not byte-equal: libgit2's threaded
+  // delta search may build the same objects into a pack a few hundred bytes apart.
+  EXPECT_GT(controller.bytes_sent - full, full * 9 / 10);
   EXPECT_EQ(Git(clone, {"rev-parse", "HEAD"}), base);
   EXPECT_EQ(Read(clone + "/src/dir0/file0.cc"), SourceText(0, 60));
   Write(clone + "/z.txt", "z\n");
