@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config/yaml_load.h"
 #include "core/file_util.h"
 #include "core/ids.h"
 
@@ -329,7 +330,7 @@ absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(absl::string_view text,
   std::string input(text);
   for (int pass = 0;; ++pass) {
     try {
-      return YAML::LoadAll(input);
+      return LoadAllYaml(input);
     } catch (const YAML::Exception& e) {
       if (pass == 0 && absl::StartsWith(e.msg, "invalid unicode")) {
         input = CombineEscapedSurrogates(text);

@@ -16,6 +16,7 @@ namespace harness::client {
 namespace {
 
 using ::harness::testing::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -225,6 +226,15 @@ TEST(ItemFile, UnreadableFileIsAnError) {
   absl::StatusOr<std::vector<v1::ItemSpec>> r = LoadItemFile(dir.Sub("missing.yaml"));
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("missing.yaml"));
+}
+
+// yaml-cpp 0.7's LoadAll loops forever (allocating) on these; found by fuzz/item_file_fuzz.
+TEST(ItemFile, AStrayCommaOrFlowEndIsRefusedInsteadOfLoopingForever) {
+  for (const char* text : {",", ",}", ", p]", "  ,\n- {title: t, prompt: p}\n"}) {
+    EXPECT_THAT(ErrorOf(text),
+                AllOf(StartsWith("items.yaml:1:"), HasSubstr("not valid JSON or YAML")))
+        << text;
+  }
 }
 
 }  // namespace
