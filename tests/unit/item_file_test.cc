@@ -237,5 +237,18 @@ TEST(ItemFile, AStrayCommaOrFlowEndIsRefusedInsteadOfLoopingForever) {
   }
 }
 
+// ItemSpec's strings are proto3 strings: harnessctl sent bytes the controller cannot parse.
+// Found by fuzz/item_file_fuzz.
+TEST(ItemFile, TextThatIsNotUtf8IsRefusedWithItsField) {
+  EXPECT_THAT(ErrorOf("- {title: \"t\xff\", prompt: p}\n"),
+              HasSubstr("item #1: title is not valid UTF-8"));
+  EXPECT_THAT(ErrorOf("- {title: t, prompt: p, labels: {\"k\xc3\": v}}\n"),
+              HasSubstr("labels: a key must be a non-empty UTF-8 string"));
+  TempDir dir;
+  WriteText(dir.Sub("binary.md"), std::string("\x89PNG\r\n\x1a\n\0\0", 10));
+  EXPECT_THAT(ErrorOf("- {title: t, prompt_file: binary.md}\n", dir.path()),
+              HasSubstr("prompt_file \"binary.md\" is not UTF-8 text"));
+}
+
 }  // namespace
 }  // namespace harness::client
