@@ -24,7 +24,8 @@ namespace {
 
 const std::string& ScratchDir() {
   static const std::string* dir = [] {
-    std::string base = "/dev/shm";
+    const char* given = std::getenv("HARNESS_FUZZ_SCRATCH");  // scripts/fuzz.sh sets it
+    std::string base = given != nullptr && *given != '\0' ? given : "/dev/shm";
     if (::access(base.c_str(), W_OK) != 0) {
       const char* tmp = std::getenv("TMPDIR");
       base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";

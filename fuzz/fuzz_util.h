@@ -9,8 +9,10 @@
 
 namespace harness::fuzz {
 
-// A folder of this process (under /dev/shm when it exists, else $TMPDIR or /tmp), made on
-// first use and removed at exit. Targets put their state dirs and repositories inside it.
+// A folder of this process (under $HARNESS_FUZZ_SCRATCH if set, else /dev/shm when it exists,
+// else $TMPDIR or /tmp), made on first use and removed at exit (not after a crash: hence
+// scripts/fuzz.sh gives each run a folder of its own and removes it). Targets put their state
+// dirs and repositories inside it.
 const std::string& ScratchDir();
 
 // Removes `path` and everything under it; creates it again empty.

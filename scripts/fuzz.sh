@@ -39,10 +39,14 @@ for name in "${targets[@]}"; do
   started=$SECONDS
   # stdin from /dev/null: nothing under test may wait on a terminal. A run that outlives its
   # time by 2 minutes is killed (a hang libFuzzer's own -timeout could not catch).
+  # The target's scratch folder (state dirs, repositories): on tmpfs when there is one, and
+  # removed here, also after a crash (the target's own cleanup runs only at a normal exit).
+  scratch=$(mktemp -d /dev/shm/harness-fuzz-run.XXXXXX 2>/dev/null || mktemp -d)
   rc=0
-  timeout -s KILL $((seconds + 120)) "$bin" -max_total_time="$seconds" -timeout=20 \
+  HARNESS_FUZZ_SCRATCH=$scratch timeout -s KILL $((seconds + 120)) "$bin" -max_total_time="$seconds" -timeout=20 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$name-" \
     "$work/$name" "$repo/fuzz/corpus/$name" </dev/null >"$log" 2>&1 || rc=$?
+  rm -rf "$scratch"
   start_cov=$(grep -m1 -o 'INITED cov: [0-9]* ft: [0-9]*' "$log" | sed 's/INITED //' || true)
   end_cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -o 'cov: [0-9]* ft: [0-9]*' || true)
   runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
