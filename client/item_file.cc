@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config/yaml_load.h"
 #include "core/file_util.h"
 #include "core/ids.h"
 
@@ -122,6 +123,11 @@ absl::Status WantString(const Where& w, absl::string_view field, const YAML::Nod
                            : "";
     return w.Error(v.Mark(), absl::StrCat(field, " must be a string, got ", Describe(v), hint));
   }
+  // ItemSpec's strings are proto3 strings: the controller could not read one that is not UTF-8.
+  if (!IsValidUtf8(v.Scalar())) {
+    return w.Error(v.Mark(),
+                   absl::StrCat(field, " is not valid UTF-8, got ", QuoteForMessage(v.Scalar())));
+  }
   *out = v.Scalar();
   return absl::OkStatus();
 }
@@ -164,8 +170,8 @@ absl::Status ParseLabels(const Where& w, const YAML::Node& v, v1::ItemSpec* spec
   auto* labels = spec->mutable_labels();
   for (const auto& kv : v) {
     // A key is text whatever YAML would make of it (`2024: x` is the label "2024").
-    if (!kv.first.IsScalar() || kv.first.Scalar().empty()) {
-      return w.Error(kv.first.Mark(), "labels: a key must be a non-empty string");
+    if (!kv.first.IsScalar() || kv.first.Scalar().empty() || !IsValidUtf8(kv.first.Scalar())) {
+      return w.Error(kv.first.Mark(), "labels: a key must be a non-empty UTF-8 string");
     }
     const std::string& key = kv.first.Scalar();
     std::string value;
@@ -262,6 +268,10 @@ absl::StatusOr<v1::ItemSpec> ParseItem(Where& w, const YAML::Node& node,
       return w.Error(prompt_file_mark, absl::StrCat("prompt_file ", QuoteForMessage(prompt_file),
                                                     ": ", text.status().message()));
     }
+    if (!IsValidUtf8(*text)) {
+      return w.Error(prompt_file_mark, absl::StrCat("prompt_file ", QuoteForMessage(prompt_file),
+                                                    " is not UTF-8 text"));
+    }
     spec.set_prompt(*std::move(text));
   }
   if (spec.prompt().empty()) {
@@ -329,7 +339,7 @@ absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(absl::string_view text,
   std::string input(text);
   for (int pass = 0;; ++pass) {
     try {
-      return YAML::LoadAll(input);
+      return LoadAllYaml(input);
     } catch (const YAML::Exception& e) {
       if (pass == 0 && absl::StartsWith(e.msg, "invalid unicode")) {
         input = CombineEscapedSurrogates(text);

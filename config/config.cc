@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "config/yaml_load.h"
 
 namespace harness {
 namespace {
@@ -416,6 +417,10 @@ class Loader {
       if (v.IsNull()) {
         out->clear();
       } else if (v.IsScalar()) {
+        if (!IsValidUtf8(v.Scalar())) {
+          return Error(v, absl::StrCat(key, " is not valid UTF-8 (a YAML file is UTF-8), got ",
+                                       Quote(v.Scalar())));
+        }
         *out = v.Scalar();
       } else {
         return Error(v, absl::StrCat(key, " must be a string, got ", Describe(v)));
@@ -476,6 +481,12 @@ class Loader {
       }
       for (size_t i = 0; i < v.size(); ++i) {
         const YAML::Node& e = v[i];
+        if (e.IsScalar() && !IsValidUtf8(e.Scalar())) {
+          return Error(
+              e.Mark().is_null() ? v : e,
+              absl::StrCat(key, "[", i, "] is not valid UTF-8 (a YAML file is UTF-8), got ",
+                           Quote(e.Scalar())));
+        }
         if (e.IsScalar()) {
           out->push_back(e.Scalar());
           continue;
@@ -551,7 +562,7 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
 
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(text);
+    docs = LoadAllYaml(text);
   } catch (const YAML::ParserException& e) {
     return absl::InvalidArgumentError(absl::StrCat(path, ":", e.mark.line + 1,
                                                    ": YAML syntax error at column ",

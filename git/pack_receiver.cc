@@ -39,6 +39,18 @@ std::string LastGitMessage() {
   return e != nullptr && e->message != nullptr ? e->message : "unknown libgit2 error";
 }
 
+// The fewest bytes one object takes in a pack: a 1-byte type and size, then a zlib stream of
+// at least 8 bytes (2 of header, an empty final block of 2, the 4-byte checksum). A pack is a
+// 12-byte header, its objects and a 20-byte checksum.
+constexpr uint64_t kMinObjectBytes = 9;
+constexpr uint64_t kPackFrameBytes = 12 + 20;
+
+// The object count of a pack header ("PACK", version, count; big endian).
+uint32_t HeaderObjectCount(absl::string_view head) {
+  const auto* b = reinterpret_cast<const unsigned char*>(head.data());
+  return (uint32_t{b[8]} << 24) | (uint32_t{b[9]} << 16) | (uint32_t{b[10]} << 8) | b[11];
+}
+
 absl::Status Corrupt() {
   return absl::InvalidArgumentError(absl::StrCat("corrupt pack: ", LastGitMessage()));
 }
@@ -197,8 +209,24 @@ absl::Status PackReceiver::Append(absl::string_view chunk) {
     return Fail(absl::ResourceExhaustedError(
         absl::StrCat("pack is larger than the limit of ", max_bytes_, " bytes")));
   }
+  const bool had_header = head_.size() >= 12;
   if (head_.size() < kEmptyPack.size()) {
     head_.append(chunk.data(), std::min(chunk.size(), kEmptyPack.size() - head_.size()));
+  }
+  if (!had_header && head_.size() >= 12) {
+    // libgit2's indexer allocates 8 bytes per object the header announces before any object
+    // arrives: a 24-byte upload claiming 2^31 objects asked it for 21 GB (found by
+    // fuzz/pack_fuzz). A count that cannot fit in max_bytes is damage: refuse it here.
+    uint64_t count = HeaderObjectCount(head_);
+    uint64_t room =
+        max_bytes_ > kPackFrameBytes ? (max_bytes_ - kPackFrameBytes) / kMinObjectBytes : 0;
+    if (count > room) {
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat("corrupt pack: its header announces ", count,
+                                                  " objects, more than a pack within the "
+                                                  "limit of ",
+                                                  max_bytes_, " bytes can hold (", room, ")")));
+    }
   }
   received_ += chunk.size();
   if (chunk.empty()) return absl::OkStatus();

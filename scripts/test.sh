@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The single test command: installs the build dependencies, then four passes:
+# The single test command: installs the build dependencies, then five passes:
 #   release   Release build with warnings as errors (build/), every test
 #   clang     clang build with -Wthread-safety -Werror (build-clang/): checks the ABSL_GUARDED_BY
 #             etc. annotations, which gcc ignores. Compiles and links everything, runs no test:
@@ -10,17 +10,23 @@
 #             targets of generated code built: the plain build a user runs works, not only
 #             Ninja. Always from an empty folder: 26 s.
 #   asan      AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/), every test
+#   fuzz      clang build of the libFuzzer targets of fuzz/ (build-fuzz/, HARNESS_FUZZ=ON; only
+#             the targets and the libraries they need), then each target for 20 s over its
+#             committed corpus (scripts/fuzz.sh); any crash, sanitizer report or leak fails.
+#             See docs/FUZZING.md.
 #
 #   bash scripts/test.sh                  # everything
 #   bash scripts/test.sh -R LeaseTable    # extra arguments go to both ctest runs
 #   HARNESS_ONLY=clang bash scripts/test.sh   # one pass (deps are still checked)
 #
 # Environment:
-#   HARNESS_ONLY=PASS       run only that pass: release, clang, plain or asan
+#   HARNESS_ONLY=PASS       run only that pass: release, clang, plain, asan or fuzz
 #   HARNESS_SKIP_RELEASE=1  skip the release pass
 #   HARNESS_SKIP_ASAN=1     skip the sanitizer pass
 #   HARNESS_SKIP_CLANG=1    skip the clang thread-safety pass (machines without clang)
 #   HARNESS_SKIP_PLAIN=1    skip the default-generator build check
+#   HARNESS_SKIP_FUZZ=1     skip the fuzz smoke (machines without clang)
+#   HARNESS_FUZZ_SECONDS=N  seconds per fuzz target in the fuzz pass (default 20)
 #   HARNESS_SKIP_DEPS=1     skip scripts/install-deps.sh (non-Debian machines)
 #   HARNESS_SKIP_DOCKER=1   no docker daemon and images: the container tests and
 #                           tests/containers/compose_test.sh skip (release pass)
@@ -30,9 +36,9 @@
 set -euo pipefail
 
 case "${HARNESS_ONLY:-}" in
-  "" | release | clang | plain | asan) ;;
+  "" | release | clang | plain | asan | fuzz) ;;
   *)
-    echo "HARNESS_ONLY must be release, clang, plain or asan, not \"$HARNESS_ONLY\"" >&2
+    echo "HARNESS_ONLY must be release, clang, plain, asan or fuzz, not \"$HARNESS_ONLY\"" >&2
     exit 2
     ;;
 esac
@@ -201,4 +207,14 @@ if wanted asan; then
     LSAN_OPTIONS="suppressions=$repo/scripts/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
     UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
     ctest --test-dir build-asan --output-on-failure -j2 "${ctest_args[@]}"
+fi
+
+# Fuzz pass: libFuzzer targets (clang, ASan+UBSan, leak checking on) built in their own folder,
+# only them and the libraries they need; each runs HARNESS_FUZZ_SECONDS (20) over its committed
+# seed corpus. A finding fails the run; its reproducer is in build-fuzz/fuzz-work/.
+if wanted fuzz; then
+  step "fuzz: configure" env CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja "${cache[@]}" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARNESS_FUZZ=ON -DHARNESS_WERROR=ON
+  step "fuzz: build" cmake --build build-fuzz -j "$jobs" --target harness_fuzz
+  step "fuzz: run" env HARNESS_FUZZ_SECONDS="${HARNESS_FUZZ_SECONDS:-20}" bash scripts/fuzz.sh build-fuzz
 fi

@@ -361,6 +361,25 @@ TEST_F(ConfigTest, MisspelledKeySuggestsTheKeyItResembles) {
               ::testing::Not(HasSubstr("did you mean")));
 }
 
+// yaml-cpp 0.7's LoadAll loops forever (allocating) on these; found by fuzz/item_file_fuzz.
+TEST_F(ConfigTest, AStrayCommaOrFlowEndIsASyntaxErrorNotAnEndlessLoop) {
+  EXPECT_EQ(LoadError(",}\n"), At(1) +
+                                   "YAML syntax error at column 1: unexpected character where "
+                                   "a document should start");
+  EXPECT_THAT(LoadError("harness:\n  listen: :0\n...\n, p]\n"),
+              ::testing::StartsWith(At(4) + "YAML syntax error"));
+}
+
+// yaml-cpp keeps such bytes but writes them back as U+FFFD, so DescribeConfig's document
+// loaded to another config; found by fuzz/config_fuzz.
+TEST_F(ConfigTest, AValueThatIsNotUtf8IsRefusedWithItsKey) {
+  EXPECT_EQ(
+      LoadError("harness:\n  tls:\n    key: s\xed\xff\n"),
+      At(3) + "harness.tls.key is not valid UTF-8 (a YAML file is UTF-8), got \"s\\355\\377\"");
+  EXPECT_THAT(LoadError("harness:\n  agent:\n    command: [a, b\xff]\n"),
+              ::testing::HasSubstr("harness.agent.command[1] is not valid UTF-8"));
+}
+
 TEST_F(ConfigTest, DuplicateKeyIsRefusedWithBothLines) {
   EXPECT_EQ(LoadError("harness:\n  parallel_agents: 3\n  listen: :0\n  parallel_agents: 5\n"),
             At(4) + "duplicate key \"parallel_agents\" in harness (first at line 2)");

@@ -16,6 +16,7 @@ namespace harness::client {
 namespace {
 
 using ::harness::testing::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -225,6 +226,28 @@ TEST(ItemFile, UnreadableFileIsAnError) {
   absl::StatusOr<std::vector<v1::ItemSpec>> r = LoadItemFile(dir.Sub("missing.yaml"));
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("missing.yaml"));
+}
+
+// yaml-cpp 0.7's LoadAll loops forever (allocating) on these; found by fuzz/item_file_fuzz.
+TEST(ItemFile, AStrayCommaOrFlowEndIsRefusedInsteadOfLoopingForever) {
+  for (const char* text : {",", ",}", ", p]", "  ,\n- {title: t, prompt: p}\n"}) {
+    EXPECT_THAT(ErrorOf(text),
+                AllOf(StartsWith("items.yaml:1:"), HasSubstr("not valid JSON or YAML")))
+        << text;
+  }
+}
+
+// ItemSpec's strings are proto3 strings: harnessctl sent bytes the controller cannot parse.
+// Found by fuzz/item_file_fuzz.
+TEST(ItemFile, TextThatIsNotUtf8IsRefusedWithItsField) {
+  EXPECT_THAT(ErrorOf("- {title: \"t\xff\", prompt: p}\n"),
+              HasSubstr("item #1: title is not valid UTF-8"));
+  EXPECT_THAT(ErrorOf("- {title: t, prompt: p, labels: {\"k\xc3\": v}}\n"),
+              HasSubstr("labels: a key must be a non-empty UTF-8 string"));
+  TempDir dir;
+  WriteText(dir.Sub("binary.md"), std::string("\x89PNG\r\n\x1a\n\0\0", 10));
+  EXPECT_THAT(ErrorOf("- {title: t, prompt_file: binary.md}\n", dir.path()),
+              HasSubstr("prompt_file \"binary.md\" is not UTF-8 text"));
 }
 
 }  // namespace
