@@ -234,7 +234,11 @@ absl::Status Store::Claim(const store::LeaseRecord& lease) {
     absl::MutexLock l(&mu_);
     if (!serving_) return last_failure_;
   }
-  return claims_->Claim(lease);
+  absl::Status s = claims_->Claim(lease);
+  if (s.ok() || absl::IsAlreadyExists(s) || absl::IsInvalidArgument(s)) return s;
+  // The lease file or the link could not be written (a full disk, an I/O error): nothing was
+  // granted, and the caller is told the state dir cannot take writes, as for a failed round.
+  return Unavailable(s);
 }
 
 absl::Status Store::health() const {

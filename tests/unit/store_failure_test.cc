@@ -153,5 +153,28 @@ TEST_F(StoreFailureTest, LeasesHeldWhenTheDiskFillsStayHeldAndEndOnceWritesSucce
   EXPECT_EQ(a->state(), store::ITEM_DONE);
 }
 
+// The disk fills between two grants: the next grant's lease file cannot be written. The grant
+// is refused as unavailable (not an internal error), nothing is claimed, and the item is granted
+// once space returns.
+TEST_F(StoreFailureTest, AGrantWhoseLeaseFileCannotBeWrittenIsRefusedAsUnavailable) {
+  ASSERT_OK(q_->Submit({MakeSpec("a")}));
+  fs_.Fill();
+  absl::StatusOr<std::optional<Grant>> refused = q_->Acquire("agent-a");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(Msg(refused.status()), HasSubstr(options_.state_dir));
+  EXPECT_THAT(Msg(refused.status()), HasSubstr("No space left on device"));
+  EXPECT_EQ(q_->Counts().leased, 0);
+
+  fs_.Free();
+  absl::StatusOr<std::optional<Grant>> granted;
+  ASSERT_TRUE(Eventually([&] {
+    granted = q_->Acquire("agent-a");
+    return granted.ok();
+  })) << granted.status();
+  ASSERT_TRUE(granted->has_value());
+  EXPECT_EQ((*granted)->spec.id(), "a");
+}
+
 }  // namespace
 }  // namespace harness
