@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/file_util.h"
@@ -307,6 +308,52 @@ TEST_F(AuthTest, ANonLoopbackAddressWithoutTlsAndTokensIsRefusedWithWhatToAdd) {
   EXPECT_EQ(WEXITSTATUS(rc), 2) << out;
   EXPECT_TRUE(absl::StrContains(out, "harness.tls.cert")) << out;
   EXPECT_TRUE(absl::StrContains(out, "--insecure")) << out;
+}
+
+// With --insecure, a non-loopback address is served, with a warning in the log. The address is
+// on one end of a veth pair in a network namespace the test makes (and removes); harnessctl reaches
+// it from inside that namespace.
+TEST_F(AuthTest, InsecureServesANonLoopbackAddressAndWarnsThatAnyoneCanReachIt) {
+  const std::string ns = absl::StrCat("harness-auth-", ::getpid());
+  const std::string ip = "/usr/sbin/ip";
+  std::string out;
+  if (RunCommand({ip, "netns", "add", ns}, &out) != 0) GTEST_SKIP() << "no netns: " << out;
+  absl::Cleanup remove_ns = [&] {
+    controller_.reset();
+    std::string ignored;
+    RunCommand({ip, "netns", "del", ns}, &ignored);
+  };
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"link", "add", "v0", "type", "veth", "peer", "name", "v1"},
+           {"addr", "add", "10.232.7.1/24", "dev", "v0"},
+           {"link", "set", "v0", "up"},
+           {"link", "set", "v1", "up"},
+           {"link", "set", "lo", "up"}}) {
+    args.insert(args.begin(), {ip, "-n", ns});
+    ASSERT_EQ(RunCommand(args, &out), 0) << out;
+  }
+  const std::string enter = absl::StrCat("--net=/var/run/netns/", ns);
+  config_.listen = "10.232.7.1:0";
+  config_.wrapper = {"/usr/bin/nsenter", enter};
+  config_.extra_args = {"--insecure"};
+  Start();
+  ASSERT_TRUE(absl::StartsWith(controller_->address(), "10.232.7.1:")) << controller_->address();
+  ASSERT_EQ(RunCommand({"/usr/bin/nsenter", enter, HarnessctlBin(), "--controller",
+                        controller_->address(), "submit", "--title", "t", "--prompt", "p",
+                        "--id", "over-insecure"},
+                       &out),
+            0)
+      << out;
+  ASSERT_EQ(RunCommand({"/usr/bin/nsenter", enter, HarnessctlBin(), "--controller",
+                        controller_->address(), "show", "over-insecure"},
+                       &out),
+            0)
+      << out;
+  EXPECT_TRUE(absl::StrContains(out, "over-insecure")) << out;
+  absl::StatusOr<std::string> log = ReadFile(controller_->log_file());
+  ASSERT_TRUE(log.ok());
+  EXPECT_TRUE(absl::StrContains(*log, "--insecure: serving 10.232.7.1:")) << *log;
+  EXPECT_TRUE(absl::StrContains(*log, "anyone who can reach this port")) << *log;
 }
 
 TEST_F(AuthTest, AnEmptyTokenFileStopsTheControllerNamingTheFile) {
