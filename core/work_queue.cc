@@ -32,12 +32,26 @@ absl::StatusOr<std::unique_ptr<WorkQueue>> WorkQueue::Open(WorkQueueOptions opti
       Store::Open(q->options_.state_dir, so, &q->table_, &rec);
   if (!store.ok()) return store.status();
   q->store_ = std::move(*store);
-  if (absl::Status s = q->Recover(rec); !s.ok()) return s;
+  absl::Status recovered = q->Recover(rec);
+  // A write of the recovery itself failed (a full disk at start-up): the store refuses changes
+  // from now on. Start anyway, as after any failed write: reads are served, changes refused,
+  // and the recovery thread redoes the recovery's writes once the state dir takes them.
+  const bool store_failing = !recovered.ok() && !q->store_->health().ok();
+  if (!recovered.ok() && !store_failing) return recovered;
   WorkQueue* qp = q.get();
   q->store_->SetOnFailure([qp] {
     absl::MutexLock l(&qp->recover_mu_);
     qp->failure_seen_ = true;
   });
+  if (store_failing) {
+    LogError(absl::StrCat("recovery could not write: ", recovered.message(),
+                          "; serving reads and refusing changes until the state dir takes writes"));
+    q->unavailable_ = q->StoreUnavailable(recovered);
+    q->unavailable_since_ = clock->Now();
+    ++q->store_failures_;
+    absl::MutexLock l(&q->recover_mu_);
+    q->failure_seen_ = true;
+  }
   q->recoverer_ = std::thread([qp] { qp->RecoveryLoop(); });
   return q;
 }

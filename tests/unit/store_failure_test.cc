@@ -2,12 +2,15 @@
 // leaves nothing in memory or on disk, the queue says it is failing and refuses changes (leases
 // held stay held), and it serves again by itself once space returns, with everything it
 // acknowledged kept. Skipped where mount(2) is not permitted.
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/clock.h"
+#include "core/paths.h"
 #include "core/work_queue.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -174,6 +177,42 @@ TEST_F(StoreFailureTest, AGrantWhoseLeaseFileCannotBeWrittenIsRefusedAsUnavailab
   })) << granted.status();
   ASSERT_TRUE(granted->has_value());
   EXPECT_EQ((*granted)->spec.id(), "a");
+}
+
+// The controller restarts on a full disk and its recovery must write (a grant whose claim is
+// gone is handed back). The queue opens anyway, refusing changes like after any failed write,
+// and the recovery's writes are done once space returns.
+TEST_F(StoreFailureTest, AQueueOpenedOnAFullDiskServesReadsAndEndsItsRecoveryWhenSpaceReturns) {
+  ASSERT_OK(q_->Submit({MakeSpec("a"), MakeSpec("b")}));
+  absl::StatusOr<std::optional<Grant>> g = q_->Acquire("agent-a");
+  ASSERT_OK(g);
+  ASSERT_TRUE(g->has_value());
+  q_.reset();
+  // The claim and its lease record are gone (so recovery frees no page a write could take).
+  StatePaths paths(options_.state_dir);
+  ASSERT_EQ(::unlink(paths.ClaimFile((*g)->spec.id()).c_str()), 0);
+  ASSERT_EQ(::unlink(paths.LeaseFile((*g)->spec.id(), (*g)->token).c_str()), 0);
+  fs_.Fill();
+
+  q_ = OpenQueueOrDie(options_, &clock_);
+  ASSERT_NE(q_, nullptr) << "a full disk at start-up stopped the queue";
+  // Its recovery failed to write; reads are served. (It may take writes again already: the
+  // recovery thread's repair frees the pages the failed write took.)
+  EXPECT_GE(q_->store_health().failures, 1u);
+  EXPECT_EQ(q_->Counts().total, 2);
+
+  fs_.Free();
+  ASSERT_TRUE(Eventually([&] { return q_->store_health().status.ok(); }))
+      << q_->store_health().status;
+  EXPECT_EQ(q_->Counts().leased, 0);
+  EXPECT_EQ(q_->Counts().pending, 2);
+  ASSERT_OK(q_->Submit({MakeSpec("c")}));
+  q_.reset();
+  q_ = OpenQueueOrDie(options_, &clock_);
+  ASSERT_NE(q_, nullptr);
+  EXPECT_EQ(q_->Counts().pending, 3);
+  EXPECT_EQ(q_->Counts().leased, 0);
+  EXPECT_TRUE(q_->store_health().status.ok());
 }
 
 }  // namespace
