@@ -1,7 +1,6 @@
 // The chaos soak's end checks (see chaos_audit.h). The repository is read with libgit2.
 #include "tests/chaos/chaos_audit.h"
 
-#include <dirent.h>
 #include <git2.h>
 
 #include <memory>
@@ -14,27 +13,16 @@
 #include "core/file_util.h"
 #include "core/paths.h"
 #include "tests/support/cluster.h"
+#include "tests/support/core_test_util.h"
 
 namespace harness::testing {
 namespace {
-
-std::vector<std::string> DirNames(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
-  ::closedir(d);
-  return out;
-}
 
 // item -> token -> runs, from the side-effect files "<item>.<token>.<pid>".
 using Runs = std::map<std::string, std::map<uint64_t, int>>;
 Runs ReadRuns(const std::string& effects_dir, ChaosAudit* a) {
   Runs runs;
-  for (const std::string& name : DirNames(effects_dir)) {
+  for (const std::string& name : ListNames(effects_dir)) {
     std::vector<std::string> parts = absl::StrSplit(name, '.');
     uint64_t token = 0;
     if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &token)) {
@@ -129,7 +117,7 @@ void CheckResult(git_repository* repo, const v1::Item& item, uint64_t token,
 int64_t CountInAgentLogs(const std::string& state_dir, const std::string& needle) {
   int64_t n = 0;
   StatePaths paths(state_dir);
-  for (const std::string& agent : DirNames(paths.AgentsDir())) {
+  for (const std::string& agent : ListNames(paths.AgentsDir())) {
     absl::StatusOr<std::string> log = ReadFile(paths.AgentLogFile(agent));
     if (!log.ok()) continue;
     for (size_t p = log->find(needle); p != std::string::npos; p = log->find(needle, p + 1)) ++n;
@@ -139,10 +127,10 @@ int64_t CountInAgentLogs(const std::string& state_dir, const std::string& needle
 
 void CheckStateDir(const std::string& state_dir, ChaosAudit* a) {
   StatePaths paths(state_dir);
-  for (const std::string& n : DirNames(paths.ClaimsDir())) {
+  for (const std::string& n : ListNames(paths.ClaimsDir())) {
     a->violations.push_back(absl::StrCat("claims/", n, " is left with every item done"));
   }
-  for (const std::string& n : DirNames(paths.LeasesDir())) {
+  for (const std::string& n : ListNames(paths.LeasesDir())) {
     if (!absl::StartsWith(n, ".spare-") && n != ".lock") {
       a->violations.push_back(absl::StrCat("leases/", n, " is left with every item done"));
     }
