@@ -15,11 +15,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/controller_client.h"
-#include "client/item_file.h"
 #include "client/render.h"
 #include "client/stop_signals.h"
 #include "config/flags.h"
 #include "core/ids.h"
+#include "items/item_file.h"
 #include "rpc/client_auth.h"
 
 namespace harness::client {

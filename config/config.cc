@@ -27,7 +27,7 @@
 namespace harness {
 namespace {
 
-// A swarm service name as the swarm launcher accepts it (the agent id rule).
+// A swarm service or work source name (the agent id rule).
 bool ValidSwarmService(const std::string& s) {
   if (s.empty() || s.size() > 64 || !absl::ascii_isalnum(static_cast<unsigned char>(s[0]))) {
     return false;
@@ -174,6 +174,8 @@ class Checker {
     IntRange("harness.queue.max_attempts", c.queue.max_attempts, 1, 1000);
     IntRange("harness.queue.max_prompt_bytes", c.queue.max_prompt_bytes, 1, int64_t{64} << 20);
     IntRange("harness.queue.snapshot_after_mb", c.queue.snapshot_after_mb, 1, int64_t{1} << 20);
+    Sources(c.queue.sources);
+    Argv("harness.queue.on_done", c.queue.on_done, /*empty_ok=*/true);
 
     const LimitsConfig& l = c.limits;
     IntRange("harness.limits.max_message_mb", l.max_message_mb, 1, 1024);
@@ -241,6 +243,32 @@ class Checker {
       if (!empty_ok) Fail({key}, absl::StrCat(key, " must name a program: got an empty list"));
     } else if (argv[0].empty()) {
       Fail({key}, absl::StrCat(key, "[0] (the program) must not be empty"));
+    }
+  }
+
+  // queue.sources: each a unique safe name, a program, positive interval and timeout.
+  void Sources(const std::vector<SourceConfig>& sources) {
+    std::map<std::string, size_t> names;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const SourceConfig& s = sources[i];
+      const std::string key = absl::StrCat("harness.queue.sources[", i, "]");
+      if (!ValidSwarmService(s.name)) {
+        Fail({key + ".name", key},
+             absl::StrCat(key, ".name must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}, got ",
+                          Quote(s.name)));
+      } else if (auto [first, inserted] = names.emplace(s.name, i); !inserted) {
+        Fail({key + ".name", key}, absl::StrCat(key, ".name ", Quote(s.name), " is also the name "
+                                                "of harness.queue.sources[", first->second, "]"));
+      }
+      if (s.command.empty()) {
+        Fail({key + ".command", key},
+             absl::StrCat(key, ".command must name a program, e.g. [\"bd\", \"ready\", "
+                          "\"--json\"]"));
+      }
+      Argv(key + ".command", s.command, /*empty_ok=*/true);
+      Duration(key + ".interval", s.interval, /*zero_ok=*/false);
+      Duration(key + ".timeout", s.timeout, /*zero_ok=*/false);
+      IntRange(key + ".max_output_mb", s.max_output_mb, 1, 1024);
     }
   }
 
@@ -341,7 +369,9 @@ class Loader {
                {"nice", Int(&c->resource_limits.nice)}})},
          {"queue", Sub({{"max_attempts", Int(&c->queue.max_attempts)},
                         {"max_prompt_bytes", Int(&c->queue.max_prompt_bytes)},
-                        {"snapshot_after_mb", Int(&c->queue.snapshot_after_mb)}})},
+                        {"snapshot_after_mb", Int(&c->queue.snapshot_after_mb)},
+                        {"sources", Sources(&c->queue.sources)},
+                        {"on_done", List(&c->queue.on_done)}})},
          {"limits", Sub({{"max_message_mb", Int(&c->limits.max_message_mb)},
                          {"max_items_per_submit", Int(&c->limits.max_items_per_submit)},
                          {"max_queued_items", Int(&c->limits.max_queued_items)},
@@ -498,6 +528,38 @@ class Loader {
           absl::StrAppend(&message, " (write it quoted: \"{", e.begin()->first.Scalar(), "}\")");
         }
         return Error(e.Mark().is_null() ? v : e, message);
+      }
+      return absl::OkStatus();
+    };
+  }
+
+  // queue.sources: a list of maps, each read as a section of its own (unknown keys refused).
+  FieldFn Sources(std::vector<SourceConfig>* out) {
+    return [this, out](const YAML::Node& v, const std::string& key) {
+      out->clear();
+      if (v.IsNull()) return absl::OkStatus();
+      if (!v.IsSequence()) {
+        return Error(v, absl::StrCat(key, " must be a list of sources such as [{name: bd, "
+                                          "command: [bd, ready, --json], interval: 60}], got ",
+                                     Describe(v)));
+      }
+      for (size_t i = 0; i < v.size(); ++i) {
+        const YAML::Node e = v[i];
+        const std::string at = absl::StrCat(key, "[", i, "]");
+        if (!e.IsMap()) {
+          return Error(e.Mark().is_null() ? v : e,
+                       absl::StrCat(at, " must be a map with name, command and interval, got ",
+                                    Describe(e)));
+        }
+        lines_[at] = Line(e);
+        SourceConfig& s = out->emplace_back();
+        absl::Status st = Section(e, at,
+                                  {{"name", Str(&s.name)},
+                                   {"command", List(&s.command)},
+                                   {"interval", Secs(&s.interval)},
+                                   {"timeout", Secs(&s.timeout)},
+                                   {"max_output_mb", Int(&s.max_output_mb)}});
+        if (!st.ok()) return st;
       }
       return absl::OkStatus();
     };
@@ -747,6 +809,18 @@ std::string DescribeConfig(const Config& c) {
   integer("max_attempts", c.queue.max_attempts);
   integer("max_prompt_bytes", c.queue.max_prompt_bytes);
   integer("snapshot_after_mb", c.queue.snapshot_after_mb);
+  out << YAML::Key << "sources" << YAML::Value << YAML::BeginSeq;
+  for (const SourceConfig& s : c.queue.sources) {
+    out << YAML::BeginMap;
+    str("name", s.name);
+    argv("command", s.command);
+    num("interval", s.interval);
+    num("timeout", s.timeout);
+    integer("max_output_mb", s.max_output_mb);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  argv("on_done", c.queue.on_done);
   out << YAML::EndMap;
   begin("limits");
   integer("max_message_mb", c.limits.max_message_mb);

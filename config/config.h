@@ -93,10 +93,26 @@ struct ResourceLimitsConfig {
   bool operator==(const ResourceLimitsConfig&) const = default;
 };
 
+// One work source (queue.sources, docs/SOURCES.md): a command the controller runs every
+// `interval` seconds, whose standard output is a JSON array of items to add.
+struct SourceConfig {
+  std::string name;                  // [A-Za-z0-9][A-Za-z0-9._-]{0,63}, unique; the `source` label
+  std::vector<std::string> command;  // argv, run without a shell
+  double interval = 60;              // seconds from the end of one run to the start of the next
+  double timeout = 60;               // seconds a run may take before it is killed
+  int64_t max_output_mb = 16;        // a run printing more (stdout) is killed and refused
+
+  absl::Duration Interval() const { return Seconds(interval); }
+  absl::Duration Timeout() const { return Seconds(timeout); }
+  bool operator==(const SourceConfig&) const = default;
+};
+
 struct QueueConfig {
   int64_t max_attempts = 3;            // default for items submitted without max_attempts
   int64_t max_prompt_bytes = 1048576;  // larger prompts are refused
   int64_t snapshot_after_mb = 64;      // journal size that triggers a snapshot
+  std::vector<SourceConfig> sources;   // work sources (docs/SOURCES.md)
+  std::vector<std::string> on_done;    // argv run when an item from a source ends done ({id})
 
   bool operator==(const QueueConfig&) const = default;
 };

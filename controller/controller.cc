@@ -33,6 +33,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   absl::StatusOr<std::unique_ptr<WorkQueue>> q = WorkQueue::Open(c->options_.queue, clock);
   if (!q.ok()) return q.status();
   c->queue_ = std::move(*q);
+  c->sources_ = std::make_unique<WorkSources>(c->options_.sources, c->queue_.get());
   if (absl::Status s = c->RecoverRepo(); !s.ok()) return s;
   c->lander_ = std::make_unique<ResultLander>(c->repo_.get());
   c->queue_->SetLeaseListener(c.get());
@@ -120,9 +121,11 @@ void Controller::Start(const std::string& address) {
   }
   ticker_ = std::thread([this] { TickerLoop(); });
   pool_->Start(address);
+  sources_->Start();
 }
 
 void Controller::StopGranting() {
+  if (sources_) sources_->Stop();
   dispatcher_->Shutdown();
   {
     absl::MutexLock l(&ticker_mu_);
@@ -186,6 +189,7 @@ void Controller::OnLeaseEnded(const LeaseEnded& e) {
                    AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token, e.reason, {}});
       break;
   }
+  if (e.item_state == store::ITEM_DONE && sources_) sources_->ItemDone(l.item_id);
   if (e.commit.empty()) return;
   if (e.outcome == store::OUTCOME_DONE) {
     lander_->Land(l.item_id, e.commit);

@@ -19,6 +19,7 @@
 #include "controller/pool_manager.h"
 #include "controller/repo_results.h"
 #include "controller/result_lander.h"
+#include "controller/work_sources.h"
 #include "core/agent_registry.h"
 #include "core/clock.h"
 #include "core/item_logs.h"
@@ -57,6 +58,8 @@ struct ControllerOptions {
   int max_message_bytes = 64 << 20;
   // Dead agents stay listed this long before they are forgotten.
   absl::Duration keep_dead_agents = absl::Minutes(10);
+  // queue.sources and queue.on_done (work_sources.h).
+  WorkSourcesOptions sources;
 };
 
 class Controller : public LeaseListener {
@@ -64,11 +67,11 @@ class Controller : public LeaseListener {
   static absl::StatusOr<std::unique_ptr<Controller>> Open(ControllerOptions options, Clock* clock);
   ~Controller() override;
 
-  // Starts the ticker thread and the pool manager. `address` is what status reports and what
+  // Starts the ticker thread, the pool manager and the work sources. `address` is what status reports and what
   // launched agents dial.
   void Start(const std::string& address);
-  // Stops granting (parked Acquires get "no work") and the ticker; the queue stays usable for
-  // in-flight completions until destruction.
+  // Stops granting (parked Acquires get "no work"), the ticker and the work sources; the queue
+  // stays usable for in-flight completions until destruction.
   void StopGranting();
 
   WorkQueue& queue() { return *queue_; }
@@ -120,6 +123,7 @@ class Controller : public LeaseListener {
   ItemLogs logs_;
   PeerSessions sessions_;
   std::unique_ptr<PoolManager> pool_;
+  std::unique_ptr<WorkSources> sources_;  // set right after the queue opens
   absl::Time started_;
   // Set by Start(), after the server serves; Status() reads it on RPC threads.
   mutable absl::Mutex address_mu_;

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,20 @@ constexpr absl::Duration kLaunchedAgentStopGrace = absl::Seconds(45);
 // launcher docker: a container's memory limit is resource_limits.max_session_memory_mb plus
 // this, for agentd and git beside the item's command.
 constexpr int64_t kDockerMemoryHeadroomMb = 512;
+
+// queue.sources and queue.on_done. The commands run in the repository's folder (where
+// `bd ready` finds its .beads), or the controller's working directory when that is not a folder.
+WorkSourcesOptions SourcesOptions(const Config& config) {
+  WorkSourcesOptions out;
+  for (const SourceConfig& s : config.queue.sources) {
+    out.sources.push_back({s.name, s.command, s.Interval(), s.Timeout(),
+                           static_cast<size_t>(s.max_output_mb) << 20});
+  }
+  out.on_done = config.queue.on_done;
+  std::error_code ec;
+  if (std::filesystem::is_directory(config.repo.path, ec)) out.work_dir = config.repo.path;
+  return out;
+}
 
 // agent.binary; if unset, the agentd beside this controller binary (an install), else the one
 // of the build tree (build/controller/controller -> build/agentd/agentd). Must be executable.
@@ -225,6 +240,7 @@ int Run(int argc, char** argv) {
   // Given on purpose (flag, or a path other than the default "."): it must be a repository.
   opts.repo_required = flags.WasSet("repo") || repo_in_file;
   opts.max_pack_bytes = static_cast<uint64_t>(config.repo.max_pack_mb) << 20;
+  opts.sources = SourcesOptions(config);
   absl::StatusOr<std::unique_ptr<Controller>> controller = Controller::Open(opts, Clock::Real());
   if (!controller.ok()) {
     std::fprintf(stderr, "controller: %s\n", std::string(controller.status().message()).c_str());

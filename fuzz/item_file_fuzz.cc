@@ -1,4 +1,4 @@
-// Fuzzes the item file parser of `harnessctl submit --file` (client/item_file.h): any bytes as
+// Fuzzes the item file parser of `harnessctl submit --file` (items/item_file.h): any bytes as
 // a JSON or YAML file. Relative prompt_file paths resolve in a folder holding one prompt file,
 // so the prompt_file path is exercised too. A parse that succeeds must give items the file's
 // own rules allow (a title, a prompt within the limit, ids unique) that the controller can
@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-#include "client/item_file.h"
+#include "items/item_file.h"
 #include "fuzz/fuzz_util.h"
 
 namespace {
@@ -34,12 +34,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
-  auto items = harness::client::ParseItemFile(text, "items.yaml", BaseDir());
+  auto items = harness::ParseItemFile(text, "items.yaml", BaseDir());
   if (!items.ok()) return 0;
   std::set<std::string> ids;
   for (const auto& spec : *items) {
     if (spec.title().empty() || spec.prompt().empty() ||
-        spec.prompt().size() > harness::client::kMaxPromptBytes) {
+        spec.prompt().size() > harness::kMaxPromptBytes) {
       std::abort();
     }
     if (!spec.id().empty() && !ids.insert(spec.id()).second) std::abort();

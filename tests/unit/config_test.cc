@@ -98,6 +98,13 @@ constexpr char kEveryKey[] = R"(harness:
     max_attempts: 5
     max_prompt_bytes: 2048
     snapshot_after_mb: 8
+    sources:
+      - name: bd
+        command: [bd, ready, --json]
+        interval: 30
+        timeout: 10
+        max_output_mb: 2
+    on_done: [bd, close, "{id}"]
   limits:
     max_message_mb: 16
     max_items_per_submit: 500
@@ -160,7 +167,7 @@ Config EveryKeyConfig() {
   c.health_check = {0.25, 1.5, 2};
   c.coordinator = {7, 120, {"notify-send", "harness"}};
   c.resource_limits = {1024, 0, -5};
-  c.queue = {5, 2048, 8};
+  c.queue = {5, 2048, 8, {{"bd", {"bd", "ready", "--json"}, 30, 10, 2}}, {"bd", "close", "{id}"}};
   c.limits = {16, 500, 20000, 8, 40, 200, 32, 4096};
   c.auth = {"secrets/admin", "secrets/read", "secrets/agent"};
   c.tls = {"certs/server.pem", "certs/server.key", "certs/ca.pem"};

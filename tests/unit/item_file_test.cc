@@ -1,7 +1,7 @@
-// `harnessctl submit --file` (client/item_file.h): JSON arrays and YAML lists of items load into
+// `harnessctl submit --file` (items/item_file.h): JSON arrays and YAML lists of items load into
 // ItemSpecs; prompt_file is relative to the file; a bad file (unknown field, wrong type, bad id,
 // empty list...) is refused as a whole with one message naming the item and the field.
-#include "client/item_file.h"
+#include "items/item_file.h"
 
 #include <sys/stat.h>
 

@@ -1,8 +1,9 @@
-// Loading of `harnessctl submit --file FILE`: a JSON array or a YAML list of item objects
-// (yaml-cpp reads both), turned into harness.v1 ItemSpecs and checked locally before anything
-// is sent, so that a bad file is refused as a whole with one clear message naming the item
+// Item files, as `harnessctl submit --file FILE` reads them: a JSON array or a YAML list of
+// item objects (yaml-cpp reads both), turned into harness.v1 ItemSpecs and checked locally
+// before anything is sent, so that a bad file is refused as a whole with one clear message naming the item
 // (by its 1-based index and id), the field and the line. Not the controller's validation,
-// which stays authoritative (limits of its config, ids already in the queue).
+// which stays authoritative (limits of its config, ids already in the queue). The same item
+// objects come from work sources (source_items.h).
 //
 // An item object has these fields; any other is an error:
 //   id            string, optional; [A-Za-z0-9][A-Za-z0-9._-]{0,127}, a valid git ref component
@@ -24,7 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "harness/v1/types.pb.h"
 
-namespace harness::client {
+namespace harness {
 
 // The largest prompt the controller accepts (ItemSpec.prompt): 1 MiB.
 inline constexpr size_t kMaxPromptBytes = 1 << 20;
@@ -42,4 +43,4 @@ absl::StatusOr<std::vector<v1::ItemSpec>> ParseItemFile(absl::string_view text,
 // Reads a prompt file: at most kMaxPromptBytes, not empty. "-" reads standard input.
 absl::StatusOr<std::string> ReadPromptFile(const std::string& path);
 
-}  // namespace harness::client
+}  // namespace harness

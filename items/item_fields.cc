@@ -1,15 +1,8 @@
-// Item files for `harnessctl submit --file` (see item_file.h).
-#include "client/item_file.h"
+// Reading item objects from YAML/JSON nodes (see item_fields.h).
+#include "items/item_fields.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-#include <yaml-cpp/yaml.h>
-
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <set>
 
 #include "absl/status/status.h"
@@ -18,18 +11,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/yaml_load.h"
-#include "core/file_util.h"
 #include "core/ids.h"
+#include "items/item_file.h"
 
-namespace harness::client {
+namespace harness::items {
 namespace {
 
 constexpr const char* kFields[] = {"id",       "title",        "prompt",    "prompt_file",
                                    "priority", "max_attempts", "timeout_s", "labels"};
-
-// What a YAML node holds. JSON strings are always quoted, so they are kString; a plain YAML
-// scalar is resolved as YAML 1.2's core schema does (null, booleans, numbers, else a string).
-enum class Kind { kNull, kBool, kInt, kFloat, kString, kList, kObject };
 
 bool AllDigits(absl::string_view s) {
   if (s.empty()) return false;
@@ -61,89 +50,6 @@ bool IsPlainFloat(absl::string_view s) {
   absl::string_view whole = mantissa.substr(0, dot), frac = mantissa.substr(dot + 1);
   if (whole.empty() && frac.empty()) return false;
   return (whole.empty() || AllDigits(whole)) && (frac.empty() || AllDigits(frac));
-}
-
-Kind KindOf(const YAML::Node& n) {
-  if (n.IsNull()) return Kind::kNull;
-  if (n.IsSequence()) return Kind::kList;
-  if (n.IsMap()) return Kind::kObject;
-  // Quoted and block scalars carry the non-specific tag "!"; an explicit !!str is a string too.
-  const std::string& tag = n.Tag();
-  if (tag == "!" || tag == "tag:yaml.org,2002:str") return Kind::kString;
-  const std::string& s = n.Scalar();
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return Kind::kNull;
-  if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" || s == "FALSE") {
-    return Kind::kBool;
-  }
-  if (IsPlainInt(s)) return Kind::kInt;
-  if (IsPlainFloat(s)) return Kind::kFloat;
-  return Kind::kString;
-}
-
-// "the number 5", "the string \"5\"", "a list"... for type errors.
-std::string Describe(const YAML::Node& n) {
-  switch (KindOf(n)) {
-    case Kind::kNull:
-      return "null";
-    case Kind::kBool:
-      return n.Scalar();
-    case Kind::kInt:
-    case Kind::kFloat:
-      return absl::StrCat("the number ", n.Scalar());
-    case Kind::kString:
-      return absl::StrCat("the string ", QuoteForMessage(n.Scalar()));
-    case Kind::kList:
-      return "a list";
-    case Kind::kObject:
-      return "an object";
-  }
-  return "a value";
-}
-
-// Names the place of an error: "FILE:LINE: item #N (\"id\"): ".
-struct Where {
-  absl::string_view file;
-  int index = 0;   // 1-based
-  std::string id;  // "" until known (or when it is not a valid string)
-
-  absl::Status Error(const YAML::Mark& mark, absl::string_view message) const {
-    std::string place = mark.is_null() ? std::string(file) : absl::StrCat(file, ":", mark.line + 1);
-    std::string who = id.empty() ? absl::StrCat("item #", index)
-                                 : absl::StrCat("item #", index, " (", QuoteForMessage(id), ")");
-    return absl::InvalidArgumentError(absl::StrCat(place, ": ", who, ": ", message));
-  }
-};
-
-absl::Status WantString(const Where& w, absl::string_view field, const YAML::Node& v,
-                        std::string* out) {
-  Kind k = KindOf(v);
-  if (k != Kind::kString) {
-    std::string hint = (k == Kind::kInt || k == Kind::kFloat || k == Kind::kBool)
-                           ? " (in YAML, quote it to make it a string)"
-                           : "";
-    return w.Error(v.Mark(), absl::StrCat(field, " must be a string, got ", Describe(v), hint));
-  }
-  // ItemSpec's strings are proto3 strings: the controller could not read one that is not UTF-8.
-  if (!IsValidUtf8(v.Scalar())) {
-    return w.Error(v.Mark(),
-                   absl::StrCat(field, " is not valid UTF-8, got ", QuoteForMessage(v.Scalar())));
-  }
-  *out = v.Scalar();
-  return absl::OkStatus();
-}
-
-absl::Status WantInt(const Where& w, absl::string_view field, const YAML::Node& v, int64_t min,
-                     int64_t max, int64_t* out) {
-  if (KindOf(v) != Kind::kInt) {
-    return w.Error(v.Mark(), absl::StrCat(field, " must be an integer, got ", Describe(v)));
-  }
-  int64_t n;
-  if (!absl::SimpleAtoi(v.Scalar(), &n) || n < min || n > max) {
-    return w.Error(v.Mark(), absl::StrCat(field, " must be between ", min, " and ", max, ", got ",
-                                          v.Scalar()));
-  }
-  *out = n;
-  return absl::OkStatus();
 }
 
 absl::Status WantPositiveNumber(const Where& w, absl::string_view field, const YAML::Node& v,
@@ -186,8 +92,135 @@ absl::Status ParseLabels(const Where& w, const YAML::Node& v, v1::ItemSpec* spec
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::ItemSpec> ParseItem(Where& w, const YAML::Node& node,
-                                       const std::string& base_dir) {
+// Writes code point `cp` as UTF-8.
+void AppendUtf8(uint32_t cp, std::string* out) {
+  out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+  out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+  out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+  out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+}
+
+bool ParseHex4(absl::string_view s, size_t at, uint32_t* out) {
+  if (s.size() < at + 4) return false;
+  uint32_t v = 0;
+  for (size_t i = at; i < at + 4; ++i) {
+    char c = s[i];
+    int d = (c >= '0' && c <= '9')   ? c - '0'
+            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                     : -1;
+    if (d < 0) return false;
+    v = v * 16 + static_cast<uint32_t>(d);
+  }
+  *out = v;
+  return true;
+}
+
+// JSON writes characters outside the Basic Multilingual Plane as an escaped surrogate pair
+// ("\ud83d\ude00", Python's json.dumps does by default), which yaml-cpp refuses. Replaces every
+// such pair by the character's UTF-8 bytes; everything else is copied unchanged.
+std::string CombineEscapedSurrogates(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\' || i + 1 >= text.size()) {
+      out.push_back(text[i]);
+      continue;
+    }
+    uint32_t hi, lo;
+    if (text[i + 1] == 'u' && ParseHex4(text, i + 2, &hi) && hi >= 0xD800 && hi <= 0xDBFF &&
+        text.substr(i + 6, 2) == "\\u" && ParseHex4(text, i + 8, &lo) && lo >= 0xDC00 &&
+        lo <= 0xDFFF) {
+      AppendUtf8(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00), &out);
+      i += 11;
+    } else {  // any other escape, "\\" included, is copied whole
+      out.push_back(text[i]);
+      out.push_back(text[++i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Kind KindOf(const YAML::Node& n) {
+  if (n.IsNull()) return Kind::kNull;
+  if (n.IsSequence()) return Kind::kList;
+  if (n.IsMap()) return Kind::kObject;
+  // Quoted and block scalars carry the non-specific tag "!"; an explicit !!str is a string too.
+  const std::string& tag = n.Tag();
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") return Kind::kString;
+  const std::string& s = n.Scalar();
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return Kind::kNull;
+  if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" || s == "FALSE") {
+    return Kind::kBool;
+  }
+  if (IsPlainInt(s)) return Kind::kInt;
+  if (IsPlainFloat(s)) return Kind::kFloat;
+  return Kind::kString;
+}
+
+// "the number 5", "the string \"5\"", "a list"... for type errors.
+std::string Describe(const YAML::Node& n) {
+  switch (KindOf(n)) {
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return n.Scalar();
+    case Kind::kInt:
+    case Kind::kFloat:
+      return absl::StrCat("the number ", n.Scalar());
+    case Kind::kString:
+      return absl::StrCat("the string ", QuoteForMessage(n.Scalar()));
+    case Kind::kList:
+      return "a list";
+    case Kind::kObject:
+      return "an object";
+  }
+  return "a value";
+}
+
+absl::Status Where::Error(const YAML::Mark& mark, absl::string_view message) const {
+  std::string place = mark.is_null() ? std::string(file) : absl::StrCat(file, ":", mark.line + 1);
+  std::string who = id.empty() ? absl::StrCat("item #", index)
+                               : absl::StrCat("item #", index, " (", QuoteForMessage(id), ")");
+  return absl::InvalidArgumentError(absl::StrCat(place, ": ", who, ": ", message));
+}
+
+absl::Status WantString(const Where& w, absl::string_view field, const YAML::Node& v,
+                        std::string* out) {
+  Kind k = KindOf(v);
+  if (k != Kind::kString) {
+    std::string hint = (k == Kind::kInt || k == Kind::kFloat || k == Kind::kBool)
+                           ? " (in YAML, quote it to make it a string)"
+                           : "";
+    return w.Error(v.Mark(), absl::StrCat(field, " must be a string, got ", Describe(v), hint));
+  }
+  // ItemSpec's strings are proto3 strings: the controller could not read one that is not UTF-8.
+  if (!IsValidUtf8(v.Scalar())) {
+    return w.Error(v.Mark(),
+                   absl::StrCat(field, " is not valid UTF-8, got ", QuoteForMessage(v.Scalar())));
+  }
+  *out = v.Scalar();
+  return absl::OkStatus();
+}
+
+absl::Status WantInt(const Where& w, absl::string_view field, const YAML::Node& v, int64_t min,
+                     int64_t max, int64_t* out) {
+  if (KindOf(v) != Kind::kInt) {
+    return w.Error(v.Mark(), absl::StrCat(field, " must be an integer, got ", Describe(v)));
+  }
+  int64_t n;
+  if (!absl::SimpleAtoi(v.Scalar(), &n) || n < min || n > max) {
+    return w.Error(v.Mark(), absl::StrCat(field, " must be between ", min, " and ", max, ", got ",
+                                          v.Scalar()));
+  }
+  *out = n;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ItemSpec> ParseItemNode(Where& w, const YAML::Node& node,
+                                           const std::string& base_dir) {
   if (KindOf(node) != Kind::kObject) {
     return w.Error(node.Mark(),
                    absl::StrCat("expected an object with fields (", absl::StrJoin(kFields, ", "),
@@ -285,55 +318,6 @@ absl::StatusOr<v1::ItemSpec> ParseItem(Where& w, const YAML::Node& node,
   return spec;
 }
 
-// Writes code point `cp` as UTF-8.
-void AppendUtf8(uint32_t cp, std::string* out) {
-  out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-  out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-  out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-  out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-}
-
-bool ParseHex4(absl::string_view s, size_t at, uint32_t* out) {
-  if (s.size() < at + 4) return false;
-  uint32_t v = 0;
-  for (size_t i = at; i < at + 4; ++i) {
-    char c = s[i];
-    int d = (c >= '0' && c <= '9')   ? c - '0'
-            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                     : -1;
-    if (d < 0) return false;
-    v = v * 16 + static_cast<uint32_t>(d);
-  }
-  *out = v;
-  return true;
-}
-
-// JSON writes characters outside the Basic Multilingual Plane as an escaped surrogate pair
-// ("\ud83d\ude00", Python's json.dumps does by default), which yaml-cpp refuses. Replaces every
-// such pair by the character's UTF-8 bytes; everything else is copied unchanged.
-std::string CombineEscapedSurrogates(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '\\' || i + 1 >= text.size()) {
-      out.push_back(text[i]);
-      continue;
-    }
-    uint32_t hi, lo;
-    if (text[i + 1] == 'u' && ParseHex4(text, i + 2, &hi) && hi >= 0xD800 && hi <= 0xDBFF &&
-        text.substr(i + 6, 2) == "\\u" && ParseHex4(text, i + 8, &lo) && lo >= 0xDC00 &&
-        lo <= 0xDFFF) {
-      AppendUtf8(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00), &out);
-      i += 11;
-    } else {  // any other escape, "\\" included, is copied whole
-      out.push_back(text[i]);
-      out.push_back(text[++i]);
-    }
-  }
-  return out;
-}
-
 absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(absl::string_view text,
                                                       absl::string_view name) {
   std::string input(text);
@@ -353,87 +337,4 @@ absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(absl::string_view text,
   }
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> ReadPromptFile(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) {
-      text.append(buf, n);
-      if (text.size() > kMaxPromptBytes) break;
-    }
-    if (std::ferror(stdin)) {
-      return absl::InternalError(
-          absl::StrCat("cannot read standard input: ", std::strerror(errno)));
-    }
-  } else {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "cannot read", path);
-    if (S_ISDIR(st.st_mode)) {
-      return absl::InvalidArgumentError(absl::StrCat(path, " is a directory"));
-    }
-    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > kMaxPromptBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("the prompt is too large: ", st.st_size,
-                                                     " bytes, at most ", kMaxPromptBytes));
-    }
-    absl::StatusOr<std::string> read = ReadFile(path);
-    if (!read.ok()) return read.status();
-    text = *std::move(read);
-  }
-  if (text.size() > kMaxPromptBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the prompt is too large: more than ", kMaxPromptBytes, " bytes"));
-  }
-  if (text.empty()) return absl::InvalidArgumentError("the prompt file is empty");
-  return text;
-}
-
-absl::StatusOr<std::vector<v1::ItemSpec>> ParseItemFile(absl::string_view text,
-                                                        absl::string_view name,
-                                                        const std::string& base_dir) {
-  absl::StatusOr<std::vector<YAML::Node>> docs = LoadDocuments(text, name);
-  if (!docs.ok()) return docs.status();
-  if (docs->empty() || (docs->size() == 1 && KindOf((*docs)[0]) == Kind::kNull)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": the file is empty; expected a list of items"));
-  }
-  if (docs->size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": the file holds ", docs->size(),
-                                                   " YAML documents; put every item in one list"));
-  }
-  const YAML::Node& root = (*docs)[0];
-  if (KindOf(root) != Kind::kList) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ":", root.Mark().line + 1, ": expected a list of items, got ", Describe(root)));
-  }
-  if (root.size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": the list of items is empty"));
-  }
-  std::vector<v1::ItemSpec> specs;
-  std::set<std::string> ids;
-  int index = 0;
-  for (const YAML::Node& node : root) {
-    Where w{name, ++index, ""};
-    absl::StatusOr<v1::ItemSpec> spec = ParseItem(w, node, base_dir);
-    if (!spec.ok()) return spec.status();
-    if (!spec->id().empty() && !ids.insert(spec->id()).second) {
-      return w.Error(node.Mark(), "this id is used by an earlier item of the file");
-    }
-    specs.push_back(*std::move(spec));
-  }
-  return specs;
-}
-
-absl::StatusOr<std::vector<v1::ItemSpec>> LoadItemFile(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  size_t slash = path.rfind('/');
-  std::string base_dir = slash == std::string::npos ? "."
-                         : slash == 0               ? "/"
-                                                    : path.substr(0, slash);
-  return ParseItemFile(*text, path, base_dir);
-}
-
-}  // namespace harness::client
+}  // namespace harness::items
