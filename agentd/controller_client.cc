@@ -74,6 +74,8 @@ bool GrpcControllerClient::Holds(const v1::LeaseRef& lease) {
 void GrpcControllerClient::ForgetLease(const v1::LeaseRef& lease) {
   absl::MutexLock l(&mu_);
   if (RemoveHeldLocked(lease)) kick_ = true;
+  finished_.push_back(lease);
+  if (finished_.size() > kFinishedKept) finished_.pop_front();
   // A report still waiting for its answer is given up with the lease.
   reports_.remove_if([&](const PendingReport& r) {
     return r.item_id == lease.item_id() && r.lease_token == lease.lease_token();

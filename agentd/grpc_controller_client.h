@@ -25,6 +25,7 @@ namespace harness::agentd {
 
 class GrpcControllerClient : public ControllerApi {
  public:
+  friend class GrpcControllerClientPeer;  // tests
   explicit GrpcControllerClient(const ControllerClientOptions& options);
   ~GrpcControllerClient() override { Shutdown(); }
 
@@ -120,7 +121,8 @@ class GrpcControllerClient : public ControllerApi {
   void Dispatch(const v1::ControllerMessage& m) ABSL_LOCKS_EXCLUDED(mu_);
 
   // stream_work.cc: the fast path's answers, and one report attempt.
-  void OnLease(const v1::Lease& lease);
+  void OnLease(const v1::Lease& lease) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnNewLeaseLocked(const v1::Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnReply(const v1::Reply& reply);
   absl::StatusOr<v1::Reply> Report(v1::AgentMessage message, const std::string& item_id,
                                    uint64_t lease_token);
@@ -139,6 +141,11 @@ class GrpcControllerClient : public ControllerApi {
   absl::Duration lease_ttl_ ABSL_GUARDED_BY(mu_) = absl::Seconds(30);
   uint64_t heartbeat_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::LeaseRef> held_ ABSL_GUARDED_BY(mu_);
+  // The last leases this agent finished (ForgetLease), newest last, at most kFinishedKept: the
+  // controller may send one of them again (its answer to a want that crossed the report), and
+  // a lease's command runs once.
+  static constexpr size_t kFinishedKept = 64;
+  std::deque<v1::LeaseRef> finished_ ABSL_GUARDED_BY(mu_);
   v1::AgentState state_ ABSL_GUARDED_BY(mu_) = v1::AGENT_STATE_STARTING;
   bool kick_ ABSL_GUARDED_BY(mu_) = false;  // heartbeat now
 

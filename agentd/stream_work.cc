@@ -208,7 +208,27 @@ std::vector<v1::AgentMessage> GrpcControllerClient::TakeUnsentLocked(uint64_t se
 }
 
 void GrpcControllerClient::OnLease(const v1::Lease& lease) {
-  absl::MutexLock l(&mu_);
+  auto same = [&](const v1::LeaseRef& h) {
+    return h.item_id() == lease.item_id() && h.lease_token() == lease.lease_token();
+  };
+  {
+    absl::MutexLock l(&mu_);
+    if (std::any_of(finished_.begin(), finished_.end(), same)) {
+      // A lease finished here already, sent again: the controller's answer to a want that
+      // crossed this lease's report (it gives an agent that asks while holding a lease that
+      // lease again). Running it twice would only repeat the work; ask again instead.
+      want_sent_on_ = 0;
+      kick_ = true;
+    } else {
+      OnNewLeaseLocked(lease);
+      return;
+    }
+  }
+  LogInfo(absl::StrCat("item ", lease.item_id(), " (lease ", lease.lease_token(),
+                       ") sent again after it was finished here: ignored"));
+}
+
+void GrpcControllerClient::OnNewLeaseLocked(const v1::Lease& lease) {
   want_ = false;
   want_sent_on_ = 0;
   // The same lease twice (granted again to an agent that asked while holding it) is one lease.

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/file_util.h"
 #include "core/paths.h"
 #include "tests/support/cluster.h"
@@ -18,8 +19,13 @@
 namespace harness::testing {
 namespace {
 
-// item -> token -> runs, from the side-effect files "<item>.<token>.<pid>".
-using Runs = std::map<std::string, std::map<uint64_t, int>>;
+// item -> token -> runs, from the side-effect files "<item>.<token>.<pid>" (each holds the id
+// of the agent that ran it).
+struct TokenRuns {
+  int n = 0;
+  std::string agents;  // "agent-3 (pid 123), ..."
+};
+using Runs = std::map<std::string, std::map<uint64_t, TokenRuns>>;
 Runs ReadRuns(const std::string& effects_dir, ChaosAudit* a) {
   Runs runs;
   for (const std::string& name : ListNames(effects_dir)) {
@@ -29,7 +35,12 @@ Runs ReadRuns(const std::string& effects_dir, ChaosAudit* a) {
       a->violations.push_back(absl::StrCat("a run left a side effect without a lease: ", name));
       continue;
     }
-    ++runs[parts[0]][token];
+    TokenRuns& r = runs[parts[0]][token];
+    ++r.n;
+    absl::StatusOr<std::string> agent = ReadFile(effects_dir + "/" + name);
+    absl::StrAppend(&r.agents, r.agents.empty() ? "" : ", ",
+                    agent.ok() ? absl::StripTrailingAsciiWhitespace(*agent) : "?", " (pid ",
+                    parts[2], ")");
     ++a->runs;
   }
   return runs;
@@ -192,11 +203,12 @@ ChaosAudit AuditChaosRun(v1::ControlService::Stub& control,
       a.violations.push_back(absl::StrCat(s.id(), ": ", done_attempts, " attempts ended done"));
       continue;
     }
-    const std::map<uint64_t, int>& item_runs = runs[s.id()];
-    for (const auto& [token, n] : item_runs) {
+    const std::map<uint64_t, TokenRuns>& item_runs = runs[s.id()];
+    for (const auto& [token, r] : item_runs) {
+      const int n = r.n;
       if (n > 1) {
         a.violations.push_back(absl::StrCat(s.id(), ": lease ", token, " ran the command ", n,
-                                            " times"));
+                                            " times: ", r.agents));
       }
       auto it = by_token.find(token);
       if (it == by_token.end()) {
