@@ -30,7 +30,7 @@ std::string FormatPromValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
   char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::general);
   return std::string(buf, static_cast<size_t>(end - buf));
 }
 
