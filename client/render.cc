@@ -366,7 +366,8 @@ std::string RenderItemsText(const RepeatedPtrField<v1::ItemSummary>& items) {
   return t.Render();
 }
 
-std::string RenderItemsJson(const RepeatedPtrField<v1::ItemSummary>& items, bool pretty) {
+std::string RenderItemsJson(const RepeatedPtrField<v1::ItemSummary>& items, bool pretty,
+                            absl::string_view next_page_token) {
   JsonWriter w(pretty);
   w.BeginObject().Key("items").BeginArray();
   for (const v1::ItemSummary& i : items) {
@@ -385,7 +386,9 @@ std::string RenderItemsJson(const RepeatedPtrField<v1::ItemSummary>& items, bool
     WriteTime(w, "updated", i.updated_at_unix_ms());
     w.EndObject();
   }
-  w.EndArray().EndObject();
+  w.EndArray();
+  if (!next_page_token.empty()) w.Key("next_page_token").String(next_page_token);
+  w.EndObject();
   return Finish(w);
 }
 

@@ -1,7 +1,8 @@
 // Rendering of harness.v1 messages for harnessctl: the human text (tables and blocks) and the
 // `--json` documents, with the field names and lower-case state names of CONTRACT.md. Pure
 // functions of the messages (and, for relative times, nothing but them): no gRPC, no I/O, so
-// every format is unit-tested (tests/unit/render_test.cc).
+// every format is unit-tested (tests/unit/render_test.cc). The controller's HTTP API serves the
+// same JSON documents (http/api_routes.cc), so the CLI and the API share one shape.
 //
 // JSON conventions: enums are lower-case names without their prefix ("pending", "working");
 // 64-bit integers are JSON numbers; times are RFC 3339 UTC strings in `*_at` members next to
@@ -51,9 +52,11 @@ std::string RenderAgentsJson(const google::protobuf::RepeatedPtrField<v1::AgentI
 // `harnessctl items`: a table (ID STATE PRIORITY ATTEMPTS AGENT TITLE), or "no items".
 std::string RenderItemsText(const google::protobuf::RepeatedPtrField<v1::ItemSummary>& items);
 // `items --json`: {"items": [{id, title, state, priority, attempt_count, max_attempts, agent,
-// labels, error, result_commit, submitted_at(_unix_ms), updated_at(_unix_ms)}]}.
+// labels, error, result_commit, submitted_at(_unix_ms), updated_at(_unix_ms)}]}, and
+// "next_page_token" after the items when one is given (the HTTP API's paging; harnessctl reads
+// every page and never sets it).
 std::string RenderItemsJson(const google::protobuf::RepeatedPtrField<v1::ItemSummary>& items,
-                            bool pretty);
+                            bool pretty, absl::string_view next_page_token = "");
 
 // `harnessctl show ID`: a readable block with the attempts, the result ("no changes" when
 // done without a commit), the error, the prompt and the log tail.

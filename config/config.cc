@@ -188,6 +188,7 @@ class Checker {
     IntRange("harness.limits.max_log_bytes_per_attempt", l.max_log_bytes_per_attempt, 0,
              int64_t{1} << 30);
 
+    CheckHttp(c.http);
     if (c.tls.cert.empty() != c.tls.key.empty()) {
       Fail({"harness.tls.cert", "harness.tls.key"},
            absl::StrCat("harness.tls.cert (", Quote(c.tls.cert), ") and harness.tls.key (",
@@ -208,6 +209,12 @@ class Checker {
   }
 
  private:
+  void CheckHttp(const HttpConfig& h) {
+    if (h.listen.empty()) return;  // off
+    if (std::string p = ListenProblem(h.listen); !p.empty()) {
+      Fail({"harness.http.listen"}, ListenMessage("harness.http.listen", h.listen, p));
+    }
+  }
   void Fail(std::vector<std::string> keys, std::string message) {
     if (!issue_) issue_ = Issue{std::move(keys), std::move(message)};
   }
@@ -386,8 +393,11 @@ class Loader {
                        {"agent_token_file", Str(&c->auth.agent_token_file)}})},
          {"tls", Sub({{"cert", Str(&c->tls.cert)},
                       {"key", Str(&c->tls.key)},
-                      {"client_ca", Str(&c->tls.client_ca)}})}});
+                      {"client_ca", Str(&c->tls.client_ca)}})},
+         {"http", HttpFields(&c->http)}});
   }
+
+  FieldFn HttpFields(HttpConfig* h) { return Sub({{"listen", Str(&h->listen)}}); }
 
   // A map whose keys must all be in `fields`, each at most once. `path` is "" at the top.
   absl::Status Section(const YAML::Node& node, const std::string& path, const Fields& fields) {
@@ -579,6 +589,12 @@ class Loader {
 
 // ---------------------------------------------------------------------------------------------
 // Writing it back.
+
+void EmitHttp(YAML::Emitter& out, const HttpConfig& h) {
+  out << YAML::Key << "http" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "listen" << YAML::Value << YAML::DoubleQuoted << h.listen;
+  out << YAML::EndMap;
+}
 
 void EmitArgv(YAML::Emitter& out, const std::vector<std::string>& argv) {
   out << YAML::Flow << YAML::BeginSeq;
@@ -842,6 +858,7 @@ std::string DescribeConfig(const Config& c) {
   str("key", c.tls.key);
   str("client_ca", c.tls.client_ca);
   out << YAML::EndMap;
+  EmitHttp(out, c.http);
   out << YAML::EndMap;  // harness
   out << YAML::EndMap;
   return absl::StrCat(out.c_str(), "\n");

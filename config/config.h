@@ -151,6 +151,13 @@ struct TlsConfig {
   bool operator==(const TlsConfig&) const = default;
 };
 
+// http: the controller's HTTP listener (/metrics, the JSON API; docs/HTTP.md).
+struct HttpConfig {
+  std::string listen;  // HOST:PORT (port 0: a free one); empty: no HTTP listener
+
+  bool operator==(const HttpConfig&) const = default;
+};
+
 struct Config {
   std::string listen = "127.0.0.1:7070";
   std::string state_dir = "./state";  // kept as written; see ResolveAgainst
@@ -166,6 +173,7 @@ struct Config {
   LimitsConfig limits;
   AuthConfig auth;
   TlsConfig tls;
+  HttpConfig http;
 
   absl::Duration AgentStartupStagger() const { return Seconds(agent_startup_stagger); }
   absl::Duration AgentRestartDelay() const { return Seconds(agent_restart_delay); }

@@ -173,7 +173,7 @@ void Controller::Tick() {
 
 void Controller::OnLeaseEnded(const LeaseEnded& e) {
   const Lease& l = e.lease;
-  metrics_.RecordAttempt(e.outcome == store::OUTCOME_DONE, e.at - l.granted);
+  metrics_.RecordAttempt(e.outcome, e.by == EndedBy::kExpiry, e.at - l.granted);
   switch (e.by) {
     case EndedBy::kAgent:
       break;

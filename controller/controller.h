@@ -20,6 +20,7 @@
 #include "controller/repo_results.h"
 #include "controller/result_lander.h"
 #include "controller/work_sources.h"
+#include "controller/rpc_metrics.h"
 #include "core/agent_registry.h"
 #include "core/clock.h"
 #include "core/item_logs.h"
@@ -78,6 +79,9 @@ class Controller : public LeaseListener {
   AgentRegistry& agents() { return agents_; }
   AcquireDispatcher& dispatcher() { return *dispatcher_; }
   Metrics& metrics() { return metrics_; }
+  const Metrics& metrics() const { return metrics_; }
+  // Calls per gRPC method and code, and their durations (filled by the server's interceptor).
+  RpcMetrics& rpc_metrics() { return rpc_metrics_; }
   const ItemLogs& logs() const { return logs_; }
   // Open agent sessions per peer host (limits.max_sessions_per_peer).
   PeerSessions& sessions() { return sessions_; }
@@ -120,6 +124,7 @@ class Controller : public LeaseListener {
   AgentRegistry agents_;
   std::unique_ptr<AcquireDispatcher> dispatcher_;
   Metrics metrics_;
+  RpcMetrics rpc_metrics_;
   ItemLogs logs_;
   PeerSessions sessions_;
   std::unique_ptr<PoolManager> pool_;

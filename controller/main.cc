@@ -25,6 +25,8 @@
 #include "controller/server_security.h"
 #include "core/file_util.h"
 #include "core/log.h"
+#include "http/api_routes.h"
+#include "http/http_server.h"
 #include "rpc/tls_files.h"
 
 namespace harness {
@@ -149,12 +151,24 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  if (absl::Status s = CheckHttpListenPolicy(config.http.listen, *security, insecure); !s.ok()) {
+    std::fprintf(stderr, "controller: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   if (!IsLoopbackListen(config.listen) && (!security->tls() || !security->tokens.Any())) {
     LogWarning(absl::StrCat("--insecure: serving ", config.listen, " without ",
                             security->tls() ? "tokens" : "TLS",
                             security->tls() || security->tokens.Any() ? "" : " or tokens",
                             ": anyone who can reach this port can take work, change the queue "
                             "and read prompts"));
+  }
+  if (!config.http.listen.empty() && !IsLoopbackListen(config.http.listen) &&
+      (!security->tls() || !security->tokens.Any())) {
+    LogWarning(absl::StrCat("--insecure: serving HTTP on ", config.http.listen, " without ",
+                            security->tls() ? "tokens" : "TLS",
+                            security->tls() || security->tokens.Any() ? "" : " or tokens",
+                            ": anyone who can reach this port can read the queue, prompts "
+                            "included"));
   }
   absl::StatusOr<launch::AgentCredentials> agent_credentials =
       LaunchedAgentCredentials(config, *security);
@@ -254,8 +268,29 @@ int Run(int argc, char** argv) {
     return 1;
   }
   const std::string address = (*server)->address();
-  (*controller)->Start(address);
   StatePaths paths(config.state_dir);
+  // The HTTP listener (http.listen): the same tokens as the gRPC port, on threads of its own.
+  const AccessPolicy http_access(security->tokens);
+  const http::HttpApi http_api(controller->get(), &http_access);
+  std::unique_ptr<http::HttpServer> http_server;
+  if (!config.http.listen.empty()) {
+    absl::StatusOr<std::unique_ptr<http::HttpServer>> h =
+        http::HttpServer::Start(&http_api, config.http.listen, *security);
+    if (!h.ok()) {
+      std::fprintf(stderr, "controller: %s\n", std::string(h.status().message()).c_str());
+      return absl::IsInvalidArgument(h.status()) ? 2 : 1;
+    }
+    http_server = *std::move(h);
+    if (absl::Status s = WriteFileAtomically(paths.HttpAddressFile(), http_server->address() + "\n");
+        !s.ok()) {
+      LogWarning(absl::StrCat("cannot write ", paths.HttpAddressFile(), ": ", s.message()));
+    }
+    const std::string url = absl::StrCat(http_server->tls() ? "https://" : "http://",
+                                         http_server->address());
+    std::printf("http: serving %s/metrics and %s/api/v1/\n", url.c_str(), url.c_str());
+    LogInfo(absl::StrCat("http: serving ", url, " (/metrics, /api/v1/)"));
+  }
+  (*controller)->Start(address);
   if (absl::Status s = WriteFileAtomically(paths.AddressFile(), address + "\n"); !s.ok()) {
     LogWarning(absl::StrCat("cannot write ", paths.AddressFile(), ": ", s.message()));
   }
@@ -284,6 +319,10 @@ int Run(int argc, char** argv) {
   (*server)->Shutdown(absl::Seconds(2));
   server->reset();
   ::unlink(paths.AddressFile().c_str());
+  if (http_server) {
+    http_server.reset();
+    ::unlink(paths.HttpAddressFile().c_str());
+  }
   controller->reset();  // waits for every accepted change to be durable
   LogInfo("controller stopped");
   return 0;

@@ -232,6 +232,11 @@ std::vector<PoolSlotStatus> PoolManager::Slots() const {
   return published_slots_;
 }
 
+uint64_t PoolManager::deaths() const {
+  absl::MutexLock l(&mu_);
+  return published_deaths_;
+}
+
 std::string PoolManager::launcher_error() const {
   absl::MutexLock l(&mu_);
   return published_launcher_error_;
@@ -565,6 +570,7 @@ void PoolManager::Publish() {
   int target = pool_ ? pool_->target() : unmanaged_target_;
   std::vector<PoolSlotStatus> slots;
   if (pool_) slots = pool_->Snapshot();
+  const uint64_t deaths = pool_ ? pool_->deaths() : 0;
   std::map<std::string, int64_t> pids;
   for (const auto& [id, t] : things_) {
     if (!t.declared_dead && t.slot > 0) pids[t.agent] = t.pid;
@@ -574,6 +580,7 @@ void PoolManager::Publish() {
   published_target_ = target;
   published_slots_ = std::move(slots);
   published_launcher_error_ = outage_.error();
+  published_deaths_ = deaths;
 }
 
 }  // namespace harness

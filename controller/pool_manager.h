@@ -103,6 +103,8 @@ class PoolManager {
 
   int target() const;
   std::vector<PoolSlotStatus> Slots() const;
+  // Deaths of launched agents since the controller started (restarts and failed slots).
+  uint64_t deaths() const;
   // Why the launcher cannot act now (its daemon is down or refuses); "" when it can.
   std::string launcher_error() const;
   // The pid on this host of each launched agent's main process, by agent id, for `status`
@@ -189,6 +191,7 @@ class PoolManager {
   std::vector<PoolSlotStatus> published_slots_ ABSL_GUARDED_BY(mu_);
   std::string published_launcher_error_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> published_pids_ ABSL_GUARDED_BY(mu_);
+  uint64_t published_deaths_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::thread thread_;
 };

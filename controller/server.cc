@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "controller/rpc_metrics_interceptor.h"
 #include "core/paths.h"
 #include "rpc/channel.h"
 
@@ -59,6 +60,9 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
   builder.AddListeningPort(bind, Credentials(security), &port);
   builder.RegisterService(&server->agent_service_);
   builder.RegisterService(&server->control_service_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(RpcMetricsInterceptors(&controller->rpc_metrics()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

@@ -78,4 +78,12 @@ absl::Status CheckListenPolicy(const std::string& listen, const ServerSecurity& 
       "pass --insecure to serve anyone who can reach the port"));
 }
 
+absl::Status CheckHttpListenPolicy(const std::string& listen, const ServerSecurity& security,
+                                   bool insecure) {
+  if (listen.empty()) return absl::OkStatus();
+  absl::Status s = CheckListenPolicy(listen, security, insecure);
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(absl::StrCat("harness.http.listen: ", s.message()));
+}
+
 }  // namespace harness

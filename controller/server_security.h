@@ -37,4 +37,9 @@ bool IsLoopbackListen(const std::string& listen);
 absl::Status CheckListenPolicy(const std::string& listen, const ServerSecurity& security,
                                bool insecure);
 
+// The same policy for the HTTP listener (http.listen; empty: off, nothing to check). It serves
+// HTTPS with the same TLS files and asks for the same tokens.
+absl::Status CheckHttpListenPolicy(const std::string& listen, const ServerSecurity& security,
+                                   bool insecure);
+
 }  // namespace harness

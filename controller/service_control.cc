@@ -5,11 +5,11 @@
 
 #include <memory>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "controller/convert.h"
+#include "controller/read_api.h"
 #include "controller/refused_call.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -18,8 +18,6 @@
 namespace harness {
 namespace {
 
-constexpr int kDefaultPageSize = 1000;
-constexpr int kMaxPageSize = 10000;
 constexpr int kMaxPoolTarget = 10000;
 // How long an agent told to stop by `harnessctl stop` (not of the pool) has to clean up.
 constexpr absl::Duration kOperatorStopGrace = absl::Seconds(10);
@@ -122,38 +120,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::List(grpc::CallbackServerContext* 
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/List"); !a.ok()) {
     return FinishNow(ctx, a);
   }
-  std::set<store::ItemState> states;
-  for (int s : req->states()) {
-    store::ItemState st = FromApi(static_cast<v1::ItemState>(s));
-    if (st == store::ITEM_STATE_UNSPECIFIED) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("list: unknown state ", s)));
-    }
-    states.insert(st);
-  }
-  int page = req->page_size() == 0 ? kDefaultPageSize : req->page_size();
-  if (page < 0 || page > kMaxPageSize) {
-    return FinishNow(
-        ctx, absl::InvalidArgumentError(absl::StrCat("list: page_size must be between 1 and ",
-                                                     kMaxPageSize, ", got ", page)));
-  }
-  uint64_t after_seq = 0;
-  if (!req->page_token().empty() && !absl::SimpleAtoi(req->page_token(), &after_seq)) {
-    return FinishNow(ctx, absl::InvalidArgumentError(
-                              absl::StrCat("list: bad page_token \"", req->page_token(), "\"")));
-  }
-  std::optional<store::ItemState> one;
-  if (states.size() == 1) one = *states.begin();
-  uint64_t last_seq = after_seq;
-  for (const store::ItemRecord& item : controller_->queue().List(one, SIZE_MAX)) {
-    if (item.seq() <= after_seq) continue;
-    if (!states.empty() && !states.count(item.state())) continue;
-    if (resp->items_size() == page) {
-      resp->set_next_page_token(absl::StrCat(last_seq));
-      break;
-    }
-    *resp->add_items() = ToApiSummary(item);
-    last_seq = item.seq();
-  }
+  absl::StatusOr<v1::ListResponse> list = ListItems(*controller_, *req);
+  if (!list.ok()) return FinishNow(ctx, list.status());
+  *resp = *std::move(list);
   return FinishNow(ctx, absl::OkStatus());
 }
 
@@ -163,9 +132,9 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Get(grpc::CallbackServerContext* c
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Get"); !a.ok()) {
     return FinishNow(ctx, a);
   }
-  absl::StatusOr<store::ItemRecord> item = controller_->queue().Get(req->id());
+  absl::StatusOr<v1::Item> item = GetItem(*controller_, req->id());
   if (!item.ok()) return FinishNow(ctx, item.status());
-  *resp->mutable_item() = ToApiItem(*item, controller_->logs().Latest(req->id()));
+  *resp->mutable_item() = *std::move(item);
   return FinishNow(ctx, absl::OkStatus());
 }
 

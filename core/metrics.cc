@@ -8,11 +8,28 @@ namespace harness {
 Metrics::Metrics(Clock* clock, absl::Duration window)
     : clock_(clock), window_(window), started_(clock->Now()) {}
 
-void Metrics::RecordAttempt(bool done, absl::Duration run_time) {
+void Metrics::RecordAttempt(store::Outcome outcome, bool lease_expired,
+                            absl::Duration run_time) {
+  const bool done = outcome == store::OUTCOME_DONE;
+  if (outcome >= 0 && outcome < store::Outcome_ARRAYSIZE) {
+    by_outcome_[outcome].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (lease_expired) leases_expired_.fetch_add(1, std::memory_order_relaxed);
+  if (done) item_seconds_.Observe(run_time);
   absl::MutexLock l(&mu_);
   const absl::Time now = clock_->Now();
   events_.push_back({now, done, run_time});
   Prune(now);
+}
+
+MetricsTotals Metrics::Totals() const {
+  MetricsTotals t;
+  for (size_t i = 0; i < by_outcome_.size(); ++i) {
+    t.attempts_by_outcome[i] = by_outcome_[i].load(std::memory_order_relaxed);
+  }
+  t.leases_expired = leases_expired_.load(std::memory_order_relaxed);
+  t.item_seconds = item_seconds_.Get();
+  return t;
 }
 
 void Metrics::Prune(absl::Time now) const {

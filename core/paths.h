@@ -36,6 +36,8 @@ class StatePaths {
   const std::string& root() const { return root_; }
   std::string LockFile() const { return root_ + "/LOCK"; }
   std::string AddressFile() const { return root_ + "/controller.addr"; }
+  // The HTTP listener's HOST:PORT (http.listen), while it serves.
+  std::string HttpAddressFile() const { return root_ + "/http.addr"; }
   std::string JournalDir() const { return root_ + "/journal"; }
   std::string SegmentFile(uint64_t n) const;
   std::string SnapshotFile() const { return root_ + "/snapshot"; }

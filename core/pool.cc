@@ -72,6 +72,7 @@ void Pool::RecordDeath(Slot& s, absl::Time now, const std::string& reason,
   }
   s.deaths.push_back(now);
   s.reason = reason;
+  ++deaths_;
   if (static_cast<int>(s.deaths.size()) > options_.max_agent_failures) {
     // The one transition into kFailed: the only place an Alert is made, so it is made once
     // until the slot is re-armed.

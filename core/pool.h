@@ -146,6 +146,8 @@ class Pool {
 
   int target() const { return target_; }
   std::vector<PoolSlotStatus> Snapshot() const;
+  // Deaths of launched agents since this Pool began (each led to a restart or a failed slot).
+  uint64_t deaths() const { return deaths_; }
 
   // The highest slot number whose launched thing must keep running: a slot that should run,
   // or one leaving by a drain whose agent has not exited yet; not a slot leaving by a stop
@@ -191,6 +193,7 @@ class Pool {
   std::map<int, Slot> slots_;                                 // by number, ascending
   absl::flat_hash_map<std::string, AgentActivity> activity_;  // by agent id
   absl::Time last_start_ = absl::InfinitePast();
+  uint64_t deaths_ = 0;
 };
 
 }  // namespace harness

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/log.h"
 #include "core/record_io.h"
 
@@ -349,7 +350,10 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_tic
   // durable without the other, and nobody is answered before all three are.
   std::vector<SyncPool::Task> tasks = claims_->SyncTasks();
   tasks.insert(tasks.begin(), [this] { return journal_->Flush(); });
-  if (absl::Status s = syncs_.RunAll(std::move(tasks)); !s.ok()) return s;
+  const absl::Time sync_start = absl::Now();
+  absl::Status synced = syncs_.RunAll(std::move(tasks));
+  sync_latency_.Observe(absl::Now() - sync_start);
+  if (!synced.ok()) return synced;
   *durable_ticket = batch.back().ticket;
   *durable_at = Position{journal_->segment(), journal_->segment_bytes()};
   return absl::OkStatus();

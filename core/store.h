@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/claim_dir.h"
+#include "core/histogram.h"
 #include "core/item_table.h"
 #include "core/journal.h"
 #include "core/paths.h"
@@ -108,6 +109,9 @@ class Store {
 
   // Commit rounds and records so far (for benchmarks and tests).
   uint64_t rounds() const;
+  // How long each round's syncs (the journal's fdatasync and the lease folders' fsyncs, run
+  // at once) took, for /metrics. Lock-free.
+  HistogramSnapshot sync_latency() const { return sync_latency_.Get(); }
 
   // OK while rounds commit; otherwise the Unavailable error callers get.
   absl::Status health() const;
@@ -189,6 +193,7 @@ class Store {
   uint64_t planned_segment_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::multimap<uint64_t, std::function<void(absl::Status)>> callbacks_ ABSL_GUARDED_BY(mu_);
+  Histogram sync_latency_{Histogram::LatencyBounds()};
   SyncPool syncs_{2};  // the round's fsyncs at once (committer thread only)
   std::thread committer_;
 };

@@ -300,6 +300,7 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
   if (!ticket.ok()) return {ticket.status(), 0};
   leases_.Add(Lease{grant.spec.id(), grant.token, agent, grant.attempt, base, now, grant.expires,
                     *ticket});
+  leases_granted_.fetch_add(1, std::memory_order_relaxed);
   MaybeSnapshot();
   return {std::optional<Grant>(std::move(grant)), *ticket};
 }
@@ -314,6 +315,7 @@ absl::StatusOr<const Lease*> WorkQueue::CheckLease(const std::string& item_id, u
   const Lease* lease = leases_.Find(item_id);
   if (lease != nullptr && lease->token == token) {
     if (!agent.empty() && lease->agent != agent) {
+      leases_fenced_.fetch_add(1, std::memory_order_relaxed);
       return absl::FailedPreconditionError(absl::StrFormat(
           "lease token %d for item %s belongs to agent %s, not to agent %s", token,
           QuoteForMessage(item_id), QuoteForMessage(lease->agent), QuoteForMessage(agent)));
@@ -321,10 +323,12 @@ absl::StatusOr<const Lease*> WorkQueue::CheckLease(const std::string& item_id, u
     if (lease->expires > clock_->Now()) return lease;
     Lease expired = *lease;
     if (absl::StatusOr<uint64_t> t = Expire(expired); !t.ok()) return t.status();
+    leases_fenced_.fetch_add(1, std::memory_order_relaxed);
     return absl::FailedPreconditionError(
         absl::StrFormat("lease token %d for item %s is no longer valid: the lease expired", token,
                         QuoteForMessage(item_id)));
   }
+  leases_fenced_.fetch_add(1, std::memory_order_relaxed);
   std::string why;
   if (lease != nullptr) {
     why = absl::StrCat("the item is now leased with token ", lease->token);

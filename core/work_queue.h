@@ -33,6 +33,7 @@
 // the queue serves again (work_queue_recovery.cc). store_health() says which.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -246,6 +247,14 @@ class WorkQueue {
 
   // fsync rounds of the store so far (each makes a group of changes durable).
   uint64_t commit_rounds() const { return store_->rounds(); }
+  // How long the store's syncs take per round (for /metrics).
+  HistogramSnapshot sync_latency() const { return store_->sync_latency(); }
+  // Leases granted since the queue was opened.
+  uint64_t leases_granted() const { return leases_granted_.load(std::memory_order_relaxed); }
+  // Calls naming a lease (complete, fail, release, a heartbeat's renewal, an upload) refused
+  // since the queue was opened because the token was no longer the item's live lease, or was
+  // another agent's: fenced (an expired or superseded lease).
+  uint64_t leases_fenced() const { return leases_fenced_.load(std::memory_order_relaxed); }
   // When the next lease expires (InfiniteFuture if none).
   absl::Time NextExpiry() const;
   // Whether changes are taken now (see the top of this file).
@@ -335,6 +344,8 @@ class WorkQueue {
   absl::Status unavailable_ ABSL_GUARDED_BY(mu_);  // changes refused with this while not OK
   absl::Time unavailable_since_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t store_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> leases_granted_{0};  // for /metrics: counted, never read under mu_
+  std::atomic<uint64_t> leases_fenced_{0};
 
   absl::Mutex recover_mu_;
   bool failure_seen_ ABSL_GUARDED_BY(recover_mu_) = false;

@@ -73,16 +73,15 @@ AccessPolicy::AccessPolicy(const AccessTokens& tokens) {
   enabled_ = !known_.empty();
 }
 
-absl::Status AccessPolicy::Check(absl::string_view method,
-                                 std::optional<absl::string_view> header) const {
-  if (!enabled_) return absl::OkStatus();
+absl::StatusOr<Role> AccessPolicy::Authenticate(absl::string_view what,
+                                                std::optional<absl::string_view> header) const {
   if (!header.has_value() || header->empty()) {
     return absl::UnauthenticatedError(
-        absl::StrCat(method, ": this controller requires a token (authorization: Bearer ...)"));
+        absl::StrCat(what, ": this controller requires a token (authorization: Bearer ...)"));
   }
   if (!absl::StartsWith(*header, kBearer)) {
     return absl::UnauthenticatedError(
-        absl::StrCat(method, ": the authorization metadata must read \"Bearer <token>\""));
+        absl::StrCat(what, ": the authorization metadata must read \"Bearer <token>\""));
   }
   absl::string_view token = header->substr(sizeof(kBearer) - 1);
   Digest presented{};
@@ -95,19 +94,37 @@ absl::Status AccessPolicy::Check(absl::string_view method,
     }
   }
   if (!matched.has_value()) {
-    return absl::UnauthenticatedError(absl::StrCat(method, ": the token is not valid here"));
+    return absl::UnauthenticatedError(absl::StrCat(what, ": the token is not valid here"));
   }
+  return *matched;
+}
+
+absl::Status AccessPolicy::Permit(absl::string_view what, Role matched, Role needed) {
+  const bool allowed = matched == needed || (matched == Role::kAdmin && needed == Role::kRead);
+  if (allowed) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      what, " needs the ", needed == Role::kRead ? "read or admin" : RoleName(needed),
+      " token; this is the ", RoleName(matched), " token"));
+}
+
+absl::Status AccessPolicy::Check(absl::string_view method,
+                                 std::optional<absl::string_view> header) const {
+  if (!enabled_) return absl::OkStatus();
+  absl::StatusOr<Role> matched = Authenticate(method, header);
+  if (!matched.ok()) return matched.status();
   std::optional<Role> needed = RequiredRole(method);
   if (!needed.has_value()) {
     return absl::PermissionDeniedError(absl::StrCat(method, ": no token may call this method"));
   }
-  const bool allowed = *matched == *needed || (*matched == Role::kAdmin && *needed == Role::kRead);
-  if (!allowed) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        method, " needs the ", *needed == Role::kRead ? "read or admin" : RoleName(*needed),
-        " token; this is the ", RoleName(*matched), " token"));
-  }
-  return absl::OkStatus();
+  return Permit(method, *matched, *needed);
+}
+
+absl::Status AccessPolicy::CheckRole(absl::string_view what, Role needed,
+                                     std::optional<absl::string_view> header) const {
+  if (!enabled_) return absl::OkStatus();
+  absl::StatusOr<Role> matched = Authenticate(what, header);
+  if (!matched.ok()) return matched.status();
+  return Permit(what, *matched, needed);
 }
 
 absl::Status Authorize(const AccessPolicy& policy, const grpc::CallbackServerContext& ctx,

@@ -47,6 +47,10 @@ class AccessPolicy {
   // absent). OK; UNAUTHENTICATED when no token or an unknown one is presented;
   // PERMISSION_DENIED when a valid token's role may not call `method`.
   absl::Status Check(absl::string_view method, std::optional<absl::string_view> header) const;
+  // The same check for a caller that is not an RPC (the HTTP API): `what` names the request
+  // in messages ("GET /metrics") and `needed` is its role. Same codes as Check.
+  absl::Status CheckRole(absl::string_view what, Role needed,
+                         std::optional<absl::string_view> header) const;
 
  private:
   using Digest = std::array<unsigned char, 32>;
@@ -54,6 +58,11 @@ class AccessPolicy {
     Role role;
     Digest digest;
   };
+  // The role of the presented token; UNAUTHENTICATED naming `what` if none matches.
+  absl::StatusOr<Role> Authenticate(absl::string_view what,
+                                    std::optional<absl::string_view> header) const;
+  static absl::Status Permit(absl::string_view what, Role matched, Role needed);
+
   bool enabled_ = false;
   std::vector<Known> known_;
 };

@@ -95,6 +95,19 @@ TEST(AccessPolicy, EachTokenOpensItsOwnMethodsAndAdminAlsoReads) {
   EXPECT_TRUE(p.Check(kComplete, "Bearer ag3nt").ok());
 }
 
+TEST(AccessPolicy, CheckRoleAppliesTheSameRulesToARequestThatIsNotAnRpc) {
+  AccessPolicy p = ThreeTokens();
+  EXPECT_TRUE(absl::IsUnauthenticated(p.CheckRole("GET /metrics", Role::kRead, std::nullopt)));
+  EXPECT_TRUE(absl::IsUnauthenticated(p.CheckRole("GET /metrics", Role::kRead, "Bearer nope")));
+  EXPECT_TRUE(absl::IsUnauthenticated(p.CheckRole("GET /metrics", Role::kRead, "r3ad")));
+  absl::Status agent = p.CheckRole("GET /metrics", Role::kRead, "Bearer ag3nt");
+  EXPECT_TRUE(absl::IsPermissionDenied(agent));
+  EXPECT_THAT(std::string(agent.message()), HasSubstr("GET /metrics needs the read or admin"));
+  EXPECT_TRUE(p.CheckRole("GET /metrics", Role::kRead, "Bearer r3ad").ok());
+  EXPECT_TRUE(p.CheckRole("GET /metrics", Role::kRead, "Bearer adm1n").ok());
+  EXPECT_TRUE(AccessPolicy().CheckRole("GET /metrics", Role::kRead, std::nullopt).ok());
+}
+
 TEST(AccessPolicy, MessagesNeverContainATokenPresentedOrKnown) {
   AccessPolicy p = ThreeTokens();
   for (const char* presented : {"Bearer wrong-s3cret", "Bearer r3ad", "Bearer ag3nt"}) {

@@ -122,6 +122,8 @@ constexpr char kEveryKey[] = R"(harness:
     cert: certs/server.pem
     key: certs/server.key
     client_ca: certs/ca.pem
+  http:
+    listen: 127.0.0.1:9100
 )";
 
 class ConfigTest : public ::testing::Test {
@@ -171,6 +173,7 @@ Config EveryKeyConfig() {
   c.limits = {16, 500, 20000, 8, 40, 200, 32, 4096};
   c.auth = {"secrets/admin", "secrets/read", "secrets/agent"};
   c.tls = {"certs/server.pem", "certs/server.key", "certs/ca.pem"};
+  c.http.listen = "127.0.0.1:9100";
   return c;
 }
 
@@ -550,6 +553,18 @@ std::vector<BadValue> BadValues() {
        h + "  listen: \"::1:7070\"\n",
        2,
        {"harness.listen", "\"::1:7070\"", "brackets"}},
+      {"HttpListenWithoutPort",
+       h + "  http:\n    listen: localhost\n",
+       3,
+       {"harness.http.listen must be HOST:PORT", "\"localhost\"", "no port"}},
+      {"HttpListenPortTooLarge",
+       h + "  http:\n    listen: 127.0.0.1:70000\n",
+       3,
+       {"harness.http.listen", "\"127.0.0.1:70000\"", "0 to 65535"}},
+      {"HttpUnknownKey",
+       h + "  http:\n    port: 80\n",
+       3,
+       {"unknown key \"port\" in harness.http"}},
       {"ListenAsAMap",
        h + "  listen: {host: x}\n",
        2,
@@ -811,6 +826,16 @@ TEST_F(ConfigTest, ListenAddressesWithAPortAreAccepted) {
   // Bytes outside printable ASCII are refused and shown escaped.
   EXPECT_THAT(Msg(ValidateListenAddress("h\xc3\xa9:1")), HasSubstr("\"h\\303\\251:1\""));
   EXPECT_FALSE(ValidateListenAddress(std::string("a\0b:1", 6)).ok());
+}
+
+TEST_F(ConfigTest, TheHttpListenerIsOffByDefaultAndAnEmptyAddressKeepsItOff) {
+  EXPECT_EQ(Config{}.http.listen, "");
+  absl::StatusOr<Config> c = Load("harness:\n  http:\n    listen: \"\"\n");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->http.listen, "");
+  c = Load("harness:\n  http:\n    listen: 127.0.0.1:0\n");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->http.listen, "127.0.0.1:0");
 }
 
 TEST_F(ConfigTest, DescribeConfigOfTheDefaultsReadsBackToTheDefaults) {

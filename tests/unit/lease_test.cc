@@ -189,6 +189,28 @@ TEST_F(LeaseTest, LateCompleteWithTheOldTokenIsRefusedAndTheNewHoldersResultStan
   EXPECT_EQ(Get("a").result_commit(), "new-commit");
 }
 
+// /metrics' harness_leases_granted_total and harness_leases_fenced_total.
+TEST_F(LeaseTest, GrantsAndCallsRefusedForAStaleTokenAreCounted) {
+  Submit({MakeSpec("a")});
+  std::optional<Grant> old_grant = MustAcquire("agent-1");
+  ASSERT_TRUE(old_grant);
+  EXPECT_EQ(queue_->leases_granted(), 1u);
+  clock_.Advance(kTtl);
+  ASSERT_OK(queue_->ExpireDue());
+  std::optional<Grant> new_grant = MustAcquire("agent-2");
+  ASSERT_TRUE(new_grant);
+  EXPECT_EQ(queue_->leases_granted(), 2u);
+  EXPECT_EQ(queue_->leases_fenced(), 0u);
+
+  EXPECT_FALSE(queue_->Complete("a", old_grant->token).ok());  // a late result
+  EXPECT_FALSE(Renew("a", old_grant->token).ok());             // a late renewal
+  EXPECT_EQ(queue_->leases_fenced(), 2u);
+  ASSERT_OK(queue_->Complete("a", new_grant->token));
+  ASSERT_OK(queue_->Complete("a", new_grant->token));  // a retried report: the same answer
+  EXPECT_EQ(queue_->leases_fenced(), 2u);
+  EXPECT_EQ(queue_->leases_granted(), 2u);
+}
+
 TEST_F(LeaseTest, RetriedCompleteWhoseAnswerWasLostGetsTheSameAnswer) {
   Submit({MakeSpec("a")});
   std::optional<Grant> g = MustAcquire();

@@ -147,6 +147,22 @@ TEST_F(PoolTest, ThreeDeathsInTheWindowFailTheSlotWithExactlyOneAlertAndNoMoreSt
   EXPECT_THAT(Slots(*pool_), ElementsAre("agent-1 failed 3 failures"));
 }
 
+// /metrics' harness_pool_agent_deaths_total: every death, restarted or failing; not an exit
+// the pool asked for (a drain) nor a late exit of a failed slot.
+TEST_F(PoolTest, DeathsAreCountedOnceEachAndDrainedExitsAreNot) {
+  StartRunning(Options(2));
+  pool_->ObserveAgents({{"agent-1", true, clock_.Now()}});
+  EXPECT_THAT(Describe(*pool_->SetTarget(1, false)), ElementsAre("drain agent-2"));
+  EXPECT_THAT(pool_->Exited("p2", "exited with status 0"), IsEmpty());
+  EXPECT_EQ(pool_->deaths(), 0u);
+  DieAndRestart(1, "p1", "p1b");
+  DieAndRestart(1, "p1b", "p1c");
+  EXPECT_EQ(pool_->deaths(), 2u);
+  EXPECT_THAT(pool_->Exited("p1c", "exited with status 3"), testing::SizeIs(1));  // fails
+  EXPECT_THAT(pool_->Exited("p1c", "exited with status 3"), IsEmpty());
+  EXPECT_EQ(pool_->deaths(), 3u);
+}
+
 TEST_F(PoolTest, DeathsSpreadBeyondTheWindowDoNotFailTheSlot) {
   StartRunning(Options(1));
   std::string id = "p1";

@@ -1,0 +1,59 @@
+// HttpApi: what the controller's HTTP listener answers, as a function of the request: /metrics
+// (http/metrics_page.h) and the read-only JSON API
+//   GET /api/v1/status              = harnessctl status --json
+//   GET /api/v1/items[?state=S[,S]][&page_size=N][&page_token=T]
+//                                   = harnessctl items --json (plus next_page_token)
+//   GET /api/v1/items/<id>          = harnessctl show <id> --json
+//   GET /api/v1/agents              = harnessctl agents --json
+// The documents are client/render.h's, the data controller/read_api.h's: one shape, one source.
+// Every path needs the read (or admin) token when tokens are on (rpc/access_policy.h).
+// No sockets here (http_server.h carries requests in and answers out), so it is tested
+// in-process; docs/HTTP.md is the user's reference.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "controller/controller.h"
+#include "rpc/access_policy.h"
+
+namespace harness::http {
+
+struct HttpRequest {
+  std::string method;  // "GET", ...
+  std::string path;    // decoded, without the query
+  std::multimap<std::string, std::string> params;  // the query, decoded
+  std::optional<std::string> authorization;        // the Authorization header, if any
+};
+
+struct HttpAnswer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::string allow;  // the Allow header of a 405
+};
+
+class HttpApi {
+ public:
+  // Both must outlive this.
+  HttpApi(Controller* controller, const AccessPolicy* access)
+      : controller_(controller), access_(access) {}
+
+  HttpAnswer Handle(const HttpRequest& request) const;
+
+ private:
+  HttpAnswer Items(const HttpRequest& request) const;
+  HttpAnswer Item(const std::string& id) const;
+
+  Controller* const controller_;
+  const AccessPolicy* const access_;
+};
+
+// The HTTP status of a refusal or failure: 400 InvalidArgument, 401 Unauthenticated, 403
+// PermissionDenied, 404 NotFound, 503 Unavailable, 500 otherwise.
+int HttpStatusOf(const absl::Status& status);
+// {"error": "<message>"} with that status.
+HttpAnswer ErrorAnswer(const absl::Status& status);
+
+}  // namespace harness::http

@@ -1,0 +1,102 @@
+// The HTTP listener (see http_server.h).
+#include "http/http_server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "config/config.h"
+
+namespace harness::http {
+namespace {
+
+constexpr int kIoTimeoutSeconds = 10;       // reading a request, writing an answer
+constexpr int kKeepAliveSeconds = 5;        // an idle kept-alive connection is closed
+constexpr size_t kMaxRequestBytes = 65536;  // GET only: no body worth the name
+
+HttpRequest FromHttplib(const httplib::Request& req) {
+  HttpRequest r;
+  r.method = req.method;
+  r.path = req.path;
+  for (const auto& [name, value] : req.params) r.params.emplace(name, value);
+  if (req.has_header("Authorization")) r.authorization = req.get_header_value("Authorization");
+  return r;
+}
+
+void Answer(const HttpApi* api, const httplib::Request& req, httplib::Response& res) {
+  HttpAnswer a = api->Handle(FromHttplib(req));
+  res.status = a.status;
+  if (!a.allow.empty()) res.set_header("Allow", a.allow);
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(std::move(a.body), a.content_type.c_str());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api,
+                                                              const std::string& listen,
+                                                              const ServerSecurity& security) {
+  if (absl::Status s = ValidateListenAddress(listen); !s.ok()) return s;
+  size_t colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  int port = std::stoi(listen.substr(colon + 1));
+  if (host.empty()) host = "0.0.0.0";
+  std::string bind_host = host;
+  if (bind_host.size() >= 2 && bind_host.front() == '[') {
+    bind_host = bind_host.substr(1, bind_host.size() - 2);
+  }
+
+  auto out = std::unique_ptr<HttpServer>(new HttpServer());
+  if (security.tls()) {
+    auto ssl = std::make_unique<httplib::SSLServer>(
+        security.cert.c_str(), security.key.c_str(),
+        security.client_ca.empty() ? nullptr : security.client_ca.c_str());
+    if (!ssl->is_valid()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "harness.http.listen: cannot serve HTTPS with harness.tls.cert ", security.cert,
+          " and harness.tls.key ", security.key, " (unreadable or not a matching pair)"));
+    }
+    out->server_ = std::move(ssl);
+    out->tls_ = true;
+  } else {
+    out->server_ = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& s = *out->server_;
+  s.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+  s.set_read_timeout(kIoTimeoutSeconds);
+  s.set_write_timeout(kIoTimeoutSeconds);
+  s.set_keep_alive_timeout(kKeepAliveSeconds);
+  s.set_payload_max_length(kMaxRequestBytes);
+  auto handler = [api](const httplib::Request& req, httplib::Response& res) {
+    Answer(api, req, res);
+  };
+  // Every path and method goes to the HttpApi, which answers 404 and 405 itself.
+  s.Get(".*", handler);
+  s.Post(".*", handler);
+  s.Put(".*", handler);
+  s.Patch(".*", handler);
+  s.Delete(".*", handler);
+  s.Options(".*", handler);
+
+  int bound = port == 0 ? s.bind_to_any_port(bind_host) : (s.bind_to_port(bind_host, port) ? port : -1);
+  if (bound <= 0) {
+    return absl::UnavailableError(absl::StrCat("harness.http.listen: cannot listen on ", listen,
+                                               " (address in use or not available here)"));
+  }
+  out->address_ = absl::StrCat(host, ":", bound);
+  out->thread_ = std::thread([srv = out->server_.get()] { srv->listen_after_bind(); });
+  // stop() only ends a server that runs: wait for it to, so the destructor cannot miss it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!s.is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return out;
+}
+
+HttpServer::~HttpServer() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace harness::http
