@@ -22,6 +22,7 @@ namespace harness::launch {
 namespace {
 
 constexpr absl::Duration kSlice = absl::Milliseconds(100);
+constexpr absl::Duration kExitPoll = absl::Milliseconds(5);  // output closed, exit not seen yet
 constexpr absl::Duration kLeftoverGrace = absl::Seconds(2);
 
 bool IsCredential(absl::string_view var) {
@@ -124,12 +125,17 @@ absl::StatusOr<CapturedRun> RunCaptured(const std::vector<std::string>& argv_in,
   struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&run.out, &run.err};
   auto kill_group = [&] { ::kill(-pid, SIGKILL); };
-  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+  // Until the command has exited and its pipes are closed: a command closes its output a moment
+  // before it exits, so both pipes at EOF do not mean it is done (killing it then would turn its
+  // exit 0 into SIGKILL).
+  while (fds[0].fd >= 0 || fds[1].fd >= 0 || !exited) {
     absl::Time now = absl::Now();
     if (now >= deadline) run.timed_out = true;
     if (options.cancel != nullptr && options.cancel->load()) run.cancelled = true;
     if (run.timed_out || run.cancelled || run.too_much_output || now >= leftover_deadline) break;
-    int n = ::poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(kSlice)));
+    const bool pipes_closed = fds[0].fd < 0 && fds[1].fd < 0;  // poll(2) skips negative fds
+    int n = ::poll(fds, 2,
+                   static_cast<int>(absl::ToInt64Milliseconds(pipes_closed ? kExitPoll : kSlice)));
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < 2 && n > 0; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
