@@ -15,6 +15,7 @@ packages=(
   libabsl-dev libgit2-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   libcurl4-openssl-dev nlohmann-json3-dev
   python3-grpcio python3-grpc-tools grpc-proto
+  systemd openssl  # tests/deploy: systemd-analyze verify and security; make-certs.sh
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
