@@ -16,6 +16,7 @@ packages=(
   libcurl4-openssl-dev nlohmann-json3-dev
   libcpp-httplib-dev prometheus
   python3-grpcio python3-grpc-tools grpc-proto
+  systemd openssl  # tests/deploy: systemd-analyze verify and security; make-certs.sh
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
