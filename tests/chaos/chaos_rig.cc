@@ -67,6 +67,7 @@ absl::Status ChaosRig::SetUp() {
 }
 
 bool ChaosRig::StartController() {
+  started_at_ = absl::Now();
   controller_ = ControllerProcess::Start(config_, tmp_.path());
   return controller_ != nullptr;
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "tests/support/cluster.h"
 #include "tests/support/small_fs.h"
 #include "tests/support/temp_dir.h"
@@ -51,6 +52,8 @@ class ChaosRig {
   bool controller_up() const { return controller_ != nullptr; }
   ControllerProcess& controller() { return *controller_; }
   pid_t controller_pid() const { return controller_ ? controller_->pid() : 0; }
+  // Seconds since the controller was last started.
+  double controller_age_s() const { return absl::ToDoubleSeconds(absl::Now() - started_at_); }
   const std::string& address() const { return config_.listen; }
 
   // The launched agents whose pid file names a live process (same start time).
@@ -78,6 +81,7 @@ class ChaosRig {
   bool disk_full_ = false;
   ControllerConfig config_;
   std::unique_ptr<ControllerProcess> controller_;
+  absl::Time started_at_;
   std::string repo_, base_, effects_;
 };
 

@@ -38,14 +38,20 @@ struct Faults {
   int disk_fills = 0, restarts_on_full_disk = 0;
 };
 
+// The controller's RSS; `max_after_s`: how long after the controller's (re)start the maximum
+// was seen (a peak at a few seconds is its recovery).
 struct Memory {
   int64_t start_kib = 0, end_kib = 0, max_kib = 0;
-  void Sample(pid_t pid) {
+  double max_after_s = 0;
+  void Sample(pid_t pid, double since_start_s) {
     int64_t kib = ResidentKib(pid);
     if (kib <= 0) return;
     if (start_kib == 0) start_kib = kib;
     end_kib = kib;
-    max_kib = std::max(max_kib, kib);
+    if (kib > max_kib) {
+      max_kib = kib;
+      max_after_s = since_start_s;
+    }
   }
 };
 
@@ -168,7 +174,7 @@ class ChaosSoak : public ::testing::Test {
         next_strike = After(Uniform(1, 4));
       }
       if (now >= next_sample && rig_->controller_up()) {
-        memory_.Sample(rig_->controller_pid());
+        memory_.Sample(rig_->controller_pid(), rig_->controller_age_s());
         next_sample = After(1);
       }
       if (now >= next_progress) {
@@ -246,7 +252,7 @@ TEST_F(ChaosSoak, EveryItemIsDoneExactlyOnceWithOneAcceptedCommitWhateverIsKille
   const int64_t want = static_cast<int64_t>(acknowledged.size());
   bool ended = WaitFor(
       [&] {
-        memory_.Sample(rig_->controller_pid());
+        memory_.Sample(rig_->controller_pid(), rig_->controller_age_s());
         return AllEnded(want);
       },
       absl::Minutes(5));
@@ -279,7 +285,7 @@ TEST_F(ChaosSoak, EveryItemIsDoneExactlyOnceWithOneAcceptedCommitWhateverIsKille
       "agent SIGSTOP past the TTL %d (continued %d, killed by the pool first %d), "
       "state disk filled %d\n"
       "  submits: %d batches, %d resent (refused on a full disk %d, unreachable %d)\n"
-      "  controller rss: start %.1f MiB, end %.1f MiB, max %.1f MiB\n"
+      "  controller rss: start %.1f MiB, end %.1f MiB, max %.1f MiB (%.0f s after a start)\n"
       "  violations: %d",
       seed_, seconds, options_.agents, want, audit.items, audit.done,
       want - std::min<int64_t>(want, audit.items), audit.result_refs - audit.done, audit.runs,
@@ -288,6 +294,7 @@ TEST_F(ChaosSoak, EveryItemIsDoneExactlyOnceWithOneAcceptedCommitWhateverIsKille
       faults_.killed_while_stopped, faults_.disk_fills, submitter_->batches(),
       submitter_->resends(), submitter_->refused_disk_full(), submitter_->failed_unreachable(),
       memory_.start_kib / 1024.0, memory_.end_kib / 1024.0, memory_.max_kib / 1024.0,
+      memory_.max_after_s,
       violations.size());
   std::cout << summary << std::endl;
   for (size_t i = 0; i < violations.size() && i < 30; ++i) {
