@@ -130,6 +130,12 @@ absl::StatusOr<SourceOutput> ParseSourceOutput(absl::string_view text,
       spec = w.Error(node.Mark(), absl::StrCat("expected an object, got ", Describe(node)));
     } else if (IsBdIssue(node)) {
       spec = ParseBdIssue(w, node, &skip);
+    } else if (node["prompt_file"].IsDefined()) {
+      // The controller would read that file into a prompt: a source's output could make it
+      // read any file it can (its tokens, keys). Item files are read by harnessctl, as its user.
+      spec = w.Error(node["prompt_file"].Mark(),
+                     "prompt_file is not read from a source's output (it would make the "
+                     "controller read a file of its host); give the prompt itself");
     } else {
       spec = items::ParseItemNode(w, node, ".");
       if (spec.ok() && spec->id().empty()) {

@@ -143,6 +143,16 @@ TEST(SourceItems, HarnessItemsWithoutIdOrWithAnUnknownFieldAreRefused) {
   EXPECT_THAT(out.refused[1], HasSubstr("item #2 (\"h-2\"): unknown field \"promt\""));
 }
 
+// A source's output cannot make the controller read a file of its host into a prompt.
+TEST(SourceItems, AHarnessItemWithAPromptFileIsRefused) {
+  SourceOutput out = Parse(R"([{"id": "a", "title": "t", "prompt_file": "/etc/passwd"},
+                               {"id": "b", "title": "t", "prompt": "p"}])");
+  ASSERT_EQ(out.items.size(), 1u);
+  EXPECT_EQ(out.items[0].id(), "b");
+  ASSERT_EQ(out.refused.size(), 1u);
+  EXPECT_THAT(out.refused[0], HasSubstr("prompt_file is not read from a source's output"));
+}
+
 TEST(SourceItems, BothFormatsMayShareOneRun) {
   SourceOutput out = Parse(R"([{"id": "bd-1", "title": "a", "status": "open"},
                                {"id": "h-1", "title": "b", "prompt": "c"}])");
