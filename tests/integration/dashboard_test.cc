@@ -292,13 +292,22 @@ TEST_F(DashboardTest, TheSeriesCountsTheItemsThatEndedThisMinute) {
   Start();
   SubmitItems(4);
   ASSERT_TRUE(WaitFor([&] { return Status().queue().done() == 4; }, absl::Seconds(60)));
-  HttpResult r = Get("/api/v1/series");
-  ASSERT_EQ(r.status, 200) << r.body;
-  json doc = json::parse(r.body);
-  ASSERT_EQ(doc["points"].size(), 60u);
-  int64_t done = 0;
-  for (const json& p : doc["points"]) done += p["done"].get<int64_t>();
-  EXPECT_EQ(done, 4) << r.body;
+  // The series is told of an ended item right after the change is durable, which can be a
+  // moment after the status counts it: wait for it.
+  std::string last;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        HttpResult r = Get("/api/v1/series");
+        if (r.status != 200) return false;
+        last = r.body;
+        json doc = json::parse(r.body);
+        if (doc["points"].size() != 60u) return false;
+        int64_t done = 0;
+        for (const json& p : doc["points"]) done += p["done"].get<int64_t>();
+        return done == 4;
+      },
+      absl::Seconds(20)))
+      << last;
   // The depth is sampled every few seconds: the latest minutes have one.
   EXPECT_TRUE(WaitFor(
       [&] {
