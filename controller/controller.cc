@@ -169,11 +169,20 @@ void Controller::Tick() {
     last_forget = clock_->Now();
     agents_.ForgetDead(options_.keep_dead_agents);
   }
+  // The chart's queue depth: a sample every few seconds, the minute's last one is kept.
+  if (clock_->Now() - last_depth_sample_ >= absl::Seconds(5)) {
+    last_depth_sample_ = clock_->Now();
+    const QueueCounts c = queue_->Counts();
+    series_.RecordDepth(last_depth_sample_, c.pending, c.leased);
+  }
 }
 
 void Controller::OnLeaseEnded(const LeaseEnded& e) {
   const Lease& l = e.lease;
   metrics_.RecordAttempt(e.outcome, e.by == EndedBy::kExpiry, e.at - l.granted);
+  if (e.item_state == store::ITEM_DONE || e.item_state == store::ITEM_FAILED) {
+    series_.RecordItemEnd(e.at, e.item_state == store::ITEM_DONE, e.at - l.granted);
+  }
   switch (e.by) {
     case EndedBy::kAgent:
       break;

@@ -27,6 +27,7 @@
 #include "core/limits.h"
 #include "core/lease_events.h"
 #include "core/metrics.h"
+#include "core/minute_series.h"
 #include "core/work_queue.h"
 #include "harness/v1/types.pb.h"
 
@@ -83,6 +84,8 @@ class Controller : public LeaseListener {
   // Calls per gRPC method and code, and their durations (filled by the server's interceptor).
   RpcMetrics& rpc_metrics() { return rpc_metrics_; }
   const ItemLogs& logs() const { return logs_; }
+  // The last hour per minute (items ended, their run times, queue depth) for the dashboard.
+  const MinuteSeries& series() const { return series_; }
   // Open agent sessions per peer host (limits.max_sessions_per_peer).
   PeerSessions& sessions() { return sessions_; }
   // The repository, or nullptr when the controller runs without git.
@@ -125,6 +128,8 @@ class Controller : public LeaseListener {
   std::unique_ptr<AcquireDispatcher> dispatcher_;
   Metrics metrics_;
   RpcMetrics rpc_metrics_;
+  MinuteSeries series_;
+  absl::Time last_depth_sample_ = absl::InfinitePast();  // the ticker thread's only
   ItemLogs logs_;
   PeerSessions sessions_;
   std::unique_ptr<PoolManager> pool_;

@@ -287,8 +287,9 @@ int Run(int argc, char** argv) {
     }
     const std::string url = absl::StrCat(http_server->tls() ? "https://" : "http://",
                                          http_server->address());
-    std::printf("http: serving %s/metrics and %s/api/v1/\n", url.c_str(), url.c_str());
-    LogInfo(absl::StrCat("http: serving ", url, " (/metrics, /api/v1/)"));
+    std::printf("http: serving %s/metrics and %s/api/v1/, the dashboard at %s/\n", url.c_str(),
+                url.c_str(), url.c_str());
+    LogInfo(absl::StrCat("http: serving ", url, " (/metrics, /api/v1/, the dashboard at /)"));
   }
   (*controller)->Start(address);
   if (absl::Status s = WriteFileAtomically(paths.AddressFile(), address + "\n"); !s.ok()) {

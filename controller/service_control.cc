@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "controller/control_actions.h"
 #include "controller/convert.h"
 #include "controller/read_api.h"
 #include "controller/refused_call.h"
@@ -18,7 +19,6 @@
 namespace harness {
 namespace {
 
-constexpr int kMaxPoolTarget = 10000;
 // How long an agent told to stop by `harnessctl stop` (not of the pool) has to clean up.
 constexpr absl::Duration kOperatorStopGrace = absl::Seconds(10);
 
@@ -144,20 +144,15 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Cancel(grpc::CallbackServerContext
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Cancel"); !a.ok()) {
     return FinishNow(ctx, a);
   }
-  absl::StatusOr<store::ItemRecord> before = controller_->queue().Get(req->id());
-  if (!before.ok()) return FinishNow(ctx, before.status());
-  if (before->state() == store::ITEM_CANCELLED) {  // cancelling twice changes nothing
-    resp->set_previous_state(v1::ITEM_STATE_CANCELLED);
-    return FinishNow(ctx, absl::OkStatus());
-  }
-  // The running agent is told by the queue's LeaseEnded (Controller::OnLeaseEnded).
-  std::string reason = req->reason().empty() ? "cancelled by the operator" : req->reason();
-  Pending<std::optional<Lease>> p = controller_->queue().BeginCancel(req->id(), reason);
-  if (!p.value.ok()) return FinishNow(ctx, p.value.status());
-  resp->set_previous_state(ToApi(before->state()));
-  if (p.value->has_value()) resp->set_agent((*p.value)->agent);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  CancelItem(*controller_, req->id(), req->reason(),
+             [r, resp](absl::StatusOr<CancelResult> done) {
+               if (done.ok()) {
+                 resp->set_previous_state(done->previous_state);
+                 if (!done->agent.empty()) resp->set_agent(done->agent);
+               }
+               r->Finish(ToGrpcStatus(done.status()));
+             });
   return r;
 }
 
@@ -167,13 +162,11 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Retry(grpc::CallbackServerContext*
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Retry"); !a.ok()) {
     return FinishNow(ctx, a);
   }
-  absl::StatusOr<store::ItemRecord> before = controller_->queue().Get(req->id());
-  if (!before.ok()) return FinishNow(ctx, before.status());
-  Pending<bool> p = controller_->queue().BeginRetry(req->id());
-  if (!p.value.ok()) return FinishNow(ctx, p.value.status());
-  resp->set_previous_state(ToApi(before->state()));
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  RetryItem(*controller_, req->id(), [r, resp](absl::StatusOr<v1::ItemState> previous) {
+    if (previous.ok()) resp->set_previous_state(*previous);
+    r->Finish(ToGrpcStatus(previous.status()));
+  });
   return r;
 }
 
@@ -202,39 +195,17 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Scale(grpc::CallbackServerContext*
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Scale"); !a.ok()) {
     return FinishNow(ctx, a);
   }
-  if (req->target() < 0 || req->target() > kMaxPoolTarget) {
-    return FinishNow(
-        ctx, absl::InvalidArgumentError(absl::StrCat("scale: target must be between 0 and ",
-                                                     kMaxPoolTarget, ", got ", req->target())));
-  }
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   // Answered from the pool manager's thread once the target is on disk.
-  controller_->pool().Scale(req->target(), req->force(),
-                            [r, resp](absl::StatusOr<ScaleResult> done) {
-                              if (done.ok()) {
-                                resp->set_old_target(done->old_target);
-                                resp->set_new_target(done->new_target);
-                              }
-                              r->Finish(ToGrpcStatus(done.status()));
-                            });
+  ScalePool(*controller_, req->target(), req->force(),
+            [r, resp](absl::StatusOr<ScaleResult> done) {
+              if (done.ok()) {
+                resp->set_old_target(done->old_target);
+                resp->set_new_target(done->new_target);
+              }
+              r->Finish(ToGrpcStatus(done.status()));
+            });
   return r;
-}
-
-v1::AgentInfo ControlServiceImpl::Describe(const std::string& agent_id,
-                                           AgentState if_unknown) const {
-  std::string item;
-  for (const Lease& l : controller_->queue().Leases()) {
-    if (l.agent == agent_id) item = l.item_id;
-  }
-  if (std::optional<AgentInfo> info = controller_->agents().Get(agent_id)) {
-    return controller_->ToApiAgent(*info, item);
-  }
-  // Launched, not registered yet.
-  AgentInfo a;
-  a.id = agent_id;
-  a.state = if_unknown;
-  a.last_seen = controller_->clock()->Now();
-  return controller_->ToApiAgent(a, item);
 }
 
 grpc::ServerUnaryReactor* ControlServiceImpl::Drain(grpc::CallbackServerContext* ctx,
@@ -243,28 +214,10 @@ grpc::ServerUnaryReactor* ControlServiceImpl::Drain(grpc::CallbackServerContext*
   if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/Drain"); !a.ok()) {
     return FinishNow(ctx, a);
   }
-  if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  const std::string agent = req->agent_id();
-  // An agent of the pool is drained and replaced by the pool manager; any other only drained.
-  controller_->pool().Replace(agent, false, [this, r, resp, agent](absl::Status s) {
-    if (s.ok()) {
-      *resp->mutable_agent() = Describe(agent, AgentState::kDraining);
-      r->Finish(grpc::Status::OK);
-      return;
-    }
-    if (!absl::IsNotFound(s)) {
-      r->Finish(ToGrpcStatus(s));
-      return;
-    }
-    absl::StatusOr<AgentInfo> info = controller_->agents().Drain(agent);
-    if (!info.ok()) {
-      r->Finish(ToGrpcStatus(info.status()));
-      return;
-    }
-    *resp->mutable_agent() = Describe(agent, AgentState::kDraining);
-    LogInfo(absl::StrCat("agent ", agent, " is draining"));
-    r->Finish(grpc::Status::OK);
+  DrainAgent(*controller_, req->agent_id(), [r, resp](absl::StatusOr<v1::AgentInfo> agent) {
+    if (agent.ok()) *resp->mutable_agent() = *std::move(agent);
+    r->Finish(ToGrpcStatus(agent.status()));
   });
   return r;
 }
@@ -278,7 +231,7 @@ grpc::ServerUnaryReactor* ControlServiceImpl::StopAgent(grpc::CallbackServerCont
   if (absl::Status s = ValidateAgentId(req->agent_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   const std::string agent = req->agent_id();
-  *resp->mutable_agent() = Describe(agent, AgentState::kStarting);
+  *resp->mutable_agent() = DescribeAgent(*controller_, agent, AgentState::kStarting);
   controller_->pool().Replace(agent, true, [this, r, agent](absl::Status s) {
     if (s.ok() || !absl::IsNotFound(s)) {
       r->Finish(ToGrpcStatus(s));

@@ -41,9 +41,6 @@ class ControlServiceImpl final : public v1::ControlService::CallbackService {
                                        v1::ListAgentsResponse* resp) override;
 
  private:
-  // The agent as status shows it; `if_unknown` as its state when it has not registered.
-  v1::AgentInfo Describe(const std::string& agent_id, AgentState if_unknown) const;
-
   Controller* const controller_;
   const AccessPolicy* const access_;
 };

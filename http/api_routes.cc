@@ -10,7 +10,9 @@
 #include "client/json_writer.h"
 #include "client/render.h"
 #include "controller/read_api.h"
+#include "http/admin_actions.h"
 #include "http/metrics_page.h"
+#include "http/ui_assets.h"
 
 namespace harness::http {
 namespace {
@@ -50,6 +52,8 @@ int HttpStatusOf(const absl::Status& s) {
       return 403;
     case absl::StatusCode::kNotFound:
       return 404;
+    case absl::StatusCode::kFailedPrecondition:
+      return 409;
     case absl::StatusCode::kUnavailable:
       return 503;
     default:
@@ -64,8 +68,22 @@ HttpAnswer ErrorAnswer(const absl::Status& status) {
 }
 
 HttpAnswer HttpApi::Handle(const HttpRequest& r) const {
+  if (const UiAsset* asset = FindUiAsset(r.path)) {
+    // The pages hold no data (they fetch it with the user's token): served to anyone.
+    if (r.method != "GET" && r.method != "HEAD") {
+      HttpAnswer a = ErrorAnswer(absl::InvalidArgumentError(
+          absl::StrCat(r.method, " ", r.path, ": a page of the dashboard, use GET")));
+      a.status = 405;
+      a.allow = "GET, HEAD";
+      return a;
+    }
+    return HttpAnswer{200, std::string(asset->content_type), std::string(asset->body), ""};
+  }
+  if (IsActionPath(r.path)) return Action(r);
   const bool known = r.path == "/metrics" || r.path == "/api/v1/status" ||
                      r.path == "/api/v1/items" || r.path == "/api/v1/agents" ||
+                     r.path == "/api/v1/status/stream" || r.path == "/api/v1/series" ||
+                     r.path == "/api/v1/whoami" ||
                      (absl::StartsWith(r.path, kItemsPrefix) && r.path.size() > kItemsPrefix.size());
   if (!known) {
     return ErrorAnswer(absl::NotFoundError(absl::StrCat(
@@ -73,11 +91,12 @@ HttpAnswer HttpApi::Handle(const HttpRequest& r) const {
   }
   if (r.method != "GET" && r.method != "HEAD") {
     HttpAnswer a = ErrorAnswer(absl::InvalidArgumentError(
-        absl::StrCat(r.method, " ", r.path, ": this API is read-only, use GET")));
+        absl::StrCat(r.method, " ", r.path, ": this path is read-only, use GET")));
     a.status = 405;
     a.allow = "GET, HEAD";
     return a;
   }
+  if (r.path == "/api/v1/whoami") return WhoAmI(r);
   if (absl::Status s =
           access_->CheckRole(absl::StrCat("GET ", r.path), Role::kRead, r.authorization);
       !s.ok()) {
@@ -91,6 +110,12 @@ HttpAnswer HttpApi::Handle(const HttpRequest& r) const {
   if (r.path == "/api/v1/status") {
     return Json(client::RenderStatusJson(controller_->Status(), /*pretty=*/false));
   }
+  if (r.path == "/api/v1/status/stream") {
+    HttpAnswer a{200, "text/event-stream", "", ""};
+    a.stream_status = true;
+    return a;
+  }
+  if (r.path == "/api/v1/series") return Series();
   if (r.path == "/api/v1/agents") {
     v1::ListAgentsResponse agents;
     for (v1::AgentInfo& a : controller_->AgentInfos()) *agents.add_agents() = std::move(a);
@@ -137,6 +162,59 @@ HttpAnswer HttpApi::Item(const std::string& id) const {
   absl::StatusOr<v1::Item> item = GetItem(*controller_, id);
   if (!item.ok()) return ErrorAnswer(item.status());
   return Json(client::RenderItemJson(*item, /*pretty=*/false));
+}
+
+HttpAnswer HttpApi::Series() const {
+  const std::vector<MinutePoint> points = controller_->series().Last(controller_->clock()->Now());
+  client::JsonWriter w;
+  w.BeginObject().Key("minutes").Int(static_cast<int64_t>(points.size())).Key("points");
+  w.BeginArray();
+  for (const MinutePoint& p : points) {
+    w.BeginObject().Key("at_unix_ms").Int(p.minute * 60000);
+    w.Key("done").Int(p.done).Key("failed").Int(p.failed);
+    w.Key("avg_duration_s");
+    if (p.durations > 0) {
+      w.Double(p.duration_sum_s / static_cast<double>(p.durations));
+    } else {
+      w.Null();
+    }
+    w.Key("max_duration_s");
+    if (p.durations > 0) {
+      w.Double(p.duration_max_s);
+    } else {
+      w.Null();
+    }
+    w.Key("pending");
+    if (p.pending >= 0) {
+      w.Int(p.pending);
+    } else {
+      w.Null();
+    }
+    w.Key("leased");
+    if (p.leased >= 0) {
+      w.Int(p.leased);
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+  return Json(w.str());
+}
+
+HttpAnswer HttpApi::WhoAmI(const HttpRequest& r) const {
+  if (absl::Status s = CheckParams(r, {}); !s.ok()) return ErrorAnswer(s);
+  const char* role = "none";
+  if (!access_->enabled()) {
+    role = "open";
+  } else if (access_->CheckRole("GET /api/v1/whoami", Role::kAdmin, r.authorization).ok()) {
+    role = "admin";
+  } else if (access_->CheckRole("GET /api/v1/whoami", Role::kRead, r.authorization).ok()) {
+    role = "read";
+  }
+  client::JsonWriter w;
+  w.BeginObject().Key("role").String(role).Key("tokens").Bool(access_->enabled()).EndObject();
+  return Json(w.str());
 }
 
 }  // namespace harness::http

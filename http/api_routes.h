@@ -5,6 +5,12 @@
 //                                   = harnessctl items --json (plus next_page_token)
 //   GET /api/v1/items/<id>          = harnessctl show <id> --json
 //   GET /api/v1/agents              = harnessctl agents --json
+//   GET /api/v1/status/stream       Server-Sent Events of status snapshots (status_feed.h)
+//   GET /api/v1/series              the dashboard chart's last hour, per minute
+//   GET /api/v1/whoami              the role of the presented token
+//   POST /api/v1/items/<id>/cancel, /items/<id>/retry, /pool/scale, /agents/<id>/drain
+//                                   the admin actions (control_actions.h), admin token only
+//   GET /, /ui/...                  the dashboard's pages (ui_assets.h), no data, no token
 // The documents are client/render.h's, the data controller/read_api.h's: one shape, one source.
 // Every path needs the read (or admin) token when tokens are on (rpc/access_policy.h).
 // No sockets here (http_server.h carries requests in and answers out), so it is tested
@@ -32,6 +38,8 @@ struct HttpAnswer {
   std::string content_type;
   std::string body;
   std::string allow;  // the Allow header of a 405
+  // GET /api/v1/status/stream, access granted: the listener streams StatusFeed frames.
+  bool stream_status = false;
 };
 
 class HttpApi {
@@ -41,17 +49,23 @@ class HttpApi {
       : controller_(controller), access_(access) {}
 
   HttpAnswer Handle(const HttpRequest& request) const;
+  Controller* controller() const { return controller_; }
 
  private:
   HttpAnswer Items(const HttpRequest& request) const;
   HttpAnswer Item(const std::string& id) const;
+  HttpAnswer Series() const;
+  HttpAnswer WhoAmI(const HttpRequest& request) const;
+  // A POST path: the admin action it names, or 404/405.
+  HttpAnswer Action(const HttpRequest& request) const;
 
   Controller* const controller_;
   const AccessPolicy* const access_;
 };
 
 // The HTTP status of a refusal or failure: 400 InvalidArgument, 401 Unauthenticated, 403
-// PermissionDenied, 404 NotFound, 503 Unavailable, 500 otherwise.
+// PermissionDenied, 404 NotFound, 409 FailedPrecondition (an action the item's state does not
+// allow), 503 Unavailable, 500 otherwise.
 int HttpStatusOf(const absl::Status& status);
 // {"error": "<message>"} with that status.
 HttpAnswer ErrorAnswer(const absl::Status& status);

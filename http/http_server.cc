@@ -13,7 +13,10 @@ namespace {
 
 constexpr int kIoTimeoutSeconds = 10;       // reading a request, writing an answer
 constexpr int kKeepAliveSeconds = 5;        // an idle kept-alive connection is closed
-constexpr size_t kMaxRequestBytes = 65536;  // GET only: no body worth the name
+constexpr size_t kMaxRequestBytes = 65536;  // no request has a body worth the name
+// A status stream writes a comment this often when nothing changed: a client that went away
+// is noticed (the write fails) and its thread and slot freed within this time.
+constexpr absl::Duration kStreamKeepAlive = absl::Seconds(5);
 
 HttpRequest FromHttplib(const httplib::Request& req) {
   HttpRequest r;
@@ -24,8 +27,40 @@ HttpRequest FromHttplib(const httplib::Request& req) {
   return r;
 }
 
-void Answer(const HttpApi* api, const httplib::Request& req, httplib::Response& res) {
+// Server-Sent Events of status snapshots, one `status` event per StatusFeed frame.
+void StreamStatus(StatusFeed* feed, httplib::Response& res) {
+  res.status = 200;
+  res.set_header("Cache-Control", "no-store");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [feed, seen = uint64_t{0}](size_t, httplib::DataSink& sink) mutable {
+        std::optional<StatusFeed::Frame> f = feed->Next(seen, kStreamKeepAlive);
+        if (!f) {  // the server stops
+          sink.done();
+          return true;
+        }
+        std::string out;
+        if (seen == 0) out = "retry: 2000\n";  // the browser reconnects after 2 s
+        if (f->version == seen) {
+          out += ": keep-alive\n\n";
+        } else {
+          seen = f->version;
+          absl::StrAppend(&out, "event: status\nid: ", seen, "\ndata: ", f->json, "\n\n");
+        }
+        return sink.write(out.data(), out.size());
+      },
+      [feed](bool) { feed->Leave(); });
+}
+
+void Answer(const HttpApi* api, StatusFeed* feed, const httplib::Request& req,
+            httplib::Response& res) {
   HttpAnswer a = api->Handle(FromHttplib(req));
+  if (a.stream_status && req.method == "GET") {
+    if (feed->Join()) return StreamStatus(feed, res);
+    a = ErrorAnswer(absl::UnavailableError(absl::StrCat(
+        "GET ", req.path, ": ", kMaxStatusStreams,
+        " status streams are open already (the most served at once); try again later")));
+  }
   res.status = a.status;
   if (!a.allow.empty()) res.set_header("Allow", a.allow);
   res.set_header("Cache-Control", "no-store");
@@ -63,13 +98,19 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
     out->server_ = std::make_unique<httplib::Server>();
   }
   httplib::Server& s = *out->server_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+  s.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads + kMaxStatusStreams); };
   s.set_read_timeout(kIoTimeoutSeconds);
   s.set_write_timeout(kIoTimeoutSeconds);
   s.set_keep_alive_timeout(kKeepAliveSeconds);
   s.set_payload_max_length(kMaxRequestBytes);
-  auto handler = [api](const httplib::Request& req, httplib::Response& res) {
-    Answer(api, req, res);
+  Controller* controller = api->controller();
+  StatusFeedOptions feed_options;
+  feed_options.max_clients = kMaxStatusStreams;
+  out->feed_ = std::make_unique<StatusFeed>([controller] { return controller->Status(); },
+                                            feed_options);
+  auto handler = [api, feed = out->feed_.get()](const httplib::Request& req,
+                                                httplib::Response& res) {
+    Answer(api, feed, req, res);
   };
   // Every path and method goes to the HttpApi, which answers 404 and 405 itself.
   s.Get(".*", handler);
@@ -95,6 +136,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
 }
 
 HttpServer::~HttpServer() {
+  if (feed_) feed_->Stop();  // streams end their answers, so stop() need not wait for them
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

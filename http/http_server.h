@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "controller/server_security.h"
 #include "http/api_routes.h"
+#include "http/status_feed.h"
 
 namespace httplib {
 class Server;
@@ -20,8 +21,11 @@ class Server;
 
 namespace harness::http {
 
-// Threads answering requests (each serves one connection at a time).
+// Threads answering requests (each serves one connection at a time), and the status streams
+// (/api/v1/status/stream) allowed at once: each holds a thread of its own while it lasts, so
+// the pool has room for both and a stream past the cap is refused (503), never queued.
 inline constexpr int kHttpThreads = 4;
+inline constexpr int kMaxStatusStreams = 16;
 
 class HttpServer {
  public:
@@ -30,7 +34,7 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpApi* api,
                                                            const std::string& listen,
                                                            const ServerSecurity& security);
-  ~HttpServer();  // stops listening and waits for requests in progress
+  ~HttpServer();  // ends the streams, stops listening and waits for requests in progress
 
   // HOST:PORT actually listened on.
   const std::string& address() const { return address_; }
@@ -38,6 +42,7 @@ class HttpServer {
 
  private:
   HttpServer() = default;
+  std::unique_ptr<StatusFeed> feed_;  // before server_: streams wait on it
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string address_;

@@ -17,6 +17,7 @@ packages=(
   libcpp-httplib-dev prometheus
   python3-grpcio python3-grpc-tools grpc-proto
   systemd openssl  # tests/deploy: systemd-analyze verify and security; make-certs.sh
+  chromium fonts-dejavu-core  # tests/integration/dashboard_test: a real (headless) browser
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

@@ -201,7 +201,7 @@ TEST_F(HttpTest, ItemsFilterByStateAndComeInPages) {
 
 TEST_F(HttpTest, UnknownPathsAre404AndOtherMethods405) {
   Start();
-  for (const char* path : {"/", "/api", "/api/v1", "/api/v1/nope", "/api/v1/items/",
+  for (const char* path : {"/api", "/api/v1", "/api/v1/nope", "/api/v1/items/",
                            "/metrics/extra", "/api/v2/status"}) {
     HttpResult r = Get(path);
     EXPECT_EQ(r.status, 404) << path << ": " << r.body << r.curl_error;
