@@ -5,6 +5,8 @@
 //                                   = harnessctl items --json (plus next_page_token)
 //   GET /api/v1/items/<id>          = harnessctl show <id> --json
 //   GET /api/v1/agents              = harnessctl agents --json
+//   GET /api/v1/events[?recent=N]   = harnessctl events -f --json, as Server-Sent Events (the
+//                                     answer only says so; http_server.cc streams the feed)
 // The documents are client/render.h's, the data controller/read_api.h's: one shape, one source.
 // Every path needs the read (or admin) token when tokens are on (rpc/access_policy.h).
 // No sockets here (http_server.h carries requests in and answers out), so it is tested
@@ -25,6 +27,7 @@ struct HttpRequest {
   std::string path;    // decoded, without the query
   std::multimap<std::string, std::string> params;  // the query, decoded
   std::optional<std::string> authorization;        // the Authorization header, if any
+  std::optional<std::string> last_event_id;        // the Last-Event-ID header, if any
 };
 
 struct HttpAnswer {
@@ -32,6 +35,10 @@ struct HttpAnswer {
   std::string content_type;
   std::string body;
   std::string allow;  // the Allow header of a 405
+  // Set for /api/v1/events: stream this feed as Server-Sent Events from after `events_after`
+  // instead of sending `body`.
+  EventFeed* event_stream = nullptr;
+  uint64_t events_after = 0;
 };
 
 class HttpApi {
@@ -45,6 +52,7 @@ class HttpApi {
  private:
   HttpAnswer Items(const HttpRequest& request) const;
   HttpAnswer Item(const std::string& id) const;
+  HttpAnswer Events(const HttpRequest& request) const;
 
   Controller* const controller_;
   const AccessPolicy* const access_;

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "http/event_stream.h"
 #include "config/config.h"
 
 namespace harness::http {
@@ -21,18 +22,44 @@ HttpRequest FromHttplib(const httplib::Request& req) {
   r.path = req.path;
   for (const auto& [name, value] : req.params) r.params.emplace(name, value);
   if (req.has_header("Authorization")) r.authorization = req.get_header_value("Authorization");
+  if (req.has_header("Last-Event-ID")) r.last_event_id = req.get_header_value("Last-Event-ID");
   return r;
 }
 
-void Answer(const HttpApi* api, const httplib::Request& req, httplib::Response& res) {
-  HttpAnswer a = api->Handle(FromHttplib(req));
+}  // namespace
+
+void HttpServer::Answer(const httplib::Request& req, httplib::Response& res) {
+  HttpAnswer a = api_->Handle(FromHttplib(req));
+  if (a.event_stream != nullptr && req.method == "GET") {
+    // Each event stream holds a request thread: keep some for everything else.
+    if (event_streams_.fetch_add(1) >= kMaxEventStreams) {
+      event_streams_.fetch_sub(1);
+      a = ErrorAnswer(absl::UnavailableError(absl::StrCat(
+          "too many event streams (at most ", kMaxEventStreams, "); close one and retry")));
+    } else {
+      res.status = 200;
+      res.set_header("Cache-Control", "no-store");
+      res.set_header("X-Accel-Buffering", "no");
+      EventFeed* feed = a.event_stream;
+      const uint64_t after = a.events_after;
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [this, feed, after](size_t, httplib::DataSink& sink) {
+            StreamEvents(*feed, after, stopping_, [&sink](absl::string_view data) {
+              return sink.is_writable() && sink.write(data.data(), data.size());
+            });
+            sink.done();
+            return true;
+          },
+          [this](bool) { event_streams_.fetch_sub(1); });
+      return;
+    }
+  }
   res.status = a.status;
   if (!a.allow.empty()) res.set_header("Allow", a.allow);
   res.set_header("Cache-Control", "no-store");
   res.set_content(std::move(a.body), a.content_type.c_str());
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api,
                                                               const std::string& listen,
@@ -68,8 +95,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
   s.set_write_timeout(kIoTimeoutSeconds);
   s.set_keep_alive_timeout(kKeepAliveSeconds);
   s.set_payload_max_length(kMaxRequestBytes);
-  auto handler = [api](const httplib::Request& req, httplib::Response& res) {
-    Answer(api, req, res);
+  out->api_ = api;
+  auto handler = [self = out.get()](const httplib::Request& req, httplib::Response& res) {
+    self->Answer(req, res);
   };
   // Every path and method goes to the HttpApi, which answers 404 and 405 itself.
   s.Get(".*", handler);
@@ -95,6 +123,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
 }
 
 HttpServer::~HttpServer() {
+  stopping_ = true;  // event streams end within a second
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

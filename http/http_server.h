@@ -6,6 +6,7 @@
 // start. docs/HTTP.md is the user's reference.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,12 +17,16 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace harness::http {
 
 // Threads answering requests (each serves one connection at a time).
-inline constexpr int kHttpThreads = 4;
+inline constexpr int kHttpThreads = 8;
+// Event streams (/api/v1/events) at once; each holds one of the threads while it lasts.
+inline constexpr int kMaxEventStreams = 4;
 
 class HttpServer {
  public:
@@ -38,6 +43,11 @@ class HttpServer {
 
  private:
   HttpServer() = default;
+  void Answer(const httplib::Request& req, httplib::Response& res);
+
+  const HttpApi* api_ = nullptr;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> event_streams_{0};
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string address_;
