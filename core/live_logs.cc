@@ -7,7 +7,7 @@
 namespace harness {
 
 LiveLogs::LiveLogs(size_t max_bytes_per_attempt, size_t ended_kept)
-    : max_bytes_(std::max<size_t>(max_bytes_per_attempt, 1)), ended_kept_(ended_kept) {}
+    : max_bytes_(max_bytes_per_attempt), ended_kept_(ended_kept) {}
 
 void LiveLogs::Begin(const std::string& item, int attempt, uint64_t token,
                      const std::string& agent) {
