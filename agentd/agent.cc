@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "agentd/backoff.h"
+#include "agentd/log_shipper.h"
 #include "core/ids.h"
 #include "core/log.h"
 
@@ -244,7 +245,14 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
     request.limits.nice = lease.resource_limits().nice();
   }
   request.cgroups = options_.cgroups;
-  return runner->Run(request);
+  // The output goes to the controller as it is written (harnessctl logs -f), and all of it
+  // before the report.
+  LogShipper shipper(request.log_path, lease.item_id(), lease.lease_token(),
+                     [this](v1::Progress p) { controller_->SendProgress(std::move(p)); });
+  shipper.Start();
+  CommandResult result = runner->Run(request);
+  shipper.Stop();
+  return result;
 }
 
 void Agent::Report(const v1::Lease& lease, const CommandResult& result,

@@ -96,6 +96,10 @@ class ControllerApi {
   virtual absl::Duration RetryCap() const { return absl::Seconds(1); }
   // What heartbeats report; a change is sent at once.
   virtual void SetState(v1::AgentState state) = 0;
+  // Output of the running item for the controller's live log (`harnessctl logs -f`), sent on
+  // the Session stream ahead of any report queued later. Best effort: dropped while no stream
+  // is open or when too much waits already (the controller then skips the gap). Never blocks.
+  virtual void SendProgress(v1::Progress /*progress*/) {}
   // For drain and stop: wakes a blocked Acquire, makes later ones return at once with no
   // lease, and makes a Start() still trying to register give up. Sticky. A lease that arrives
   // later (asked for before) is held until Shutdown(), whose last heartbeat hands it back.

@@ -47,6 +47,7 @@ class GrpcControllerClient : public ControllerApi {
   bool Holds(const v1::LeaseRef& lease) override;
   void ForgetLease(const v1::LeaseRef& lease) override;
   void SetState(v1::AgentState state) override;
+  void SendProgress(v1::Progress progress) override;
   // A quarter of the lease TTL, between 100 ms and the channel's longest reconnect backoff.
   absl::Duration RetryCap() const override;
   void StopAcquiring() override;
@@ -164,6 +165,10 @@ class GrpcControllerClient : public ControllerApi {
   std::optional<absl::Status> want_refused_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Lease> granted_ ABSL_GUARDED_BY(mu_);  // arrived, not yet taken by Acquire
   std::list<PendingReport> reports_ ABSL_GUARDED_BY(mu_);
+  // Progress messages to write on the open stream (written once; dropped when it breaks).
+  static constexpr size_t kMaxQueuedProgressBytes = 1 << 20;
+  std::deque<v1::AgentMessage> progress_ ABSL_GUARDED_BY(mu_);
+  size_t progress_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   bool acquiring_stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

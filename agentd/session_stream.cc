@@ -158,6 +158,8 @@ grpc::Status GrpcControllerClient::RunStream(const std::string& session_id, bool
   *received = stream_open_;
   stream_running_ = false;
   stream_open_ = false;
+  progress_.clear();  // output is best effort: not resent on the next stream
+  progress_bytes_ = 0;
   stream_ctx_ = nullptr;
   stream_error_ = FromGrpcStatus(st).ToString();
   return st;

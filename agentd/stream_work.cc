@@ -176,7 +176,19 @@ absl::StatusOr<v1::Reply> GrpcControllerClient::Report(v1::AgentMessage message,
                                                   FormatSeconds(options_.call_timeout), " s"));
 }
 
+void GrpcControllerClient::SendProgress(v1::Progress progress) {
+  absl::MutexLock l(&mu_);
+  if (!stream_running_ || shutdown_) return;
+  const size_t size = progress.data().size();
+  if (progress_bytes_ + size > kMaxQueuedProgressBytes) return;
+  progress_bytes_ += size;
+  v1::AgentMessage m;
+  *m.mutable_progress() = std::move(progress);
+  progress_.push_back(std::move(m));
+}
+
 bool GrpcControllerClient::HasUnsentLocked(uint64_t seq) const {
+  if (!progress_.empty()) return true;
   if (want_ && want_sent_on_ != seq) return true;
   return std::any_of(reports_.begin(), reports_.end(), [seq](const PendingReport& r) {
     return !r.reply.has_value() && r.sent_on != seq;
@@ -185,6 +197,10 @@ bool GrpcControllerClient::HasUnsentLocked(uint64_t seq) const {
 
 std::vector<v1::AgentMessage> GrpcControllerClient::TakeUnsentLocked(uint64_t seq) {
   std::vector<v1::AgentMessage> out;
+  // Output first: what the command printed before its report was queued precedes the report.
+  for (v1::AgentMessage& m : progress_) out.push_back(std::move(m));
+  progress_.clear();
+  progress_bytes_ = 0;
   for (PendingReport& r : reports_) {
     if (r.reply.has_value() || r.sent_on == seq) continue;
     r.sent_on = seq;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/controller_client.h"
+#include "client/event_render.h"
 #include "client/render.h"
 #include "client/stop_signals.h"
 #include "config/flags.h"
@@ -41,11 +42,13 @@ constexpr char kMainUsage[] =
     "  submit --file FILE                         enqueue a JSON array or YAML list of items\n"
     "  items [--state S] [--json]                 list items\n"
     "  show ID [--json]                           one item with its attempts, result and log\n"
+    "  logs ID [--attempt N] [-f]                 an attempt's output; -f follows it live\n"
     "  cancel ID [--reason R]                     cancel a pending or leased item\n"
     "  retry ID                                   put a failed or parked item back to pending\n"
     "  agents [--json]                            the agents with health and current item\n"
     "  drain AGENT                                let an agent finish its item and take no more\n"
     "  stop AGENT                                 stop an agent now; its item goes back\n"
+    "  events [-f] [--json]                       item and agent state changes; -f follows\n"
     "\n"
     "`harnessctl COMMAND --help` describes a command. The controller's address comes from\n"
     "--controller, else $HARNESS_CONTROLLER, else 127.0.0.1:7070; the token from --token, else\n"
@@ -137,6 +140,16 @@ void WantArgs(const FlagParser& p, const std::vector<std::string>& args, size_t 
               absl::string_view what) {
   if (args.size() < n) p.Fail(absl::StrCat("missing ", what));
   if (args.size() > n) p.Fail(absl::StrCat("unexpected argument \"", args[n], "\""));
+}
+
+// `-f` is `--follow` (logs, events): FlagParser knows long flags only.
+std::vector<std::string> ExpandShortFollow(const std::vector<std::string>& argv) {
+  std::vector<std::string> out = argv;
+  for (std::string& a : out) {
+    if (a == "--") break;
+    if (a == "-f") a = "--follow";
+  }
+  return out;
 }
 
 // The ID argument of show/cancel/retry, checked locally for a clear message.
@@ -459,6 +472,65 @@ int Stop(Cli& cli, const std::vector<std::string>& argv) {
   return 0;
 }
 
+// --- logs, events ----------------------------------------------------------------------------
+
+int Logs(Cli& cli, const std::vector<std::string>& argv) {
+  FlagParser p = cli.Parser("logs",
+                            "usage: harnessctl logs ID [--attempt N] [-f]\n\n"
+                            "Prints an attempt's log: the output of the agent's command, as\n"
+                            "the controller keeps it (its last limits.max_log_bytes_per_attempt\n"
+                            "bytes). The newest attempt unless --attempt. With -f (--follow)\n"
+                            "keeps printing new output until the attempt ends (exit 0) or\n"
+                            "Ctrl-C; following an item that has not started waits for it.");
+  int64_t attempt = 0;
+  bool follow = false;
+  p.AddInt("attempt", &attempt, "the attempt (1, 2, ...); default the newest", 1, 1000000);
+  p.AddBool("follow", &follow, "keep printing until the attempt ends (also -f)");
+  std::vector<std::string> args = p.ParseOrExit(ExpandShortFollow(argv));
+  const std::string id = ItemIdArg(p, args);
+  ClientOptions options = cli.Options(p);
+  if (follow) BlockStopSignals();  // before the channel starts gRPC's threads
+  ControllerClient client(options);
+  v1::FollowLogRequest request;
+  request.set_id(id);
+  request.set_attempt(static_cast<int32_t>(attempt));
+  request.set_follow(follow);
+  absl::Status s = client.FollowLog(request, [](const v1::LogChunk& c) {
+    if (c.skipped_bytes() > 0) {
+      std::fprintf(stderr, "harnessctl: %lld bytes of the log were not kept (skipped)\n",
+                   static_cast<long long>(c.skipped_bytes()));
+    }
+    Print(c.data());
+  });
+  return s.ok() ? 0 : Error(s);
+}
+
+int Events(Cli& cli, const std::vector<std::string>& argv) {
+  FlagParser p = cli.Parser("events",
+                            "usage: harnessctl events [-f] [--json] [--recent N]\n\n"
+                            "Prints recent item and agent state changes (submitted, leased,\n"
+                            "done, failed, expired, released, cancelled; agent registered,\n"
+                            "suspect, dead, drained, stopped; pool slot failed), oldest first.\n"
+                            "With -f (--follow) keeps printing them as they happen until\n"
+                            "Ctrl-C. --json prints one JSON object per line.");
+  bool follow = false, json = false;
+  int64_t recent = 0;
+  p.AddBool("follow", &follow, "keep printing events as they happen (also -f)");
+  p.AddBool("json", &json, "one JSON object per line");
+  p.AddInt("recent", &recent, "how many recent events to print first (100)", 1, 1000000);
+  WantArgs(p, p.ParseOrExit(ExpandShortFollow(argv)), 0, "");
+  ClientOptions options = cli.Options(p);
+  if (follow) BlockStopSignals();
+  ControllerClient client(options);
+  v1::WatchEventsRequest request;
+  request.set_follow(follow);
+  request.set_recent(static_cast<int32_t>(recent));
+  absl::Status s = client.WatchEvents(request, [json](const v1::Event& e) {
+    Print(json ? absl::StrCat(RenderEventJson(e), "\n") : RenderEventText(e));
+  });
+  return s.ok() ? 0 : Error(s);
+}
+
 struct Command {
   const char* name;
   int (*run)(Cli&, const std::vector<std::string>&);
@@ -467,7 +539,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"status", Status}, {"scale", Scale}, {"submit", Submit}, {"items", Items}, {"show", Show},
     {"cancel", Cancel}, {"retry", Retry}, {"agents", Agents}, {"drain", Drain},
-    {"stop", Stop},
+    {"stop", Stop}, {"logs", Logs}, {"events", Events},
 };
 
 const Command* FindCommand(absl::string_view name) {

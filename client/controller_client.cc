@@ -81,6 +81,41 @@ struct ControllerClient::Impl {
     }
   }
 
+  // One server-streaming call read to its end: `method` is a Stub member such as
+  // &Stub::FollowLog. `follow`: no deadline, and a stop signal cancels it (then OK).
+  template <typename Request, typename Response, typename Method>
+  absl::Status Stream(Method method, const Request& request, bool follow,
+                      const std::function<void(const Response&)>& on_message) const {
+    std::unique_ptr<grpc::ClientContext> ctx = Context();
+    if (follow) {  // no deadline: it runs until the end or Ctrl-C
+      ctx = std::make_unique<grpc::ClientContext>();
+      if (!options.token.empty()) {
+        ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options.token));
+      }
+    }
+    std::atomic<bool> done{false}, interrupted{false};
+    std::thread watcher;
+    if (follow) {
+      watcher = std::thread([&] {
+        while (!done.load()) {
+          if (WaitForStopSignal(absl::Milliseconds(100)) != 0) {
+            interrupted = true;
+            ctx->TryCancel();
+            return;
+          }
+        }
+      });
+    }
+    std::unique_ptr<grpc::ClientReader<Response>> reader = ((*stub).*method)(ctx.get(), request);
+    Response message;
+    while (reader->Read(&message)) on_message(message);
+    grpc::Status s = reader->Finish();
+    done = true;
+    if (watcher.joinable()) watcher.join();
+    if (interrupted || s.ok()) return absl::OkStatus();
+    return Error(s);
+  }
+
   // One unary call: `method` is a Stub member such as &Stub::Status.
   template <typename Request, typename Response, typename Method>
   absl::StatusOr<Response> Call(Method method, const Request& request) const {
@@ -244,6 +279,19 @@ absl::Status ControllerClient::Watch(
                                                ": ", OneLine(s.error_message())));
   }
   return impl_->Error(s);
+}
+
+absl::Status ControllerClient::FollowLog(
+    const v1::FollowLogRequest& request,
+    const std::function<void(const v1::LogChunk&)>& on_chunk) {
+  return impl_->Stream<v1::FollowLogRequest, v1::LogChunk>(&v1::ControlService::Stub::FollowLog,
+                                                           request, request.follow(), on_chunk);
+}
+
+absl::Status ControllerClient::WatchEvents(const v1::WatchEventsRequest& request,
+                                           const std::function<void(const v1::Event&)>& on_event) {
+  return impl_->Stream<v1::WatchEventsRequest, v1::Event>(&v1::ControlService::Stub::WatchEvents,
+                                                          request, request.follow(), on_event);
 }
 
 }  // namespace harness::client

@@ -56,6 +56,16 @@ class ControllerClient {
   absl::Status Watch(absl::Duration interval,
                      const std::function<void(const v1::StatusSnapshot&)>& on_snapshot);
 
+  // Streams an attempt's log (FollowLog), calling `on_chunk` for each piece, until the stream
+  // ends (OK). With request.follow(): no deadline, and SIGINT or SIGTERM ends it with OK
+  // (requires BlockStopSignals() before this client was made); without, the timeout is the
+  // deadline of the whole call.
+  absl::Status FollowLog(const v1::FollowLogRequest& request,
+                         const std::function<void(const v1::LogChunk&)>& on_chunk);
+  // Streams events (WatchEvents), as FollowLog does.
+  absl::Status WatchEvents(const v1::WatchEventsRequest& request,
+                           const std::function<void(const v1::Event&)>& on_event);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

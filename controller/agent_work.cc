@@ -2,6 +2,7 @@
 #include "controller/agent_work.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,11 +15,14 @@
 namespace harness {
 namespace {
 
-// Stores the end of an attempt's reported log for `harnessctl show`, at most
+// Stores the end of an attempt's reported log for `harnessctl show` and `logs`, at most
 // limits.max_log_bytes_per_attempt (KeptLogTail), on the lander's thread (file I/O stays off
-// gRPC's threads and out of a commit group).
+// gRPC's threads and out of a commit group). The log the agent streamed (Progress) is kept
+// instead of the report's tail when it holds more.
 void KeepLogTail(Controller* c, const std::string& item_id, int attempt, const std::string& tail) {
-  absl::string_view kept = KeptLogTail(c->options().queue.limits, tail);
+  std::optional<std::string> streamed = c->live_logs().Kept(item_id, attempt);
+  const std::string& log = streamed && streamed->size() > tail.size() ? *streamed : tail;
+  absl::string_view kept = KeptLogTail(c->options().queue.limits, log);
   if (kept.empty()) return;
   c->lander().Run([c, item_id, attempt, tail = std::string(kept)] {
     (void)c->logs().Write(item_id, attempt, tail);

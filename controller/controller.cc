@@ -21,6 +21,7 @@ Controller::Controller(ControllerOptions options, Clock* clock)
       agents_(clock, options_.heartbeat_interval, options_.heartbeat_timeout),
       metrics_(clock),
       logs_(StatePaths(options_.queue.state_dir)),
+      live_logs_(options_.queue.limits.max_log_bytes_per_attempt),
       sessions_(options_.queue.limits.max_sessions_per_peer),
       started_(clock->Now()) {}
 
@@ -125,6 +126,7 @@ void Controller::Start(const std::string& address) {
 }
 
 void Controller::StopGranting() {
+  events_.Close();  // followers of the feed finish
   if (sources_) sources_->Stop();
   dispatcher_->Shutdown();
   {
@@ -164,6 +166,13 @@ void Controller::Tick() {
       LogError(absl::StrCat("expiring leases failed: ", expired.status().message()));
     }
   }
+  // Agents' and pool slots' changes for the event feed (health is judged when read).
+  if (clock_->Now() - last_look_ >= absl::Milliseconds(200)) {
+    last_look_ = clock_->Now();
+    for (Event& e : state_watch_.Look(agents_.List(), pool_->Slots())) {
+      events_.Publish(std::move(e));
+    }
+  }
   static thread_local absl::Time last_forget = absl::InfinitePast();
   if (clock_->Now() - last_forget > absl::Seconds(5)) {
     last_forget = clock_->Now();
@@ -177,8 +186,17 @@ void Controller::Tick() {
   }
 }
 
+void Controller::OnItemChanged(const ItemChanged& c) {
+  if (c.kind == ItemChanged::kLeased) {
+    live_logs_.Begin(c.item_id, c.lease.attempt, c.lease.token, c.lease.agent);
+  }
+  events_.Publish(EventOfItemChanged(c));
+}
+
 void Controller::OnLeaseEnded(const LeaseEnded& e) {
   const Lease& l = e.lease;
+  live_logs_.End(l.item_id, l.attempt);
+  events_.Publish(EventOfLeaseEnded(e));
   metrics_.RecordAttempt(e.outcome, e.by == EndedBy::kExpiry, e.at - l.granted);
   if (e.item_state == store::ITEM_DONE || e.item_state == store::ITEM_FAILED) {
     series_.RecordItemEnd(e.at, e.item_state == store::ITEM_DONE, e.at - l.granted);

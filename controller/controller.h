@@ -23,11 +23,14 @@
 #include "controller/rpc_metrics.h"
 #include "core/agent_registry.h"
 #include "core/clock.h"
+#include "core/event_feed.h"
 #include "core/item_logs.h"
+#include "core/live_logs.h"
 #include "core/limits.h"
 #include "core/lease_events.h"
 #include "core/metrics.h"
 #include "core/minute_series.h"
+#include "core/state_events.h"
 #include "core/work_queue.h"
 #include "harness/v1/types.pb.h"
 
@@ -86,6 +89,10 @@ class Controller : public LeaseListener {
   const ItemLogs& logs() const { return logs_; }
   // The last hour per minute (items ended, their run times, queue depth) for the dashboard.
   const MinuteSeries& series() const { return series_; }
+  // The output of running (and recently ended) attempts as agents stream it (harnessctl logs).
+  LiveLogs& live_logs() { return live_logs_; }
+  // Recent item and agent state changes (harnessctl events, /api/v1/events).
+  EventFeed& events() { return events_; }
   // Open agent sessions per peer host (limits.max_sessions_per_peer).
   PeerSessions& sessions() { return sessions_; }
   // The repository, or nullptr when the controller runs without git.
@@ -108,6 +115,8 @@ class Controller : public LeaseListener {
   // thread: nothing here blocks). Metrics; LeaseLost or CancelItem to an agent that did not
   // end it itself; the result's ref (or a failed attempt's work) to the lander.
   void OnLeaseEnded(const LeaseEnded& ended) override;
+  // The event feed and the live logs hear of submits, grants, retries and cancels (same thread).
+  void OnItemChanged(const ItemChanged& changed) override;
 
   // Wakes the ticker (a new deadline may be earlier than the one it sleeps for).
   void Wake();
@@ -131,6 +140,10 @@ class Controller : public LeaseListener {
   MinuteSeries series_;
   absl::Time last_depth_sample_ = absl::InfinitePast();  // the ticker thread's only
   ItemLogs logs_;
+  LiveLogs live_logs_;
+  EventFeed events_;
+  StateWatch state_watch_;  // the ticker's only
+  absl::Time last_look_ = absl::InfinitePast();  // the ticker's only
   PeerSessions sessions_;
   std::unique_ptr<PoolManager> pool_;
   std::unique_ptr<WorkSources> sources_;  // set right after the queue opens

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "controller/control_actions.h"
 #include "controller/convert.h"
+#include "controller/follow_streams.h"
 #include "controller/read_api.h"
 #include "controller/refused_call.h"
 #include "core/ids.h"
@@ -267,6 +268,23 @@ grpc::ServerUnaryReactor* ControlServiceImpl::ListAgents(grpc::CallbackServerCon
   }
   for (v1::AgentInfo& a : controller_->AgentInfos()) *resp->add_agents() = std::move(a);
   return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::LogChunk>* ControlServiceImpl::FollowLog(
+    grpc::CallbackServerContext* ctx, const v1::FollowLogRequest* req) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/FollowLog"); !a.ok()) {
+    return new RefusedWriter<v1::LogChunk>(a);
+  }
+  return StartFollowLog(controller_, *req);
+}
+
+grpc::ServerWriteReactor<v1::Event>* ControlServiceImpl::WatchEvents(
+    grpc::CallbackServerContext* ctx, const v1::WatchEventsRequest* req) {
+  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.ControlService/WatchEvents");
+      !a.ok()) {
+    return new RefusedWriter<v1::Event>(a);
+  }
+  return StartWatchEvents(controller_, *req);
 }
 
 }  // namespace harness

@@ -39,6 +39,10 @@ class ControlServiceImpl final : public v1::ControlService::CallbackService {
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
                                        v1::ListAgentsResponse* resp) override;
+  grpc::ServerWriteReactor<v1::LogChunk>* FollowLog(grpc::CallbackServerContext* ctx,
+                                                    const v1::FollowLogRequest* req) override;
+  grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext* ctx,
+                                                   const v1::WatchEventsRequest* req) override;
 
  private:
   Controller* const controller_;

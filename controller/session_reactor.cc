@@ -157,8 +157,15 @@ void SessionReactor::Handle(v1::AgentMessage& message) {
     case v1::AgentMessage::kHeartbeat:
       OnHeartbeat(message.heartbeat());
       return;
-    case v1::AgentMessage::kProgress:
-      return;  // live log streaming is not kept yet; the tail comes with Complete/Fail
+    case v1::AgentMessage::kProgress: {
+      // Kept for `harnessctl logs` when it is this agent's live lease; dropped otherwise.
+      const v1::Progress& p = message.progress();
+      if (!agent_id_.empty()) {
+        (void)controller_->live_logs().Append(p.item_id(), p.lease_token(), agent_id_,
+                                              p.offset(), p.data());
+      }
+      return;
+    }
     default:
       HandleWork(message);
       return;

@@ -46,4 +46,12 @@ std::string ItemLogs::Latest(absl::string_view item_id) const {
   return s.ok() ? *s : "";
 }
 
+std::optional<std::string> ItemLogs::Read(absl::string_view item_id, int attempt) const {
+  if (!ValidateItemId(item_id).ok()) return std::nullopt;
+  absl::StatusOr<std::string> s =
+      ReadFile(absl::StrCat(paths_.LogsDir(), "/", item_id, "/", attempt, ".log"));
+  if (!s.ok()) return std::nullopt;
+  return *std::move(s);
+}
+
 }  // namespace harness

@@ -2,6 +2,7 @@
 // `harnessctl show`. Not part of the durable state: a lost tail loses no work.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -17,6 +18,8 @@ class ItemLogs {
   absl::Status Write(absl::string_view item_id, int attempt, absl::string_view tail) const;
   // The tail of the highest-numbered attempt that has one; empty if none.
   std::string Latest(absl::string_view item_id) const;
+  // The tail of attempt `attempt`; nullopt if none was kept.
+  std::optional<std::string> Read(absl::string_view item_id, int attempt) const;
 
  private:
   StatePaths paths_;

@@ -37,12 +37,24 @@ struct LeaseEnded {
   std::string commit;
 };
 
-// Receives every LeaseEnded, in journal order, once durable; on the store's committer thread,
-// so an implementation must not block or do I/O there (hand the work to a thread of its own).
+// The queue's other state changes, for the event feed (harnessctl events): an item submitted,
+// a lease granted, a failed or parked item retried, a pending item cancelled. (A lease's end,
+// including the cancel of a leased item, is a LeaseEnded.)
+struct ItemChanged {
+  enum Kind { kSubmitted, kLeased, kRetried, kCancelled } kind = kSubmitted;
+  std::string item_id;
+  Lease lease;  // kLeased: the new lease
+  absl::Time at;
+};
+
+// Receives every LeaseEnded and ItemChanged, in journal order, once durable; on the store's
+// committer thread, so an implementation must not block or do I/O there (hand the work to a
+// thread of its own).
 class LeaseListener {
  public:
   virtual ~LeaseListener() = default;
   virtual void OnLeaseEnded(const LeaseEnded& ended) = 0;
+  virtual void OnItemChanged(const ItemChanged& /*changed*/) {}
 };
 
 }  // namespace harness

@@ -151,7 +151,7 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
   std::vector<std::string> ids;
   uint64_t ticket = 0;
   {
-    absl::MutexLock l(&mu_);
+    Txn txn(this);  // publishes the submitted items once durable
     if (!unavailable_.ok()) return {unavailable_, 0};
     const QueueCounts& counts = table_.counts();
     if (absl::Status s = CheckQueueRoom(options_.limits,
@@ -208,6 +208,10 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
       return {t.status(), 0};
     }
     ticket = *t;
+    for (const std::string& id : ids) {
+      effects_.changed.push_back(ItemChanged{ItemChanged::kSubmitted, id, Lease{}, now});
+    }
+    effects_.ticket = std::max(effects_.ticket, ticket);
     MaybeSnapshot();
   }
   NotifyPending();
@@ -229,13 +233,15 @@ void WorkQueue::SetLeaseListener(LeaseListener* listener) {
 }
 
 void WorkQueue::Publish(Effects effects) {
-  if (!effects.ended.empty()) {
+  if (!effects.ended.empty() || !effects.changed.empty()) {
     // Registered before the caller's own WhenDurable for the same ticket, so the listener
     // hears of an end before the caller answers about it.
-    store_->WhenDurable(effects.ticket, [this, ended = std::move(effects.ended)](absl::Status s) {
+    store_->WhenDurable(effects.ticket, [this, changed = std::move(effects.changed),
+                                         ended = std::move(effects.ended)](absl::Status s) {
       if (!s.ok()) return;  // not durable: as far as anyone will know, it did not happen
       absl::MutexLock l(&listener_mu_);
       if (listener_ == nullptr) return;
+      for (const ItemChanged& c : changed) listener_->OnItemChanged(c);
       for (const LeaseEnded& e : ended) listener_->OnLeaseEnded(e);
     });
   }
@@ -300,6 +306,9 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
   if (!ticket.ok()) return {ticket.status(), 0};
   leases_.Add(Lease{grant.spec.id(), grant.token, agent, grant.attempt, base, now, grant.expires,
                     *ticket});
+  effects_.changed.push_back(
+      ItemChanged{ItemChanged::kLeased, grant.spec.id(), *leases_.Find(grant.spec.id()), now});
+  effects_.ticket = std::max(effects_.ticket, *ticket);
   leases_granted_.fetch_add(1, std::memory_order_relaxed);
   MaybeSnapshot();
   return {std::optional<Grant>(std::move(grant)), *ticket};
@@ -533,6 +542,10 @@ Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id,
     store_->Unclaim(cancelled->item_id, cancelled->token);
     leases_.Remove(item_id);
     NoteEnded(*cancelled, store::OUTCOME_CANCELLED, EndedBy::kCancel, std::move(reason), "", *t);
+  } else {
+    effects_.changed.push_back(
+        ItemChanged{ItemChanged::kCancelled, item_id, Lease{}, clock_->Now()});
+    effects_.ticket = std::max(effects_.ticket, *t);
   }
   return {std::move(cancelled), *t};
 }
@@ -540,7 +553,7 @@ Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id,
 Pending<bool> WorkQueue::BeginRetry(const std::string& item_id) {
   absl::StatusOr<uint64_t> t;
   {
-    absl::MutexLock l(&mu_);
+    Txn txn(this);  // publishes the retry once durable
     const store::ItemRecord* item = table_.Find(item_id);
     if (item == nullptr) {
       if (absl::Status s = ValidateItemId(item_id); !s.ok()) return {s, 0};
@@ -559,6 +572,9 @@ Pending<bool> WorkQueue::BeginRetry(const std::string& item_id) {
     rec.mutable_retried()->set_at_unix_ms(Ms(clock_->Now()));
     t = Commit(rec);
     if (!t.ok()) return {t.status(), 0};
+    effects_.changed.push_back(
+        ItemChanged{ItemChanged::kRetried, item_id, Lease{}, clock_->Now()});
+    effects_.ticket = std::max(effects_.ticket, *t);
   }
   NotifyPending();
   return {true, *t};

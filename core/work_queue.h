@@ -287,6 +287,7 @@ class WorkQueue {
   // What the changes made under one hold of mu_ imply once it is released: the ends to
   // publish (once `ticket` is durable) and whether to wake acquirers.
   struct Effects {
+    std::vector<ItemChanged> changed;  // published before `ended`
     std::vector<LeaseEnded> ended;
     uint64_t ticket = 0;
     bool pending = false;

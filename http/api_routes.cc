@@ -20,6 +20,7 @@ namespace {
 constexpr char kJson[] = "application/json";
 constexpr char kPromText[] = "text/plain; version=0.0.4; charset=utf-8";
 constexpr absl::string_view kItemsPrefix = "/api/v1/items/";
+constexpr int kDefaultSseRecentEvents = 100;
 
 HttpAnswer Json(std::string body) { return HttpAnswer{200, kJson, std::move(body), ""}; }
 
@@ -84,6 +85,7 @@ HttpAnswer HttpApi::Handle(const HttpRequest& r) const {
                      r.path == "/api/v1/items" || r.path == "/api/v1/agents" ||
                      r.path == "/api/v1/status/stream" || r.path == "/api/v1/series" ||
                      r.path == "/api/v1/whoami" ||
+                     r.path == "/api/v1/events" ||
                      (absl::StartsWith(r.path, kItemsPrefix) && r.path.size() > kItemsPrefix.size());
   if (!known) {
     return ErrorAnswer(absl::NotFoundError(absl::StrCat(
@@ -103,6 +105,7 @@ HttpAnswer HttpApi::Handle(const HttpRequest& r) const {
     return ErrorAnswer(s);
   }
   if (r.path == "/api/v1/items") return Items(r);
+  if (r.path == "/api/v1/events") return Events(r);
   if (absl::Status s = CheckParams(r, {}); !s.ok()) return ErrorAnswer(s);
   if (r.path == "/metrics") {
     return HttpAnswer{200, kPromText, RenderMetricsPage(*controller_), ""};
@@ -156,6 +159,30 @@ HttpAnswer HttpApi::Items(const HttpRequest& r) const {
   absl::StatusOr<v1::ListResponse> list = ListItems(*controller_, req);
   if (!list.ok()) return ErrorAnswer(list.status());
   return Json(client::RenderItemsJson(list->items(), /*pretty=*/false, list->next_page_token()));
+}
+
+HttpAnswer HttpApi::Events(const HttpRequest& r) const {
+  if (absl::Status s = CheckParams(r, {"recent"}); !s.ok()) return ErrorAnswer(s);
+  EventFeed& feed = controller_->events();
+  HttpAnswer a{200, "text/event-stream", "", ""};
+  a.event_stream = &feed;
+  uint64_t after = 0;
+  if (r.last_event_id.has_value() && absl::SimpleAtoi(*r.last_event_id, &after)) {
+    a.events_after = std::min(after, feed.last_seq());  // a reconnecting EventSource resumes
+    return a;
+  }
+  int recent = kDefaultSseRecentEvents;
+  if (auto it = r.params.find("recent"); it != r.params.end()) {
+    if (!absl::SimpleAtoi(it->second, &recent) || recent < 0 ||
+        recent > static_cast<int>(EventFeed::kDefaultCapacity)) {
+      return ErrorAnswer(absl::InvalidArgumentError(
+          absl::StrCat("recent must be a number from 0 to ", EventFeed::kDefaultCapacity,
+                       ", got \"", it->second, "\"")));
+    }
+  }
+  std::vector<Event> first = feed.Recent(static_cast<size_t>(recent));
+  a.events_after = first.empty() ? feed.last_seq() : first.front().seq - 1;
+  return a;
 }
 
 HttpAnswer HttpApi::Item(const std::string& id) const {

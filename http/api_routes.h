@@ -11,6 +11,8 @@
 //   POST /api/v1/items/<id>/cancel, /items/<id>/retry, /pool/scale, /agents/<id>/drain
 //                                   the admin actions (control_actions.h), admin token only
 //   GET /, /ui/...                  the dashboard's pages (ui_assets.h), no data, no token
+//   GET /api/v1/events[?recent=N]   = harnessctl events -f --json, as Server-Sent Events (the
+//                                     answer only says so; http_server.cc streams the feed)
 // The documents are client/render.h's, the data controller/read_api.h's: one shape, one source.
 // Every path needs the read (or admin) token when tokens are on (rpc/access_policy.h).
 // No sockets here (http_server.h carries requests in and answers out), so it is tested
@@ -31,6 +33,7 @@ struct HttpRequest {
   std::string path;    // decoded, without the query
   std::multimap<std::string, std::string> params;  // the query, decoded
   std::optional<std::string> authorization;        // the Authorization header, if any
+  std::optional<std::string> last_event_id;        // the Last-Event-ID header, if any
 };
 
 struct HttpAnswer {
@@ -40,6 +43,10 @@ struct HttpAnswer {
   std::string allow;  // the Allow header of a 405
   // GET /api/v1/status/stream, access granted: the listener streams StatusFeed frames.
   bool stream_status = false;
+  // Set for /api/v1/events: stream this feed as Server-Sent Events from after `events_after`
+  // instead of sending `body`.
+  EventFeed* event_stream = nullptr;
+  uint64_t events_after = 0;
 };
 
 class HttpApi {
@@ -58,6 +65,7 @@ class HttpApi {
   HttpAnswer WhoAmI(const HttpRequest& request) const;
   // A POST path: the admin action it names, or 404/405.
   HttpAnswer Action(const HttpRequest& request) const;
+  HttpAnswer Events(const HttpRequest& request) const;
 
   Controller* const controller_;
   const AccessPolicy* const access_;

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "http/event_stream.h"
 #include "config/config.h"
 
 namespace harness::http {
@@ -24,6 +25,7 @@ HttpRequest FromHttplib(const httplib::Request& req) {
   r.path = req.path;
   for (const auto& [name, value] : req.params) r.params.emplace(name, value);
   if (req.has_header("Authorization")) r.authorization = req.get_header_value("Authorization");
+  if (req.has_header("Last-Event-ID")) r.last_event_id = req.get_header_value("Last-Event-ID");
   return r;
 }
 
@@ -52,22 +54,45 @@ void StreamStatus(StatusFeed* feed, httplib::Response& res) {
       [feed](bool) { feed->Leave(); });
 }
 
-void Answer(const HttpApi* api, StatusFeed* feed, const httplib::Request& req,
-            httplib::Response& res) {
-  HttpAnswer a = api->Handle(FromHttplib(req));
+}  // namespace
+
+void HttpServer::Answer(const httplib::Request& req, httplib::Response& res) {
+  HttpAnswer a = api_->Handle(FromHttplib(req));
   if (a.stream_status && req.method == "GET") {
-    if (feed->Join()) return StreamStatus(feed, res);
+    if (feed_->Join()) return StreamStatus(feed_.get(), res);
     a = ErrorAnswer(absl::UnavailableError(absl::StrCat(
         "GET ", req.path, ": ", kMaxStatusStreams,
         " status streams are open already (the most served at once); try again later")));
+  } else if (a.event_stream != nullptr && req.method == "GET") {
+    // Each event stream holds a request thread: keep some for everything else.
+    if (event_streams_.fetch_add(1) >= kMaxEventStreams) {
+      event_streams_.fetch_sub(1);
+      a = ErrorAnswer(absl::UnavailableError(absl::StrCat(
+          "too many event streams (at most ", kMaxEventStreams, "); close one and retry")));
+    } else {
+      res.status = 200;
+      res.set_header("Cache-Control", "no-store");
+      res.set_header("X-Accel-Buffering", "no");
+      EventFeed* feed = a.event_stream;
+      const uint64_t after = a.events_after;
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [this, feed, after](size_t, httplib::DataSink& sink) {
+            StreamEvents(*feed, after, stopping_, [&sink](absl::string_view data) {
+              return sink.is_writable() && sink.write(data.data(), data.size());
+            });
+            sink.done();
+            return true;
+          },
+          [this](bool) { event_streams_.fetch_sub(1); });
+      return;
+    }
   }
   res.status = a.status;
   if (!a.allow.empty()) res.set_header("Allow", a.allow);
   res.set_header("Cache-Control", "no-store");
   res.set_content(std::move(a.body), a.content_type.c_str());
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api,
                                                               const std::string& listen,
@@ -98,7 +123,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
     out->server_ = std::make_unique<httplib::Server>();
   }
   httplib::Server& s = *out->server_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads + kMaxStatusStreams); };
+  s.new_task_queue = [] {
+    return new httplib::ThreadPool(kHttpThreads + kMaxStatusStreams + kMaxEventStreams);
+  };
   s.set_read_timeout(kIoTimeoutSeconds);
   s.set_write_timeout(kIoTimeoutSeconds);
   s.set_keep_alive_timeout(kKeepAliveSeconds);
@@ -108,9 +135,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
   feed_options.max_clients = kMaxStatusStreams;
   out->feed_ = std::make_unique<StatusFeed>([controller] { return controller->Status(); },
                                             feed_options);
-  auto handler = [api, feed = out->feed_.get()](const httplib::Request& req,
-                                                httplib::Response& res) {
-    Answer(api, feed, req, res);
+  out->api_ = api;
+  auto handler = [self = out.get()](const httplib::Request& req, httplib::Response& res) {
+    self->Answer(req, res);
   };
   // Every path and method goes to the HttpApi, which answers 404 and 405 itself.
   s.Get(".*", handler);
@@ -136,7 +163,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
 }
 
 HttpServer::~HttpServer() {
-  if (feed_) feed_->Stop();  // streams end their answers, so stop() need not wait for them
+  stopping_ = true;  // event streams end within a second
+  if (feed_) feed_->Stop();  // status streams end their answers, so stop() need not wait
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

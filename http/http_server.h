@@ -6,6 +6,7 @@
 // start. docs/HTTP.md is the user's reference.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,15 +18,19 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace harness::http {
 
-// Threads answering requests (each serves one connection at a time), and the status streams
-// (/api/v1/status/stream) allowed at once: each holds a thread of its own while it lasts, so
-// the pool has room for both and a stream past the cap is refused (503), never queued.
-inline constexpr int kHttpThreads = 4;
+// Threads answering plain requests (each serves one connection at a time), and the streams
+// allowed at once: status snapshots (/api/v1/status/stream, the dashboard) and events
+// (/api/v1/events). Each stream holds a thread of its own while it lasts, so the pool has room
+// for all three and a stream past its cap is refused (503), never queued.
+inline constexpr int kHttpThreads = 8;
 inline constexpr int kMaxStatusStreams = 16;
+inline constexpr int kMaxEventStreams = 4;
 
 class HttpServer {
  public:
@@ -43,6 +48,11 @@ class HttpServer {
  private:
   HttpServer() = default;
   std::unique_ptr<StatusFeed> feed_;  // before server_: streams wait on it
+  void Answer(const httplib::Request& req, httplib::Response& res);
+
+  const HttpApi* api_ = nullptr;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> event_streams_{0};
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string address_;

@@ -49,6 +49,8 @@ const std::vector<std::pair<absl::string_view, Role>>& MethodRoles() {
       {"/harness.v1.ControlService/Drain", Role::kAdmin},
       {"/harness.v1.ControlService/StopAgent", Role::kAdmin},
       {"/harness.v1.ControlService/ListAgents", Role::kRead},
+      {"/harness.v1.ControlService/FollowLog", Role::kRead},
+      {"/harness.v1.ControlService/WatchEvents", Role::kRead},
   };
   return *table;
 }

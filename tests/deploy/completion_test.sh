@@ -66,7 +66,7 @@ for cmd in $commands; do
   text=$("$ctl" "$cmd" --help) || { fail "harnessctl $cmd --help failed"; continue; }
   # A positional first where the command takes one, so flags are what comes next.
   pos=""
-  case $cmd in show | cancel | retry | drain | stop) pos="x " ;; scale) pos="3 " ;; esac
+  case $cmd in show | cancel | retry | logs | drain | stop) pos="x " ;; scale) pos="3 " ;; esac
   check_eq "flags offered after '$cmd' = flags of harnessctl $cmd --help" "$(help_flags "$text")" \
     "$(comp "harnessctl $cmd $pos--")"
   values=$(help_value_flags "$text")

@@ -1,0 +1,52 @@
+// LogShipper: streams an attempt's log file to the controller while the command runs
+// (Progress messages on the Session stream, for `harnessctl logs -f`). A thread of its own reads
+// what the command appended every kShipInterval and hands it on in chunks of at most 64 KiB with
+// their byte offsets; Stop() ships the rest (the lines agentd itself adds at the end too) before
+// the caller reports. Best effort: nothing here can fail or slow the run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "harness/v1/agent.pb.h"
+
+namespace harness::agentd {
+
+inline constexpr absl::Duration kShipInterval = absl::Milliseconds(200);
+inline constexpr size_t kProgressChunkBytes = 64 << 10;
+// More new output than this in one interval: only its last part is shipped (the controller
+// keeps at most limits.max_log_bytes_per_attempt anyway).
+inline constexpr size_t kMaxShipBytes = 1 << 20;
+
+class LogShipper {
+ public:
+  using Send = std::function<void(v1::Progress)>;
+  LogShipper(std::string log_path, std::string item_id, uint64_t lease_token, Send send);
+  ~LogShipper();  // Stop()
+  LogShipper(const LogShipper&) = delete;
+  LogShipper& operator=(const LogShipper&) = delete;
+
+  void Start();
+  // Ships what is left and joins the thread. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Reads and ships everything appended since the last call (the thread's step; for tests).
+  void ShipNew();
+
+ private:
+  const std::string path_;
+  const std::string item_id_;
+  const uint64_t token_;
+  const Send send_;
+  int64_t offset_ = 0;  // only the thread (or Stop() after joining it) touches it
+  std::thread thread_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace harness::agentd

@@ -1,0 +1,126 @@
+// Events of the feed from the queue's and the agents' changes (see state_events.h).
+#include "core/state_events.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/item_table.h"
+
+namespace harness {
+
+Event EventOfLeaseEnded(const LeaseEnded& e) {
+  Event out;
+  out.at = e.at;
+  switch (e.outcome) {
+    case store::OUTCOME_DONE:
+      out.kind = "item_done";
+      break;
+    case store::OUTCOME_EXPIRED:
+      out.kind = "item_expired";
+      break;
+    case store::OUTCOME_RELEASED:
+      out.kind = "item_released";
+      break;
+    case store::OUTCOME_CANCELLED:
+      out.kind = "item_cancelled";
+      break;
+    default:
+      out.kind = "item_failed";
+      break;
+  }
+  out.item = e.lease.item_id;
+  out.agent = e.lease.agent;
+  out.lease_token = e.lease.token;
+  out.attempt = e.lease.attempt;
+  out.outcome = OutcomeName(e.outcome);
+  out.state = ItemStateName(e.item_state);
+  out.message = e.reason;
+  return out;
+}
+
+Event EventOfItemChanged(const ItemChanged& c) {
+  Event out;
+  out.at = c.at;
+  out.item = c.item_id;
+  switch (c.kind) {
+    case ItemChanged::kSubmitted:
+      out.kind = "item_submitted";
+      out.state = "pending";
+      break;
+    case ItemChanged::kLeased:
+      out.kind = "item_leased";
+      out.state = "leased";
+      out.agent = c.lease.agent;
+      out.lease_token = c.lease.token;
+      out.attempt = c.lease.attempt;
+      break;
+    case ItemChanged::kRetried:
+      out.kind = "item_retried";
+      out.state = "pending";
+      break;
+    case ItemChanged::kCancelled:
+      out.kind = "item_cancelled";
+      out.state = "cancelled";
+      break;
+  }
+  return out;
+}
+
+std::vector<Event> StateWatch::Look(const std::vector<AgentInfo>& agents,
+                                    const std::vector<PoolSlotStatus>& slots) {
+  std::vector<Event> out;
+  auto agent_event = [&](const AgentInfo& a, std::string kind, std::string message) {
+    Event e;
+    e.kind = std::move(kind);
+    e.agent = a.id;
+    e.state = a.health == Health::kDead ? "stopped" : AgentStateName(a.state);
+    e.message = std::move(message);
+    out.push_back(std::move(e));
+  };
+  for (const AgentInfo& a : agents) {
+    auto it = agents_.find(a.id);
+    const bool known = it != agents_.end();
+    Seen& seen = agents_[a.id];
+    if (!a.session_id.empty() && (!known || seen.session_id != a.session_id)) {
+      agent_event(a, "agent_registered",
+                  absl::StrCat("pid ", a.pid, a.host.empty() ? "" : " on ", a.host));
+    }
+    if (known && seen.health != a.health) {
+      agent_event(a, absl::StrCat("agent_", HealthName(a.health)), "");
+    } else if (!known && a.health != Health::kHealthy) {
+      agent_event(a, absl::StrCat("agent_", HealthName(a.health)), "");
+    }
+    if (a.draining && !(known && seen.draining)) {
+      agent_event(a, "agent_drained", "finishes its item, takes no more, then exits");
+    }
+    if (a.state == AgentState::kStopped && known && seen.state != AgentState::kStopped) {
+      agent_event(a, "agent_stopped", "");
+    }
+    seen.session_id = a.session_id;
+    seen.health = a.health;
+    seen.state = a.state;
+    seen.draining = a.draining;
+  }
+  // Forgotten agents: forgotten here too (a later one with that id is new).
+  for (auto it = agents_.begin(); it != agents_.end();) {
+    bool present = false;
+    for (const AgentInfo& a : agents) present = present || a.id == it->first;
+    it = present ? std::next(it) : agents_.erase(it);
+  }
+  std::map<int, SlotState> now;
+  for (const PoolSlotStatus& s : slots) {
+    now[s.slot] = s.state;
+    auto it = slots_.find(s.slot);
+    if (s.state == SlotState::kFailed && (it == slots_.end() || it->second != SlotState::kFailed)) {
+      Event e;
+      e.kind = "pool_slot_failed";
+      e.agent = s.agent;
+      e.state = SlotStateName(s.state);
+      e.message = absl::StrCat("slot ", s.slot, " failed after ", s.failures,
+                               " deaths: ", s.reason);
+      out.push_back(std::move(e));
+    }
+  }
+  slots_ = std::move(now);
+  return out;
+}
+
+}  // namespace harness

@@ -1,0 +1,158 @@
+// EventFeed, LiveLogs and StateWatch: the in-memory feeds behind harnessctl events and logs,
+// in-process (no sockets, no threads but the test's).
+#include "core/event_feed.h"
+
+#include "core/live_logs.h"
+#include "core/state_events.h"
+#include "gtest/gtest.h"
+
+namespace harness {
+namespace {
+
+Event Kind(const std::string& kind) {
+  Event e;
+  e.kind = kind;
+  return e;
+}
+
+TEST(EventFeed, EventsAreNumberedAndReadInOrderAfterASequence) {
+  EventFeed feed(8);
+  EXPECT_EQ(feed.Publish(Kind("a")), 1u);
+  EXPECT_EQ(feed.Publish(Kind("b")), 2u);
+  EXPECT_EQ(feed.Publish(Kind("c")), 3u);
+  EventFeed::Read r = feed.After(1, 10);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(r.events[0].kind, "b");
+  EXPECT_EQ(r.events[1].seq, 3u);
+  EXPECT_EQ(r.skipped, 0u);
+  EXPECT_TRUE(feed.After(3, 10).events.empty());
+  EXPECT_EQ(feed.After(0, 2).events.size(), 2u);  // at most `max`
+}
+
+TEST(EventFeed, AReaderThatFellBehindTheRingIsToldHowManyItSkipped) {
+  EventFeed feed(3);
+  for (int i = 0; i < 10; ++i) feed.Publish(Kind("x"));
+  EventFeed::Read r = feed.After(2, 100);
+  EXPECT_EQ(r.skipped, 5u);  // 3..7 are gone; 8, 9, 10 are kept
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_EQ(r.events.front().seq, 8u);
+  EXPECT_EQ(feed.After(0, 100).skipped, 0u);  // a new reader starts at the oldest kept
+  EXPECT_EQ(feed.Recent(2).front().seq, 9u);
+}
+
+TEST(EventFeed, WaitAfterReturnsOnceANewerEventExistsOrTheFeedIsClosed) {
+  EventFeed feed;
+  feed.Publish(Kind("a"));
+  EXPECT_TRUE(feed.WaitAfter(0, absl::ZeroDuration()));
+  EXPECT_FALSE(feed.WaitAfter(1, absl::ZeroDuration()));
+  feed.Close();
+  EXPECT_TRUE(feed.closed());
+  EXPECT_FALSE(feed.WaitAfter(1, absl::Hours(1)));  // returns at once: closed
+}
+
+TEST(LiveLogs, KeepsTheLastBytesOfAnAttemptAndAResentChunkOnce) {
+  LiveLogs logs(/*max_bytes_per_attempt=*/8);
+  logs.Begin("a", 1, 7, "agent-1");
+  EXPECT_TRUE(logs.Append("a", 7, "agent-1", 0, "hello "));
+  EXPECT_TRUE(logs.Append("a", 7, "agent-1", 0, "hello "));      // resent: kept once
+  EXPECT_TRUE(logs.Append("a", 7, "agent-1", 3, "lo world"));    // overlaps
+  EXPECT_EQ(logs.Kept("a", 1).value(), "lo world");               // the last 8 of "hello world"
+  std::optional<LiveLogs::Chunk> c = logs.Read("a", 0, 0, 100);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->attempt, 1);
+  EXPECT_EQ(c->offset, 3);
+  EXPECT_EQ(c->skipped, 3);
+  EXPECT_EQ(c->data, "lo world");
+  EXPECT_FALSE(c->ended);
+  c = logs.Read("a", 1, 11, 100);
+  EXPECT_TRUE(c->data.empty());
+  logs.End("a", 1);
+  EXPECT_TRUE(logs.Read("a", 1, 11, 100)->ended);
+  EXPECT_FALSE(logs.Read("a", 1, 3, 2)->ended);  // not at the end yet: more to read
+}
+
+TEST(LiveLogs, OutputFromAnotherTokenOrAgentOrAfterTheEndIsRefused) {
+  LiveLogs logs(1024);
+  logs.Begin("a", 2, 9, "agent-1");
+  EXPECT_FALSE(logs.Append("a", 8, "agent-1", 0, "old lease"));
+  EXPECT_FALSE(logs.Append("a", 9, "agent-2", 0, "other agent"));
+  EXPECT_FALSE(logs.Append("b", 9, "agent-1", 0, "other item"));
+  EXPECT_TRUE(logs.Append("a", 9, "agent-1", 0, "ok"));
+  logs.End("a", 2);
+  EXPECT_FALSE(logs.Append("a", 9, "agent-1", 2, "late"));
+  EXPECT_EQ(logs.Kept("a", 2).value(), "ok");
+  EXPECT_FALSE(logs.Read("a", 1, 0, 10).has_value());
+}
+
+TEST(LiveLogs, EndedAttemptsBeyondTheKeptNumberAreForgotten) {
+  LiveLogs logs(1024, /*ended_kept=*/2);
+  for (int i = 1; i <= 3; ++i) {
+    logs.Begin("a", i, i, "x");
+    logs.End("a", i);
+  }
+  EXPECT_FALSE(logs.Kept("a", 1).has_value());
+  EXPECT_TRUE(logs.Kept("a", 2).has_value());
+  EXPECT_EQ(logs.Read("a", 0, 0, 10)->attempt, 3);
+}
+
+TEST(StateWatch, AgentRegistrationHealthDrainStopAndAFailedSlotBecomeEventsOnce) {
+  StateWatch watch;
+  AgentInfo a;
+  a.id = "agent-1";
+  a.session_id = "s1";
+  a.state = AgentState::kIdle;
+  std::vector<Event> ev = watch.Look({a}, {});
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, "agent_registered");
+  EXPECT_TRUE(watch.Look({a}, {}).empty());  // nothing changed
+
+  a.health = Health::kSuspect;
+  ev = watch.Look({a}, {});
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, "agent_suspect");
+  a.health = Health::kHealthy;
+  a.draining = true;
+  ev = watch.Look({a}, {});
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, "agent_healthy");
+  EXPECT_EQ(ev[1].kind, "agent_drained");
+  a.state = AgentState::kStopped;
+  a.health = Health::kDead;
+  ev = watch.Look({a}, {});
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, "agent_dead");
+  EXPECT_EQ(ev[1].kind, "agent_stopped");
+  a.session_id = "s2";  // registered again
+  EXPECT_EQ(watch.Look({a}, {}).at(0).kind, "agent_registered");
+
+  PoolSlotStatus slot;
+  slot.slot = 1;
+  slot.state = SlotState::kFailed;
+  slot.reason = "exited with status 1";
+  ev = watch.Look({a}, {slot});
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, "pool_slot_failed");
+  EXPECT_NE(ev[0].message.find("exited with status 1"), std::string::npos);
+  EXPECT_TRUE(watch.Look({a}, {slot}).empty());
+}
+
+TEST(StateEvents, ALeaseEndIsNamedByItsOutcomeWithTheLeaseTokenAndAttempt) {
+  LeaseEnded e;
+  e.lease.item_id = "a";
+  e.lease.token = 42;
+  e.lease.agent = "agent-1";
+  e.lease.attempt = 2;
+  e.outcome = store::OUTCOME_TIMEOUT;
+  e.item_state = store::ITEM_PENDING;
+  Event ev = EventOfLeaseEnded(e);
+  EXPECT_EQ(ev.kind, "item_failed");
+  EXPECT_EQ(ev.outcome, "timeout");
+  EXPECT_EQ(ev.state, "pending");
+  EXPECT_EQ(ev.lease_token, 42u);
+  EXPECT_EQ(ev.attempt, 2);
+  e.outcome = store::OUTCOME_EXPIRED;
+  EXPECT_EQ(EventOfLeaseEnded(e).kind, "item_expired");
+}
+
+}  // namespace
+}  // namespace harness
