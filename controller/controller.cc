@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -47,8 +48,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   // Launched processes are on this host: they work in linked worktrees of the repository
   // itself rather than fetching the base over gRPC. Containers do not see the host's
   // repository: they fetch the base and upload their results over gRPC.
-  if (c->repo_ && po.agent_args.empty() && po.launcher == "process") {
-    po.agent_args = {"--repo", c->repo_->path()};
+  if (c->repo_ && po.launcher == "process" &&
+      std::find(po.agent_args.begin(), po.agent_args.end(), "--repo") == po.agent_args.end()) {
+    po.agent_args.insert(po.agent_args.end(), {"--repo", c->repo_->path()});
   }
   absl::StatusOr<std::unique_ptr<PoolManager>> pool =
       PoolManager::Create(std::move(po), c->queue_.get(), &c->agents_, clock);
@@ -164,6 +166,16 @@ void Controller::Tick() {
       LogError(absl::StrCat("expiring leases failed: ", expired.status().message()));
     }
   }
+  for (const AgentChange& c : agents_.TakeChanges()) {
+    const bool bad = std::string_view(c.what) == "suspect" || std::string_view(c.what) == "dead";
+    const std::string message = absl::StrCat("agent ", c.what);
+    if (c.reason.empty()) {
+      Log(bad ? LogLevel::kWarning : LogLevel::kInfo, message, {{"agent", c.agent}});
+    } else {
+      Log(bad ? LogLevel::kWarning : LogLevel::kInfo, message,
+          {{"agent", c.agent}, {"reason", c.reason}});
+    }
+  }
   static thread_local absl::Time last_forget = absl::InfinitePast();
   if (clock_->Now() - last_forget > absl::Seconds(5)) {
     last_forget = clock_->Now();
@@ -182,9 +194,7 @@ void Controller::OnLeaseEnded(const LeaseEnded& e) {
       break;
     case EndedBy::kExpiry:
     case EndedBy::kReconcile:
-      LogInfo(absl::StrCat("lease of item ", l.item_id, " (token ", l.token, ", agent ", l.agent,
-                           ") ended: ", e.reason, "; the item is ",
-                           ItemStateName(e.item_state)));
+      // Logged by the queue ("item expired", "item released"), with the reason.
       agents_.Send(l.agent,
                    AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token, e.reason, {}});
       break;

@@ -310,10 +310,6 @@ void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
       lost->set_reason(why);
       Send(std::move(m));
     }
-    for (const Lease& l : p.value->ended) {
-      LogInfo(absl::StrCat("agent ", agent_id_, " stopped without item ", l.item_id,
-                           "; the item is handed back"));
-    }
   }
   v1::ControllerMessage ack;
   ack.mutable_heartbeat_ack()->set_seq(hb.seq());

@@ -60,6 +60,13 @@ struct AgentInfo {
   absl::Time last_seen;
 };
 
+// A change of an agent's health or life, for the log (docs/CONTROLLER.md, "Log lines").
+struct AgentChange {
+  std::string agent;
+  const char* what = "";  // "suspect", "dead", "healthy" (again), "stopped", "drained"
+  std::string reason;
+};
+
 class AgentRegistry {
  public:
   AgentRegistry(Clock* clock, absl::Duration heartbeat_interval, absl::Duration heartbeat_timeout);
@@ -87,11 +94,17 @@ class AgentRegistry {
   // The launcher saw the agent's process (`pid`, 0: any) end: it is dead from now on, without
   // waiting for heartbeat_timeout, until it registers again. A registration by another pid
   // since is left alone.
-  void MarkExited(const std::string& agent_id, int pid);
+  // `reason` ("exited with status 1") is what its "agent dead" log line says.
+  void MarkExited(const std::string& agent_id, int pid, const std::string& reason = "");
 
   std::optional<AgentInfo> Get(const std::string& agent_id) const;
   // Every agent, sorted by id, health computed now.
   std::vector<AgentInfo> List() const;
+  // The changes since the last call, judged now, each agent's at most once per change: its
+  // health moved (suspect, dead, healthy again) or it reported that it stopped (stopped, or
+  // drained if it was draining; its silence after that is not a change). An agent registering
+  // starts afresh. The controller's ticker logs them (outside this lock).
+  std::vector<AgentChange> TakeChanges();
   // Forgets agents dead for longer than `keep_dead`; returns their ids.
   std::vector<std::string> ForgetDead(absl::Duration keep_dead);
 
@@ -99,6 +112,11 @@ class AgentRegistry {
   struct Entry {
     AgentInfo info;
     std::shared_ptr<AgentSink> sink;
+    // For TakeChanges.
+    Health logged_health = Health::kHealthy;
+    bool stop_reported = false;  // a heartbeat said kStopped
+    bool stop_logged = false;
+    std::string exit_reason;  // MarkExited's
   };
   Health HealthOf(const Entry& e, absl::Time now) const;
 
