@@ -1,6 +1,7 @@
 // harnessctl's subcommands (see commands.h).
 #include "client/commands.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -179,9 +180,11 @@ int Status(Cli& cli, const std::vector<std::string>& argv) {
     if (json) {
       Print(RenderStatusJson(snap, /*pretty=*/false));
     } else if (tty) {
-      Print(absl::StrCat("\x1b[2J\x1b[H", RenderStatusText(snap)));
+      struct winsize ws {};
+      const size_t width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+      Print(RedrawInPlace(RenderStatusText(snap, /*progress=*/true, width)));
     } else {
-      Print(absl::StrCat(first ? "" : "\n", RenderStatusText(snap)));
+      Print(absl::StrCat(first ? "" : "\n", RenderStatusText(snap, /*progress=*/true)));
     }
     first = false;
   });

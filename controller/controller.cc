@@ -227,15 +227,22 @@ v1::AgentInfo Controller::ToApiAgent(const AgentInfo& a, const std::string& item
 }
 
 std::vector<v1::AgentInfo> Controller::AgentInfos() const {
-  std::map<std::string, std::string> item_of;
-  for (const Lease& l : queue_->Leases()) item_of[l.agent] = l.item_id;
+  std::map<std::string, const Lease*> lease_of;
+  const std::vector<Lease> leases = queue_->Leases();
+  for (const Lease& l : leases) lease_of[l.agent] = &l;
+  const absl::Time now = clock_->Now();
   // A launched agent's pid is its main process's on this host (a container's agentd reports
   // the pid it has inside its namespace; a swarm task's runs elsewhere: 0).
   const std::map<std::string, int64_t> launched = pool_->LaunchedPids();
   const bool in_containers = pool_->launcher_kind() == "docker" || pool_->launcher_kind() == "swarm";
   std::vector<v1::AgentInfo> out;
   for (const AgentInfo& a : agents_.List()) {
-    out.push_back(ToApiAgent(a, item_of[a.id]));
+    const Lease* l = lease_of.count(a.id) ? lease_of[a.id] : nullptr;
+    out.push_back(ToApiAgent(a, l != nullptr ? l->item_id : std::string()));
+    if (l != nullptr) {
+      out.back().set_item_elapsed_ms(std::max<int64_t>(0, absl::ToInt64Milliseconds(now - l->granted)));
+      if (a.output_token == l->token) out.back().set_last_output_line(a.last_output_line);
+    }
     auto it = launched.find(a.id);
     if (in_containers && it != launched.end()) out.back().set_pid(it->second);
   }

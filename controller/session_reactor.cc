@@ -158,7 +158,17 @@ void SessionReactor::Handle(v1::AgentMessage& message) {
       OnHeartbeat(message.heartbeat());
       return;
     case v1::AgentMessage::kProgress:
-      return;  // live log streaming is not kept yet; the tail comes with Complete/Fail
+    {
+      // Its last line is shown by status (the tail itself comes with Complete/Fail); only
+      // output of this agent's live lease counts.
+      const v1::Progress& p = message.progress();
+      if (agent_id_.empty()) return;
+      std::optional<Lease> live = controller_->queue().LeaseOf(p.item_id());
+      if (live && live->token == p.lease_token() && live->agent == agent_id_) {
+        controller_->agents().NoteOutput(agent_id_, p.lease_token(), p.data());
+      }
+      return;
+    }
     default:
       HandleWork(message);
       return;

@@ -175,6 +175,20 @@ void AgentRegistry::Broadcast(const AgentCommand& command) {
   for (auto& s : sinks) s->Deliver(command);
 }
 
+void AgentRegistry::NoteOutput(const std::string& agent_id, uint64_t token,
+                               absl::string_view data) {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return;
+  Entry& e = it->second;
+  if (e.info.output_token != token) {
+    e.output.Clear();
+    e.info.output_token = token;
+  }
+  e.output.Append(data);
+  e.info.last_output_line = e.output.Last();
+}
+
 void AgentRegistry::MarkExited(const std::string& agent_id, int pid, const std::string& reason) {
   absl::MutexLock l(&mu_);
   auto it = agents_.find(agent_id);

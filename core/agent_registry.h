@@ -18,9 +18,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/output_line.h"
 
 namespace harness {
 
@@ -58,6 +60,9 @@ struct AgentInfo {
   std::string version;
   absl::Time registered;
   absl::Time last_seen;
+  // The last line its command printed for lease `output_token` (Progress; sanitized, bounded).
+  std::string last_output_line;
+  uint64_t output_token = 0;
 };
 
 // A change of an agent's health or life, for the log (docs/CONTROLLER.md, "Log lines").
@@ -91,6 +96,10 @@ class AgentRegistry {
   // Sends a command to every connected agent.
   void Broadcast(const AgentCommand& command);
 
+  // Output of the agent's command for its lease `token` (a Progress chunk): keeps its last
+  // line. Output of another token starts afresh.
+  void NoteOutput(const std::string& agent_id, uint64_t token, absl::string_view data);
+
   // The launcher saw the agent's process (`pid`, 0: any) end: it is dead from now on, without
   // waiting for heartbeat_timeout, until it registers again. A registration by another pid
   // since is left alone.
@@ -112,6 +121,7 @@ class AgentRegistry {
   struct Entry {
     AgentInfo info;
     std::shared_ptr<AgentSink> sink;
+    OutputLine output;  // of lease info.output_token
     // For TakeChanges.
     Health logged_health = Health::kHealthy;
     bool stop_reported = false;  // a heartbeat said kStopped
