@@ -33,7 +33,8 @@ constexpr char kUsage[] =
     "usage: agentd --id ID --controller HOST:PORT [--repo PATH_OR_URL] [--workdir DIR]\n"
     "              [--command CMD] [--token T | --token-file F] [--ca F [--cert F --key F]]\n"
     "              [--author-name NAME] [--author-email EMAIL]\n"
-    "              [--shutdown-grace S] [--kill-grace S]\n"
+    "              [--shutdown-grace S] [--kill-grace S] [--log-format text|json]\n"
+    "              [--log-level debug|info|warning|error]\n"
     "\n"
     "One harness worker: registers with the controller, keeps a heartbeat stream open, takes one\n"
     "work item at a time, runs the agent command for it in a clean worktree at the item's base\n"
@@ -51,6 +52,8 @@ constexpr char kUsage[] =
     "backslashes quote) but nothing is expanded, or it is a JSON array of strings when it starts\n"
     "with '['. {prompt}, {id} and {title} in any word are replaced by the item's values, each\n"
     "word staying one argument. Without --command the controller's agent.command is used.\n"
+    "--log-format and --log-level default to $HARNESS_LOG_FORMAT and $HARNESS_LOG_LEVEL, else\n"
+    "text and info (the controller passes its log.format and log.level to agents it launches).\n"
     "SIGTERM/SIGINT: take no more items, let the current one finish within --shutdown-grace,\n"
     "else stop it and release its lease; a second signal stops it at once.";
 
@@ -69,6 +72,12 @@ void AnchorProgram(std::vector<std::string>* argv) {
 void ForgetEnvironmentSecret(const char* name) {
   if (char* value = getenv(name); value != nullptr) memset(value, 0, strlen(value));
   unsetenv(name);
+}
+
+// The value of an environment variable, or `fallback` when it is unset or empty.
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = getenv(name);
+  return v == nullptr || *v == '\0' ? std::string(fallback) : std::string(v);
 }
 
 }  // namespace
@@ -110,7 +119,26 @@ int main(int argc, char** argv) {
                   "seconds the current item may run on after SIGTERM (default 30)", 0, 86400);
   flags.AddDouble("kill-grace", &kill_grace_s,
                   "seconds between SIGTERM and SIGKILL to a command (default 10)", 0, 3600);
+  std::string log_format = EnvOr("HARNESS_LOG_FORMAT", "text");
+  std::string log_level = EnvOr("HARNESS_LOG_LEVEL", "info");
+  flags.AddString("log-format", &log_format,
+                  "text or json: one JSON object per line (default $HARNESS_LOG_FORMAT, text)");
+  flags.AddString("log-level", &log_level,
+                  "debug, info, warning or error (default $HARNESS_LOG_LEVEL, info)");
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  // First: every line from here on is in the chosen format.
+  if (absl::StatusOr<harness::LogFormat> f = harness::ParseLogFormat(log_format); f.ok()) {
+    harness::SetLogFormat(*f);
+  } else {
+    flags.Fail(absl::StrCat(flags.WasSet("log-format") ? "--log-format" : "HARNESS_LOG_FORMAT",
+                            ": ", f.status().message()));
+  }
+  if (absl::StatusOr<harness::LogLevel> l = harness::ParseLogLevel(log_level); l.ok()) {
+    harness::SetLogLevel(*l);
+  } else {
+    flags.Fail(absl::StrCat(flags.WasSet("log-level") ? "--log-level" : "HARNESS_LOG_LEVEL",
+                            ": ", l.status().message()));
+  }
   if (!positional.empty()) {
     flags.Fail(absl::StrCat("unexpected argument ", harness::QuoteForMessage(positional[0])));
   }

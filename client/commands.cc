@@ -1,6 +1,7 @@
 // harnessctl's subcommands (see commands.h).
 #include "client/commands.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -192,9 +193,11 @@ int Status(Cli& cli, const std::vector<std::string>& argv) {
     if (json) {
       Print(RenderStatusJson(snap, /*pretty=*/false));
     } else if (tty) {
-      Print(absl::StrCat("\x1b[2J\x1b[H", RenderStatusText(snap)));
+      struct winsize ws {};
+      const size_t width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+      Print(RedrawInPlace(RenderStatusText(snap, /*progress=*/true, width)));
     } else {
-      Print(absl::StrCat(first ? "" : "\n", RenderStatusText(snap)));
+      Print(absl::StrCat(first ? "" : "\n", RenderStatusText(snap, /*progress=*/true)));
     }
     first = false;
   });
@@ -233,6 +236,69 @@ int Scale(Cli& cli, const std::vector<std::string>& argv) {
 
 // --- submit ----------------------------------------------------------------------------------
 
+// What `submit --file` prints on stderr while it works, when stderr is a terminal: one line
+// redrawn in place, ended by a newline. Nothing otherwise.
+class SubmitProgress {
+ public:
+  explicit SubmitProgress(bool on) : on_(on) {}
+  void Parsed(size_t items, size_t skipped) {
+    Show(absl::StrCat("parsed ", items, " items",
+                      skipped > 0 ? absl::StrCat(" (skipping the first ", skipped, ")") : ""));
+  }
+  void Sending(size_t batch, size_t batches, size_t sent, size_t total) {
+    Show(absl::StrCat("sending batch ", batch, "/", batches, ": ", sent, "/", total,
+                      " items in the queue"));
+  }
+  void Done(size_t sent, size_t batches) {
+    if (!on_) return;
+    Show(absl::StrCat(sent, " items in the queue (", batches, batches == 1 ? " call" : " calls",
+                      ")"));
+    std::fputs("\n", stderr);
+  }
+  // Before ids go to stdout (the same terminal, maybe): the progress line is taken away.
+  void Clear() {
+    if (on_) std::fputs("\r\x1b[K", stderr);
+  }
+
+ private:
+  void Show(const std::string& line) {
+    if (on_) std::fprintf(stderr, "\r\x1b[K%s", line.c_str());
+  }
+  const bool on_;
+};
+
+// `submit --file --batch N`: one Submit call per N items, in file order, each all or none. Ids
+// are printed as each call lands; the first failure stops the run and says how to resume.
+int SubmitInBatches(ControllerClient& client, std::vector<v1::ItemSpec> specs, int64_t batch,
+                    int64_t skipped, SubmitProgress& progress) {
+  const size_t n = static_cast<size_t>(batch);
+  const size_t batches = (specs.size() + n - 1) / n;
+  size_t sent = 0;
+  for (size_t b = 0; b < batches; ++b) {
+    v1::SubmitRequest request;
+    for (size_t i = b * n; i < specs.size() && i < (b + 1) * n; ++i) {
+      *request.add_items() = std::move(specs[i]);
+    }
+    progress.Sending(b + 1, batches, sent, specs.size());
+    absl::StatusOr<v1::SubmitResponse> r = client.Submit(request);
+    if (!r.ok()) {
+      progress.Done(sent, b);
+      const size_t in = static_cast<size_t>(skipped) + sent;
+      return Error(absl::StrCat(
+          "batch ", b + 1, " of ", batches, " (", request.items_size(), " items) was refused, none ",
+          "of it is in the queue: ", r.status().message(), "; the file's first ", in,
+          " items are in the queue (their ids are printed above); resume with --skip ", in));
+    }
+    std::string out;
+    for (const std::string& id : r->ids()) absl::StrAppend(&out, id, "\n");
+    progress.Clear();
+    Print(out);
+    sent += static_cast<size_t>(r->ids_size());
+  }
+  progress.Done(sent, batches);
+  return 0;
+}
+
 int Submit(Cli& cli, const std::vector<std::string>& argv) {
   std::string title, prompt, prompt_file, id, file;
   int64_t priority = 0, max_attempts = 0;
@@ -242,10 +308,13 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
       "submit",
       "usage: harnessctl submit --title T (--prompt P | --prompt-file F) [--id ID]\n"
       "                         [--priority P] [--max-attempts K] [--timeout S] [--label k=v]...\n"
-      "       harnessctl submit --file FILE\n\n"
+      "       harnessctl submit --file FILE [--batch N] [--skip K]\n\n"
       "Enqueues one item and prints its id, or every item of FILE (a JSON array or a YAML list\n"
       "of objects with id, title, prompt | prompt_file, priority, max_attempts, timeout_s,\n"
       "labels) and prints their ids one per line: all of them or, on any error, none.\n"
+      "--batch N sends them N per call, each call all or none; a failure stops there, says how\n"
+      "many items are in, and --skip K resumes after them. Progress goes to stderr when it is\n"
+      "a terminal.\n"
       "Here --timeout is the item's timeout; put the call deadline before the command\n"
       "(harnessctl --timeout S submit ...).",
       /*with_timeout=*/false);
@@ -260,7 +329,17 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
               1e9);
   p.AddRepeated("label", &labels, "a label KEY=VALUE (repeatable)");
   p.AddString("file", &file, "submit every item of this JSON or YAML file instead");
+  int64_t batch = 0, skip = 0;
+  p.AddInt("batch", &batch, "with --file: items per call, each all or none (default: one call)",
+           1, INT32_MAX);
+  p.AddInt("skip", &skip, "with --file: leave out its first K items (resuming a --batch run)", 0,
+           INT64_MAX);
   WantArgs(p, p.ParseOrExit(argv), 0, "");
+  if (!p.WasSet("file")) {
+    for (const char* f : {"batch", "skip"}) {
+      if (p.WasSet(f)) p.Fail(absl::StrCat("--", f, " needs --file"));
+    }
+  }
 
   v1::SubmitRequest request;
   if (p.WasSet("file")) {
@@ -269,11 +348,22 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
       if (p.WasSet(f)) p.Fail(absl::StrCat("--file cannot be combined with --", f));
     }
     ClientOptions options = cli.Options(p);
+    SubmitProgress progress(isatty(STDERR_FILENO) == 1);
     absl::StatusOr<std::vector<v1::ItemSpec>> specs = LoadItemFile(file);
     if (!specs.ok()) return Error(specs.status());
-    for (v1::ItemSpec& spec : *specs) *request.add_items() = std::move(spec);
+    if (static_cast<size_t>(skip) > specs->size()) {
+      return Error(absl::StrCat("--skip ", skip, ": ", file, " has only ", specs->size(),
+                                " items"));
+    }
+    specs->erase(specs->begin(), specs->begin() + skip);
+    progress.Parsed(specs->size() + skip, skip);
     ControllerClient client(options);
+    if (batch > 0) return SubmitInBatches(client, *std::move(specs), batch, skip, progress);
+    for (v1::ItemSpec& spec : *specs) *request.add_items() = std::move(spec);
+    progress.Sending(1, 1, 0, request.items_size());
     absl::StatusOr<v1::SubmitResponse> r = client.Submit(request);
+    if (r.ok()) progress.Done(r->ids_size(), 1);
+    progress.Clear();
     if (!r.ok()) {
       // gRPC's own size check ("Received message larger than max (N vs. M)") names no key; the
       // controller's limits (items per submit, queued items) name theirs.
@@ -282,7 +372,8 @@ int Submit(Cli& cli, const std::vector<std::string>& argv) {
         return Error(absl::StrCat(
             "the ", request.items_size(), " items of ", file, " make a request of ",
             request.ByteSizeLong(), " bytes, more than the controller takes in one message (",
-            r.status().message(), "; its limits.max_message_mb): submit fewer items per file"));
+            r.status().message(),
+            "; its limits.max_message_mb): submit fewer items per file, or --batch N"));
       }
       return Error(r.status());
     }

@@ -139,6 +139,8 @@ void WriteAgent(JsonWriter& w, const v1::AgentInfo& a, bool with_version) {
   w.Key("state").String(AgentStateName(a.state()));
   w.Key("health").String(HealthName(a.health()));
   w.Key("item").StringOrNull(a.item());
+  w.Key("item_elapsed_ms").Int(a.item_elapsed_ms());
+  w.Key("last_output_line").StringOrNull(a.last_output_line());
   w.Key("last_heartbeat_ms_ago").Int(a.last_heartbeat_ms_ago());
   w.Key("pid").Int(a.pid());
   w.Key("host").String(a.host());
@@ -217,7 +219,31 @@ std::string SanitizeForTerminal(absl::string_view text, bool single_line) {
 
 // --- status ----------------------------------------------------------------------------------
 
-std::string RenderStatusText(const v1::StatusSnapshot& s) {
+std::string FitColumns(absl::string_view text, size_t columns) {
+  if (DisplayWidth(text) <= columns) return std::string(text);
+  if (columns < 4) return std::string(columns, '.');
+  std::string out;
+  size_t used = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c & 0xC0) != 0x80 && ++used > columns - 3) break;
+    out.push_back(text[i]);
+  }
+  return out + "...";
+}
+
+std::string RedrawInPlace(absl::string_view frame) {
+  std::string out = "\x1b[H";
+  while (!frame.empty()) {
+    const size_t nl = frame.find('\n');
+    absl::StrAppend(&out, frame.substr(0, nl), "\x1b[K\n");
+    if (nl == absl::string_view::npos) break;
+    frame.remove_prefix(nl + 1);
+  }
+  return out + "\x1b[J";
+}
+
+std::string RenderStatusText(const v1::StatusSnapshot& s, bool progress, size_t width) {
   const v1::ControllerInfo& c = s.controller();
   std::string out = absl::StrCat("Controller: pid ", c.pid(), " | uptime ", c.uptime_s(), "s | ",
                                  SanitizeForTerminal(c.address(), true), "\n");
@@ -239,11 +265,31 @@ std::string RenderStatusText(const v1::StatusSnapshot& s) {
   absl::StrAppend(&out, "Agents (", s.pool().active(), "/", s.pool().target(), "):\n");
   Table agents("  ");
   int working = 0;
+  std::vector<std::string> last_lines;  // per row, with `progress`
   for (const v1::AgentInfo& a : s.agents()) {
-    agents.Add({a.id(), AgentStateName(a.state()), OrDash(a.item()), HealthName(a.health())});
+    std::vector<std::string> row = {a.id(), AgentStateName(a.state()), OrDash(a.item()),
+                                    HealthName(a.health())};
+    if (progress && !a.item().empty()) row.push_back(HumanDuration(a.item_elapsed_ms()));
+    agents.Add(std::move(row));
+    last_lines.push_back(progress && !a.item().empty()
+                             ? SanitizeForTerminal(a.last_output_line(), true)
+                             : std::string());
     if (a.state() == v1::AGENT_STATE_WORKING && a.health() != v1::HEALTH_DEAD) ++working;
   }
-  out += agents.Render();
+  std::vector<std::string> rows = agents.Lines();
+  // Last lines start in one column, after the widest row.
+  size_t column = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!last_lines[i].empty()) column = std::max(column, DisplayWidth(rows[i]) + 2);
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::string line = rows[i];
+    if (!last_lines[i].empty() && (width == 0 || column + 4 <= width)) {
+      line.append(column - DisplayWidth(line), ' ');
+      line += width == 0 ? last_lines[i] : FitColumns(last_lines[i], width - column);
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
   // Slots are shown when one is not simply running: what the pool is doing, and why.
   std::string slots;
   for (const v1::PoolSlot& slot : s.pool().slots()) {

@@ -39,7 +39,12 @@ std::string FormatUnixMs(int64_t unix_ms);
 //   Queue: 15 total | 12 pending | 3 leased | 40 done | 1 failed | 0 parked
 //   Metrics: 3 active | 2 working | 4.2 items/h | success 97%
 // "working" counts agents in state working that are not dead.
-std::string RenderStatusText(const v1::StatusSnapshot& status);
+//
+// With `progress` (status --watch), each agent row that holds an item adds how long it has run
+// and the last line its command printed, cut so the row fits `width` columns (0: no limit):
+//     agent-1  working  item-123  healthy  3m05s  Running tests: 41/120 passed
+std::string RenderStatusText(const v1::StatusSnapshot& status, bool progress = false,
+                             size_t width = 0);
 // `status --json`: controller, agents, queue, pool, metrics (see CONTRACT.md).
 std::string RenderStatusJson(const v1::StatusSnapshot& status, bool pretty);
 
@@ -71,5 +76,13 @@ std::string RenderItemJson(const v1::Item& item, bool pretty);
 // newline and tab (escape sequences included) become "\xNN"; with `single_line`, newlines and
 // tabs become spaces too. Invalid UTF-8 bytes are shown as "\xNN" as well.
 std::string SanitizeForTerminal(absl::string_view text, bool single_line);
+
+// `text` cut to at most `columns` display columns (one per code point), "..." ending a cut one.
+std::string FitColumns(absl::string_view text, size_t columns);
+
+// A frame of `status --watch` on a terminal: drawn from the top-left corner over the previous
+// one, each line cleared to its end and everything below the frame cleared, so the screen is
+// redrawn in place without a blank flash.
+std::string RedrawInPlace(absl::string_view frame);
 
 }  // namespace harness::client

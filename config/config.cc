@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "config/yaml_load.h"
+#include "core/log.h"
 
 namespace harness {
 namespace {
@@ -189,6 +190,15 @@ class Checker {
              int64_t{1} << 30);
 
     CheckHttp(c.http);
+    if (!ParseLogFormat(c.log.format).ok()) {
+      Fail({"harness.log.format"},
+           absl::StrCat("harness.log.format must be one of text, json, got ", Quote(c.log.format)));
+    }
+    if (!ParseLogLevel(c.log.level).ok()) {
+      Fail({"harness.log.level"},
+           absl::StrCat("harness.log.level must be one of debug, info, warning, error, got ",
+                        Quote(c.log.level)));
+    }
     if (c.tls.cert.empty() != c.tls.key.empty()) {
       Fail({"harness.tls.cert", "harness.tls.key"},
            absl::StrCat("harness.tls.cert (", Quote(c.tls.cert), ") and harness.tls.key (",
@@ -394,7 +404,8 @@ class Loader {
          {"tls", Sub({{"cert", Str(&c->tls.cert)},
                       {"key", Str(&c->tls.key)},
                       {"client_ca", Str(&c->tls.client_ca)}})},
-         {"http", HttpFields(&c->http)}});
+         {"http", HttpFields(&c->http)},
+         {"log", Sub({{"format", Str(&c->log.format)}, {"level", Str(&c->log.level)}})}});
   }
 
   FieldFn HttpFields(HttpConfig* h) { return Sub({{"listen", Str(&h->listen)}}); }
@@ -711,6 +722,8 @@ absl::Status ApplyEnvOverrides(Config* config,
 
   str("HARNESS_LISTEN", "harness.listen", &next.listen);
   str("HARNESS_STATE_DIR", "harness.state_dir", &next.state_dir);
+  str("HARNESS_LOG_FORMAT", "harness.log.format", &next.log.format);
+  str("HARNESS_LOG_LEVEL", "harness.log.level", &next.log.level);
   if (auto v = value("HARNESS_PARALLEL_AGENTS")) {
     if (!absl::SimpleAtoi(*v, &next.parallel_agents)) {
       return absl::InvalidArgumentError(absl::StrCat(named("HARNESS_PARALLEL_AGENTS", *v),
@@ -859,6 +872,10 @@ std::string DescribeConfig(const Config& c) {
   str("client_ca", c.tls.client_ca);
   out << YAML::EndMap;
   EmitHttp(out, c.http);
+  begin("log");
+  str("format", c.log.format);
+  str("level", c.log.level);
+  out << YAML::EndMap;
   out << YAML::EndMap;  // harness
   out << YAML::EndMap;
   return absl::StrCat(out.c_str(), "\n");

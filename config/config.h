@@ -158,6 +158,15 @@ struct HttpConfig {
   bool operator==(const HttpConfig&) const = default;
 };
 
+// log: the controller's own log lines on stderr (docs/CONFIG.md, docs/CONTROLLER.md). The
+// controller passes both to the agents it launches (agentd --log-format, --log-level).
+struct LogConfig {
+  std::string format = "text";  // text | json (one JSON object per line)
+  std::string level = "info";   // debug | info | warning | error
+
+  bool operator==(const LogConfig&) const = default;
+};
+
 struct Config {
   std::string listen = "127.0.0.1:7070";
   std::string state_dir = "./state";  // kept as written; see ResolveAgainst
@@ -174,6 +183,7 @@ struct Config {
   AuthConfig auth;
   TlsConfig tls;
   HttpConfig http;
+  LogConfig log;
 
   absl::Duration AgentStartupStagger() const { return Seconds(agent_startup_stagger); }
   absl::Duration AgentRestartDelay() const { return Seconds(agent_restart_delay); }
@@ -190,8 +200,9 @@ struct Config {
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 
 // Applies HARNESS_LISTEN, HARNESS_STATE_DIR, HARNESS_PARALLEL_AGENTS,
-// HARNESS_HEARTBEAT_INTERVAL, HARNESS_HEARTBEAT_TIMEOUT and HARNESS_LEASE_TTL. A variable that
-// is unset or empty changes nothing. On a bad value (InvalidArgument, naming the variable and
+// HARNESS_HEARTBEAT_INTERVAL, HARNESS_HEARTBEAT_TIMEOUT, HARNESS_LEASE_TTL, HARNESS_LOG_FORMAT
+// and HARNESS_LOG_LEVEL. A variable that is unset or empty changes nothing. On a bad value
+// (InvalidArgument, naming the variable and
 // the value) `config` is left unchanged.
 absl::Status ApplyEnvOverrides(Config* config,
                                const std::function<const char*(const char*)>& getenv = ::getenv);

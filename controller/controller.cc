@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -48,8 +49,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   // Launched processes are on this host: they work in linked worktrees of the repository
   // itself rather than fetching the base over gRPC. Containers do not see the host's
   // repository: they fetch the base and upload their results over gRPC.
-  if (c->repo_ && po.agent_args.empty() && po.launcher == "process") {
-    po.agent_args = {"--repo", c->repo_->path()};
+  if (c->repo_ && po.launcher == "process" &&
+      std::find(po.agent_args.begin(), po.agent_args.end(), "--repo") == po.agent_args.end()) {
+    po.agent_args.insert(po.agent_args.end(), {"--repo", c->repo_->path()});
   }
   absl::StatusOr<std::unique_ptr<PoolManager>> pool =
       PoolManager::Create(std::move(po), c->queue_.get(), &c->agents_, clock);
@@ -173,6 +175,16 @@ void Controller::Tick() {
       events_.Publish(std::move(e));
     }
   }
+  for (const AgentChange& c : agents_.TakeChanges()) {
+    const bool bad = std::string_view(c.what) == "suspect" || std::string_view(c.what) == "dead";
+    const std::string message = absl::StrCat("agent ", c.what);
+    if (c.reason.empty()) {
+      Log(bad ? LogLevel::kWarning : LogLevel::kInfo, message, {{"agent", c.agent}});
+    } else {
+      Log(bad ? LogLevel::kWarning : LogLevel::kInfo, message,
+          {{"agent", c.agent}, {"reason", c.reason}});
+    }
+  }
   static thread_local absl::Time last_forget = absl::InfinitePast();
   if (clock_->Now() - last_forget > absl::Seconds(5)) {
     last_forget = clock_->Now();
@@ -209,9 +221,7 @@ void Controller::OnLeaseEnded(const LeaseEnded& e) {
       break;
     case EndedBy::kExpiry:
     case EndedBy::kReconcile:
-      LogInfo(absl::StrCat("lease of item ", l.item_id, " (token ", l.token, ", agent ", l.agent,
-                           ") ended: ", e.reason, "; the item is ",
-                           ItemStateName(e.item_state)));
+      // Logged by the queue ("item expired", "item released"), with the reason.
       agents_.Send(l.agent,
                    AgentCommand{AgentCommand::kLeaseLost, l.item_id, l.token, e.reason, {}});
       break;
@@ -244,15 +254,22 @@ v1::AgentInfo Controller::ToApiAgent(const AgentInfo& a, const std::string& item
 }
 
 std::vector<v1::AgentInfo> Controller::AgentInfos() const {
-  std::map<std::string, std::string> item_of;
-  for (const Lease& l : queue_->Leases()) item_of[l.agent] = l.item_id;
+  std::map<std::string, const Lease*> lease_of;
+  const std::vector<Lease> leases = queue_->Leases();
+  for (const Lease& l : leases) lease_of[l.agent] = &l;
+  const absl::Time now = clock_->Now();
   // A launched agent's pid is its main process's on this host (a container's agentd reports
   // the pid it has inside its namespace; a swarm task's runs elsewhere: 0).
   const std::map<std::string, int64_t> launched = pool_->LaunchedPids();
   const bool in_containers = pool_->launcher_kind() == "docker" || pool_->launcher_kind() == "swarm";
   std::vector<v1::AgentInfo> out;
   for (const AgentInfo& a : agents_.List()) {
-    out.push_back(ToApiAgent(a, item_of[a.id]));
+    const Lease* l = lease_of.count(a.id) ? lease_of[a.id] : nullptr;
+    out.push_back(ToApiAgent(a, l != nullptr ? l->item_id : std::string()));
+    if (l != nullptr) {
+      out.back().set_item_elapsed_ms(std::max<int64_t>(0, absl::ToInt64Milliseconds(now - l->granted)));
+      if (a.output_token == l->token) out.back().set_last_output_line(a.last_output_line);
+    }
     auto it = launched.find(a.id);
     if (in_containers && it != launched.end()) out.back().set_pid(it->second);
   }

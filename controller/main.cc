@@ -141,6 +141,8 @@ int Run(int argc, char** argv) {
     std::fputs(DescribeConfig(config).c_str(), stdout);
     return 0;
   }
+  SetLogFormat(*ParseLogFormat(config.log.format));  // checked by ValidateConfig
+  SetLogLevel(*ParseLogLevel(config.log.level));
 
   absl::StatusOr<ServerSecurity> security = LoadServerSecurity(config);
   if (!security.ok()) {
@@ -226,6 +228,7 @@ int Run(int argc, char** argv) {
   pool.pool.stop_grace = kLaunchedAgentStopGrace;
   pool.on_alert = config.coordinator.on_alert;
   pool.agent_credentials = *std::move(agent_credentials);
+  pool.agent_args = {"--log-format", config.log.format, "--log-level", config.log.level};
   if (pool.launcher == "process") {
     absl::StatusOr<std::string> binary = AgentdBinary(config.agent.binary);
     if (!binary.ok()) {

@@ -378,7 +378,7 @@ void PoolManager::HandleExit(const launch::LaunchExit& exit) {
   // mark its successor exited.
   const int64_t agent_pid = launcher_->kind() == "process" ? t.pid : 0;
   if (!(t.declared_dead && agent_pid == 0)) {
-    agents_->MarkExited(t.agent, static_cast<int>(agent_pid));
+    agents_->MarkExited(t.agent, static_cast<int>(agent_pid), exit.reason);
   }
   if (!pool_) return;
   bool death = false;
@@ -450,9 +450,12 @@ void PoolManager::OnDeath(const std::string& agent, const std::string& launched_
     LogWarning(absl::StrCat("cannot keep the context of ", agent, ": ",
                             written.status().message()));
   }
+  // The "agent dead" line itself is the controller's (AgentRegistry::TakeChanges); this one
+  // says what the pool did about it.
   LogWarning(absl::StrCat(agent, " died: ", reason,
                           c.item.empty() ? "" : absl::StrCat("; its ", c.item, " runs again"),
-                          written.ok() ? absl::StrCat("; context in ", *written) : ""));
+                          written.ok() ? absl::StrCat("; context in ", *written) : ""),
+             {{"agent", agent}, {"context", written.ok() ? *written : std::string()}});
 }
 
 std::string PoolManager::LaunchedIdOf(const std::string& agent) const {
@@ -520,7 +523,11 @@ void PoolManager::Execute(std::vector<PoolAction> actions) {
             absl::StrCat("pool slot ", a.slot, " (", a.agent, ") failed: ", a.failures,
                          " deaths within ", absl::FormatDuration(options_.pool.failure_window),
                          ", the last: ", a.reason, "; not restarted until `harnessctl scale`");
-        LogError(message);
+        LogError("pool slot failed", {{"slot", a.slot},
+                                      {"agent", a.agent},
+                                      {"failures", a.failures},
+                                      {"reason", a.reason},
+                                      {"message", message}});
         absl::Status s = alert_.Run({{"HARNESS_ALERT", message},
                                      {"HARNESS_ALERT_SLOT", absl::StrCat(a.slot)},
                                      {"HARNESS_ALERT_AGENT", a.agent},

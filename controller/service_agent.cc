@@ -96,12 +96,12 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext
     g.base = l.base;
     FillLease(*controller_, g, resp->add_leases());
   }
-  for (const Lease& l : p.value->ended) {
-    LogInfo(absl::StrCat("agent ", agent, " registered again without item ", l.item_id,
-                         "; its lease ended"));
-  }
-  LogInfo(absl::StrCat("agent ", agent, " registered (pid ", req->pid(), ", host ", req->host(),
-                       ", ", p.value->renewed.size(), " leases kept)"));
+  // The leases it no longer lists are logged by the queue ("item expired", with the reason).
+  LogInfo("agent registered", {{"agent", agent},
+                               {"pid", req->pid()},
+                               {"host", req->host()},
+                               {"version", req->version()},
+                               {"leases_kept", p.value->renewed.size()}});
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   controller_->queue().WhenDurable(p.ticket,
                                    [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });

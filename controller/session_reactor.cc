@@ -158,11 +158,15 @@ void SessionReactor::Handle(v1::AgentMessage& message) {
       OnHeartbeat(message.heartbeat());
       return;
     case v1::AgentMessage::kProgress: {
-      // Kept for `harnessctl logs` when it is this agent's live lease; dropped otherwise.
+      // Kept for `harnessctl logs`, and its last line shown by status, when it is this agent's
+      // live lease; dropped otherwise.
       const v1::Progress& p = message.progress();
-      if (!agent_id_.empty()) {
-        (void)controller_->live_logs().Append(p.item_id(), p.lease_token(), agent_id_,
-                                              p.offset(), p.data());
+      if (agent_id_.empty()) return;
+      (void)controller_->live_logs().Append(p.item_id(), p.lease_token(), agent_id_, p.offset(),
+                                            p.data());
+      std::optional<Lease> live = controller_->queue().LeaseOf(p.item_id());
+      if (live && live->token == p.lease_token() && live->agent == agent_id_) {
+        controller_->agents().NoteOutput(agent_id_, p.lease_token(), p.data());
       }
       return;
     }
@@ -316,10 +320,6 @@ void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
       lost->set_lease_token(ref.token);
       lost->set_reason(why);
       Send(std::move(m));
-    }
-    for (const Lease& l : p.value->ended) {
-      LogInfo(absl::StrCat("agent ", agent_id_, " stopped without item ", l.item_id,
-                           "; the item is handed back"));
     }
   }
   v1::ControllerMessage ack;

@@ -63,6 +63,10 @@ std::string AgentRegistry::Register(const std::string& agent_id, int pid, const 
   e.info.registered = now;
   e.info.last_seen = now;
   e.sink.reset();
+  e.logged_health = Health::kHealthy;  // its "agent registered" line says so
+  e.stop_reported = false;
+  e.stop_logged = false;
+  e.exit_reason.clear();
   return e.info.session_id;
 }
 
@@ -116,6 +120,7 @@ absl::Status AgentRegistry::Heartbeat(const std::string& agent_id, const std::st
     return UnknownSession(agent_id);
   it->second.info.last_seen = clock_->Now();
   it->second.info.state = reported;
+  if (reported == AgentState::kStopped) it->second.stop_reported = true;
   return absl::OkStatus();
 }
 
@@ -170,11 +175,26 @@ void AgentRegistry::Broadcast(const AgentCommand& command) {
   for (auto& s : sinks) s->Deliver(command);
 }
 
-void AgentRegistry::MarkExited(const std::string& agent_id, int pid) {
+void AgentRegistry::NoteOutput(const std::string& agent_id, uint64_t token,
+                               absl::string_view data) {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return;
+  Entry& e = it->second;
+  if (e.info.output_token != token) {
+    e.output.Clear();
+    e.info.output_token = token;
+  }
+  e.output.Append(data);
+  e.info.last_output_line = e.output.Last();
+}
+
+void AgentRegistry::MarkExited(const std::string& agent_id, int pid, const std::string& reason) {
   absl::MutexLock l(&mu_);
   auto it = agents_.find(agent_id);
   if (it == agents_.end() || (pid != 0 && it->second.info.pid != pid)) return;
   it->second.info.exited = true;
+  it->second.exit_reason = reason;
   it->second.info.connected = false;
   it->second.info.state = AgentState::kStopped;
 }
@@ -208,6 +228,44 @@ std::vector<AgentInfo> AgentRegistry::List() const {
   }
   std::sort(out.begin(), out.end(),
             [](const AgentInfo& a, const AgentInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<AgentChange> AgentRegistry::TakeChanges() {
+  std::vector<AgentChange> out;
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  for (auto& [id, e] : agents_) {
+    if (e.stop_reported) {
+      if (!e.stop_logged) {
+        out.push_back(AgentChange{id, e.info.draining ? "drained" : "stopped", ""});
+        e.stop_logged = true;
+      }
+      continue;
+    }
+    const Health h = HealthOf(e, now);
+    if (h == e.logged_health) continue;
+    const absl::Duration silent = now - e.info.last_seen;
+    // Registered, its session stream not open yet: not a change unless that takes long.
+    if (h == Health::kSuspect && e.info.state == AgentState::kStarting && silent <= 2 * interval_) {
+      continue;
+    }
+    std::string reason;
+    if (h == Health::kDead) {
+      reason = e.info.exited ? (e.exit_reason.empty() ? std::string("its process ended")
+                                                      : e.exit_reason)
+                             : absl::StrCat("no heartbeat for ", absl::FormatDuration(silent));
+    } else if (h == Health::kSuspect) {
+      reason = !e.info.connected ? std::string("its session stream is closed")
+                                 : absl::StrCat("no heartbeat for ", absl::FormatDuration(silent));
+    } else {
+      reason = "heard from again";
+    }
+    out.push_back(AgentChange{id, HealthName(h), std::move(reason)});
+    e.logged_health = h;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const AgentChange& a, const AgentChange& b) { return a.agent < b.agent; });
   return out;
 }
 

@@ -18,9 +18,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/output_line.h"
 
 namespace harness {
 
@@ -58,6 +60,16 @@ struct AgentInfo {
   std::string version;
   absl::Time registered;
   absl::Time last_seen;
+  // The last line its command printed for lease `output_token` (Progress; sanitized, bounded).
+  std::string last_output_line;
+  uint64_t output_token = 0;
+};
+
+// A change of an agent's health or life, for the log (docs/CONTROLLER.md, "Log lines").
+struct AgentChange {
+  std::string agent;
+  const char* what = "";  // "suspect", "dead", "healthy" (again), "stopped", "drained"
+  std::string reason;
 };
 
 class AgentRegistry {
@@ -84,14 +96,24 @@ class AgentRegistry {
   // Sends a command to every connected agent.
   void Broadcast(const AgentCommand& command);
 
+  // Output of the agent's command for its lease `token` (a Progress chunk): keeps its last
+  // line. Output of another token starts afresh.
+  void NoteOutput(const std::string& agent_id, uint64_t token, absl::string_view data);
+
   // The launcher saw the agent's process (`pid`, 0: any) end: it is dead from now on, without
   // waiting for heartbeat_timeout, until it registers again. A registration by another pid
   // since is left alone.
-  void MarkExited(const std::string& agent_id, int pid);
+  // `reason` ("exited with status 1") is what its "agent dead" log line says.
+  void MarkExited(const std::string& agent_id, int pid, const std::string& reason = "");
 
   std::optional<AgentInfo> Get(const std::string& agent_id) const;
   // Every agent, sorted by id, health computed now.
   std::vector<AgentInfo> List() const;
+  // The changes since the last call, judged now, each agent's at most once per change: its
+  // health moved (suspect, dead, healthy again) or it reported that it stopped (stopped, or
+  // drained if it was draining; its silence after that is not a change). An agent registering
+  // starts afresh. The controller's ticker logs them (outside this lock).
+  std::vector<AgentChange> TakeChanges();
   // Forgets agents dead for longer than `keep_dead`; returns their ids.
   std::vector<std::string> ForgetDead(absl::Duration keep_dead);
 
@@ -99,6 +121,12 @@ class AgentRegistry {
   struct Entry {
     AgentInfo info;
     std::shared_ptr<AgentSink> sink;
+    OutputLine output;  // of lease info.output_token
+    // For TakeChanges.
+    Health logged_health = Health::kHealthy;
+    bool stop_reported = false;  // a heartbeat said kStopped
+    bool stop_logged = false;
+    std::string exit_reason;  // MarkExited's
   };
   Health HealthOf(const Entry& e, absl::Time now) const;
 

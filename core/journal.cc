@@ -110,7 +110,7 @@ absl::StatusOr<ReplayReport> ReplayJournal(
       repaired = true;
       std::string line = absl::StrCat("journal ", path, ": ", what, " at offset ", from, ", ",
                                       bytes.size(), " bytes moved to ", *q, " and cut off");
-      (error ? LogError : LogWarning)(line);
+      Log(error ? LogLevel::kError : LogLevel::kWarning, line);
       report.repairs.push_back(std::move(line));
       return absl::OkStatus();
     };

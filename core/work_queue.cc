@@ -16,6 +16,22 @@ namespace {
 
 int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// The word of the log line for an attempt that ended with `outcome` ("item done", ...).
+const char* EndWord(store::Outcome outcome) {
+  switch (outcome) {
+    case store::OUTCOME_DONE:
+      return "done";
+    case store::OUTCOME_EXPIRED:
+      return "expired";
+    case store::OUTCOME_RELEASED:
+      return "released";
+    case store::OUTCOME_CANCELLED:
+      return "cancelled";
+    default:
+      return "failed";  // failed, timeout, stalled: the outcome field says which
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkQueue>> WorkQueue::Open(WorkQueueOptions options, Clock* clock) {
@@ -214,7 +230,15 @@ Pending<std::vector<std::string>> WorkQueue::BeginSubmit(std::vector<store::Item
     effects_.ticket = std::max(effects_.ticket, ticket);
     MaybeSnapshot();
   }
-  NotifyPending();
+  Effects effects;
+  effects.ticket = ticket;
+  effects.pending = true;
+  effects.changes.reserve(ids.size());
+  for (const std::string& id : ids) {
+    effects.changes.push_back(ItemChange{"submitted", id, "", 0, 0, store::OUTCOME_UNSPECIFIED,
+                                         store::ITEM_PENDING, ""});
+  }
+  Publish(std::move(effects));
   return {std::move(ids), ticket};
 }
 
@@ -232,13 +256,41 @@ void WorkQueue::SetLeaseListener(LeaseListener* listener) {
   listener_ = listener;
 }
 
+void WorkQueue::LogChange(const ItemChange& c) {
+  const std::string message = absl::StrCat("item ", c.what);
+  const char* state = ItemStateName(c.state);
+  if (c.token == 0) {  // no lease: submitted, retried, or cancelled while pending
+    LogInfo(message, {{"item", c.item}, {"item_state", state}});
+  } else if (c.outcome == store::OUTCOME_UNSPECIFIED) {  // granted
+    LogInfo(message, {{"item", c.item},
+                      {"agent", c.agent},
+                      {"lease_token", c.token},
+                      {"attempt", c.attempt},
+                      {"item_state", state}});
+  } else {
+    const bool bad = c.outcome != store::OUTCOME_DONE && c.outcome != store::OUTCOME_RELEASED &&
+                     c.outcome != store::OUTCOME_CANCELLED;
+    Log(bad ? LogLevel::kWarning : LogLevel::kInfo, message,
+        {{"item", c.item},
+         {"agent", c.agent},
+         {"lease_token", c.token},
+         {"attempt", c.attempt},
+         {"outcome", OutcomeName(c.outcome)},
+         {"item_state", state},
+         {"reason", c.reason}});
+  }
+}
+
 void WorkQueue::Publish(Effects effects) {
-  if (!effects.ended.empty() || !effects.changed.empty()) {
+  if (!effects.ended.empty() || !effects.changed.empty() || !effects.changes.empty()) {
     // Registered before the caller's own WhenDurable for the same ticket, so the listener
-    // hears of an end before the caller answers about it.
+    // hears of an end before the caller answers about it. Logging queues the lines (no I/O).
     store_->WhenDurable(effects.ticket, [this, changed = std::move(effects.changed),
+                                         changes = std::move(effects.changes),
                                          ended = std::move(effects.ended)](absl::Status s) {
       if (!s.ok()) return;  // not durable: as far as anyone will know, it did not happen
+      for (const ItemChange& c : changes) LogChange(c);
+      if (ended.empty() && changed.empty()) return;
       absl::MutexLock l(&listener_mu_);
       if (listener_ == nullptr) return;
       for (const ItemChanged& c : changed) listener_->OnItemChanged(c);
@@ -310,6 +362,10 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
       ItemChanged{ItemChanged::kLeased, grant.spec.id(), *leases_.Find(grant.spec.id()), now});
   effects_.ticket = std::max(effects_.ticket, *ticket);
   leases_granted_.fetch_add(1, std::memory_order_relaxed);
+  effects_.changes.push_back(ItemChange{"granted", grant.spec.id(), agent, grant.token,
+                                        grant.attempt, store::OUTCOME_UNSPECIFIED,
+                                        store::ITEM_LEASED, ""});
+  effects_.ticket = std::max(effects_.ticket, *ticket);
   MaybeSnapshot();
   return {std::optional<Grant>(std::move(grant)), *ticket};
 }
@@ -376,6 +432,12 @@ absl::StatusOr<uint64_t> WorkQueue::EndAttempt(const Lease& lease, store::Outcom
   const bool lands = outcome == store::OUTCOME_DONE || outcome == store::OUTCOME_FAILED ||
                      outcome == store::OUTCOME_TIMEOUT || outcome == store::OUTCOME_STALLED;
   NoteEnded(ended, outcome, by, reason, lands ? result.commit : std::string(), *ticket);
+  ItemChange c{"", ended.item_id, ended.agent, ended.token, ended.attempt, outcome,
+               effects_.ended.back().item_state, by == EndedBy::kAgent && !result.error.empty()
+                                                     ? result.error
+                                                     : reason};
+  c.what = EndWord(outcome);
+  effects_.changes.push_back(std::move(c));
   return ticket;
 }
 
@@ -541,10 +603,17 @@ Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id,
   if (cancelled) {
     store_->Unclaim(cancelled->item_id, cancelled->token);
     leases_.Remove(item_id);
+    effects_.changes.push_back(ItemChange{"cancelled", item_id, cancelled->agent,
+                                          cancelled->token, cancelled->attempt,
+                                          store::OUTCOME_CANCELLED, store::ITEM_CANCELLED,
+                                          reason});
     NoteEnded(*cancelled, store::OUTCOME_CANCELLED, EndedBy::kCancel, std::move(reason), "", *t);
   } else {
     effects_.changed.push_back(
         ItemChanged{ItemChanged::kCancelled, item_id, Lease{}, clock_->Now()});
+    effects_.changes.push_back(ItemChange{"cancelled", item_id, "", 0, 0,
+                                          store::OUTCOME_CANCELLED, store::ITEM_CANCELLED,
+                                          reason});
     effects_.ticket = std::max(effects_.ticket, *t);
   }
   return {std::move(cancelled), *t};
@@ -576,7 +645,12 @@ Pending<bool> WorkQueue::BeginRetry(const std::string& item_id) {
         ItemChanged{ItemChanged::kRetried, item_id, Lease{}, clock_->Now()});
     effects_.ticket = std::max(effects_.ticket, *t);
   }
-  NotifyPending();
+  Effects effects;
+  effects.ticket = *t;
+  effects.pending = true;
+  effects.changes.push_back(ItemChange{"retried", item_id, "", 0, 0, store::OUTCOME_UNSPECIFIED,
+                                       store::ITEM_PENDING, ""});
+  Publish(std::move(effects));
   return {true, *t};
 }
 

@@ -286,8 +286,21 @@ class WorkQueue {
   absl::Status StoreUnavailable(const absl::Status& cause) const;
   // What the changes made under one hold of mu_ imply once it is released: the ends to
   // publish (once `ticket` is durable) and whether to wake acquirers.
+  // A state change of an item, logged (one line) once durable; docs/CONTROLLER.md, "Log lines".
+  struct ItemChange {
+    const char* what = "";  // "submitted", "granted", "cancelled", "retried", or an end
+    std::string item;
+    std::string agent;  // the lease's, if any
+    uint64_t token = 0;
+    int attempt = 0;
+    store::Outcome outcome = store::OUTCOME_UNSPECIFIED;  // ends only
+    store::ItemState state = store::ITEM_STATE_UNSPECIFIED;  // the item's state after it
+    std::string reason;  // ends: the error or why it ended
+  };
+  static void LogChange(const ItemChange& change);
   struct Effects {
     std::vector<ItemChanged> changed;  // published before `ended`
+    std::vector<ItemChange> changes;
     std::vector<LeaseEnded> ended;
     uint64_t ticket = 0;
     bool pending = false;

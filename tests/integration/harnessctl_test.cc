@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/file_util.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster.h"
 #include "tests/support/temp_dir.h"
@@ -17,6 +19,9 @@
 
 namespace harness::testing {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class HarnessctlTest : public ::testing::Test {
  protected:
@@ -107,6 +112,33 @@ TEST_F(HarnessctlTest, SubmitFromAFileIsAllOrNothing) {
   EXPECT_EQ(Ctl({"submit", "--file", dup}, &out), 1);
   EXPECT_NE(out.find("already"), std::string::npos) << out;
   EXPECT_EQ(Total(), 2) << "refused files change nothing";
+}
+
+TEST_F(HarnessctlTest, SubmitFileInBatchesKeepsEachBatchWholeAndSaysHowToResume) {
+  std::string out;
+  ASSERT_EQ(Ctl({"submit", "--title", "T", "--prompt", "p", "--id", "x7"}, &out), 0) << out;
+  std::string file = tmp_.Sub("nine.yaml");
+  {
+    std::ofstream f(file);
+    for (int i = 1; i <= 9; ++i) f << "- {id: x" << i << ", title: T, prompt: p}\n";
+  }
+  // Batches x1-3, x4-6, x7-9: the third holds an id that is taken and is refused whole.
+  EXPECT_EQ(Ctl({"submit", "--file", file, "--batch", "3"}, &out), 1);
+  EXPECT_TRUE(absl::StartsWith(out, "x1\nx2\nx3\nx4\nx5\nx6\n")) << out;
+  EXPECT_THAT(out, HasSubstr("batch 3 of 3 (3 items) was refused, none of it is in the queue"));
+  EXPECT_THAT(out, HasSubstr("already taken"));
+  EXPECT_THAT(out, HasSubstr("the file's first 6 items are in the queue"));
+  EXPECT_THAT(out, HasSubstr("resume with --skip 6"));
+  EXPECT_THAT(out, Not(HasSubstr("sending batch")));  // stderr is not a terminal: no progress
+  EXPECT_EQ(Total(), 7);
+  // Resuming past the taken id sends the rest.
+  ASSERT_EQ(Ctl({"submit", "--file", file, "--batch", "3", "--skip", "7"}, &out), 0) << out;
+  EXPECT_EQ(out, "x8\nx9\n");
+  EXPECT_EQ(Total(), 9);
+  EXPECT_EQ(Ctl({"submit", "--file", file, "--skip", "10"}, &out), 1);
+  EXPECT_THAT(out, HasSubstr("has only 9 items"));
+  EXPECT_EQ(Ctl({"submit", "--title", "T", "--prompt", "p", "--batch", "2"}, &out), 2);
+  EXPECT_THAT(out, HasSubstr("--batch needs --file"));
 }
 
 TEST_F(HarnessctlTest, BadInputGetsOneClearLineAndTheRightExitCode) {

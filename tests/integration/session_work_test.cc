@@ -115,6 +115,55 @@ TEST_F(SessionWorkTest, CompleteWithAcquireNextBringsTheReplyAndTheNextLease) {
   ctx.TryCancel();
 }
 
+// Progress chunks of the live lease give status its agent's last output line: split lines
+// joined, escape sequences and control characters gone, bounded; another lease's are ignored.
+TEST_F(SessionWorkTest, StatusShowsTheLastOutputLineOfTheAgentsLiveLease) {
+  Submit(controller_->control(), {MakeItem("p1", "x")});
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> s = Open("a1", &ctx);
+  WantWork(s.get());
+  v1::ControllerMessage granted = Next(s.get());
+  ASSERT_TRUE(granted.has_lease()) << granted.DebugString();
+  int64_t offset = 0;
+  auto progress = [&](uint64_t token, const std::string& data) {
+    v1::AgentMessage m;
+    v1::Progress* p = m.mutable_progress();
+    p->set_item_id("p1");
+    p->set_lease_token(token);
+    p->set_offset(offset);
+    p->set_data(data);
+    offset += static_cast<int64_t>(data.size());
+    ASSERT_TRUE(s->Write(m));
+  };
+  auto last_line = [&]() -> std::string {
+    const v1::StatusSnapshot snap = GetStatus(controller_->control());
+    for (const v1::AgentInfo& a : snap.agents()) {
+      if (a.id() == "a1") return a.last_output_line();
+    }
+    return "<no agent a1>";
+  };
+  const uint64_t token = granted.lease().lease_token();
+  progress(token, "compiling\nrunning te");
+  progress(token, "sts: \x1b[32m41/120\x1b[0m\tpassed\x07\n");
+  std::string seen;
+  EXPECT_TRUE(WaitFor([&] { return (seen = last_line()) == "running tests: 41/120 passed"; },
+                      absl::Seconds(10)))
+      << seen;
+  progress(token + 1000, "not this lease\n");  // another token: ignored
+  progress(token, std::string(5000, 'x') + "\xff\n");
+  EXPECT_TRUE(WaitFor([&] { return (seen = last_line()).size() == 200; }, absl::Seconds(10)))
+      << seen;
+  EXPECT_EQ(seen, std::string(197, 'x') + "...");
+  const v1::StatusSnapshot snap = GetStatus(controller_->control());
+  for (const v1::AgentInfo& a : snap.agents()) {
+    if (a.id() != "a1") continue;
+    EXPECT_EQ(a.item(), "p1");
+    EXPECT_GE(a.item_elapsed_ms(), 0);
+  }
+  s->WritesDone();
+  ctx.TryCancel();
+}
+
 TEST_F(SessionWorkTest, StaleTokensAreFencedAndFailAndReleaseAreAnswered) {
   Submit(controller_->control(), {MakeItem("f1", "x"), MakeItem("r1", "x")});
   grpc::ClientContext ctx;

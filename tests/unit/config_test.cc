@@ -747,6 +747,31 @@ TEST_F(ConfigTest, EnvironmentOverridesTheFileValues) {
   EXPECT_EQ(c->health_check.LeaseTtl(), absl::Seconds(4));
 }
 
+TEST_F(ConfigTest, LogFormatAndLevelComeFromTheFileOrTheEnvironmentAndBadOnesAreRefused) {
+  EXPECT_EQ(Config().log.format, "text");
+  EXPECT_EQ(Config().log.level, "info");
+  absl::StatusOr<Config> c = Load("harness:\n  log:\n    format: json\n    level: warning\n");
+  ASSERT_OK(c.status());
+  EXPECT_EQ(c->log.format, "json");
+  EXPECT_EQ(c->log.level, "warning");
+  absl::StatusOr<Config> again = LoadConfigFile(Write(DescribeConfig(*c)));
+  ASSERT_OK(again.status());
+  EXPECT_EQ(again->log, c->log);
+  EXPECT_EQ(LoadError("harness:\n  log:\n    format: xml\n"),
+            At(3) + "harness.log.format must be one of text, json, got \"xml\"");
+  EXPECT_EQ(LoadError("harness:\n  log:\n    level: verbose\n"),
+            At(3) + "harness.log.level must be one of debug, info, warning, error, got \"verbose\"");
+  Config e;
+  FakeEnv env({{"HARNESS_LOG_FORMAT", "json"}, {"HARNESS_LOG_LEVEL", "debug"}});
+  ASSERT_OK(ApplyEnvOverrides(&e, env.Fn()));
+  EXPECT_EQ(e.log.format, "json");
+  EXPECT_EQ(e.log.level, "debug");
+  FakeEnv bad({{"HARNESS_LOG_LEVEL", "loud"}});
+  absl::Status s = ApplyEnvOverrides(&e, bad.Fn());
+  EXPECT_EQ(Msg(s), "HARNESS_LOG_LEVEL=\"loud\": harness.log.level must be one of debug, info, "
+                    "warning, error, got \"loud\"");
+}
+
 TEST_F(ConfigTest, UnsetOrEmptyEnvironmentVariablesChangeNothing) {
   Config c = EveryKeyConfig();
   FakeEnv env({{"HARNESS_LISTEN", ""}, {"HARNESS_PARALLEL_AGENTS", ""}});

@@ -214,8 +214,8 @@ TEST(Render, StatusJsonHasExactlyTheContractsFields) {
   EXPECT_EQ(doc["controller"]["address"].as<std::string>(), "127.0.0.1:7070");
   ASSERT_EQ(doc["agents"].size(), 3u);
   EXPECT_EQ(Keys(doc["agents"][0]),
-            (std::set<std::string>{"id", "state", "health", "item", "last_heartbeat_ms_ago", "pid",
-                                   "host"}));
+            (std::set<std::string>{"id", "state", "health", "item", "item_elapsed_ms",
+                                   "last_output_line", "last_heartbeat_ms_ago", "pid", "host"}));
   EXPECT_EQ(doc["agents"][0]["state"].as<std::string>(), "working");
   EXPECT_EQ(doc["agents"][0]["health"].as<std::string>(), "healthy");
   EXPECT_EQ(doc["agents"][0]["item"].as<std::string>(), "item-123");
@@ -437,6 +437,27 @@ TEST(Render, SanitizesControllerTextForTheTerminal) {
                                 true),
             "\\xc2\\x9b1m");  // 8-bit CSI
   EXPECT_EQ(SanitizeForTerminal("\xFF", true), "\\xff");
+}
+
+TEST(RenderStatus, WatchRowsAddElapsedTimeAndTheLastOutputLineCutToTheWidth) {
+  v1::StatusSnapshot s = ContractSnapshot();
+  s.mutable_agents(0)->set_item_elapsed_ms(185'000);
+  s.mutable_agents(0)->set_last_output_line("Running tests: 41/120 passed \x1b[2J");
+  s.mutable_agents(2)->set_item_elapsed_ms(2'500);
+  const std::string text = RenderStatusText(s, /*progress=*/true);
+  EXPECT_THAT(text, HasSubstr("  agent-1  working  item-123  healthy  3m05s  "
+                              "Running tests: 41/120 passed \\x1b[2J\n"));
+  EXPECT_THAT(text, HasSubstr("  agent-2  idle     -         healthy\n"));
+  EXPECT_THAT(text, HasSubstr("  agent-3  working  item-456  suspect  2.5s\n"));
+  const std::string narrow = RenderStatusText(s, /*progress=*/true, /*width=*/52);
+  EXPECT_THAT(narrow, HasSubstr("  agent-1  working  item-123  healthy  3m05s  Run...\n"));
+  EXPECT_EQ(RenderStatusText(s), RenderStatusText(s, false, 50));  // plain status: unchanged
+}
+
+TEST(RenderStatus, AWatchFrameIsDrawnOverThePreviousOneWithoutClearingTheScreen) {
+  EXPECT_EQ(RedrawInPlace("a\nbb\n"), "\x1b[Ha\x1b[K\nbb\x1b[K\n\x1b[J");
+  EXPECT_EQ(FitColumns("caf\xC3\xA9 au lait", 6), "caf...");
+  EXPECT_EQ(FitColumns("short", 6), "short");
 }
 
 }  // namespace
