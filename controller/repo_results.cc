@@ -53,6 +53,13 @@ absl::Status RepoResults::KeepAttempt(const std::string& item_id, int attempt,
 }
 
 absl::StatusOr<int> RepoResults::LandDone(const WorkQueue& queue) {
+  // A controller killed while it moved a ref left that ref's lock file: without this, the ref
+  // could never be set again (found by the chaos soak: a done item without its branch).
+  absl::StatusOr<std::vector<std::string>> locks = refs_->RemoveStaleLocks();
+  if (!locks.ok()) return locks.status();
+  for (const std::string& lock : *locks) {
+    LogWarning(absl::StrCat("removed ", lock, ", left by a controller killed while it moved a ref"));
+  }
   int landed = 0;
   for (const store::ItemRecord& item : queue.List(store::ITEM_DONE, SIZE_MAX)) {
     if (item.result_commit().empty()) continue;

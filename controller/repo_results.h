@@ -4,8 +4,9 @@
 // done. Failed attempts' work goes to harness-attempt/<item-id>/<n> (the last 3 kept).
 //
 // Order and crashes: the queue records "done" (durably) first and the ref moves after, so the
-// journal is the truth and the branch follows it: LandDone() at every start sets any result
-// branch a crash left behind, and a result whose lease was fenced never reaches a ref.
+// journal is the truth and the branch follows it: LandDone() at every start removes the ref
+// lock files a killed controller left and sets any result branch a crash left behind, and a
+// result whose lease was fenced never reaches a ref.
 // Thread-safe.
 #pragma once
 

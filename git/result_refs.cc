@@ -2,6 +2,7 @@
 #include "git/result_refs.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -46,6 +47,29 @@ absl::StatusOr<std::unique_ptr<ResultRefs>> ResultRefs::Open(const std::string& 
         absl::StrCat("repository \"", repo_path, "\" cannot be opened: ", repo.status().message()));
   }
   return std::unique_ptr<ResultRefs>(new ResultRefs(std::move(*repo)));
+}
+
+absl::StatusOr<std::vector<std::string>> ResultRefs::RemoveStaleLocks() {
+  absl::MutexLock lock(&mu_);
+  const std::string common = git_repository_commondir(repo_.get());
+  std::vector<std::string> removed;
+  for (const char* dir : {"refs/heads/harness", "refs/heads/harness-attempt",
+                          "logs/refs/heads/harness", "logs/refs/heads/harness-attempt"}) {
+    const std::filesystem::path root = std::filesystem::path(common) / dir;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(root, ec)) continue;
+    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec) || it->path().extension() != ".lock") continue;
+      if (!std::filesystem::remove(it->path(), ec) && ec) break;
+      removed.push_back(it->path().string());
+    }
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot clear stale ref locks under ", root.string(), ": ", ec.message()));
+    }
+  }
+  return removed;
 }
 
 absl::StatusOr<std::string> ResultRefs::ResolveBase(const std::string& base_branch) {

@@ -48,6 +48,13 @@ class ResultRefs {
   // InvalidArgument for a bad item id or commit id, before any ref is touched.
   absl::Status SetResultBranch(const std::string& item_id, const std::string& commit);
 
+  // Removes the lock files (`*.lock`) under refs/heads/harness/, refs/heads/harness-attempt/
+  // and their reflogs: what a writer killed in the middle of an update leaves, and what would
+  // keep that ref from ever being set again (libgit2: "failed to lock file"). Only for the one
+  // writer of these refs, before it writes (the controller at start, holding its state dir).
+  // Returns the paths removed.
+  absl::StatusOr<std::vector<std::string>> RemoveStaleLocks();
+
   // The commit harness/<item_id> points at; NotFound if there is none.
   absl::StatusOr<std::string> ResultBranch(const std::string& item_id);
 

@@ -39,7 +39,9 @@ cmake --build "$build" -j"$(nproc)" --target chaos_soak_test controller agentd h
 
 seconds=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 echo "chaos soak: $minutes min, $agents agents; output in $out"
-HARNESS_CHAOS_SECONDS=$seconds HARNESS_CHAOS_AGENTS=$agents HARNESS_CHAOS_SEED=$seed \
+# The run's folder (controller logs, the repository, the side effects) is kept for a post-mortem;
+# the state dir itself is on the tmpfs, gone with it.
+HARNESS_KEEP_TEMP=1 HARNESS_CHAOS_SECONDS=$seconds HARNESS_CHAOS_AGENTS=$agents HARNESS_CHAOS_SEED=$seed \
   HARNESS_CHAOS_REPORT="$out/summary.txt" \
   "$build/tests/bin/chaos_soak_test" 2>&1 | tee "$out/soak.log"
 exit "${PIPESTATUS[0]}"

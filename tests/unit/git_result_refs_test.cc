@@ -64,6 +64,25 @@ class ResultRefsTest : public ::testing::Test {
   std::unique_ptr<ResultRefs> refs_;
 };
 
+// A controller killed while it moved a ref leaves the ref's lock file: the ref can never be set
+// again until the lock goes (the chaos soak found a done item without its branch this way).
+TEST_F(ResultRefsTest, AStaleLockBlocksItsRefUntilRemoveStaleLocksClearsIt) {
+  fs::create_directories(repo_ + "/.git/refs/heads/harness");
+  fs::create_directories(repo_ + "/.git/refs/heads/harness-attempt/b");
+  std::ofstream(repo_ + "/.git/refs/heads/harness/a.lock") << child_ << "\n";
+  std::ofstream(repo_ + "/.git/refs/heads/harness-attempt/b/1.lock") << "";
+  std::ofstream(repo_ + "/.git/refs/heads/other.lock") << "";  // not harness's: left alone
+  EXPECT_FALSE(refs_->SetResultBranch("a", child_).ok()) << "the lock did not block the ref";
+
+  absl::StatusOr<std::vector<std::string>> removed = refs_->RemoveStaleLocks();
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->size(), 2u);
+  EXPECT_TRUE(fs::exists(repo_ + "/.git/refs/heads/other.lock"));
+  ASSERT_TRUE(refs_->SetResultBranch("a", child_).ok());
+  EXPECT_EQ(*refs_->ResultBranch("a"), child_);
+  EXPECT_TRUE(refs_->KeepAttempt("b", 1, child_).ok());
+}
+
 TEST_F(ResultRefsTest, VerifyResultAcceptsADescendantOfTheBase) {
   EXPECT_TRUE(refs_->VerifyResult(child_, base_).ok());
   EXPECT_TRUE(refs_->VerifyResult(grandchild_, base_).ok());
