@@ -199,6 +199,7 @@ ChaosAudit AuditChaosRun(v1::ControlService::Stub& control,
         accepted = at.lease_token();
       }
     }
+    if (done_attempts > 1) ++a.duplicate_results;
     if (done_attempts != 1) {
       a.violations.push_back(absl::StrCat(s.id(), ": ", done_attempts, " attempts ended done"));
       continue;

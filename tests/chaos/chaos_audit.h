@@ -22,6 +22,7 @@ struct ChaosAudit {
   std::map<std::string, int64_t> outcomes;  // attempts by outcome
   int64_t late_results_discarded = 0;  // results of lost leases agents dropped (their logs)
   int64_t result_refs = 0;   // refs under refs/heads/harness/
+  int64_t duplicate_results = 0;  // items with more than one attempt ended done
   std::vector<std::string> violations;
 };
 

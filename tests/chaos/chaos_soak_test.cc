@@ -277,7 +277,7 @@ TEST_F(ChaosSoak, EveryItemIsDoneExactlyOnceWithOneAcceptedCommitWhateverIsKille
   std::string summary = absl::StrFormat(
       "chaos soak summary (seed %d, %.0f s, %d agents)\n"
       "  items: %d acknowledged, %d in the queue, %d done with their one commit verified, "
-      "lost %d, duplicated results %d\n"
+      "lost %d, duplicated results %d, result branches %d\n"
       "  runs of the item command: %d (re-runs after a lost lease: %d; results of lost leases discarded: "
       "%d)\n"
       "  attempts: %d (%s )\n"
@@ -288,7 +288,8 @@ TEST_F(ChaosSoak, EveryItemIsDoneExactlyOnceWithOneAcceptedCommitWhateverIsKille
       "  controller rss: start %.1f MiB, end %.1f MiB, max %.1f MiB (%.0f s after a start)\n"
       "  violations: %d",
       seed_, seconds, options_.agents, want, audit.items, audit.done,
-      want - std::min<int64_t>(want, audit.items), audit.result_refs - audit.done, audit.runs,
+      want - std::min<int64_t>(want, audit.items), audit.duplicate_results, audit.result_refs,
+      audit.runs,
       audit.reruns, audit.late_results_discarded, audit.attempts, outcomes, faults_.agent_kills,
       faults_.controller_kills, faults_.restarts_on_full_disk, faults_.stops, faults_.resumed,
       faults_.killed_while_stopped, faults_.disk_fills, submitter_->batches(),
