@@ -116,7 +116,8 @@ struct Controller {
 };
 
 // The controller's command line. Long TTL and slow heartbeats: the runs measure the queue, not
-// expiry.
+// expiry. No managed pool (`--agents 0`): the load generator's agents are the only ones; the
+// default pool would launch agentd processes that take the run's items.
 std::vector<std::string> ControllerArgv(const Args& args, const std::string& listen,
                                         const std::string& state_dir,
                                         const std::vector<std::string>& extra) {
@@ -130,7 +131,9 @@ std::vector<std::string> ControllerArgv(const Args& args, const std::string& lis
                                    "--heartbeat-interval",
                                    absl::StrCat(args.heartbeat_ms / 1000.0),
                                    "--heartbeat-timeout",
-                                   "600"};
+                                   "600",
+                                   "--agents",
+                                   "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
@@ -811,7 +814,7 @@ Restart RespawnAndTime(const Args& args, Controller* c, int64_t want_pending,
   Restart r;
   const std::string out = absl::StrCat(c->base, "/controller-", label, ".out");
   const std::vector<std::string> argv =
-      ControllerArgv(args, c->address, c->state_dir, {"--agents", "0"});
+      ControllerArgv(args, c->address, c->state_dir, {});
   const absl::Time start = absl::Now();
   c->process =
       std::make_unique<ChildProcess>(ChildProcess::Spawn(argv, out, c->base + "/controller.log"));
@@ -854,7 +857,7 @@ Restart RespawnAndTime(const Args& args, Controller* c, int64_t want_pending,
 // killed with SIGKILL and started again on the same state dir and port, timed until Status
 // shows every item pending, RSS then and 1 s later; then the same after a clean stop (SIGTERM).
 int RunRestart(const Args& args) {
-  Controller c = StartController(args, "restart", {"--agents", "0"});
+  Controller c = StartController(args, "restart");
   auto fail = [&](const std::string& why) {
     std::fprintf(stderr, "load_gen: %s (see %s/controller.log)\n", why.c_str(), c.base.c_str());
     return 1;  // ~ChildProcess kills the controller; the dir stays for a look

@@ -93,6 +93,22 @@ step() {
   current=""
 }
 
+# run_doc_block DOC ID [VAR=VALUE...]: runs the block of DOC marked `<!-- doc: ci ID -->` as it
+# is written there (tests/docs/doc_block.sh reads it out), from the repository's root.
+run_doc_block() {
+  local text
+  text=$(bash tests/docs/doc_block.sh "$1" "$2") || return 1
+  echo "$text" | sed 's/^/    $ /'
+  env "${@:3}" bash -euo pipefail -c "$text"
+}
+
+# docker/README.md's blocks: a daemon, the images from this build, an extended agent image.
+docker_images() {
+  run_doc_block docker/README.md docker-daemon &&
+    run_doc_block docker/README.md docker-images &&
+    run_doc_block docker/README.md docker-extend
+}
+
 if [[ "${HARNESS_SKIP_DEPS:-0}" == 1 ]]; then
   echo "==> dependencies: skipped (HARNESS_SKIP_DEPS=1)"
 else
@@ -137,22 +153,37 @@ if wanted release; then
     echo
     echo "==> docker: skipped (HARNESS_SKIP_DOCKER=1): the container tests skip"
   elif [[ "${CI:-}" == true ]]; then
-    step "docker: daemon and images" bash docker/build-images.sh --build-dir build --example
+    step "docker: daemon and images (docker/README.md)" docker_images
     docker_env=(HARNESS_DOCKER_TESTS=1)
-  elif step "docker: daemon and images" bash docker/build-images.sh --build-dir build --example; then
+  elif step "docker: daemon and images (docker/README.md)" docker_images; then
     docker_env=(HARNESS_DOCKER_TESTS=1)
   else
     echo "==> docker: cannot run here; the container tests skip (with CI=true this fails the run)"
   fi
+  # With docker, the container tests run after the rest, as docker/README.md's block shows them.
+  docker_exclude=()
+  ((${#docker_env[@]})) && docker_exclude=(-E Docker)
   step "release: test" env "${docker_env[@]}" ctest --test-dir build --output-on-failure -j2 \
-    "${ctest_args[@]}"
+    "${docker_exclude[@]}" "${ctest_args[@]}"
+  if ((${#docker_env[@]})); then
+    step "release: docker tests (docker/README.md)" run_doc_block docker/README.md docker-tests
+  fi
   # docker-compose (docker/docker-compose.yml) with the same images; skips itself, saying so,
   # without HARNESS_DOCKER_TESTS (installs docker-compose when missing).
   step "release: compose" env "${docker_env[@]}" bash tests/containers/compose_test.sh
+  # The README's two commands: the second is this script; the first, the demo, runs here as the
+  # README writes it.
+  readme_first=$(bash tests/docs/doc_block.sh README.md first-commands)
+  if [[ "$(sed -n 2p <<<"$readme_first")" != "bash scripts/test.sh "* ]]; then
+    echo "README.md's second command is not \"bash scripts/test.sh\": update scripts/test.sh" >&2
+    exit 1
+  fi
+  step "release: the README's demo" bash -euo pipefail -c "$(sed -n 1p <<<"$readme_first")"
   # Swarm: the swarm launcher's tests need a 2-node swarm, formed on this machine from two more
   # dockerd in network namespaces (docker/swarm.sh; the main daemon is left alone) with the
-  # agent image just built loaded on both, and taken down afterwards, also when a test fails.
-  # In CI (CI=true) a swarm that cannot form fails the run; elsewhere those tests then skip.
+  # agent image just built loaded on both, and taken down afterwards, also when a test fails:
+  # docker/README.md's block, run as written there. A swarm that cannot form fails the run
+  # (HARNESS_SKIP_SWARM=1 skips it where that is expected).
   if ((${#docker_env[@]} == 0)); then
     echo "==> swarm: skipped (no docker): the swarm tests skip"
   elif [[ "${HARNESS_SKIP_SWARM:-0}" == 1 ]]; then
@@ -160,21 +191,8 @@ if wanted release; then
     echo "==> swarm: skipped (HARNESS_SKIP_SWARM=1): the swarm tests skip"
   else
     swarm_formed=1
-    if [[ "${CI:-}" == true ]]; then
-      step "swarm: 2-node swarm up" bash docker/swarm.sh up
-      swarm_ok=1
-    elif step "swarm: 2-node swarm up" bash docker/swarm.sh up; then
-      swarm_ok=1
-    else
-      swarm_ok=0
-      echo "==> swarm: cannot form here; the swarm tests skip (with CI=true this fails the run)"
-    fi
-    if ((swarm_ok)); then
-      step "swarm: test" env HARNESS_SWARM_TESTS=1 ctest --test-dir build --output-on-failure \
-        -R '^SwarmAgents[.]' "${ctest_args[@]}"
-    fi
+    step "swarm: up, tests, down (docker/README.md)" run_doc_block docker/README.md docker-swarm
     swarm_formed=0
-    step "swarm: down" bash docker/swarm.sh down
   fi
 fi
 
@@ -206,15 +224,20 @@ if wanted asan; then
     ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
     LSAN_OPTIONS="suppressions=$repo/scripts/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
     UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
-    ctest --test-dir build-asan --output-on-failure -j2 "${ctest_args[@]}"
+    ctest --test-dir build-asan --output-on-failure -j2 -LE '^docs$' "${ctest_args[@]}"
 fi
 
 # Fuzz pass: libFuzzer targets (clang, ASan+UBSan, leak checking on) built in their own folder,
 # only them and the libraries they need; each runs HARNESS_FUZZ_SECONDS (20) over its committed
 # seed corpus. A finding fails the run; its reproducer is in build-fuzz/fuzz-work/.
+# The pass is docs/FUZZING.md's three blocks, read out of the doc and run as written there (ccache
+# through CMake's CMAKE_<LANG>_COMPILER_LAUNCHER variables, which the doc's configure line reads).
 if wanted fuzz; then
-  step "fuzz: configure" env CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja "${cache[@]}" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARNESS_FUZZ=ON -DHARNESS_WERROR=ON
-  step "fuzz: build" cmake --build build-fuzz -j "$jobs" --target harness_fuzz
-  step "fuzz: run" env HARNESS_FUZZ_SECONDS="${HARNESS_FUZZ_SECONDS:-20}" bash scripts/fuzz.sh build-fuzz
+  fuzz_env=(HARNESS_FUZZ_SECONDS="${HARNESS_FUZZ_SECONDS:-20}")
+  if ((${#cache[@]})); then
+    fuzz_env+=(CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache)
+  fi
+  step "fuzz: build and run (docs/FUZZING.md)" run_doc_block docs/FUZZING.md fuzz-pass "${fuzz_env[@]}"
+  step "fuzz: longer run (docs/FUZZING.md)" run_doc_block docs/FUZZING.md fuzz-longer
+  step "fuzz: by hand (docs/FUZZING.md)" run_doc_block docs/FUZZING.md fuzz-by-hand
 fi

@@ -8,7 +8,8 @@
 #   3. the --repo variant (docker-compose.repo.yml) recreates every agent container: new
 #      containers, the same ids agent-1..3 (each its replica number), 3 more items done from
 #      linked worktrees of the mounted repository;
-#   4. `down -v` leaves no container, network or volume of the project.
+#   4. `down -v` leaves no container, network or volume of the project;
+#   5. the compose block of docs/CONTAINERS.md runs as the doc writes it.
 # Waits poll an observable state with a deadline; no fixed sleeps.
 #
 # Skips (exit 0, saying so) unless HARNESS_DOCKER_TESTS is set; scripts/test.sh sets it once
@@ -181,4 +182,25 @@ label="label=com.docker.compose.project=$project"
 left="$(docker ps -aq --filter "$label")$(docker network ls -q --filter "$label")$(docker volume ls -q --filter "$label")"
 [[ -z "$left" ]] || fail "left behind after down -v: $left"
 log "ok: down -v removed the project's containers, network and volume"
+
+# --- 5. docs/CONTAINERS.md's compose block, as the doc writes it ------------------------------
+# Run from the harness checkout with HOME holding the doc's ~/src/myrepo, and nothing of this
+# script's environment; its project (myproject) is taken down with its volume afterwards.
+doc_home="$work/doc-home"
+git init -q -b main "$doc_home/src/myrepo"
+printf '# my repo\n' >"$doc_home/src/myrepo/README.md"
+git -C "$doc_home/src/myrepo" add -A
+git -C "$doc_home/src/myrepo" -c user.name=Test -c user.email=test@example.com commit -q -m base
+block=$(bash "$root/tests/docs/doc_block.sh" "$root/docs/CONTAINERS.md" compose)
+doc_down() {
+  (cd "$root" && HARNESS_REPO="$doc_home/src/myrepo" \
+    docker-compose -f docker/docker-compose.yml -p myproject down -v -t 20 >/dev/null 2>&1) || true
+}
+trap 'doc_down; cleanup' EXIT
+out=$(cd "$root" && env -u HARNESS_REPO -u HARNESS_CONFIG -u HARNESS_UID -u HARNESS_GID \
+  HOME="$doc_home" timeout 300 bash -euo pipefail -c "$block" 2>&1) ||
+  { printf '%s\n' "$out" >&2; fail "the compose block of docs/CONTAINERS.md failed"; }
+grep -q "Queue: 1 total" <<<"$out" || { printf '%s\n' "$out" >&2; fail "the doc's status shows no item"; }
+log "ok: docs/CONTAINERS.md's compose block ran as written"
+doc_down
 log "PASS"

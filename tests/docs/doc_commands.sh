@@ -16,13 +16,14 @@ doc=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
 docrel=${doc#"$src"/}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# Its own network namespace: the docs' fixed ports (7070, 9100) are then this doc's alone.
+# Its own network namespace: the docs' fixed ports (7070, 9100) are then this doc's alone; and
+# its own mount namespace, for /etc/hosts below.
 if [[ -z "${DOC_IN_NETNS:-}" ]]; then
   if ((EUID != 0)) || ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
     echo "SKIP: the docs runner needs root, unshare and ip for a network namespace"
     exit 77
   fi
-  exec unshare --net -- env DOC_IN_NETNS=1 bash "$0" "$@"
+  exec unshare --net --mount -- env DOC_IN_NETNS=1 bash "$0" "$@"
 fi
 ip link set lo up
 
@@ -30,6 +31,21 @@ T=$(mktemp -d /tmp/harness-doc.XXXXXX)
 blocks=$T/blocks
 mkdir -p "$blocks" "$T/bin" "$T/home" "$T/repo" "$T/run"
 netns=$(readlink /proc/$$/ns/net)
+chmod 755 "$T"  # `sudo -u harness controller ...` (docs/DEPLOY.md) runs the sandbox's binaries
+# What a doc installs or changes in the system (`cmake --install`, `useradd`, /etc/harness) lands
+# in overlays seen only by this doc's processes (the runner has its own mount namespace), and
+# the docs' example host names are this namespace's loopback.
+for d in /etc /usr/local /var/lib; do
+  name=${d//\//_}
+  mkdir -p "$T/overlay/$name/upper" "$T/overlay/$name/work"
+  mount -t overlay "overlay$name" \
+    -o "lowerdir=$d,upperdir=$T/overlay/$name/upper,workdir=$T/overlay/$name/work" "$d"
+done
+{
+  cat /etc/hosts
+  echo "127.0.0.1 controller.example"
+} >"$T/hosts"
+mount --bind "$T/hosts" /etc/hosts
 
 # Ends every process left in this doc's network namespace (each one by its PID): background
 # blocks first, gently, then whatever they started.
@@ -61,6 +77,8 @@ cleanup() {
     sleep 1
     kill -KILL "${pids[@]}" 2>/dev/null || true
   fi
+  umount /etc/hosts 2>/dev/null || true
+  umount /etc /usr/local /var/lib 2>/dev/null || true
   if [[ "${HARNESS_KEEP_TEMP:-0}" == 1 ]]; then
     echo "kept the sandbox: $T"
   else
@@ -96,6 +114,19 @@ sleep 1
 echo '{"type":"result","subtype":"success"}'
 STANDIN
 chmod +x "$T/bin/claude"
+if ! command -v sudo >/dev/null; then  # the runner is root: sudo only changes the user, if asked
+  cat >"$T/bin/sudo" <<'STANDIN'
+#!/usr/bin/env bash
+# Stand-in for sudo in the docs sandbox, which runs as root: `sudo [-u USER] CMD...`.
+if [[ "${1:-}" == -u ]]; then
+  user=$2
+  shift 2
+  exec runuser -u "$user" -- "$@"
+fi
+exec "$@"
+STANDIN
+  chmod +x "$T/bin/sudo"
+fi
 cat >"$T/home/.gitconfig" <<'GIT'
 [user]
 	name = Doc Reader
@@ -138,14 +169,15 @@ fail() {
 }
 
 show() {  # show OUTPUT_FILE: the block's output, indented, at most 40 lines
-  sed -e 's/^/    | /' "$1" | head -n 40
+  awk 'NR <= 40 {print "    | " $0}' "$1"
   local n
   n=$(wc -l <"$1")
   if ((n > 40)); then echo "    | ... ($((n - 40)) more lines)"; fi
 }
 
+block_dir=""   # where the current block runs: the sandbox's repository, or cwd="checkout"
 in_sandbox() {  # in_sandbox CMD...: runs in the repository with the sandbox's environment
-  (cd "$repo" && "${sandbox_env[@]}" "$@")
+  (cd "${block_dir:-$repo}" && "${sandbox_env[@]}" "$@")
 }
 
 wait_for() {  # wait_for SECONDS CMD: until `bash -c CMD` exits 0
@@ -157,7 +189,8 @@ wait_for() {  # wait_for SECONDS CMD: until `bash -c CMD` exits 0
 }
 
 note_value() {  # note_value NOTE KEY: the value of KEY="..." (\" inside) or KEY='...' in a note
-  local re_d="$2=\"(([^\"\\]|\\.)*)\"" re_s="$2='([^']*)'" v
+  local re_d re_s="$2='([^']*)'" v
+  re_d=$2'="(([^"\\]|\\.)*)"'
   if [[ "$1" =~ $re_d ]]; then
     v=${BASH_REMATCH[1]}
     printf '%s' "${v//\\\"/\"}"
@@ -189,6 +222,9 @@ for meta in "$blocks"/*.meta; do
     console) sed -n 's/^\$ //p' "$body" >"$script" ;;
     *) script="" ;;
   esac
+  if [[ -z "$script" ]] && grep -q '^\$ ' "$body"; then
+    fail "$where: a $lang block with \`\$ \` lines shows commands: make it a \`\`\`console block (its \`\$ \` lines are run)"
+  fi
   if [[ -z "$script" || ! -s "$script" ]]; then
     if [[ "$kind" == file ]]; then
       name=${rest%% *}
@@ -205,6 +241,11 @@ for meta in "$blocks"/*.meta; do
     continue
   fi
   if [[ -z "$kind" || "$kind" == *=* ]]; then kind=run; fi
+  block_dir=""
+  if cwd=$(note_value "$note" cwd); then
+    [[ "$cwd" == checkout ]] || fail "$where: cwd=\"$cwd\": only cwd=\"checkout\" (the harness checkout) is known"
+    block_dir=$src
+  fi
   if wait_cmd=$(note_value "$note" wait); then
     echo "-- $where: waiting for: $wait_cmd"
     wait_for 120 "$wait_cmd" || fail "$where: still not true after 120 s: $wait_cmd"
@@ -237,7 +278,9 @@ for meta in "$blocks"/*.meta; do
       sed -e 's/^/    $ /' "$script"
       out=$blocks/$(basename "$script" .sh).out
       set +e
-      in_sandbox timeout -k 10 300 bash -euo pipefail "$script" >"$out" 2>&1
+      limit=$(note_value "$note" timeout || echo 300)
+      [[ "$limit" =~ ^[0-9]+$ ]] || fail "$where: timeout=\"$limit\" is not a number of seconds"
+      in_sandbox timeout -k 10 "$limit" bash -euo pipefail "$script" >"$out" 2>&1
       rc=$?
       set -e
       show "$out"
@@ -245,7 +288,7 @@ for meta in "$blocks"/*.meta; do
         fail "$where: exited $rc (want 0)"
       fi
       if [[ "$kind" == fails && ($rc -eq 0 || $rc -eq 124) ]]; then
-        fail "$where: exited $rc (want an error: a non-zero exit within 300 s)"
+        fail "$where: exited $rc (want an error: a non-zero exit within $limit s)"
       fi
       [[ "$kind" == run ]] && counts_run=$((counts_run + 1)) || counts_fails=$((counts_fails + 1))
       ;;
@@ -268,7 +311,7 @@ for meta in "$blocks"/*.meta; do
       echo "-- $where: in the background"
       sed -e 's/^/    $ /' "$script"
       bg_out=$T/run/bg-$counts_background.out
-      (cd "$repo" && exec setsid "${sandbox_env[@]}" bash -euo pipefail "$script") \
+      (cd "${block_dir:-$repo}" && exec setsid "${sandbox_env[@]}" bash -euo pipefail "$script") \
         >"$bg_out" 2>&1 &
       pid=$!
       ln -s "$bg_out" "$T/run/$pid.out"
