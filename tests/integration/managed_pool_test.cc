@@ -423,6 +423,9 @@ TEST_F(ManagedPool, DrainAndStopOfALaunchedAgentReplaceIt) {
                        &out),
             0)
       << out;
+  // The answer says what the drain did (it printed "agent-1: idle" while the pool had yet to
+  // tell the agent).
+  EXPECT_EQ(out, "agent-1: draining\n");
   ASSERT_TRUE(WaitFor(
       [&] {
         std::map<std::string, int> h = Healthy();
