@@ -891,4 +891,15 @@ std::string ResolveAgainst(const std::string& config_file, const std::string& pa
   return joined;
 }
 
+std::string AbsoluteFromHere(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  std::error_code ec;
+  fs::path abs = fs::absolute(fs::path(path), ec);
+  if (ec) return path;
+  std::string joined = abs.lexically_normal().string();
+  while (joined.size() > 1 && joined.back() == '/') joined.pop_back();
+  return joined;
+}
+
 }  // namespace harness

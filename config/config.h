@@ -222,6 +222,10 @@ std::string DescribeConfig(const Config& config);
 // leaves `path` relative to the working directory.
 std::string ResolveAgainst(const std::string& config_file, const std::string& path);
 
+// PATH made absolute against the working folder ("./state" -> "/srv/x/state"); an absolute or
+// empty path is returned as it is.
+std::string AbsoluteFromHere(const std::string& path);
+
 // Checks a listen address: HOST:PORT, [IPv6]:PORT or :PORT (all interfaces), port 0-65535
 // (0 picks a free port). Shared with the controller's --listen flag.
 absl::Status ValidateListenAddress(const std::string& address);

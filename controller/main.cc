@@ -141,6 +141,15 @@ int Run(int argc, char** argv) {
     std::fputs(DescribeConfig(config).c_str(), stdout);
     return 0;
   }
+  // Relative paths are taken from the working folder, once: launched agents work in folders of
+  // their own, so what is handed to them must not depend on where they run.
+  for (std::string* path :
+       {&config.state_dir, &config.repo.path, &config.tls.cert, &config.tls.key,
+        &config.tls.client_ca, &config.auth.admin_token_file, &config.auth.read_token_file,
+        &config.auth.agent_token_file, &config.agent.tls_ca, &config.agent.tls_cert,
+        &config.agent.tls_key}) {
+    if (!path->empty()) *path = AbsoluteFromHere(*path);
+  }
   SetLogFormat(*ParseLogFormat(config.log.format));  // checked by ValidateConfig
   SetLogLevel(*ParseLogLevel(config.log.level));
 

@@ -3,6 +3,7 @@
 // the HARNESS_* overrides, fractional durations and DescribeConfig reading back to the same Config.
 #include "config/config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -306,6 +307,15 @@ TEST_F(ConfigTest, RelativePathsAreKeptAsWrittenAndResolvedAgainstTheFilesFolder
   EXPECT_EQ(ResolveAgainst("conf/harness.yaml", "state"), "conf/state");
   EXPECT_EQ(ResolveAgainst("harness.yaml", "./state"), "./state");
   EXPECT_EQ(ResolveAgainst("/etc/harness/harness.yaml", ""), "");
+}
+
+TEST_F(ConfigTest, PathsHandedToLaunchedAgentsAreMadeAbsoluteAgainstTheWorkingFolder) {
+  const std::string here = std::filesystem::current_path().string();
+  EXPECT_EQ(AbsoluteFromHere("."), here);
+  EXPECT_EQ(AbsoluteFromHere("./state"), here + "/state");
+  EXPECT_EQ(AbsoluteFromHere("state/"), here + "/state");
+  EXPECT_EQ(AbsoluteFromHere("/srv/repo"), "/srv/repo");
+  EXPECT_EQ(AbsoluteFromHere(""), "");
 }
 
 // ---------------------------------------------------------------------------------------------
