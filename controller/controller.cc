@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -52,17 +51,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   // repository: they fetch the base and upload their results over gRPC.
   if (c->repo_ && po.launcher == "process" &&
       std::find(po.agent_args.begin(), po.agent_args.end(), "--repo") == po.agent_args.end()) {
-    // Absolute: agentd runs in its own folder, so a relative repo.path ("." by default, or
-    // `--repo .`) would name the wrong directory there.
-    std::error_code ec;
-    std::filesystem::path repo = std::filesystem::absolute(c->repo_->path(), ec);
-    if (ec) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot resolve the repository path ",
-                                                     c->repo_->path(), ": ", ec.message()));
-    }
-    std::string repo_arg = repo.lexically_normal().string();  // "/r/." -> "/r/"
-    if (repo_arg.size() > 1 && repo_arg.back() == '/') repo_arg.pop_back();
-    po.agent_args.insert(po.agent_args.end(), {"--repo", repo_arg});
+    po.agent_args.insert(po.agent_args.end(), {"--repo", c->repo_->path()});
   }
   absl::StatusOr<std::unique_ptr<PoolManager>> pool =
       PoolManager::Create(std::move(po), c->queue_.get(), &c->agents_, clock);
