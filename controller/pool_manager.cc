@@ -337,8 +337,8 @@ void PoolManager::Handle(Event& e) {
       }
       LogInfo(absl::StrCat(e.agent, e.force ? " stopped" : " draining",
                            " by the operator; its slot starts a fresh agent after it exits"));
+      Execute(std::move(*a));  // first: the answer describes the agent as drained
       e.replace_done(absl::OkStatus());
-      Execute(std::move(*a));
       return;
     }
     case Event::kExit:

@@ -20,6 +20,7 @@
 #include "launch/pid_file.h"
 #include "launch/proc_stat.h"
 #include "tests/support/cluster.h"
+#include "tests/support/git_cli.h"
 #include "tests/support/temp_dir.h"
 
 namespace harness::testing {
@@ -177,6 +178,25 @@ TEST_F(ManagedPool, LaunchesTheTargetStaggeredAndItsAgentsFinishEveryItemOnce) {
   std::string item, agent;
   while (f >> item >> agent) workers.insert(agent);
   EXPECT_GE(workers.size(), 2u) << "the work was shared";
+}
+
+// `controller --repo .` (and the default repo.path ".") run from the repository: launched
+// agents work in their own folders, so they must be handed the repository's absolute path.
+// Before, they got "--repo ." and every one exited with status 2 ("not a git repository").
+TEST_F(ManagedPool, ARelativeRepoPathReachesLaunchedAgentsAsAnAbsoluteOne) {
+  const std::string repo = tmp_.Sub("repo");
+  Sh(absl::StrCat("git init -q -b main ", ShellQuote(repo), " && cd ", ShellQuote(repo),
+                  " && echo base > README.md && git add -A && git -c user.name=B -c "
+                  "user.email=b@test commit -q -m base"));
+  config_.wrapper = {"/usr/bin/env", absl::StrCat("--chdir=", repo)};
+  config_.extra_args = {"--repo", "."};
+  config_.parallel_agents = 1;
+  StartController();
+  ASSERT_TRUE(WaitFor([&] { return AllRunning(1); }, absl::Seconds(30))) << ControllerLog();
+  Submit(controller_->control(), {MakeItem("rel-1", "ok")});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30))) << ControllerLog();
+  EXPECT_EQ(Effects()["rel-1"], 1);
+  EXPECT_EQ(Status().pool().slots(0).failures(), 0);
 }
 
 TEST_F(ManagedPool, AKilledAgentsItemRunsElsewhereAtOnceAndItsSlotIsRestarted) {
@@ -403,6 +423,9 @@ TEST_F(ManagedPool, DrainAndStopOfALaunchedAgentReplaceIt) {
                        &out),
             0)
       << out;
+  // The answer says what the drain did (it printed "agent-1: idle" while the pool had yet to
+  // tell the agent).
+  EXPECT_EQ(out, "agent-1: draining\n");
   ASSERT_TRUE(WaitFor(
       [&] {
         std::map<std::string, int> h = Healthy();

@@ -29,6 +29,22 @@ TEST(EventFeed, EventsAreNumberedAndReadInOrderAfterASequence) {
   EXPECT_EQ(feed.After(0, 2).events.size(), 2u);  // at most `max`
 }
 
+// Agent and slot events (StateWatch) carry no time of their own: they are stamped when
+// published. Before, a default Event's time was the Unix epoch, which Publish kept, so
+// `harnessctl events` showed agent_registered at 1970-01-01T00:00:00.000Z.
+TEST(EventFeed, AnEventPublishedWithoutATimeIsStampedWithThePublishTime) {
+  EventFeed feed;
+  const absl::Time before = absl::Now();
+  feed.Publish(Kind("agent_registered"));
+  Event stamped = Kind("item_done");
+  stamped.at = absl::FromUnixMillis(1714564800123);
+  feed.Publish(stamped);
+  std::vector<Event> kept = feed.Recent(2);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_GE(kept[0].at, before);
+  EXPECT_EQ(kept[1].at, absl::FromUnixMillis(1714564800123));  // a given time is kept
+}
+
 TEST(EventFeed, AReaderThatFellBehindTheRingIsToldHowManyItSkipped) {
   EventFeed feed(3);
   for (int i = 0; i < 10; ++i) feed.Publish(Kind("x"));
