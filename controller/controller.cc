@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -48,10 +49,14 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   po.heartbeat_timeout = c->options_.heartbeat_timeout;
   // Launched processes are on this host: they work in linked worktrees of the repository
   // itself rather than fetching the base over gRPC. Containers do not see the host's
-  // repository: they fetch the base and upload their results over gRPC.
+  // repository: they fetch the base and upload their results over gRPC. The path is made
+  // absolute: an agent runs in its own folder under the state dir, not in the controller's.
   if (c->repo_ && po.launcher == "process" &&
       std::find(po.agent_args.begin(), po.agent_args.end(), "--repo") == po.agent_args.end()) {
-    po.agent_args.insert(po.agent_args.end(), {"--repo", c->repo_->path()});
+    std::error_code ec;
+    std::filesystem::path repo = std::filesystem::absolute(c->repo_->path(), ec);
+    po.agent_args.insert(po.agent_args.end(),
+                         {"--repo", ec ? c->repo_->path() : repo.lexically_normal().string()});
   }
   absl::StatusOr<std::unique_ptr<PoolManager>> pool =
       PoolManager::Create(std::move(po), c->queue_.get(), &c->agents_, clock);
