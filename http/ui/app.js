@@ -212,7 +212,7 @@ function renderLive(agesOnly) {
           <td class="state">${badge(a.state)}</td><td>${badge(a.health)}</td>
           <td class="item">${a.item ? `<a href="#/item/${encodeURIComponent(a.item)}">${esc(a.item)}</a>` : '—'}</td>
           <td>${start ? ago(Date.now() - start) : '—'}</td>
-          <td class="wrap mono">${esc(a.last_output || '—')}</td>
+          <td class="wrap mono output">${esc(a.last_output_line || '—')}</td>
           <td>${ago(a.last_heartbeat_ms_ago + since)} ago</td>
           ${isAdmin() ? `<td>${a.state !== 'stopped' && a.state !== 'draining' ?
               `<button data-drain="${esc(a.id)}">Drain</button>` : ''}</td>` : ''}</tr>`;

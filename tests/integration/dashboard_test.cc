@@ -336,6 +336,13 @@ TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
       << b.Eval("document.body.innerText").value_or(json()).dump();
   EXPECT_TRUE(b.WaitUntil("document.querySelector('#conn').textContent === 'live'",
                           absl::Seconds(10)));
+  // Each shows the last line its item's command printed (streamed by agentd).
+  EXPECT_TRUE(b.WaitUntil(
+      "[...document.querySelectorAll('#agents tr[data-agent]')].every(r => "
+      "r.querySelector('td.output').textContent === "
+      "'started ' + r.querySelector('td.item a').textContent)",
+      absl::Seconds(30)))
+      << b.Eval("document.querySelector('#agents').innerText").value_or(json()).dump();
   EXPECT_TRUE(b.WaitUntil(
       "document.querySelector('#count-pending b').textContent === '3' && "
       "document.querySelector('#count-leased b').textContent === '2'",
