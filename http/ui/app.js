@@ -238,8 +238,8 @@ function renderLive(agesOnly) {
     pool.innerHTML = html;
     const actions = document.getElementById('pool-actions');
     if (actions && isAdmin() && !actions.firstChild) {  // drawn once: typing is not redrawn away
-      actions.innerHTML = `<div class="toolbar" style="margin-top:10px"><label>Scale to
-        <input id="scale-target" type="number" min="0" max="10000" value="${esc(p.target)}" style="width:80px"></label>
+      actions.innerHTML = `<div class="toolbar pool-scale"><label>Scale to
+        <input id="scale-target" type="number" min="0" max="10000" value="${esc(p.target)}" class="narrow"></label>
         <button id="scale">Scale</button></div>`;
       document.getElementById('scale').onclick = () => {
         const n = document.getElementById('scale-target').value;
@@ -357,7 +357,7 @@ async function refreshItem(id) {
     (['failed', 'parked'].includes(i.state) ? '<button id="retry">Retry</button>' : '');
   el.innerHTML = `<section data-item="${esc(i.id)}" data-state="${esc(i.state)}">
     <h2><span class="mono">${esc(i.id)}</span> ${badge(i.state)} <small>${esc(i.title || '')}</small>
-      <span style="margin-left:auto">${actions}</span></h2>
+      <span class="actions">${actions}</span></h2>
     <dl class="kv"><dt>Priority</dt><dd>${esc(i.priority)}</dd>
       <dt>Attempts</dt><dd>${(i.attempts || []).length} of ${esc(i.max_attempts)}</dd>
       <dt>Agent</dt><dd class="mono">${esc(i.agent || '—')}</dd>
@@ -391,9 +391,9 @@ async function refreshChart() {
   try {
     const doc = await api('/api/v1/series');
     el.innerHTML = `<div class="grid">
-      ${panel('Throughput (items/min)', doc.points, [['done', 'var(--ok)'], ['failed', 'var(--bad)']], true)}
-      ${panel('Item duration (s)', doc.points, [['avg_duration_s', 'var(--accent)'], ['max_duration_s', 'var(--warn)']], false)}
-      ${panel('Queue depth', doc.points, [['pending', 'var(--idle)'], ['leased', 'var(--warn)']], false)}
+      ${panel('Throughput (items/min)', doc.points, [['done', 'ok'], ['failed', 'bad']], true)}
+      ${panel('Item duration (s)', doc.points, [['avg_duration_s', 'accent'], ['max_duration_s', 'warn']], false)}
+      ${panel('Queue depth', doc.points, [['pending', 'idle'], ['leased', 'warn']], false)}
     </div>`;
   } catch (e) { el.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
@@ -414,7 +414,8 @@ function panel(title, pts, series, bars) {
   g += `<text x="${L}" y="${H - 4}">-60m</text><text x="${(L + W) / 2}" y="${H - 4}" text-anchor="middle">-30m</text>` +
        `<text x="${W - 4}" y="${H - 4}" text-anchor="end">now</text>`;
   const bw = Math.max(1, (W - L - 4) / n / series.length - 0.5);
-  series.forEach(([k, color], si) => {
+  series.forEach(([k, tone], si) => {
+    const color = `var(--${tone})`;  // an SVG presentation attribute, not a style (CSP)
     if (bars) {
       pts.forEach((p, i) => {
         if (!p[k]) return;
@@ -433,8 +434,8 @@ function panel(title, pts, series, bars) {
       });
     }
   });
-  const legend = series.map(([k, c]) => `<span><i style="background:${c}"></i>${k.replace(/_/g, ' ')}</span>`).join('');
-  return `<div><div class="legend"><b style="color:var(--fg)">${esc(title)}</b>${legend}</div>
+  const legend = series.map(([k, tone]) => `<span><i class="tone-${tone}"></i>${k.replace(/_/g, ' ')}</span>`).join('');
+  return `<div><div class="legend"><b>${esc(title)}</b>${legend}</div>
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">${g}</svg></div>`;
 }
 function niceMax(v) {

@@ -200,6 +200,18 @@ TEST_F(DashboardTest, ThePagesComeFromTheBinaryWithoutAToken) {
   }
   // The data still needs a token.
   EXPECT_EQ(Get("/api/v1/status").status, 401);
+  // Every answer, pages, API and errors alike, carries the strict headers: the pages run only
+  // their own script and style sheet from this origin, are never framed, send no Referer.
+  for (const HttpResult& r : {page, js, Get("/api/v1/status"), Get("/ui/nope.js")}) {
+    const std::string csp = HeaderValue(r, "Content-Security-Policy");
+    EXPECT_TRUE(absl::StartsWith(csp, "default-src 'self';")) << r.headers;
+    EXPECT_TRUE(absl::StrContains(csp, "script-src 'self';")) << csp;
+    EXPECT_TRUE(absl::StrContains(csp, "style-src 'self';")) << csp;
+    EXPECT_TRUE(absl::StrContains(csp, "frame-ancestors 'none'")) << csp;
+    EXPECT_FALSE(absl::StrContains(csp, "unsafe")) << csp;
+    EXPECT_EQ(HeaderValue(r, "X-Content-Type-Options"), "nosniff") << r.headers;
+    EXPECT_EQ(HeaderValue(r, "Referrer-Policy"), "no-referrer") << r.headers;
+  }
   HttpResult who = Get("/api/v1/whoami", kRead);
   ASSERT_EQ(who.status, 200);
   EXPECT_EQ(json::parse(who.body)["role"], "read");
@@ -328,6 +340,13 @@ TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
       Chromium::Start(tmp_.Sub("profile"), 1400, 1000, tmp_.Sub("chromium.log"));
   ASSERT_TRUE(browser.ok()) << browser.status();
   Chromium& b = **browser;
+  // Whatever the Content-Security-Policy blocks (an inline style or script) is recorded.
+  ASSERT_TRUE(b.Call("Page.addScriptToEvaluateOnNewDocument",
+                     {{"source",
+                       "window.cspViolations = []; document.addEventListener("
+                       "'securitypolicyviolation', e => window.cspViolations.push("
+                       "e.violatedDirective + ' ' + (e.blockedURI || e.sample)));"}})
+                  .ok());
   ASSERT_TRUE(b.Navigate(base_ + "/").ok());
   // Both agents appear, working on items, with the queue's counts.
   EXPECT_TRUE(b.WaitUntil(
@@ -387,6 +406,8 @@ TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
       absl::Seconds(30)))
       << b.Eval("document.querySelector('#item-detail').innerText").value_or(json()).dump();
   ASSERT_TRUE(b.Screenshot(ArtifactDir() + "/dashboard-item.png").ok());
+  // Every view drew under the strict policy: nothing was blocked.
+  EXPECT_EQ(b.Eval("window.cspViolations.join('; ')").value_or(json()), json(""));
 }
 
 // With tokens on, the page reads the stream through fetch() with the pasted token, and shows the
