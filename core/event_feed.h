@@ -21,7 +21,7 @@ namespace harness {
 // them); fields that do not apply are empty or 0.
 struct Event {
   uint64_t seq = 0;  // set by Publish: 1, 2, ...
-  absl::Time at;     // set by Publish when left at InfinitePast
+  absl::Time at = absl::InfinitePast();  // set by Publish when left so
   std::string kind;
   std::string item;
   std::string agent;

@@ -29,6 +29,22 @@ TEST(EventFeed, EventsAreNumberedAndReadInOrderAfterASequence) {
   EXPECT_EQ(feed.After(0, 2).events.size(), 2u);  // at most `max`
 }
 
+// StateWatch's agent events carry no time of their own: the feed stamps them when published
+// (they read 1970-01-01 in `harnessctl events` before).
+TEST(EventFeed, AnEventWithoutATimeIsStampedWhenPublished) {
+  EventFeed feed(8);
+  const absl::Time before = absl::Now();
+  feed.Publish(Kind("agent_registered"));
+  Event timed = Kind("item_done");
+  timed.at = absl::FromUnixMillis(1714564800123);
+  feed.Publish(timed);
+  EventFeed::Read r = feed.After(0, 10);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_GE(r.events[0].at, before);
+  EXPECT_LE(r.events[0].at, absl::Now());
+  EXPECT_EQ(absl::ToUnixMillis(r.events[1].at), 1714564800123);
+}
+
 TEST(EventFeed, AReaderThatFellBehindTheRingIsToldHowManyItSkipped) {
   EventFeed feed(3);
   for (int i = 0; i < 10; ++i) feed.Publish(Kind("x"));
