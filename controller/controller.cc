@@ -215,7 +215,9 @@ void Controller::OnLeaseEnded(const LeaseEnded& e) {
   live_logs_.End(l.item_id, l.attempt);
   events_.Publish(EventOfLeaseEnded(e));
   metrics_.RecordAttempt(e.outcome, e.by == EndedBy::kExpiry, e.at - l.granted);
-  if (e.item_state == store::ITEM_DONE || e.item_state == store::ITEM_FAILED) {
+  // The chart's failures: items that ended failed, or parked with their attempts used up.
+  if (e.item_state == store::ITEM_DONE || e.item_state == store::ITEM_FAILED ||
+      e.item_state == store::ITEM_PARKED) {
     series_.RecordItemEnd(e.at, e.item_state == store::ITEM_DONE, e.at - l.granted);
   }
   switch (e.by) {

@@ -107,14 +107,14 @@ wave "$minutes" 14   # the last wave: a long pending list in the picture
 
 shot() { "$bin/tests/bin/page_shot" --width 1400 --height 900 "$@"; }
 # Every agent on an item with some output, the chart drawn.
-shot --url "$url/" --out "$out/dashboard.png" --fit --timeout 60 --wait "
+shot --url "$url/" --out "$out/dashboard.png" --fit --max-height 1300 --timeout 60 --wait "
   document.querySelector('#conn').textContent === 'live' &&
   document.querySelectorAll('#agents tr[data-agent] td.item a').length === 5 &&
-  ![...document.querySelectorAll('#agents tr[data-agent] td.output')].some(c => c.textContent === '—') &&
+  ![...document.querySelectorAll('#agents td.output, #agents td.elapsed')].some(c => c.textContent === '—') &&
   document.querySelectorAll('.chart rect').length > 0"
 # An item retried after a failed attempt, done, with its log.
 item=$("$bin/client/harnessctl" items --state done --json | grep -o '"id": "w[0-9]*-retry-[0-9]*"' | head -1 | cut -d'"' -f4)
-shot --url "$url/#/item/$item" --out "$out/dashboard-item.png" --fit --wait "
+shot --url "$url/#/item/$item" --out "$out/dashboard-item.png" --fit --max-height 1300 --wait "
   document.querySelectorAll('#item-detail tr[data-attempt]').length === 2 &&
   document.querySelector('#log').textContent.includes('Done:')"
 ls -l "$out/dashboard.png" "$out/dashboard-item.png"

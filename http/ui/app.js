@@ -17,7 +17,6 @@ const app = {
   statusAt: 0,         // Date.now() when it came
   queueKey: '',        // the queue counts of the last refresh
   stream: null,        // {close()} of the live connection
-  itemStarts: {},      // item id -> started_at_unix_ms of its running attempt
   refreshTimer: null,
   lastRefresh: 0,
 };
@@ -207,11 +206,10 @@ function renderLive(agesOnly) {
        <th>Last output</th><th>Heartbeat</th>${isAdmin() ? '<th></th>' : ''}</tr></thead><tbody>` +
       list.map(a => {
         const since = Date.now() - app.statusAt;
-        const start = a.item && app.itemStarts[a.item];
         return `<tr data-agent="${esc(a.id)}"><td class="mono">${esc(a.id)}</td>
           <td class="state">${badge(a.state)}</td><td>${badge(a.health)}</td>
           <td class="item">${a.item ? `<a href="#/item/${encodeURIComponent(a.item)}">${esc(a.item)}</a>` : '—'}</td>
-          <td>${start ? ago(Date.now() - start) : '—'}</td>
+          <td class="elapsed">${a.item ? ago(a.item_elapsed_ms + since) : '—'}</td>
           <td class="wrap mono output">${esc(a.last_output_line || '—')}</td>
           <td>${ago(a.last_heartbeat_ms_ago + since)} ago</td>
           ${isAdmin() ? `<td>${a.state !== 'stopped' && a.state !== 'draining' ?
@@ -261,25 +259,10 @@ function scheduleRefresh(now) {
 }
 async function refresh() {
   const r = route();
-  await loadItemStarts();
   if (r.path === '/items') return refreshItems(r.params);
   if (r.path.startsWith('/item/')) return refreshItem(decodeURIComponent(r.path.slice(6)));
   await Promise.all([refreshPending(), refreshChart()]);
   renderLive();
-}
-// When each running item's attempt started (for the agents' elapsed column).
-async function loadItemStarts() {
-  const running = ((app.status && app.status.agents) || []).map(a => a.item).filter(Boolean);
-  const next = {};
-  await Promise.all(running.map(async id => {
-    if (app.itemStarts[id]) { next[id] = app.itemStarts[id]; return; }
-    try {
-      const item = await api('/api/v1/items/' + encodeURIComponent(id));
-      const last = (item.attempts || [])[item.attempts.length - 1];
-      if (last) next[id] = last.started_at_unix_ms;
-    } catch (e) { /* gone meanwhile */ }
-  }));
-  app.itemStarts = next;
 }
 // The claim order is the queue's: higher priority first, then submission order (the API's order,
 // kept by a stable sort).

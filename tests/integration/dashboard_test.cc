@@ -329,6 +329,33 @@ TEST_F(DashboardTest, TheSeriesCountsTheItemsThatEndedThisMinute) {
       absl::Seconds(20)));
 }
 
+// An item parked after its last attempt failed is a failure of its minute, as a failed one is.
+TEST_F(DashboardTest, TheSeriesCountsAParkedItemAsFailed) {
+  UsePool(1);
+  config_.command = {"/bin/sh", "-c", "echo broken; exit 3"};
+  Start();
+  v1::ItemSpec s = MakeItem("doomed", "fails every time");
+  s.set_max_attempts(1);
+  Submit(controller_->control(), {s});
+  ASSERT_TRUE(WaitFor([&] { return Status().queue().parked() == 1; }, absl::Seconds(60)));
+  std::string last;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        HttpResult r = Get("/api/v1/series");
+        if (r.status != 200) return false;
+        last = r.body;
+        int64_t failed = 0, done = 0;
+        const json doc = json::parse(r.body);
+        for (const json& p : doc["points"]) {
+          failed += p["failed"].get<int64_t>();
+          done += p["done"].get<int64_t>();
+        }
+        return failed == 1 && done == 0;
+      },
+      absl::Seconds(20)))
+      << last << "\n" << Get("/api/v1/items/doomed").body;
+}
+
 // Drives the page like a person: it must show the agents working on items, then the items done,
 // without a reload (the status stream pushes; the page refetches what changed).
 TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
@@ -355,11 +382,13 @@ TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
       << b.Eval("document.body.innerText").value_or(json()).dump();
   EXPECT_TRUE(b.WaitUntil("document.querySelector('#conn').textContent === 'live'",
                           absl::Seconds(10)));
-  // Each shows the last line its item's command printed (streamed by agentd).
+  // Each shows the last line its item's command printed (streamed by agentd) and how long the
+  // item has run (from the snapshot itself: nothing else is fetched for it).
   EXPECT_TRUE(b.WaitUntil(
       "[...document.querySelectorAll('#agents tr[data-agent]')].every(r => "
       "r.querySelector('td.output').textContent === "
-      "'started ' + r.querySelector('td.item a').textContent)",
+      "'started ' + r.querySelector('td.item a').textContent && "
+      "/^[0-9]+s$/.test(r.querySelector('td.elapsed').textContent))",
       absl::Seconds(30)))
       << b.Eval("document.querySelector('#agents').innerText").value_or(json()).dump();
   EXPECT_TRUE(b.WaitUntil(

@@ -4,9 +4,11 @@
 // message when chromium is missing, the page does not load or the expression stays false.
 //
 //   page_shot --url http://127.0.0.1:9100/ --out docs/dashboard.png
-//             [--wait 'EXPR'] [--width 1400] [--height 1000] [--fit] [--timeout 60]
+//             [--wait 'EXPR'] [--width 1400] [--height 1000] [--fit [--max-height 1600]]
+//             [--timeout 60]
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,7 +24,7 @@ namespace {
 int Usage(const std::string& why) {
   std::fprintf(stderr,
                "page_shot: %s\nusage: page_shot --url URL --out PNG [--wait EXPR] [--width W] "
-               "[--height H] [--fit] [--timeout SECONDS]\n",
+               "[--height H] [--fit [--max-height H]] [--timeout SECONDS]\n",
                why.c_str());
   return 2;
 }
@@ -32,7 +34,7 @@ int Usage(const std::string& why) {
 int main(int argc, char** argv) {
   using harness::testing::Chromium;
   std::string url, out, wait = "true";
-  int width = 1400, height = 1000, timeout_s = 60;
+  int width = 1400, height = 1000, max_height = 0, timeout_s = 60;
   bool fit = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
       wait = v;
     } else if (a == "--width" && absl::SimpleAtoi(v, &width) && width > 0) {
     } else if (a == "--height" && absl::SimpleAtoi(v, &height) && height > 0) {
+    } else if (a == "--max-height" && absl::SimpleAtoi(v, &max_height) && max_height > 0) {
     } else if (a == "--timeout" && absl::SimpleAtoi(v, &timeout_s) && timeout_s > 0) {
     } else {
       return Usage(absl::StrCat("bad argument ", a, " ", v));
@@ -73,13 +76,14 @@ int main(int argc, char** argv) {
                    wait.c_str(), timeout_s, url.c_str(),
                    (*b)->Eval("document.body.innerText").value_or(nlohmann::json()).dump(2).c_str());
     } else {
-      if (fit) {  // the whole page, not just the window's height
+      if (fit) {  // the whole page (up to --max-height), not just the window's height
         absl::StatusOr<nlohmann::json> h =
             (*b)->Eval("Math.ceil(document.documentElement.scrollHeight)");
         if (h.ok() && h->is_number_integer()) {
           (void)(*b)->Call("Emulation.setDeviceMetricsOverride",
                            {{"width", width},
-                            {"height", h->get<int>()},
+                            {"height", max_height > 0 ? std::min(h->get<int>(), max_height)
+                                                      : h->get<int>()},
                             {"deviceScaleFactor", 1},
                             {"mobile", false}});
         }
