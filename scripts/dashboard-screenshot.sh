@@ -5,7 +5,7 @@
 # and are retried, a few always fail and are parked), items arrive in waves every minute, and
 # after MINUTES minutes build/tests/bin/page_shot (headless chromium) takes the pictures.
 #
-#   bash scripts/dashboard-screenshot.sh              # 5 minutes; build/ must hold the binaries
+#   bash scripts/dashboard-screenshot.sh              # ~5.5 minutes; build/ must hold the binaries
 #   HARNESS_SHOT_MINUTES=8 bash scripts/dashboard-screenshot.sh [OUT_DIR]   # default: docs/
 #
 # Needs the targets controller agentd harnessctl page_shot in build/ and Debian's chromium.
