@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -102,6 +103,13 @@ class DashboardTest : public ::testing::Test {
                            << "echo \"finished $HARNESS_ITEM_ID\"\n";
     chmod(script_.c_str(), 0755);
     config_.command = {script_};
+  }
+  // With a pool, a clean stop: the controller stops the agents it launched (they would outlive
+  // the SIGKILL that ends the controller otherwise, and dial its port for ever).
+  void TearDown() override {
+    if (controller_ == nullptr || config_.launcher != "process") return;
+    controller_->Signal(SIGTERM);
+    controller_->Wait();
   }
   void UseTokens() {
     WriteTokenFile(tmp_.Sub("admin.token"), kAdmin);
