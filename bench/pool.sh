@@ -125,7 +125,14 @@ agentd_pids() {
 }
 remember_agentds() { local p; for p in $(agentd_pids); do extra_pids+=("$p"); done; }
 # A pid still running the program $2 (guards against a reused pid).
-is_running() { [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"; }
+# is_running PID BINARY: PID is alive and runs BINARY (a path, or a name on PATH), whatever
+# path its command line used.
+is_running() {
+  [ -n "$1" ] || return 1
+  local want=$2
+  [[ "$want" == */* ]] || want=$(command -v "$want") || return 1
+  [ "$(readlink -f "/proc/$1/exe" 2>/dev/null)" = "$(readlink -f "$want")" ]
+}
 
 stop_controller() {
   [ -n "$controller_pid" ] || return 0

@@ -48,7 +48,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(ControllerOptions o
   po.heartbeat_timeout = c->options_.heartbeat_timeout;
   // Launched processes are on this host: they work in linked worktrees of the repository
   // itself rather than fetching the base over gRPC. Containers do not see the host's
-  // repository: they fetch the base and upload their results over gRPC.
+  // repository: they fetch the base and upload their results over gRPC. (main.cc made the
+  // path absolute: an agent runs in its own folder under the state dir.)
   if (c->repo_ && po.launcher == "process" &&
       std::find(po.agent_args.begin(), po.agent_args.end(), "--repo") == po.agent_args.end()) {
     po.agent_args.insert(po.agent_args.end(), {"--repo", c->repo_->path()});
@@ -210,7 +211,9 @@ void Controller::OnLeaseEnded(const LeaseEnded& e) {
   live_logs_.End(l.item_id, l.attempt);
   events_.Publish(EventOfLeaseEnded(e));
   metrics_.RecordAttempt(e.outcome, e.by == EndedBy::kExpiry, e.at - l.granted);
-  if (e.item_state == store::ITEM_DONE || e.item_state == store::ITEM_FAILED) {
+  // The chart's failures: items that ended failed, or parked with their attempts used up.
+  if (e.item_state == store::ITEM_DONE || e.item_state == store::ITEM_FAILED ||
+      e.item_state == store::ITEM_PARKED) {
     series_.RecordItemEnd(e.at, e.item_state == store::ITEM_DONE, e.at - l.granted);
   }
   switch (e.by) {

@@ -64,7 +64,8 @@ absl::StatusOr<std::string> AgentdBinary(const std::string& configured) {
     if (n <= 0) return absl::InternalError("cannot find this controller's own binary");
     std::string path(self, static_cast<size_t>(n));
     std::string dir = path.substr(0, path.rfind('/'));
-    candidates = {dir + "/agentd", dir + "/../agentd/agentd"};
+    candidates = {dir + "/agentd",
+                  std::filesystem::path(dir + "/../agentd/agentd").lexically_normal().string()};
   }
   for (const std::string& c : candidates) {
     if (::access(c.c_str(), X_OK) == 0) return c;

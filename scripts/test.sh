@@ -173,7 +173,7 @@ if wanted release; then
   step "release: compose" env "${docker_env[@]}" bash tests/containers/compose_test.sh
   # The README's two commands: the second is this script; the first, the demo, runs here as the
   # README writes it.
-  readme_first=$(bash tests/docs/doc_block.sh README.md first-commands)
+  readme_first=$(bash tests/docs/doc_block.sh README.md readme-first-commands)
   if [[ "$(sed -n 2p <<<"$readme_first")" != "bash scripts/test.sh "* ]]; then
     echo "README.md's second command is not \"bash scripts/test.sh\": update scripts/test.sh" >&2
     exit 1

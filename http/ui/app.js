@@ -17,7 +17,6 @@ const app = {
   statusAt: 0,         // Date.now() when it came
   queueKey: '',        // the queue counts of the last refresh
   stream: null,        // {close()} of the live connection
-  itemStarts: {},      // item id -> started_at_unix_ms of its running attempt
   refreshTimer: null,
   lastRefresh: 0,
 };
@@ -207,12 +206,11 @@ function renderLive(agesOnly) {
        <th>Last output</th><th>Heartbeat</th>${isAdmin() ? '<th></th>' : ''}</tr></thead><tbody>` +
       list.map(a => {
         const since = Date.now() - app.statusAt;
-        const start = a.item && app.itemStarts[a.item];
         return `<tr data-agent="${esc(a.id)}"><td class="mono">${esc(a.id)}</td>
           <td class="state">${badge(a.state)}</td><td>${badge(a.health)}</td>
           <td class="item">${a.item ? `<a href="#/item/${encodeURIComponent(a.item)}">${esc(a.item)}</a>` : '—'}</td>
-          <td>${start ? ago(Date.now() - start) : '—'}</td>
-          <td class="wrap mono">${esc(a.last_output || '—')}</td>
+          <td class="elapsed">${a.item ? ago(a.item_elapsed_ms + since) : '—'}</td>
+          <td class="wrap mono output">${esc(a.last_output_line || '—')}</td>
           <td>${ago(a.last_heartbeat_ms_ago + since)} ago</td>
           ${isAdmin() ? `<td>${a.state !== 'stopped' && a.state !== 'draining' ?
               `<button data-drain="${esc(a.id)}">Drain</button>` : ''}</td>` : ''}</tr>`;
@@ -238,8 +236,8 @@ function renderLive(agesOnly) {
     pool.innerHTML = html;
     const actions = document.getElementById('pool-actions');
     if (actions && isAdmin() && !actions.firstChild) {  // drawn once: typing is not redrawn away
-      actions.innerHTML = `<div class="toolbar" style="margin-top:10px"><label>Scale to
-        <input id="scale-target" type="number" min="0" max="10000" value="${esc(p.target)}" style="width:80px"></label>
+      actions.innerHTML = `<div class="toolbar pool-scale"><label>Scale to
+        <input id="scale-target" type="number" min="0" max="10000" value="${esc(p.target)}" class="narrow"></label>
         <button id="scale">Scale</button></div>`;
       document.getElementById('scale').onclick = () => {
         const n = document.getElementById('scale-target').value;
@@ -261,25 +259,10 @@ function scheduleRefresh(now) {
 }
 async function refresh() {
   const r = route();
-  await loadItemStarts();
   if (r.path === '/items') return refreshItems(r.params);
   if (r.path.startsWith('/item/')) return refreshItem(decodeURIComponent(r.path.slice(6)));
   await Promise.all([refreshPending(), refreshChart()]);
   renderLive();
-}
-// When each running item's attempt started (for the agents' elapsed column).
-async function loadItemStarts() {
-  const running = ((app.status && app.status.agents) || []).map(a => a.item).filter(Boolean);
-  const next = {};
-  await Promise.all(running.map(async id => {
-    if (app.itemStarts[id]) { next[id] = app.itemStarts[id]; return; }
-    try {
-      const item = await api('/api/v1/items/' + encodeURIComponent(id));
-      const last = (item.attempts || [])[item.attempts.length - 1];
-      if (last) next[id] = last.started_at_unix_ms;
-    } catch (e) { /* gone meanwhile */ }
-  }));
-  app.itemStarts = next;
 }
 // The claim order is the queue's: higher priority first, then submission order (the API's order,
 // kept by a stable sort).
@@ -357,7 +340,7 @@ async function refreshItem(id) {
     (['failed', 'parked'].includes(i.state) ? '<button id="retry">Retry</button>' : '');
   el.innerHTML = `<section data-item="${esc(i.id)}" data-state="${esc(i.state)}">
     <h2><span class="mono">${esc(i.id)}</span> ${badge(i.state)} <small>${esc(i.title || '')}</small>
-      <span style="margin-left:auto">${actions}</span></h2>
+      <span class="actions">${actions}</span></h2>
     <dl class="kv"><dt>Priority</dt><dd>${esc(i.priority)}</dd>
       <dt>Attempts</dt><dd>${(i.attempts || []).length} of ${esc(i.max_attempts)}</dd>
       <dt>Agent</dt><dd class="mono">${esc(i.agent || '—')}</dd>
@@ -391,9 +374,9 @@ async function refreshChart() {
   try {
     const doc = await api('/api/v1/series');
     el.innerHTML = `<div class="grid">
-      ${panel('Throughput (items/min)', doc.points, [['done', 'var(--ok)'], ['failed', 'var(--bad)']], true)}
-      ${panel('Item duration (s)', doc.points, [['avg_duration_s', 'var(--accent)'], ['max_duration_s', 'var(--warn)']], false)}
-      ${panel('Queue depth', doc.points, [['pending', 'var(--idle)'], ['leased', 'var(--warn)']], false)}
+      ${panel('Throughput (items/min)', doc.points, [['done', 'ok'], ['failed', 'bad']], true)}
+      ${panel('Item duration (s)', doc.points, [['avg_duration_s', 'accent'], ['max_duration_s', 'warn']], false)}
+      ${panel('Queue depth', doc.points, [['pending', 'idle'], ['leased', 'warn']], false)}
     </div>`;
   } catch (e) { el.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
@@ -414,7 +397,8 @@ function panel(title, pts, series, bars) {
   g += `<text x="${L}" y="${H - 4}">-60m</text><text x="${(L + W) / 2}" y="${H - 4}" text-anchor="middle">-30m</text>` +
        `<text x="${W - 4}" y="${H - 4}" text-anchor="end">now</text>`;
   const bw = Math.max(1, (W - L - 4) / n / series.length - 0.5);
-  series.forEach(([k, color], si) => {
+  series.forEach(([k, tone], si) => {
+    const color = `var(--${tone})`;  // an SVG presentation attribute, not a style (CSP)
     if (bars) {
       pts.forEach((p, i) => {
         if (!p[k]) return;
@@ -433,8 +417,8 @@ function panel(title, pts, series, bars) {
       });
     }
   });
-  const legend = series.map(([k, c]) => `<span><i style="background:${c}"></i>${k.replace(/_/g, ' ')}</span>`).join('');
-  return `<div><div class="legend"><b style="color:var(--fg)">${esc(title)}</b>${legend}</div>
+  const legend = series.map(([k, tone]) => `<span><i class="tone-${tone}"></i>${k.replace(/_/g, ' ')}</span>`).join('');
+  return `<div><div class="legend"><b>${esc(title)}</b>${legend}</div>
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">${g}</svg></div>`;
 }
 function niceMax(v) {

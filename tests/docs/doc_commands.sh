@@ -77,6 +77,12 @@ cleanup() {
     sleep 1
     kill -KILL "${pids[@]}" 2>/dev/null || true
   fi
+  # Whatever a doc mounted under the sandbox (a tmpfs to fill, ...), deepest first, then the
+  # runner's own mounts.
+  local m
+  for m in $(awk -v t="$T" 'index($2, t "/") == 1 {print $2}' /proc/self/mounts | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
   umount /etc/hosts 2>/dev/null || true
   umount /etc /usr/local /var/lib 2>/dev/null || true
   if [[ "${HARNESS_KEEP_TEMP:-0}" == 1 ]]; then

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -102,6 +103,13 @@ class DashboardTest : public ::testing::Test {
                            << "echo \"finished $HARNESS_ITEM_ID\"\n";
     chmod(script_.c_str(), 0755);
     config_.command = {script_};
+  }
+  // With a pool, a clean stop: the controller stops the agents it launched (they would outlive
+  // the SIGKILL that ends the controller otherwise, and dial its port for ever).
+  void TearDown() override {
+    if (controller_ == nullptr || config_.launcher != "process") return;
+    controller_->Signal(SIGTERM);
+    controller_->Wait();
   }
   void UseTokens() {
     WriteTokenFile(tmp_.Sub("admin.token"), kAdmin);
@@ -200,6 +208,18 @@ TEST_F(DashboardTest, ThePagesComeFromTheBinaryWithoutAToken) {
   }
   // The data still needs a token.
   EXPECT_EQ(Get("/api/v1/status").status, 401);
+  // Every answer, pages, API and errors alike, carries the strict headers: the pages run only
+  // their own script and style sheet from this origin, are never framed, send no Referer.
+  for (const HttpResult& r : {page, js, Get("/api/v1/status"), Get("/ui/nope.js")}) {
+    const std::string csp = HeaderValue(r, "Content-Security-Policy");
+    EXPECT_TRUE(absl::StartsWith(csp, "default-src 'self';")) << r.headers;
+    EXPECT_TRUE(absl::StrContains(csp, "script-src 'self';")) << csp;
+    EXPECT_TRUE(absl::StrContains(csp, "style-src 'self';")) << csp;
+    EXPECT_TRUE(absl::StrContains(csp, "frame-ancestors 'none'")) << csp;
+    EXPECT_FALSE(absl::StrContains(csp, "unsafe")) << csp;
+    EXPECT_EQ(HeaderValue(r, "X-Content-Type-Options"), "nosniff") << r.headers;
+    EXPECT_EQ(HeaderValue(r, "Referrer-Policy"), "no-referrer") << r.headers;
+  }
   HttpResult who = Get("/api/v1/whoami", kRead);
   ASSERT_EQ(who.status, 200);
   EXPECT_EQ(json::parse(who.body)["role"], "read");
@@ -317,6 +337,33 @@ TEST_F(DashboardTest, TheSeriesCountsTheItemsThatEndedThisMinute) {
       absl::Seconds(20)));
 }
 
+// An item parked after its last attempt failed is a failure of its minute, as a failed one is.
+TEST_F(DashboardTest, TheSeriesCountsAParkedItemAsFailed) {
+  UsePool(1);
+  config_.command = {"/bin/sh", "-c", "echo broken; exit 3"};
+  Start();
+  v1::ItemSpec s = MakeItem("doomed", "fails every time");
+  s.set_max_attempts(1);
+  Submit(controller_->control(), {s});
+  ASSERT_TRUE(WaitFor([&] { return Status().queue().parked() == 1; }, absl::Seconds(60)));
+  std::string last;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        HttpResult r = Get("/api/v1/series");
+        if (r.status != 200) return false;
+        last = r.body;
+        int64_t failed = 0, done = 0;
+        const json doc = json::parse(r.body);
+        for (const json& p : doc["points"]) {
+          failed += p["failed"].get<int64_t>();
+          done += p["done"].get<int64_t>();
+        }
+        return failed == 1 && done == 0;
+      },
+      absl::Seconds(20)))
+      << last << "\n" << Get("/api/v1/items/doomed").body;
+}
+
 // Drives the page like a person: it must show the agents working on items, then the items done,
 // without a reload (the status stream pushes; the page refetches what changed).
 TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
@@ -328,6 +375,13 @@ TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
       Chromium::Start(tmp_.Sub("profile"), 1400, 1000, tmp_.Sub("chromium.log"));
   ASSERT_TRUE(browser.ok()) << browser.status();
   Chromium& b = **browser;
+  // Whatever the Content-Security-Policy blocks (an inline style or script) is recorded.
+  ASSERT_TRUE(b.Call("Page.addScriptToEvaluateOnNewDocument",
+                     {{"source",
+                       "window.cspViolations = []; document.addEventListener("
+                       "'securitypolicyviolation', e => window.cspViolations.push("
+                       "e.violatedDirective + ' ' + (e.blockedURI || e.sample)));"}})
+                  .ok());
   ASSERT_TRUE(b.Navigate(base_ + "/").ok());
   // Both agents appear, working on items, with the queue's counts.
   EXPECT_TRUE(b.WaitUntil(
@@ -336,6 +390,15 @@ TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
       << b.Eval("document.body.innerText").value_or(json()).dump();
   EXPECT_TRUE(b.WaitUntil("document.querySelector('#conn').textContent === 'live'",
                           absl::Seconds(10)));
+  // Each shows the last line its item's command printed (streamed by agentd) and how long the
+  // item has run (from the snapshot itself: nothing else is fetched for it).
+  EXPECT_TRUE(b.WaitUntil(
+      "[...document.querySelectorAll('#agents tr[data-agent]')].every(r => "
+      "r.querySelector('td.output').textContent === "
+      "'started ' + r.querySelector('td.item a').textContent && "
+      "/^[0-9]+s$/.test(r.querySelector('td.elapsed').textContent))",
+      absl::Seconds(30)))
+      << b.Eval("document.querySelector('#agents').innerText").value_or(json()).dump();
   EXPECT_TRUE(b.WaitUntil(
       "document.querySelector('#count-pending b').textContent === '3' && "
       "document.querySelector('#count-leased b').textContent === '2'",
@@ -380,6 +443,8 @@ TEST_F(DashboardTest, ChromiumShowsLiveAgentsAndItemsAndTheirUpdates) {
       absl::Seconds(30)))
       << b.Eval("document.querySelector('#item-detail').innerText").value_or(json()).dump();
   ASSERT_TRUE(b.Screenshot(ArtifactDir() + "/dashboard-item.png").ok());
+  // Every view drew under the strict policy: nothing was blocked.
+  EXPECT_EQ(b.Eval("window.cspViolations.join('; ')").value_or(json()), json(""));
 }
 
 // With tokens on, the page reads the stream through fetch() with the pasted token, and shows the

@@ -155,6 +155,31 @@ TEST_F(GitEndToEnd, AgentsTheControllerLaunchesWorkInWorktreesAndLandEveryItem) 
   EXPECT_EQ(Git({"-C", repo_, "rev-parse", "main"}), base_) << "agents never move a branch";
 }
 
+// `controller --config harness.yaml` with `repo.path: repo`, both relative to the controller's
+// working directory: its launched agents run in their own folders and still find the repository.
+TEST_F(GitEndToEnd, LaunchedAgentsFindARepositoryGivenByARelativePath) {
+  controller_.reset();
+  config_.launcher = "process";
+  config_.parallel_agents = 2;
+  config_.command = {"/bin/sh", script_};
+  config_.repo_path = "repo";
+  config_.extra_yaml = "  agent_startup_stagger: 0\n";
+  // Run from the test's folder with the config (which Start writes there) named relatively.
+  config_.wrapper = {"/bin/sh", "-c", "cd \"$0\" && exec \"$1\" --config harness.yaml",
+                     tmp_.path()};
+  controller_ = ControllerProcess::Start(config_, tmp_.path());
+  ASSERT_NE(controller_, nullptr);
+  absl::Cleanup stop = [&] {
+    controller_->Signal(SIGTERM);
+    controller_->Wait();
+  };
+  Submit(controller_->control(), {MakeItem("r1", "ok"), MakeItem("r2", "ok")});
+  ASSERT_TRUE(WaitFor([&] { return Done() == 2; }, absl::Seconds(60)))
+      << GetStatus(controller_->control()).DebugString();
+  ExpectResultBranch("r1", GetItem(controller_->control(), "r1").attempts(0).agent());
+  ExpectResultBranch("r2", GetItem(controller_->control(), "r2").attempts(0).agent());
+}
+
 TEST_F(GitEndToEnd, AgentsWithoutARepositoryAndWithAFileUrlWorkBesideLocalOnes) {
   auto batch = [&](int from, int to) {
     std::vector<v1::ItemSpec> items;

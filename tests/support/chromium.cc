@@ -44,6 +44,10 @@ absl::StatusOr<std::unique_ptr<Chromium>> Chromium::Start(const std::string& pro
   if (pid == 0) {
     ::dup2(in[0], 3);
     ::dup2(out[1], 4);
+    // dup2 onto the same number keeps O_CLOEXEC (a process with no other files open gets its
+    // pipe as fd 3 already): clear it, or the browser finds no pipe.
+    ::fcntl(3, F_SETFD, 0);
+    ::fcntl(4, F_SETFD, 0);
     int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (log >= 0) {
       ::dup2(log, 1);

@@ -3,6 +3,10 @@
 
 #include <curl/curl.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+
 namespace harness::testing {
 namespace {
 
@@ -30,6 +34,8 @@ HttpResult HttpFetch(const std::string& url, const std::vector<std::string>& hea
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.headers);
   if (!ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
   CURLcode rc = curl_easy_perform(curl);
   if (rc != CURLE_OK) {
@@ -43,6 +49,17 @@ HttpResult HttpFetch(const std::string& url, const std::vector<std::string>& hea
   curl_slist_free_all(list);
   curl_easy_cleanup(curl);
   return r;
+}
+
+std::string HeaderValue(const HttpResult& r, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(r.headers, "\r\n")) {
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(0, colon)), name)) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    }
+  }
+  return "";
 }
 
 }  // namespace harness::testing

@@ -12,7 +12,11 @@ struct HttpResult {
   std::string body;
   std::string content_type;
   std::string curl_error;
+  std::string headers;  // the answer's header lines, as received ("Name: value\r\n" each)
 };
+
+// The value of the answer's header `name` (case-insensitive), "" when it has none.
+std::string HeaderValue(const HttpResult& r, const std::string& name);
 
 // `headers`: "Name: value" lines. `ca_file`: the CA to trust for https:// (empty: http only).
 HttpResult HttpFetch(const std::string& url, const std::vector<std::string>& headers = {},
