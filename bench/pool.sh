@@ -282,11 +282,11 @@ run_recovery() {
     lat=$(awk -v a="$t_kill" -v b="$t_start" 'BEGIN { printf "%.4f", b - a }')
     samples+=("$lat")
     # The steps, from the logs (stamps in ms).
-    local clog=$run_dir/controller.log alog=$run_dir/state/agents/$taker/agentd.log
+    local clog=$run_dir/controller.log
     local seen ended granted
     seen=$(grep -m1 "$holder (slot [0-9]*, pid $pid) killed by signal 9" "$clog" || true)
-    ended=$(grep -m1 "lease of item $id (token .*) ended: its agent died" "$clog" || true)
-    granted=$(grep -m1 "acquired item $id (lease [0-9]*) .*attempt 2" "$alog" || true)
+    ended=$(grep -m1 "item expired item=$id .*reason=\"its agent died" "$clog" || true)
+    granted=$(grep -m1 "item granted item=$id agent=$taker .*attempt=2" "$clog" || true)
     if [ -n "$seen" ] && [ -n "$ended" ] && [ -n "$granted" ]; then
       local e_seen e_ended e_granted
       e_seen=$(log_epoch "$seen"); e_ended=$(log_epoch "$ended"); e_granted=$(log_epoch "$granted")
@@ -354,9 +354,12 @@ run_scaling() {
     done
     local last_ms
     last_ms=$(hctl items --state "done" --json | jq '[.. | objects | .updated_at_unix_ms? // empty] | max')
-    # Items each agent took, from the agents' logs: "min max".
-    local spread f
-    spread=$(for f in "$run_dir"/state/agents/*/agentd.log; do grep -c "acquired item s-" "$f" || true; done | stats)
+    # Items each agent took, from the controller's grants: "min max".
+    local spread a
+    spread=$(for a in "$run_dir"/state/agents/*/; do
+      a=$(basename "$a")
+      grep -c "item granted item=s-[^ ]* agent=$a " "$run_dir/controller.log" || true
+    done | stats)
     local fewest most
     read -r fewest _ most <<<"$spread"
     stop_controller
