@@ -219,7 +219,7 @@ run_start() {
     local fresh started registered
     fresh=$(tail -n +"$((lines_before + 1))" "$run_dir/controller.log")
     started=$(grep -m1 "started agent-1 (slot 1) in container" <<<"$fresh" || true)
-    registered=$(grep -m1 "agent agent-1 registered" <<<"$fresh" || true)
+    registered=$(grep -m1 "agent registered agent=agent-1 " <<<"$fresh" || true)
     if [ -n "$started" ] && [ -n "$registered" ] && [ -n "$cmd" ]; then
       local e_started e_registered
       e_started=$(log_epoch "$started"); e_registered=$(log_epoch "$registered")
@@ -279,7 +279,7 @@ run_kill() {
     local fresh seen ended
     fresh=$(tail -n +"$((lines_before + 1))" "$run_dir/controller.log")
     seen=$(grep -m1 "$holder (slot [0-9]*, container ${cid:0:12}) killed by signal 9" <<<"$fresh" || true)
-    ended=$(grep -m1 "lease of item $id (token .*) ended: its agent died" <<<"$fresh" || true)
+    ended=$(grep -m1 "item expired item=$id .*reason=\"its agent died" <<<"$fresh" || true)
     if [ -n "$seen" ] && [ -n "$ended" ]; then
       local e_seen e_ended
       e_seen=$(log_epoch "$seen"); e_ended=$(log_epoch "$ended")

@@ -171,7 +171,7 @@ for t in $(seq 1 "$trials"); do
   t0_ms=$("$py" -c "print(int($t0*1000))")
   echo "scale=3; ($lease_ms - $t0_ms) / 1000" | bc >>"$tmp/start.samples"
   task_ms=$(ms_of "$line" "as swarm task")
-  reg_ms=$(ms_of "$line" "agent agent-1 registered")
+  reg_ms=$(ms_of "$line" "agent registered agent=agent-1 ")
   echo "$((task_ms - t0_ms)) $((reg_ms - task_ms)) $((lease_ms - reg_ms))" >>"$tmp/start.steps"
   log "  trial $t: $(tail -1 "$tmp/start.samples") s (task/registered/lease ms: $(tail -1 "$tmp/start.steps"))"
   wait_for 60 '[[ $(state "s$t") == done ]]' || die "s$t not done"

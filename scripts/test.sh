@@ -167,6 +167,8 @@ if wanted release; then
     "${docker_exclude[@]}" "${ctest_args[@]}"
   if ((${#docker_env[@]})); then
     step "release: docker tests (docker/README.md)" run_doc_block docker/README.md docker-tests
+    step "release: containers benchmark (docs/PERFORMANCE.md)" \
+      run_doc_block docs/PERFORMANCE.md perf-containers
   fi
   # docker-compose (docker/docker-compose.yml) with the same images; skips itself, saying so,
   # without HARNESS_DOCKER_TESTS (installs docker-compose when missing).
