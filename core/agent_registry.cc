@@ -213,6 +213,7 @@ std::optional<AgentInfo> AgentRegistry::Get(const std::string& agent_id) const {
   if (it == agents_.end()) return std::nullopt;
   AgentInfo info = it->second.info;
   info.health = HealthOf(it->second, clock_->Now());
+  info.stopped_cleanly = it->second.stop_reported;
   return info;
 }
 
@@ -224,6 +225,7 @@ std::vector<AgentInfo> AgentRegistry::List() const {
     for (const auto& [id, e] : agents_) {
       out.push_back(e.info);
       out.back().health = HealthOf(e, now);
+      out.back().stopped_cleanly = e.stop_reported;
     }
   }
   std::sort(out.begin(), out.end(),

@@ -55,6 +55,7 @@ struct AgentInfo {
   bool connected = false;
   bool draining = false;
   bool exited = false;  // its process is known to have ended (MarkExited): dead at once
+  bool stopped_cleanly = false;  // it said it stopped (a drain or stop ended): silence expected
   int pid = 0;
   std::string host;
   std::string version;

@@ -83,7 +83,11 @@ std::vector<Event> StateWatch::Look(const std::vector<AgentInfo>& agents,
       agent_event(a, "agent_registered",
                   absl::StrCat("pid ", a.pid, a.host.empty() ? "" : " on ", a.host));
     }
-    if (known && seen.health != a.health) {
+    // An agent that said it stopped (a drain or stop ended), or was already seen stopped, only
+    // falls silent: its health going suspect and dead is not news (agent_stopped is). A crash
+    // says nothing first: its agent_dead stays.
+    const bool quiet = a.stopped_cleanly || (known && seen.state == AgentState::kStopped);
+    if (known && seen.health != a.health && !quiet) {
       agent_event(a, absl::StrCat("agent_", HealthName(a.health)), "");
     } else if (!known && a.health != Health::kHealthy) {
       agent_event(a, absl::StrCat("agent_", HealthName(a.health)), "");

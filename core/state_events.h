@@ -22,7 +22,8 @@ Event EventOfLeaseEnded(const LeaseEnded& ended);
 Event EventOfItemChanged(const ItemChanged& changed);
 
 // Turns successive looks at the agents and the pool's slots into events: agent_registered (a
-// new session), agent_healthy / agent_suspect / agent_dead (a change of health),
+// new session), agent_healthy / agent_suspect / agent_dead (a change of health, until the agent
+// is seen stopped),
 // agent_drained (told to drain), agent_stopped (its state became stopped), pool_slot_failed.
 class StateWatch {
  public:

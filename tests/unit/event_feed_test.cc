@@ -170,5 +170,42 @@ TEST(StateEvents, ALeaseEndIsNamedByItsOutcomeWithTheLeaseTokenAndAttempt) {
   EXPECT_EQ(EventOfLeaseEnded(e).kind, "item_expired");
 }
 
+// A drained agent says it stopped and then falls silent: agent_stopped is the news, not the
+// suspect and dead that its silence makes of its health afterwards (they read like a crash).
+TEST(StateWatch, AnAgentThatStoppedCleanlyIsNotReportedSuspectAndDeadAfterwards) {
+  StateWatch watch;
+  AgentInfo a;
+  a.id = "agent-2";
+  a.session_id = "s1";
+  a.state = AgentState::kIdle;
+  ASSERT_EQ(watch.Look({a}, {}).size(), 1u);  // registered
+  a.draining = true;
+  ASSERT_EQ(watch.Look({a}, {}).at(0).kind, "agent_drained");
+  a.state = AgentState::kStopped;
+  a.stopped_cleanly = true;
+  std::vector<Event> ev = watch.Look({a}, {});
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, "agent_stopped");
+  a.health = Health::kSuspect;
+  EXPECT_TRUE(watch.Look({a}, {}).empty());
+  a.health = Health::kDead;
+  EXPECT_TRUE(watch.Look({a}, {}).empty());
+
+  // Stop and silence seen in one look: still only agent_drained and agent_stopped.
+  AgentInfo b;
+  b.id = "agent-3";
+  b.session_id = "s1";
+  b.state = AgentState::kWorking;
+  ASSERT_EQ(watch.Look({b}, {}).size(), 1u);  // registered
+  b.draining = true;
+  b.state = AgentState::kStopped;
+  b.stopped_cleanly = true;
+  b.health = Health::kSuspect;
+  ev = watch.Look({b}, {});
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, "agent_drained");
+  EXPECT_EQ(ev[1].kind, "agent_stopped");
+}
+
 }  // namespace
 }  // namespace harness
