@@ -141,8 +141,10 @@ TEST_F(GitFetch, AnAgentThatGoesAwayMidStreamLeavesNoTempFileBehind) {
     ASSERT_EQ(msg.part_case(), v1::FetchBaseResponse::kHeader);
     ASSERT_TRUE(reader->Read(&msg));
     ASSERT_EQ(msg.part_case(), v1::FetchBaseResponse::kPackData);
-    // Mid-stream: the pack is in a file without a name, held open by the controller.
-    EXPECT_EQ(SpoolFilesHeld(), 1);
+    // Mid-stream: the pack is in a file without a name, held open by the controller (at most
+    // one: under load the server may already have sent it all and closed it; the name is the
+    // point, and there never is one).
+    EXPECT_LE(SpoolFilesHeld(), 1);
     EXPECT_EQ(SpoolEntries(), 0);
     ctx->TryCancel();
     while (reader->Read(&msg)) {
