@@ -109,7 +109,7 @@ run() {
     echo "$rc" >"$out/$name.failed"
   fi
   grep '^{' "$out/$name.json" | sed "s/^/{\"run\":\"$name\",\"line\":/; s/\$/}/" >>"$out/raw.jsonl" || true
-  log "$name: $(( SECONDS - t0 )) s: $(grep '^{' "$out/$name.json" | tail -n 1 | cut -c1-200)"
+  log "$name: $(( SECONDS - t0 )) s (load average $(cut -d' ' -f1 /proc/loadavg)): $(grep '^{' "$out/$name.json" | tail -n 1 | cut -c1-200)"
 }
 
 # Row 5: a controller (port 0, no pool, no repository) and one agentd; once the agent shows idle
@@ -157,6 +157,7 @@ t_all=$SECONDS
 } >"$out/meta.json"
 for p in $(seq 1 "$passes"); do
   log "pass $p of $passes (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "{\"pass\":$p,\"at\":\"$(date -u +%FT%TZ)\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$out/passes.jsonl"
   if want 1; then
     run "p$p-noop16-harness" "${load_gen[@]}" --agents 16 --items "$items"
     run "p$p-noop16-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
@@ -267,20 +268,22 @@ if "4" in only:
     over = [None if l is None or n is None else 1000.0 * agents / l - 1000.0 * agents / n
             for l, n in zip(local, none)]
     rows.append(("the same with `--repo local` (worktree reset + commit check per item): items/s; per-item overhead beyond row 3 (4 / items/s, local minus none)",
-                 f"{cells(local, num)}/s; {cells(over, lambda v: '-' if v is None else f'{v:.1f} ms')}",
+                 f"{cells(local, num)} items/s; {cells(over, lambda v: '-' if v is None else f'{v:.1f} ms')}",
                  "-", "-", "< 5 ms per item", met([None if o is None else o < 5 for o in over])))
 if "5" in only:
     idle = [line(f"p{p}-idle-harness") for p in P]
     rss = [None if j is None else j["rss_kb"] / 1024.0 for j in idle]
     th = [None if j is None else j["threads"] for j in idle]
     anon = [None if j is None else j["rss_anon_kb"] / 1024.0 for j in idle]
-    rows.append(("agentd idle RSS / threads (VmRSS; RssAnon in brackets)",
-                 " / ".join("-" if r is None else f"{r:.1f} MB ({a:.1f} MB anon) / {t}" for r, a, t in zip(rss, anon, th)),
+    rows.append(("agentd idle RSS / threads (VmRSS, of which anonymous)",
+                 " / ".join("-" if r is None else f"{r:.1f} MB, {t} threads ({a:.1f} MB anon)" for r, a, t in zip(rss, anon, th)),
                  "-", "-", "<= 12 MB RSS", met([None if r is None else r <= 12 for r in rss])))
 
 meta = json.load(open(os.path.join(out, "meta.json")))
-print(f"bench/compare.sh, {meta['started']}, commit {meta['commit']}, {meta['cores']} cores, load average at start {meta['loadavg']}; "
-      f"{passes} passes (figures: pass 1 / pass 2 ...), {elapsed} s in all; raw lines in {out}/raw.jsonl")
+loads = [json.loads(l) for l in open(os.path.join(out, "passes.jsonl"))]
+print(f"bench/compare.sh, {meta['started']}, commit {meta['commit']}, {meta['cores']} cores; "
+      f"{passes} passes (figures: pass 1 / pass 2 ...), {elapsed} s in all; load average (1/5/15 min) at each pass's start: "
+      + "; ".join(f"{l['pass']}: {l['loadavg']}" for l in loads) + f"; raw lines in {out}/raw.jsonl")
 print()
 print("| figure | harness | peer in the same sitting | ratio | target | met |")
 print("|---|---|---|---|---|---|")
