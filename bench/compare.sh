@@ -19,6 +19,7 @@
 #                     3  exec /bin/true, 4 real agentd (bench/agents.sh --repo none)
 #                        vs BullMQ 4 workers x 1 --work exec
 #                     4  the same with --repo local: per-item overhead beyond row 3, in ms
+#                        (row 3's harness run is made for it when row 3 is not selected)
 #                     5  agentd idle: VmRSS and threads of one agentd registered and idle
 #   --out DIR         where the raw JSON lines, logs and the table go (default: a new temp dir)
 #
@@ -30,7 +31,7 @@ set -euo pipefail
 
 prog=bench/compare.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-usage() { sed -n '6,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '6,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--passes P] [--items N] [--exec-items M] [--only ROWS] [--out DIR]" >&2; exit 2; }
 log() { echo "$prog: $*" >&2; }
 die() { echo "$prog: error: $*" >&2; exit 1; }
@@ -173,6 +174,8 @@ for p in $(seq 1 "$passes"); do
     run "p$p-exec-bullmq" "${bullmq[@]}" --items "$exec_items" --workers 4 --concurrency 1 --work exec
   fi
   if want 4; then
+    # Row 4's overhead is measured against row 3's harness run of the same pass.
+    want 3 || run "p$p-exec-harness" "${agents[@]}" --repo none
     run "p$p-local-harness" "${agents[@]}" --repo local
   fi
   if want 5; then
@@ -290,3 +293,8 @@ print("|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 PY
+failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ')
+if [ -n "$failed" ]; then
+  log "runs that failed (their cells show -; see NAME.log in $out): $failed"
+  exit 1
+fi
