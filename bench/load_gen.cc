@@ -9,6 +9,9 @@
 //                   agent sends want_work once, then answers every lease with a `complete`
 //                   (acquire_next set), which brings the next lease; same figures, acquire
 //                   latency from sending want_work/complete to the lease arriving.
+//                   Lifecycle and stream also report the store's commit rounds during the run and
+//                   their mean sync time (from the controller's /metrics, its HTTP listener on
+//                   127.0.0.1 port 0): 1000 / store_round_mean_ms is the fsync floor of one agent.
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
@@ -24,8 +27,11 @@
 //
 // Agents use the gRPC callback API (a chain of calls per agent, no thread per agent), each on
 // its own connection.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,12 +44,15 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "config/flags.h"
@@ -111,6 +120,7 @@ long RssKb(pid_t pid) {
 struct Controller {
   std::unique_ptr<ChildProcess> process;
   std::string address;
+  std::string http_address;  // HOST:PORT of /metrics; empty when the listener is off
   std::string state_dir;
   std::string base;  // the run's dir: state dir, controller output and log
 };
@@ -139,20 +149,42 @@ std::vector<std::string> ControllerArgv(const Args& args, const std::string& lis
 }
 
 // Starts the controller on a fresh state dir and any free port; waits until it is listening.
+// With `metrics`, its HTTP listener is on too (127.0.0.1 port 0, through a harness.yaml of the
+// run's own), for the store figures of /metrics.
 Controller StartController(const Args& args, const std::string& tag,
-                           const std::vector<std::string>& extra = {}) {
+                           const std::vector<std::string>& extra = {}, bool metrics = false) {
   Controller c;
   c.base = absl::StrCat(args.dir, "/load-gen-", ::getpid(), "-", tag);
   std::filesystem::remove_all(c.base);
   std::filesystem::create_directories(c.base);
   c.state_dir = c.base + "/state";
   std::string out = c.base + "/controller.out";
+  std::vector<std::string> more = extra;
+  if (metrics) {
+    const std::string yaml = c.base + "/harness.yaml";
+    if (absl::Status s = WriteFileAtomically(yaml, "harness:\n  http: {listen: 127.0.0.1:0}\n");
+        !s.ok()) {
+      std::fprintf(stderr, "load_gen: %s\n", std::string(s.message()).c_str());
+      std::exit(1);
+    }
+    more.insert(more.end(), {"--config", yaml});
+  }
   c.process = std::make_unique<ChildProcess>(ChildProcess::Spawn(
-      ControllerArgv(args, "127.0.0.1:0", c.state_dir, extra), out, c.base + "/controller.log"));
+      ControllerArgv(args, "127.0.0.1:0", c.state_dir, more), out, c.base + "/controller.log"));
   for (int i = 0; i < 2000; ++i) {
     absl::StatusOr<std::string> s = ReadFile(out);
-    if (s.ok() && s->find('\n') != std::string::npos && s->rfind("listening on ", 0) == 0) {
-      c.address = s->substr(13, s->find('\n') - 13);
+    size_t at = s.ok() ? s->find("listening on ") : std::string::npos;
+    if (at != std::string::npos && (at == 0 || (*s)[at - 1] == '\n') &&
+        s->find('\n', at) != std::string::npos) {
+      c.address = s->substr(at + 13, s->find('\n', at) - at - 13);
+      if (metrics) {
+        absl::StatusOr<std::string> h = ReadFile(c.state_dir + "/http.addr");
+        if (!h.ok() || h->empty()) {
+          std::fprintf(stderr, "load_gen: no %s/http.addr\n", c.state_dir.c_str());
+          std::exit(1);
+        }
+        c.http_address = h->substr(0, h->find('\n'));
+      }
       return c;
     }
     absl::SleepFor(absl::Milliseconds(10));
@@ -160,6 +192,74 @@ Controller StartController(const Args& args, const std::string& tag,
   std::fprintf(stderr, "load_gen: the controller did not start (see %s/controller.log)\n",
                c.base.c_str());
   std::exit(1);
+}
+
+// The body of GET http://`address``path` (HTTP/1.0, read to the end); an error says why not.
+absl::StatusOr<std::string> HttpGet(const std::string& address, const std::string& path) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad HTTP address \"", address, "\""));
+  }
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("bad HTTP host in \"", address, "\""));
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket() failed");
+  std::string resp;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", address));
+  }
+  const std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot send to ", address));
+  }
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  const size_t body = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || resp.find(" 200 ") != resp.find(' ') ||
+      body == std::string::npos) {
+    return absl::UnavailableError(
+        absl::StrCat("GET ", path, " from ", address, ": ", resp.substr(0, resp.find('\r'))));
+  }
+  return resp.substr(body + 4);
+}
+
+// The store's counters from /metrics: commit rounds, and the count and sum of their syncs.
+struct StoreFigures {
+  double rounds = 0;
+  double sync_count = 0;
+  double sync_sum_s = 0;
+};
+
+// Reads the store's figures from the controller's /metrics; false (after saying why) if not.
+bool ScrapeStore(const Controller& c, StoreFigures* f) {
+  absl::StatusOr<std::string> body = HttpGet(c.http_address, "/metrics");
+  if (!body.ok()) {
+    std::fprintf(stderr, "load_gen: %s\n", std::string(body.status().message()).c_str());
+    return false;
+  }
+  int found = 0;
+  for (absl::string_view line : absl::StrSplit(*body, '\n')) {
+    std::vector<absl::string_view> kv = absl::StrSplit(line, ' ');
+    if (kv.size() != 2) continue;
+    double* to = kv[0] == "harness_store_commit_rounds_total"            ? &f->rounds
+                 : kv[0] == "harness_store_sync_duration_seconds_count" ? &f->sync_count
+                 : kv[0] == "harness_store_sync_duration_seconds_sum"   ? &f->sync_sum_s
+                                                                         : nullptr;
+    if (to != nullptr && absl::SimpleAtod(kv[1], to)) ++found;
+  }
+  if (found != 3) {
+    std::fprintf(stderr, "load_gen: /metrics lacks the store's figures (%d of 3 found)\n", found);
+    return false;
+  }
+  return true;
 }
 
 // Registers `id` (unary) and keeps its session id; prints why not.
@@ -287,25 +387,46 @@ bool SubmitNoops(v1::ControlService::Stub* control, const Args& args,
 }
 
 // The JSON line of lifecycle and stream mode.
+// `before` and `after` are the store's figures at the clock's start and end: the line gives the
+// commit rounds in between and their mean sync time (null when a scrape failed).
 void PrintItemsLine(const char* mode, const Args& args, const Controller& c,
                     v1::ControlService::Stub* control, double secs, const std::vector<double>& lat,
-                    int64_t errors, double cpu) {
+                    int64_t errors, double cpu, const std::optional<StoreFigures>& before,
+                    const std::optional<StoreFigures>& after) {
   v1::StatusSnapshot status;
   grpc::ClientContext ctx;
   control->Status(&ctx, v1::StatusRequest(), &status);
+  std::string rounds = "null", round_ms = "null";
+  if (before && after) {
+    rounds = absl::StrCat(static_cast<long long>(after->rounds - before->rounds));
+    const double n = after->sync_count - before->sync_count;
+    if (n > 0) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.4f", 1000 * (after->sync_sum_s - before->sync_sum_s) / n);
+      round_ms = buf;
+    }
+  }
   std::printf(
       "{\"bench\":\"load_gen\",\"mode\":\"%s\",\"agents\":%lld,\"items\":%lld,\"seconds\":%.3f,"
       "\"items_per_s\":%.0f,\"acquire_p50_ms\":%.3f,\"acquire_p99_ms\":%.3f,\"done\":%lld,"
-      "\"errors\":%lld,\"controller_cpu_s\":%.2f,\"controller_rss_kb\":%ld}\n",
+      "\"errors\":%lld,\"controller_cpu_s\":%.2f,\"controller_rss_kb\":%ld,"
+      "\"store_rounds\":%s,\"store_round_mean_ms\":%s}\n",
       mode, static_cast<long long>(args.agents), static_cast<long long>(args.items), secs,
       args.items / secs, Percentile(lat, 0.5), Percentile(lat, 0.99),
       static_cast<long long>(status.queue().done()), static_cast<long long>(errors), cpu,
-      RssKb(c.process->pid()));
+      RssKb(c.process->pid()), rounds.c_str(), round_ms.c_str());
   std::fflush(stdout);
 }
 
+// The store's figures now, or nothing (said on stderr) when /metrics cannot be read.
+std::optional<StoreFigures> StoreNow(const Controller& c) {
+  StoreFigures f;
+  if (!ScrapeStore(c, &f)) return std::nullopt;
+  return f;
+}
+
 void RunLifecycle(const Args& args) {
-  Controller c = StartController(args, absl::StrCat("lc", args.agents));
+  Controller c = StartController(args, absl::StrCat("lc", args.agents), {}, /*metrics=*/true);
   std::vector<std::unique_ptr<LifecycleAgent>> agents;
   std::atomic<int64_t> remaining{args.items};
   absl::Notification all_done;
@@ -317,6 +438,7 @@ void RunLifecycle(const Args& args) {
     if (!agents.back()->Register()) std::exit(1);
   }
   auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
+  const std::optional<StoreFigures> store0 = StoreNow(c);
   double cpu0 = CpuSeconds(c.process->pid());
   absl::Time start = absl::Now();
   for (auto& a : agents) a->Start();
@@ -325,13 +447,14 @@ void RunLifecycle(const Args& args) {
   all_done.WaitForNotification();
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
   double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  const std::optional<StoreFigures> store1 = StoreNow(c);
   std::vector<double> lat;
   int64_t errors = 0;
   for (auto& a : agents) {
     lat.insert(lat.end(), a->latencies_ms().begin(), a->latencies_ms().end());
     errors += a->errors();
   }
-  PrintItemsLine("lifecycle", args, c, control.get(), secs, lat, errors, cpu);
+  PrintItemsLine("lifecycle", args, c, control.get(), secs, lat, errors, cpu, store0, store1);
   agents.clear();
   c.process->Signal(SIGTERM);
   c.process->Wait();
@@ -539,7 +662,7 @@ class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Control
 // Returns the process's exit status: 1 when the run failed (e.g. the controller does not take
 // work on the Session stream).
 int RunStream(const Args& args) {
-  Controller c = StartController(args, absl::StrCat("st", args.agents));
+  Controller c = StartController(args, absl::StrCat("st", args.agents), {}, /*metrics=*/true);
   StreamRun run(args.items);
   std::vector<std::unique_ptr<StreamAgent>> agents;
   for (int64_t i = 0; i < args.agents; ++i) {
@@ -548,6 +671,7 @@ int RunStream(const Args& args) {
     if (!agents.back()->Register()) std::exit(1);
   }
   auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
+  const std::optional<StoreFigures> store0 = StoreNow(c);
   double cpu0 = CpuSeconds(c.process->pid());
   absl::Time start = absl::Now();
   for (auto& a : agents) a->Start();
@@ -556,6 +680,7 @@ int RunStream(const Args& args) {
   run.ended().WaitForNotification();
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
   double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  const std::optional<StoreFigures> store1 = StoreNow(c);
   std::string failure = run.failure();
   // Stop: half-close (the controller then ends each stream with OK); streams still open after
   // a grace period, or every stream of a failed run, are cancelled. Reactors outlive OnDone.
@@ -580,7 +705,7 @@ int RunStream(const Args& args) {
       lat.insert(lat.end(), a->latencies_ms().begin(), a->latencies_ms().end());
       errors += a->errors();
     }
-    PrintItemsLine("stream", args, c, control.get(), secs, lat, errors, cpu);
+    PrintItemsLine("stream", args, c, control.get(), secs, lat, errors, cpu, store0, store1);
   } else {
     std::fprintf(stderr, "load_gen: %s\n", failure.c_str());
   }

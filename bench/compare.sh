@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Side by side with the peers: harness, BullMQ (bench/peers/bullmq) and graphile-worker
+# (bench/peers/graphile-worker) run alternately in one sitting, two passes, then the table of
+# issue 18 with ratios and targets. Every run's raw JSON line goes to the output folder.
+#
+# usage: bench/compare.sh --build DIR [--passes P] [--items N] [--exec-items M] [--only ROWS]
+#                         [--out DIR]
+#
+#   --build DIR       a build tree with controller/controller, agentd/agentd,
+#                     client/harnessctl and bench/load_gen
+#   --passes P        passes over the rows (default 2)
+#   --items N         no-op items of rows 1 and 2 (default 20000)
+#   --exec-items M    items of rows 3 and 4 (default 2000)
+#   --only ROWS       a comma list of the rows to run (default 1,2,3,4,5):
+#                     1  no-op lifecycles/s, 16 agents: load_gen --mode stream --agents 16
+#                        vs BullMQ 1 worker x 16 and graphile-worker 1 x 16
+#                     2  the same with 1 agent vs BullMQ 1 x 1 and graphile-worker 1 x 1, and
+#                        the fsync floor (1 / the mean commit round's sync time of that very run)
+#                     3  exec /bin/true, 4 real agentd (bench/agents.sh --repo none)
+#                        vs BullMQ 4 workers x 1 --work exec
+#                     4  the same with --repo local: per-item overhead beyond row 3, in ms
+#                        (row 3's harness run is made for it when row 3 is not selected)
+#                     5  agentd idle: VmRSS and threads of one agentd registered and idle
+#   --out DIR         where the raw JSON lines, logs and the table go (default: a new temp dir)
+#
+# In each pass, each row runs harness first, then its peers. Needs python3, node/npm (the kits
+# install their pinned packages on first use), redis-server and PostgreSQL 15
+# (apt-get install -y redis-server postgresql). Servers listen on 127.0.0.1 only, at free ports;
+# what this script starts itself (row 5) it stops by PID.
+set -euo pipefail
+
+prog=bench/compare.sh
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+usage() { sed -n '6,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--passes P] [--items N] [--exec-items M] [--only ROWS] [--out DIR]" >&2; exit 2; }
+log() { echo "$prog: $*" >&2; }
+die() { echo "$prog: error: $*" >&2; exit 1; }
+
+build="" passes=2 items=20000 exec_items=2000 only=1,2,3,4,5 out=""
+need_value() { [ $# -ge 2 ] || bad_usage "$1 needs a value"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) need_value "$@"; build=$2; shift 2 ;;
+    --passes) need_value "$@"; passes=$2; shift 2 ;;
+    --items) need_value "$@"; items=$2; shift 2 ;;
+    --exec-items) need_value "$@"; exec_items=$2; shift 2 ;;
+    --only) need_value "$@"; only=$2; shift 2 ;;
+    --out) need_value "$@"; out=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) bad_usage "unknown argument \"$1\"" ;;
+  esac
+done
+[ -n "$build" ] || bad_usage "--build DIR is required"
+[[ $passes =~ ^[1-9]$ ]] || bad_usage "--passes must be 1-9, got \"$passes\""
+[[ $items =~ ^[1-9][0-9]{0,6}$ ]] || bad_usage "--items must be a positive integer, got \"$items\""
+[[ $exec_items =~ ^[1-9][0-9]{0,6}$ ]] || bad_usage "--exec-items must be a positive integer, got \"$exec_items\""
+[[ $only =~ ^[1-5](,[1-5])*$ ]] || bad_usage "--only must be a comma list of 1-5, got \"$only\""
+want() { [[ ,$only, == *,$1,* ]]; }
+
+[ -d "$build" ] || die "build dir \"$build\" does not exist"
+build=$(cd "$build" && pwd)
+for b in controller/controller agentd/agentd client/harnessctl bench/load_gen; do
+  [ -x "$build/$b" ] || die "missing $build/$b (cmake --build $build -j2 --target controller agentd harnessctl load_gen)"
+done
+command -v python3 >/dev/null || die "python3 is needed (the table)"
+if want 1 || want 2 || want 3; then
+  command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed for the peers"
+  command -v redis-server >/dev/null || die "redis-server is needed: apt-get install -y redis-server"
+fi
+if want 1 || want 2; then
+  [ -x /usr/lib/postgresql/15/bin/postgres ] || die "PostgreSQL 15 is needed: apt-get install -y postgresql"
+fi
+
+if [ -z "$out" ]; then
+  out=$(mktemp -d "${TMPDIR:-/tmp}/harness-compare.XXXXXX") || die "cannot make a temp dir"
+else
+  mkdir -p "$out"
+fi
+out=$(cd "$out" && pwd)
+log "output folder: $out"
+
+# --- row 5's processes: ours, stopped by PID on any exit --------------------------------------
+idle_pids=()
+idle_tmp=""
+stop_idle() {
+  local pid
+  for pid in "${idle_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+  done
+  idle_pids=()
+  [ -n "$idle_tmp" ] && rm -rf "$idle_tmp"
+  idle_tmp=""
+}
+trap stop_idle EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# One run: NAME (the file stem in $out) and the command. Its stdout's JSON lines go to
+# NAME.json (and raw.jsonl), its stderr to NAME.log. A failure is noted, not fatal.
+run() {
+  local name=$1; shift
+  local t0=$SECONDS rc=0
+  log "$name: $*"
+  "$@" >"$out/$name.json" 2>"$out/$name.log" </dev/null || rc=$?
+  if [ $rc != 0 ]; then
+    log "$name: exit status $rc (see $out/$name.log): $(tail -n 2 "$out/$name.log" | tr '\n' ' ')"
+    echo "$rc" >"$out/$name.failed"
+  fi
+  grep '^{' "$out/$name.json" | sed "s/^/{\"run\":\"$name\",\"line\":/; s/\$/}/" >>"$out/raw.jsonl" || true
+  log "$name: $(( SECONDS - t0 )) s (load average $(cut -d' ' -f1 /proc/loadavg)): $(grep '^{' "$out/$name.json" | tail -n 1 | cut -c1-200)"
+}
+
+# Row 5: a controller (port 0, no pool, no repository) and one agentd; once the agent shows idle
+# and 5 s more have passed, agentd's VmRSS, RssAnon and Threads from /proc/PID/status.
+agentd_idle() {
+  idle_tmp=$(mktemp -d "${TMPDIR:-/tmp}/harness-compare-idle.XXXXXX")
+  local t=$idle_tmp
+  printf 'harness:\n  listen: 127.0.0.1:0\n  state_dir: state\n  parallel_agents: 0\n  agent:\n    launcher: none\n    command: ["/bin/true"]\n' >"$t/harness.yaml"
+  "$build/controller/controller" --config "$t/harness.yaml" >"$t/controller.out" 2>"$t/controller.log" &
+  idle_pids+=($!)
+  local cpid=$! start=$SECONDS
+  until [ -s "$t/state/controller.addr" ]; do
+    kill -0 "$cpid" 2>/dev/null || { cat "$t/controller.log" >&2; return 1; }
+    [ $((SECONDS - start)) -lt 60 ] || { echo "controller not listening after 60 s" >&2; return 1; }
+    sleep 0.05
+  done
+  local addr
+  addr=$(head -n 1 "$t/state/controller.addr")
+  "$build/agentd/agentd" --id idle-1 --controller "$addr" --workdir "$t/work" >"$t/agent.log" 2>&1 &
+  local apid=$!
+  idle_pids=("$apid" "${idle_pids[@]}")   # the agent stops first
+  local st=""
+  until grep -q '"state": *"idle"' <<<"$st"; do
+    kill -0 "$apid" 2>/dev/null || { cat "$t/agent.log" >&2; return 1; }
+    [ $((SECONDS - start)) -lt 60 ] || { echo "agentd not idle after 60 s" >&2; return 1; }
+    sleep 0.1
+    st=$("$build/client/harnessctl" --controller "$addr" status --json 2>/dev/null) || st=""
+  done
+  sleep 5
+  awk -v pid="$apid" '/^VmRSS:/ { rss = $2 } /^RssAnon:/ { anon = $2 } /^RssFile:/ { file = $2 }
+    /^Threads:/ { th = $2 }
+    END { printf "{\"bench\":\"agentd_idle\",\"pid\":%d,\"rss_kb\":%d,\"rss_anon_kb\":%d,\"rss_file_kb\":%d,\"threads\":%d}\n", pid, rss, anon, file, th }' \
+    "/proc/$apid/status"
+  stop_idle
+}
+
+load_gen=("$build/bench/load_gen" --controller-bin "$build/controller/controller" --mode stream)
+bullmq=("$here/peers/bullmq/bench.sh")
+graphile=("$here/peers/graphile-worker/bench.sh")
+agents=("$here/agents.sh" --build "$build" --agents 4 --items "$exec_items" --work true)
+
+t_all=$SECONDS
+{
+  echo "{\"started\":\"$(date -u +%FT%TZ)\",\"host\":\"$(uname -n)\",\"cores\":$(nproc),\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"passes\":$passes,\"items\":$items,\"exec_items\":$exec_items,\"only\":\"$only\",\"commit\":\"$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)\"}"
+} >"$out/meta.json"
+for p in $(seq 1 "$passes"); do
+  log "pass $p of $passes (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "{\"pass\":$p,\"at\":\"$(date -u +%FT%TZ)\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$out/passes.jsonl"
+  if want 1; then
+    run "p$p-noop16-harness" "${load_gen[@]}" --agents 16 --items "$items"
+    run "p$p-noop16-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
+    run "p$p-noop16-graphile" "${graphile[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
+  fi
+  if want 2; then
+    run "p$p-noop1-harness" "${load_gen[@]}" --agents 1 --items "$items"
+    run "p$p-noop1-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 1 --work noop
+    run "p$p-noop1-graphile" "${graphile[@]}" --items "$items" --workers 1 --concurrency 1 --work noop
+  fi
+  if want 3; then
+    run "p$p-exec-harness" "${agents[@]}" --repo none
+    run "p$p-exec-bullmq" "${bullmq[@]}" --items "$exec_items" --workers 4 --concurrency 1 --work exec
+  fi
+  if want 4; then
+    # Row 4's overhead is measured against row 3's harness run of the same pass.
+    want 3 || run "p$p-exec-harness" "${agents[@]}" --repo none
+    run "p$p-local-harness" "${agents[@]}" --repo local
+  fi
+  if want 5; then
+    run "p$p-idle-harness" agentd_idle
+    stop_idle
+  fi
+done
+elapsed=$(( SECONDS - t_all ))
+log "all runs done in $elapsed s"
+
+python3 - "$out" "$passes" "$only" "$elapsed" <<'PY' | tee "$out/table.md"
+import json, os, sys
+
+out, passes, only, elapsed = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4]
+
+def line(name):
+    """The last JSON line of a run, or None (failed or missing)."""
+    path = os.path.join(out, name + ".json")
+    if os.path.exists(os.path.join(out, name + ".failed")) or not os.path.exists(path):
+        return None
+    rows = [l for l in open(path) if l.startswith("{")]
+    try:
+        return json.loads(rows[-1]) if rows else None
+    except ValueError:
+        return None
+
+def ips(name):
+    j = line(name)
+    return None if j is None or j.get("items_per_s") is None else float(j["items_per_s"])
+
+def num(v, digits=0):
+    if v is None:
+        return "-"
+    return f"{v:,.{digits}f}"
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+def rx(v):
+    return "-" if v is None else f"{v:.2f}x"
+
+def cells(values, fmt):
+    return " / ".join(fmt(v) for v in values)
+
+def met(oks):
+    known = [o for o in oks if o is not None]
+    if not known:
+        return "-"
+    n = sum(1 for o in known if o)
+    return "yes" if n == len(known) == len(oks) else "no" if n == 0 else f"{n} of {len(oks)} passes"
+
+P = range(1, passes + 1)
+rows = []
+if "1" in only:
+    ours = [ips(f"p{p}-noop16-harness") for p in P]
+    bq = [ips(f"p{p}-noop16-bullmq") for p in P]
+    gw = [ips(f"p{p}-noop16-graphile") for p in P]
+    rb = [ratio(o, b) for o, b in zip(ours, bq)]
+    rg = [ratio(o, g) for o, g in zip(ours, gw)]
+    rows.append(("no-op lifecycles/s, 16 agents (`load_gen --mode stream`) vs BullMQ 1 worker x 16; graphile-worker 1 x 16",
+                 cells(ours, num), f"BullMQ {cells(bq, num)}; graphile {cells(gw, num)}",
+                 f"{cells(rb, rx)}; {cells(rg, rx)}", ">= 1.2x BullMQ, >= 5x graphile",
+                 met([None if a is None or b is None else a >= 1.2 and b >= 5 for a, b in zip(rb, rg)])))
+if "2" in only:
+    ours = [ips(f"p{p}-noop1-harness") for p in P]
+    bq = [ips(f"p{p}-noop1-bullmq") for p in P]
+    gw = [ips(f"p{p}-noop1-graphile") for p in P]
+    floor = []
+    for p in P:
+        j = line(f"p{p}-noop1-harness")
+        ms = None if j is None else j.get("store_round_mean_ms")
+        floor.append(None if not ms else 1000.0 / float(ms))
+    rf = [ratio(o, f) for o, f in zip(ours, floor)]
+    rb = [ratio(o, b) for o, b in zip(ours, bq)]
+    rg = [ratio(o, g) for o, g in zip(ours, gw)]
+    rows.append(("the same, 1 agent vs BullMQ 1 x 1; graphile-worker 1 x 1; fsync floor (1 / the mean commit round's sync time, same run)",
+                 cells(ours, num), f"BullMQ {cells(bq, num)}; graphile {cells(gw, num)}; floor {cells(floor, num)}",
+                 f"{cells(rb, rx)}; {cells(rg, rx)}; floor {cells([None if r is None else 100 * r for r in rf], lambda v: '-' if v is None else f'{v:.0f}%')}",
+                 ">= 75% of the floor, >= 2x graphile",
+                 met([None if a is None or b is None else a >= 0.75 and b >= 2 for a, b in zip(rf, rg)])))
+if "3" in only:
+    ours = [ips(f"p{p}-exec-harness") for p in P]
+    bq = [ips(f"p{p}-exec-bullmq") for p in P]
+    rb = [ratio(o, b) for o, b in zip(ours, bq)]
+    rows.append(("exec `/bin/true`, 4 real agentd (`bench/agents.sh --repo none`) vs BullMQ 4 workers x 1 (`--work exec`)",
+                 cells(ours, num), f"BullMQ {cells(bq, num)}", cells(rb, rx), ">= 1.5x",
+                 met([None if r is None else r >= 1.5 for r in rb])))
+if "4" in only:
+    local = [ips(f"p{p}-local-harness") for p in P]
+    none = [ips(f"p{p}-exec-harness") for p in P]
+    agents = 4
+    # Per-item time of one agent (it runs one item at a time): agents / throughput.
+    over = [None if l is None or n is None else 1000.0 * agents / l - 1000.0 * agents / n
+            for l, n in zip(local, none)]
+    rows.append(("the same with `--repo local` (worktree reset + commit check per item): items/s; per-item overhead beyond row 3 (4 / items/s, local minus none)",
+                 f"{cells(local, num)} items/s; {cells(over, lambda v: '-' if v is None else f'{v:.1f} ms')}",
+                 "-", "-", "< 5 ms per item", met([None if o is None else o < 5 for o in over])))
+if "5" in only:
+    idle = [line(f"p{p}-idle-harness") for p in P]
+    rss = [None if j is None else j["rss_kb"] / 1024.0 for j in idle]
+    th = [None if j is None else j["threads"] for j in idle]
+    anon = [None if j is None else j["rss_anon_kb"] / 1024.0 for j in idle]
+    rows.append(("agentd idle RSS / threads (VmRSS, of which anonymous)",
+                 " / ".join("-" if r is None else f"{r:.1f} MB, {t} threads ({a:.1f} MB anon)" for r, a, t in zip(rss, anon, th)),
+                 "-", "-", "<= 12 MB RSS", met([None if r is None else r <= 12 for r in rss])))
+
+meta = json.load(open(os.path.join(out, "meta.json")))
+loads = [json.loads(l) for l in open(os.path.join(out, "passes.jsonl"))]
+print(f"bench/compare.sh, {meta['started']}, commit {meta['commit']}, {meta['cores']} cores; "
+      f"{passes} passes (figures: pass 1 / pass 2 ...), {elapsed} s in all; load average (1/5/15 min) at each pass's start: "
+      + "; ".join(f"{l['pass']}: {l['loadavg']}" for l in loads) + f"; raw lines in {out}/raw.jsonl")
+print()
+print("| figure | harness | peer in the same sitting | ratio | target | met |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+PY
+failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ')
+if [ -n "$failed" ]; then
+  log "runs that failed (their cells show -; see NAME.log in $out): $failed"
+  exit 1
+fi
