@@ -27,11 +27,8 @@
 //
 // Agents use the gRPC callback API (a chain of calls per agent, no thread per agent), each on
 // its own connection.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +57,7 @@
 #include "harness/v1/agent.grpc.pb.h"
 #include "harness/v1/control.grpc.pb.h"
 #include "rpc/channel.h"
+#include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
 namespace harness {
@@ -194,43 +192,6 @@ Controller StartController(const Args& args, const std::string& tag,
   std::exit(1);
 }
 
-// The body of GET http://`address``path` (HTTP/1.0, read to the end); an error says why not.
-absl::StatusOr<std::string> HttpGet(const std::string& address, const std::string& path) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad HTTP address \"", address, "\""));
-  }
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("bad HTTP host in \"", address, "\""));
-  }
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket() failed");
-  std::string resp;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot connect to ", address));
-  }
-  const std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot send to ", address));
-  }
-  char buf[65536];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  const size_t body = resp.find("\r\n\r\n");
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.find(" 200 ") != resp.find(' ') ||
-      body == std::string::npos) {
-    return absl::UnavailableError(
-        absl::StrCat("GET ", path, " from ", address, ": ", resp.substr(0, resp.find('\r'))));
-  }
-  return resp.substr(body + 4);
-}
-
 // The store's counters from /metrics: commit rounds, and the count and sum of their syncs.
 struct StoreFigures {
   double rounds = 0;
@@ -240,13 +201,14 @@ struct StoreFigures {
 
 // Reads the store's figures from the controller's /metrics; false (after saying why) if not.
 bool ScrapeStore(const Controller& c, StoreFigures* f) {
-  absl::StatusOr<std::string> body = HttpGet(c.http_address, "/metrics");
-  if (!body.ok()) {
-    std::fprintf(stderr, "load_gen: %s\n", std::string(body.status().message()).c_str());
+  const testing::HttpResult r = testing::HttpFetch(absl::StrCat("http://", c.http_address, "/metrics"));
+  if (r.status != 200) {
+    std::fprintf(stderr, "load_gen: GET /metrics from %s: %s\n", c.http_address.c_str(),
+                 r.status == 0 ? r.curl_error.c_str() : absl::StrCat("HTTP ", r.status).c_str());
     return false;
   }
   int found = 0;
-  for (absl::string_view line : absl::StrSplit(*body, '\n')) {
+  for (absl::string_view line : absl::StrSplit(r.body, '\n')) {
     std::vector<absl::string_view> kv = absl::StrSplit(line, ' ');
     if (kv.size() != 2) continue;
     double* to = kv[0] == "harness_store_commit_rounds_total"            ? &f->rounds
