@@ -13,6 +13,7 @@
 #include "git/agent_worktree.h"
 #include "git/git_util.h"
 #include "git/pack_receiver.h"
+#include "core/thread_name.h"
 
 namespace harness {
 
@@ -145,6 +146,7 @@ void Controller::Wake() {
 }
 
 void Controller::TickerLoop() {
+  NameThisThread("ticker");
   for (;;) {
     Tick();
     absl::Time next = std::min(queue_->NextExpiry(), dispatcher_->ExpireWaiters());

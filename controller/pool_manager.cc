@@ -15,6 +15,7 @@
 #include "launch/docker_launcher.h"
 #include "launch/process_launcher.h"
 #include "launch/swarm_launcher.h"
+#include "core/thread_name.h"
 
 namespace harness {
 namespace {
@@ -261,6 +262,7 @@ void PoolManager::Shutdown() {
 }
 
 void PoolManager::Loop() {
+  NameThisThread("pool");
   for (;;) {
     std::vector<Event> events;
     {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
+#include "core/thread_name.h"
 
 namespace harness {
 
@@ -26,6 +27,7 @@ void ResultLander::Post(std::function<void()> job) {
 }
 
 void ResultLander::Loop() {
+  NameThisThread("lander");
   for (;;) {
     std::function<void()> job;
     {

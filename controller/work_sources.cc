@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "items/source_items.h"
 #include "launch/captured_command.h"
+#include "core/thread_name.h"
 
 namespace harness {
 namespace {
@@ -68,6 +69,7 @@ void WorkSources::Stop() {
 }
 
 void WorkSources::SourceLoop(const WorkSourceSpec& source) {
+  NameThisThread(absl::StrCat("source-", source.name));
   for (;;) {
     RunOnce(source);
     absl::MutexLock l(&mu_);
@@ -182,6 +184,7 @@ void WorkSources::ItemDone(const std::string& item_id) {
 }
 
 void WorkSources::HookLoop() {
+  NameThisThread("on-done-hook");
   for (;;) {
     std::string id;
     {

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "core/log.h"
 #include "core/record_io.h"
+#include "core/thread_name.h"
 
 namespace harness {
 namespace {
@@ -360,6 +361,7 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_tic
 }
 
 void Store::CommitLoop() {
+  NameThisThread("committer");
   for (;;) {
     std::vector<Entry> batch;
     absl::Status failed;

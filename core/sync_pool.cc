@@ -1,5 +1,6 @@
 // Parallel fsyncs for a commit round (see sync_pool.h).
 #include "core/sync_pool.h"
+#include "core/thread_name.h"
 
 namespace harness {
 
@@ -56,6 +57,7 @@ absl::Status SyncPool::RunAll(std::vector<Task> tasks) {
 }
 
 void SyncPool::Work() {
+  NameThisThread("fsync");
   absl::MutexLock l(&mu_);
   for (;;) {
     mu_.Await(absl::Condition(

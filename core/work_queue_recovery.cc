@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/recovery_plan.h"
 #include "core/work_queue.h"
+#include "core/thread_name.h"
 
 namespace harness {
 
@@ -73,6 +74,7 @@ absl::Status WorkQueue::Reload(bool finish) {
 }
 
 void WorkQueue::RecoveryLoop() {
+  NameThisThread("store-recovery");
   for (;;) {
     {
       absl::MutexLock l(&recover_mu_);

@@ -1,5 +1,6 @@
 // WorkerPool (see worker_pool.h).
 #include "core/worker_pool.h"
+#include "core/thread_name.h"
 
 #include <algorithm>
 #include <utility>
@@ -24,6 +25,7 @@ void WorkerPool::Post(Task task) {
 }
 
 void WorkerPool::Work() {
+  NameThisThread("worker");
   for (;;) {
     Task task;
     {

@@ -1,4 +1,5 @@
 // The HTTP listener (see http_server.h).
+#include "core/thread_name.h"
 #include "http/http_server.h"
 
 #include <httplib.h>
@@ -164,7 +165,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpApi* api
                                                " (address in use or not available here)"));
   }
   out->address_ = absl::StrCat(host, ":", bound);
-  out->thread_ = std::thread([srv = out->server_.get()] { srv->listen_after_bind(); });
+  out->thread_ = std::thread([srv = out->server_.get()] {
+    NameThisThread("http");
+    srv->listen_after_bind();
+  });
   // stop() only ends a server that runs: wait for it to, so the destructor cannot miss it.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!s.is_running() && std::chrono::steady_clock::now() < deadline) {

@@ -2,6 +2,7 @@
 #include "http/status_feed.h"
 
 #include "client/render.h"
+#include "core/thread_name.h"
 
 namespace harness::http {
 
@@ -55,6 +56,7 @@ std::optional<StatusFeed::Frame> StatusFeed::Next(uint64_t seen, absl::Duration 
 }
 
 void StatusFeed::Poll() {
+  NameThisThread("status-feed");
   std::string last_key;
   absl::Time last_publish = absl::InfinitePast();
   for (;;) {
