@@ -109,6 +109,7 @@ grpc::Status GrpcControllerClient::RunStream(const std::string& session_id, bool
   v1::AgentMessage hello;
   hello.mutable_hello()->set_session_id(session_id);
   hello.mutable_hello()->set_agent_id(options_.agent_id);
+  hello.mutable_hello()->set_lease_in_reply(true);
   absl::Time next_heartbeat = absl::Now();  // the first one right after Hello
   if (stream->Write(hello)) {
     while (true) {
@@ -216,6 +217,8 @@ void GrpcControllerClient::Dispatch(const v1::ControllerMessage& m) {
       break;
     case v1::ControllerMessage::kReply:
       OnReply(m.reply());
+      // A lease granted with the report (Hello.lease_in_reply): as if it came next.
+      if (m.reply().has_next_lease()) OnLease(m.reply().next_lease());
       break;
     case v1::ControllerMessage::KIND_NOT_SET:
       break;  // a kind newer than this agent

@@ -463,8 +463,8 @@ class StreamRun {
 };
 
 // One simulated agent in stream mode: Register, then on its Session stream hello and one
-// want_work; every lease is answered with a `complete` (acquire_next set), whose handling brings
-// the next lease. One write in flight at a time: the rest wait in `pending_`.
+// want_work; every lease is answered with a `complete` (acquire_next set), whose reply brings
+// the next lease (Hello.lease_in_reply, as agentd sets it). One write in flight at a time: the rest wait in `pending_`.
 class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
   StreamAgent(std::shared_ptr<grpc::Channel> ch, std::string id, StreamRun* run)
@@ -479,6 +479,7 @@ class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Control
       v1::AgentMessage hello;
       hello.mutable_hello()->set_session_id(session_);
       hello.mutable_hello()->set_agent_id(id_);
+      hello.mutable_hello()->set_lease_in_reply(true);  // as agentd does
       SendLocked(std::move(hello));
       WantWorkLocked();
     }
@@ -519,6 +520,7 @@ class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Control
       OnLease(in_.lease());
     } else if (in_.has_reply()) {
       OnReply(in_.reply());
+      if (in_.reply().has_next_lease()) OnLease(in_.reply().next_lease());
     }  // heartbeat_ack, lease_renewed and commands: ignored
     StartRead(&in_);
   }

@@ -33,19 +33,22 @@ bool AcquireDispatcher::TryGrant(const std::shared_ptr<Waiter>& waiter,
   return true;
 }
 
-void AcquireDispatcher::Acquire(std::shared_ptr<Waiter> waiter) {
+bool AcquireDispatcher::Acquire(std::shared_ptr<Waiter> waiter) {
   // The base is read from the repository before the lock is taken (no I/O under it). A grant
   // made with a base read a moment earlier is as good as one read under the lock.
   const absl::StatusOr<std::string> base = ResolveBase();
   absl::MutexLock l(&mu_);
   if (shutdown_ || agents_->IsDraining(waiter->agent)) {
     waiter->Finish(std::optional<Grant>());
-    return;
+    return false;
   }
-  if (waiters_.empty() && TryGrant(waiter, base)) return;
+  if (waiters_.empty() && TryGrant(waiter, base)) return false;
+  const Waiter* mine = waiter.get();
   waiters_.push_back(std::move(waiter));
   // Others may be parked ahead of it while work is pending (a grant raced a submit).
   while (!waiters_.empty() && TryGrant(waiters_.front(), base)) waiters_.pop_front();
+  return std::any_of(waiters_.begin(), waiters_.end(),
+                     [mine](const std::shared_ptr<Waiter>& w) { return w.get() == mine; });
 }
 
 void AcquireDispatcher::OnPending() {

@@ -39,8 +39,10 @@ class AcquireDispatcher {
                     BaseProvider base = nullptr)
       : queue_(queue), agents_(agents), clock_(clock), base_(std::move(base)) {}
 
-  // Grants at once if work is pending, else parks the waiter.
-  void Acquire(std::shared_ptr<Waiter> waiter);
+  // Grants at once if work is pending, else parks the waiter. True when it was parked (finished
+  // later, when work arrives or its deadline passes); false when it was finished already or a
+  // grant is made for it (finished once that is durable).
+  bool Acquire(std::shared_ptr<Waiter> waiter);
   // Work became pending: serve parked waiters in arrival order.
   void OnPending();
   // Finishes waiters whose deadline passed (with nullopt). Returns the next deadline.

@@ -1,7 +1,9 @@
 // Agent session streams (see session_reactor.h).
 #include "controller/session_reactor.h"
 
+#include <functional>
 #include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "controller/agent_work.h"
@@ -57,12 +59,90 @@ class SessionReactor::Sink : public AgentSink {
   SessionReactor* reactor_ ABSL_GUARDED_BY(mu_);
 };
 
+// A report's reply and the lease granted for its `acquire_next`, for an agent that reads
+// Reply.next_lease: while a grant made with the report is on its way to the disk, the reply
+// waits for it, and whichever comes second sends both in one message. A want that parked (no
+// work pending) sends the reply at once; its lease, later, comes as its own message.
+class SessionReactor::ReplyJoin {
+ public:
+  explicit ReplyJoin(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {}
+
+  void Reply(v1::ControllerMessage m) {
+    {
+      absl::MutexLock l(&mu_);
+      if (lease_.has_value()) {
+        *m.mutable_reply()->mutable_next_lease() = std::move(*lease_);
+        lease_.reset();
+      } else if (waiting_) {
+        reply_ = std::move(m);
+        return;
+      }
+      replied_ = true;
+    }
+    sink_->Send(std::move(m));
+  }
+
+  // The grant for the report is durable.
+  void Lease(v1::Lease lease) {
+    v1::ControllerMessage m;
+    {
+      absl::MutexLock l(&mu_);
+      if (reply_.has_value()) {
+        m = *std::move(reply_);
+        reply_.reset();
+        *m.mutable_reply()->mutable_next_lease() = std::move(lease);
+        replied_ = true;
+      } else if (!replied_) {
+        lease_ = std::move(lease);  // the reply is still on its way
+        return;
+      } else {
+        *m.mutable_lease() = std::move(lease);
+      }
+    }
+    sink_->Send(std::move(m));
+  }
+
+  // No grant rides on the reply (the want parked, was refused, or another was outstanding).
+  void NoLease() {
+    std::optional<v1::ControllerMessage> m;
+    {
+      absl::MutexLock l(&mu_);
+      waiting_ = false;
+      if (reply_.has_value()) {
+        m = std::move(reply_);
+        reply_.reset();
+        if (lease_.has_value()) {
+          *m->mutable_reply()->mutable_next_lease() = std::move(*lease_);
+          lease_.reset();
+        }
+        replied_ = true;
+      } else if (lease_.has_value() && !replied_) {
+        // A parked want granted before this was called, the reply still on its way: the lease
+        // need not wait for it.
+        m.emplace();
+        *m->mutable_lease() = std::move(*lease_);
+        lease_.reset();
+      }
+    }
+    if (m.has_value()) sink_->Send(*std::move(m));
+  }
+
+ private:
+  const std::shared_ptr<Sink> sink_;
+  absl::Mutex mu_;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = true;   // a grant may ride on the reply
+  bool replied_ ABSL_GUARDED_BY(mu_) = false;  // the reply went out
+  std::optional<v1::ControllerMessage> reply_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::Lease> lease_ ABSL_GUARDED_BY(mu_);
+};
+
 // A want_work parked in the dispatcher. A grant becomes a `lease` message, an error a `reply`
 // with no item; nothing is sent when there is no work for the agent (drain, shutdown), which
 // the agent hears about through its own command.
 class SessionReactor::WantWaiter : public AcquireDispatcher::Waiter {
  public:
-  WantWaiter(Controller* c, std::shared_ptr<Sink> sink) : controller_(c), sink_(std::move(sink)) {}
+  WantWaiter(Controller* c, std::shared_ptr<Sink> sink, std::shared_ptr<ReplyJoin> join)
+      : controller_(c), sink_(std::move(sink)), join_(std::move(join)) {}
   void Finish(absl::StatusOr<std::optional<Grant>> result) override {
     std::optional<v1::ControllerMessage> m;
     if (!result.ok()) {
@@ -73,12 +153,25 @@ class SessionReactor::WantWaiter : public AcquireDispatcher::Waiter {
       m.emplace();
       FillLease(*controller_, **result, m->mutable_lease());
     }
-    sink_->WantDone(this, std::move(m));
+    if (join_ == nullptr) {
+      sink_->WantDone(this, std::move(m));
+      return;
+    }
+    // The want is over before the lease goes out: a report the agent sends as soon as it has
+    // the lease may ask for the next one.
+    if (m.has_value() && m->has_lease()) {
+      sink_->WantDone(this, std::nullopt);
+      join_->Lease(std::move(*m->mutable_lease()));
+    } else {
+      sink_->WantDone(this, std::move(m));
+      join_->NoLease();
+    }
   }
 
  private:
   Controller* const controller_;
   const std::shared_ptr<Sink> sink_;
+  const std::shared_ptr<ReplyJoin> join_;  // set for a report's acquire_next
 };
 
 namespace {
@@ -152,6 +245,7 @@ void SessionReactor::Handle(v1::AgentMessage& message) {
       }
       agent_id_ = h.agent_id();
       session_id_ = h.session_id();
+      lease_in_reply_ = h.lease_in_reply();
       return;
     }
     case v1::AgentMessage::kHeartbeat:
@@ -218,28 +312,41 @@ void SessionReactor::HandleWork(v1::AgentMessage& message) {
   if (message.kind_case() != v1::AgentMessage::kComplete || message.complete().commit().empty()) {
     group.emplace(&controller_->queue());
   }
+  // Where a report's reply goes: straight to the agent, or through a join with the grant for its
+  // acquire_next.
+  auto reply_path = [&](bool acquire_next) {
+    std::shared_ptr<ReplyJoin> join =
+        acquire_next && lease_in_reply_ ? std::make_shared<ReplyJoin>(sink) : nullptr;
+    std::function<void(v1::ControllerMessage)> send =
+        join != nullptr ? std::function<void(v1::ControllerMessage)>(
+                              [join](v1::ControllerMessage m) { join->Reply(std::move(m)); })
+                        : [sink](v1::ControllerMessage m) { sink->Send(std::move(m)); };
+    return std::make_pair(join, send);
+  };
   switch (message.kind_case()) {
     case v1::AgentMessage::kWantWork:
-      StartWant();
+      StartWant(nullptr);
       return;
     case v1::AgentMessage::kComplete: {
       const v1::CompleteRequest& req = message.complete();
+      auto [join, send] = reply_path(req.acquire_next());
       RunComplete(controller_, req,
-                  [sink, id = req.item_id(), token = req.lease_token()](
+                  [send = std::move(send), id = req.item_id(), token = req.lease_token()](
                       absl::Status s, v1::CompleteResponse r) {
-                    sink->Send(ReplyOf(id, token, s, std::move(r), &v1::Reply::mutable_complete));
+                    send(ReplyOf(id, token, s, std::move(r), &v1::Reply::mutable_complete));
                   });
-      if (req.acquire_next()) StartWant();
+      if (req.acquire_next()) StartWant(std::move(join));
       return;
     }
     case v1::AgentMessage::kFail: {
       const v1::FailRequest& req = message.fail();
+      auto [join, send] = reply_path(req.acquire_next());
       RunFail(controller_, req,
-              [sink, id = req.item_id(), token = req.lease_token()](absl::Status s,
-                                                                    v1::FailResponse r) {
-                sink->Send(ReplyOf(id, token, s, std::move(r), &v1::Reply::mutable_fail));
+              [send = std::move(send), id = req.item_id(), token = req.lease_token()](
+                  absl::Status s, v1::FailResponse r) {
+                send(ReplyOf(id, token, s, std::move(r), &v1::Reply::mutable_fail));
               });
-      if (req.acquire_next()) StartWant();
+      if (req.acquire_next()) StartWant(std::move(join));
       return;
     }
     case v1::AgentMessage::kRelease: {
@@ -260,16 +367,24 @@ void SessionReactor::HandleWork(v1::AgentMessage& message) {
   }
 }
 
-void SessionReactor::StartWant() {
-  auto w = std::make_shared<WantWaiter>(controller_, sink_);
+void SessionReactor::StartWant(std::shared_ptr<ReplyJoin> join) {
+  auto w = std::make_shared<WantWaiter>(controller_, sink_, join);
   w->agent = agent_id_;
   w->deadline = absl::InfiniteFuture();  // until granted, cancelled by the stream's end
+  bool started = false;
   {
     absl::MutexLock l(&mu_);
-    if (want_ != nullptr || closing_) return;  // one outstanding at a time; more are ignored
-    want_ = w;
+    if (want_ == nullptr && !closing_) {  // one outstanding at a time; more are ignored
+      want_ = w;
+      started = true;
+    }
   }
-  controller_->dispatcher().Acquire(std::move(w));
+  if (!started) {
+    if (join != nullptr) join->NoLease();
+    return;
+  }
+  const bool parked = controller_->dispatcher().Acquire(std::move(w));
+  if (parked && join != nullptr) join->NoLease();
 }
 
 void SessionReactor::WantDone(const WantWaiter* waiter,

@@ -5,7 +5,8 @@
 // The fast path rides on the same stream: `want_work` parks a request for a lease (sent as a
 // `lease` message when granted), and `complete`/`fail`/`release` are answered by a `reply`.
 // A report with `acquire_next` and the next grant are begun under one CommitGroup, so an item's
-// completion and its agent's next lease share one fsync round and one message each way.
+// completion and its agent's next lease share one fsync round; for an agent whose Hello set
+// `lease_in_reply`, that lease rides on the report's reply: one message each way per item.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -38,13 +39,16 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
  private:
   class Sink;
   class WantWaiter;
+  class ReplyJoin;
   void Handle(v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
   // Work messages (the fast path). Each needs a Hello first, and acts for the Hello's agent
   // only: a report naming another agent is refused (PERMISSION_DENIED), one naming none is
   // taken as the stream's own.
   void HandleWork(v1::AgentMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
-  // Parks one request for a lease unless one is outstanding already.
-  void StartWant() ABSL_LOCKS_EXCLUDED(mu_);
+  // Parks one request for a lease unless one is outstanding already. `join` (a report's
+  // acquire_next, for an agent that reads Reply.next_lease) hears whether a grant rides on the
+  // report's reply.
+  void StartWant(std::shared_ptr<ReplyJoin> join) ABSL_LOCKS_EXCLUDED(mu_);
   // The outstanding want ended (granted, refused, or nothing because of drain or shutdown).
   void WantDone(const WantWaiter* waiter, std::optional<v1::ControllerMessage> message)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -60,6 +64,7 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   v1::AgentMessage in_;
   std::string agent_id_;  // set by Hello
   std::string session_id_;
+  bool lease_in_reply_ = false;  // the Hello's
   std::shared_ptr<Sink> sink_;
 
   absl::Mutex mu_;

@@ -32,13 +32,15 @@ class SessionWorkTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.error_message();
     return resp.session_id();
   }
-  // Registers `agent` and opens its session (hello sent).
-  std::unique_ptr<Stream> Open(const std::string& agent, grpc::ClientContext* ctx) {
+  // Registers `agent` and opens its session (hello sent; `lease_in_reply` as agentd sets it).
+  std::unique_ptr<Stream> Open(const std::string& agent, grpc::ClientContext* ctx,
+                               bool lease_in_reply = false) {
     std::string session = Register(agent);
     std::unique_ptr<Stream> stream = controller_->agent().Session(ctx);
     v1::AgentMessage hello;
     hello.mutable_hello()->set_agent_id(agent);
     hello.mutable_hello()->set_session_id(session);
+    hello.mutable_hello()->set_lease_in_reply(lease_in_reply);
     EXPECT_TRUE(stream->Write(hello));
     return stream;
   }
@@ -111,6 +113,76 @@ TEST_F(SessionWorkTest, CompleteWithAcquireNextBringsTheReplyAndTheNextLease) {
   EXPECT_EQ(third.lease().item_id(), "w3");
   v1::Item w3 = GetItem(controller_->control(), "w3");
   EXPECT_EQ(w3.agent(), "a1");
+  s->WritesDone();
+  ctx.TryCancel();
+}
+
+// An agent whose Hello sets lease_in_reply gets the lease granted for a report's acquire_next on
+// the report's reply: one message, not two. Without acquire_next, or with nothing pending, the
+// reply comes alone (the lease, later, on its own); a refused report still brings the grant
+// made with it.
+TEST_F(SessionWorkTest, WithLeaseInReplyTheNextLeaseRidesOnTheReply) {
+  Submit(controller_->control(), {MakeItem("w1", "x"), MakeItem("w2", "x"), MakeItem("w3", "x")});
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> s = Open("a1", &ctx, /*lease_in_reply=*/true);
+  WantWork(s.get());
+  v1::ControllerMessage first = Next(s.get());
+  ASSERT_TRUE(first.has_lease()) << first.DebugString();
+  EXPECT_EQ(first.lease().item_id(), "w1");
+
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", first.lease(), /*next=*/true)));
+  v1::ControllerMessage reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.reply().code(), 0) << reply.reply().message();
+  EXPECT_EQ(reply.reply().item_id(), "w1");
+  EXPECT_TRUE(reply.reply().has_complete());
+  ASSERT_TRUE(reply.reply().has_next_lease()) << reply.DebugString();
+  const v1::Lease second = reply.reply().next_lease();
+  EXPECT_EQ(second.item_id(), "w2");
+  EXPECT_GT(second.lease_token(), first.lease().lease_token());
+  EXPECT_EQ(GetItem(controller_->control(), "w1").state(), v1::ITEM_STATE_DONE);
+  EXPECT_EQ(GetItem(controller_->control(), "w2").state(), v1::ITEM_STATE_LEASED);
+
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", second, /*next=*/true)));
+  reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.reply().code(), 0) << reply.reply().message();
+  ASSERT_TRUE(reply.reply().has_next_lease()) << reply.DebugString();
+  const v1::Lease third = reply.reply().next_lease();
+  EXPECT_EQ(third.item_id(), "w3");
+
+  // Without acquire_next the reply comes alone.
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", third, /*next=*/false)));
+  reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.reply().item_id(), "w3");
+  EXPECT_FALSE(reply.reply().has_next_lease());
+
+  // A report that is refused (a token that was never w1's) still brings the grant made with it:
+  // the agent holds nothing, and w4 is pending.
+  Submit(controller_->control(), {MakeItem("w4", "x")});
+  v1::Lease forged = first.lease();
+  forged.set_lease_token(third.lease_token() + 1000);
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", forged, /*next=*/true)));
+  reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.reply().item_id(), "w1");
+  EXPECT_NE(reply.reply().code(), 0) << reply.DebugString();
+  ASSERT_TRUE(reply.reply().has_next_lease()) << reply.DebugString();
+  const v1::Lease fourth = reply.reply().next_lease();
+  EXPECT_EQ(fourth.item_id(), "w4");
+
+  // The queue is empty now: the reply comes alone, the lease on its own after a submit.
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", fourth, /*next=*/true)));
+  reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.reply().code(), 0) << reply.reply().message();
+  EXPECT_FALSE(reply.reply().has_next_lease());
+  Submit(controller_->control(), {MakeItem("w5", "x")});
+  v1::ControllerMessage fifth = Next(s.get());
+  ASSERT_TRUE(fifth.has_lease()) << fifth.DebugString();
+  EXPECT_EQ(fifth.lease().item_id(), "w5");
+  EXPECT_EQ(GetItem(controller_->control(), "w5").agent(), "a1");
   s->WritesDone();
   ctx.TryCancel();
 }
