@@ -11,10 +11,16 @@
 //                   latency from sending want_work/complete to the lease arriving.
 //                   Lifecycle and stream also report the store's commit rounds during the run and
 //                   their mean sync time (from the controller's /metrics, its HTTP listener on
-//                   127.0.0.1 port 0): 1000 / store_round_mean_ms is the fsync floor of one agent.
+//                   127.0.0.1 port 0): 1000 / store_round_mean_ms is the fsync floor of one agent;
+//                   store_round_whole_mean_ms is the whole round (journal write, syncs, answers).
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
+//   ping mode:      one agent's Session stream: --items heartbeats, each sent once the last
+//                   one's ack came back (no disk involved): the round trip of one message each
+//                   way through gRPC and both processes, p50 and mean. With one agent an item
+//                   costs one such round trip plus one commit round, so 1 / (round trip + the
+//                   commit round's sync time) bounds the 1-agent stream figure.
 //   restart mode:   --items no-op items (default 100000, --batch default 1000) submitted and
 //                   durable; the controller killed with SIGKILL and started again on the same
 //                   state dir and port: time from the spawn to the first Status answer showing
@@ -22,7 +28,7 @@
 //                   RSS then and 1 s later; then the same after a clean stop (SIGTERM); and the
 //                   state dir's size. The TARGETS.md figure: serving again in < 2 s, RSS < 200 MB.
 //
-//   load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream|restart] [--agents M]
+//   load_gen --controller-bin PATH [--mode lifecycle|wake|idle|stream|ping|restart] [--agents M]
 //            [--items N] [--batch B] [--seconds S] [--heartbeat-ms MS] [--dir DIR]
 //
 // Agents use the gRPC callback API (a chain of calls per agent, no thread per agent), each on
@@ -197,6 +203,8 @@ struct StoreFigures {
   double rounds = 0;
   double sync_count = 0;
   double sync_sum_s = 0;
+  double round_count = 0;
+  double round_sum_s = 0;
 };
 
 // Reads the store's figures from the controller's /metrics; false (after saying why) if not.
@@ -214,11 +222,13 @@ bool ScrapeStore(const Controller& c, StoreFigures* f) {
     double* to = kv[0] == "harness_store_commit_rounds_total"            ? &f->rounds
                  : kv[0] == "harness_store_sync_duration_seconds_count" ? &f->sync_count
                  : kv[0] == "harness_store_sync_duration_seconds_sum"   ? &f->sync_sum_s
-                                                                         : nullptr;
+                 : kv[0] == "harness_store_round_duration_seconds_count" ? &f->round_count
+                 : kv[0] == "harness_store_round_duration_seconds_sum"   ? &f->round_sum_s
+                                                                          : nullptr;
     if (to != nullptr && absl::SimpleAtod(kv[1], to)) ++found;
   }
-  if (found != 3) {
-    std::fprintf(stderr, "load_gen: /metrics lacks the store's figures (%d of 3 found)\n", found);
+  if (found != 5) {
+    std::fprintf(stderr, "load_gen: /metrics lacks the store's figures (%d of 5 found)\n", found);
     return false;
   }
   return true;
@@ -358,25 +368,28 @@ void PrintItemsLine(const char* mode, const Args& args, const Controller& c,
   v1::StatusSnapshot status;
   grpc::ClientContext ctx;
   control->Status(&ctx, v1::StatusRequest(), &status);
-  std::string rounds = "null", round_ms = "null";
+  std::string rounds = "null", round_ms = "null", whole_ms = "null";
   if (before && after) {
     rounds = absl::StrCat(static_cast<long long>(after->rounds - before->rounds));
-    const double n = after->sync_count - before->sync_count;
-    if (n > 0) {
+    auto mean_ms = [](double sum_s, double n) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.4f", 1000 * (after->sync_sum_s - before->sync_sum_s) / n);
-      round_ms = buf;
-    }
+      std::snprintf(buf, sizeof buf, "%.4f", 1000 * sum_s / n);
+      return std::string(buf);
+    };
+    const double n = after->sync_count - before->sync_count;
+    if (n > 0) round_ms = mean_ms(after->sync_sum_s - before->sync_sum_s, n);
+    const double w = after->round_count - before->round_count;
+    if (w > 0) whole_ms = mean_ms(after->round_sum_s - before->round_sum_s, w);
   }
   std::printf(
       "{\"bench\":\"load_gen\",\"mode\":\"%s\",\"agents\":%lld,\"items\":%lld,\"seconds\":%.3f,"
       "\"items_per_s\":%.0f,\"acquire_p50_ms\":%.3f,\"acquire_p99_ms\":%.3f,\"done\":%lld,"
       "\"errors\":%lld,\"controller_cpu_s\":%.2f,\"controller_rss_kb\":%ld,"
-      "\"store_rounds\":%s,\"store_round_mean_ms\":%s}\n",
+      "\"store_rounds\":%s,\"store_round_mean_ms\":%s,\"store_round_whole_mean_ms\":%s}\n",
       mode, static_cast<long long>(args.agents), static_cast<long long>(args.items), secs,
       args.items / secs, Percentile(lat, 0.5), Percentile(lat, 0.99),
       static_cast<long long>(status.queue().done()), static_cast<long long>(errors), cpu,
-      RssKb(c.process->pid()), rounds.c_str(), round_ms.c_str());
+      RssKb(c.process->pid()), rounds.c_str(), round_ms.c_str(), whole_ms.c_str());
   std::fflush(stdout);
 }
 
@@ -802,6 +815,48 @@ void RunIdle(const Args& args) {
 
 // Wake latency: one agent parked in Acquire; an item is submitted; time from the Submit call
 // to the lease arriving at the agent (the submit's fsync included).
+void RunPing(const Args& args) {
+  Controller c = StartController(args, "ping");
+  auto agent = v1::AgentService::NewStub(AgentChannel(c.address, 0));
+  std::string session;
+  if (!RegisterAgent(agent.get(), "pinger", &session)) std::exit(1);
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream =
+      agent->Session(&ctx);
+  v1::AgentMessage hello;
+  hello.mutable_hello()->set_agent_id("pinger");
+  hello.mutable_hello()->set_session_id(session);
+  if (!stream->Write(hello)) std::exit(1);
+  std::vector<double> rtt;
+  rtt.reserve(static_cast<size_t>(args.items));
+  v1::ControllerMessage in;
+  for (int64_t i = 0; i < args.items; ++i) {
+    v1::AgentMessage hb;
+    hb.mutable_heartbeat()->set_seq(static_cast<uint64_t>(i + 1));
+    hb.mutable_heartbeat()->set_state(v1::AGENT_STATE_IDLE);
+    const absl::Time sent = absl::Now();
+    if (!stream->Write(hb)) std::exit(1);
+    bool acked = false;
+    while (!acked && stream->Read(&in)) {
+      acked = in.has_heartbeat_ack() && in.heartbeat_ack().seq() == hb.heartbeat().seq();
+    }
+    if (!acked) std::exit(1);
+    rtt.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent));
+  }
+  double sum = 0;
+  for (double v : rtt) sum += v;
+  std::printf(
+      "{\"bench\":\"load_gen\",\"mode\":\"ping\",\"rounds\":%zu,\"rtt_p50_ms\":%.4f,"
+      "\"rtt_mean_ms\":%.4f}\n",
+      rtt.size(), Percentile(rtt, 0.5), rtt.empty() ? 0.0 : sum / static_cast<double>(rtt.size()));
+  std::fflush(stdout);
+  stream->WritesDone();
+  ctx.TryCancel();
+  c.process->Signal(SIGTERM);
+  c.process->Wait();
+  std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
+}
+
 void RunWake(const Args& args) {
   Controller c = StartController(args, "wake");
   auto ch = AgentChannel(c.address, 0);
@@ -1020,7 +1075,7 @@ int main(int argc, char** argv) {
   flags.AddString("controller-bin", &args.controller_bin, "the controller binary to start");
   flags.AddString("mode", &args.mode,
                   "lifecycle (items/s), wake (long-poll latency), idle (heartbeat cost), "
-                  "stream (items/s over the Session stream) or restart (time to serving again "
+                  "stream (items/s over the Session stream), ping (a message's round trip) or restart (time to serving again "
                   "after SIGKILL and after SIGTERM with --items pending)");
   flags.AddInt("agents", &args.agents, "simulated agents", 1, 20000);
   flags.AddInt("items", &args.items,
@@ -1033,8 +1088,8 @@ int main(int argc, char** argv) {
   flags.ParseOrExit(argc, argv);
   if (args.controller_bin.empty()) flags.Fail("--controller-bin is required");
   if (args.mode != "lifecycle" && args.mode != "idle" && args.mode != "wake" &&
-      args.mode != "stream" && args.mode != "restart") {
-    flags.Fail("--mode must be lifecycle, wake, idle, stream or restart");
+      args.mode != "stream" && args.mode != "ping" && args.mode != "restart") {
+    flags.Fail("--mode must be lifecycle, wake, idle, stream, ping or restart");
   }
   if (args.mode == "restart") {
     if (!flags.WasSet("items")) args.items = 100000;
@@ -1050,6 +1105,8 @@ int main(int argc, char** argv) {
     return harness::RunRestart(args);
   } else if (args.mode == "wake") {
     harness::RunWake(args);
+  } else if (args.mode == "ping") {
+    harness::RunPing(args);
   } else {
     harness::RunIdle(args);
   }

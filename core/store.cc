@@ -384,6 +384,7 @@ void Store::CommitLoop() {
       }
       failed = failed_;
     }
+    const absl::Time round_start = absl::Now();
     uint64_t durable_ticket = 0;
     Position durable_at;
     absl::Status status = failed.ok() ? CommitBatch(batch, &durable_ticket, &durable_at) : failed;
@@ -424,6 +425,7 @@ void Store::CommitLoop() {
     }
     durable_cv_.SignalAll();
     RunCallbacks();
+    round_latency_.Observe(absl::Now() - round_start);
     if (on_failure) on_failure();
   }
 }

@@ -112,6 +112,9 @@ class Store {
   // How long each round's syncs (the journal's fdatasync and the lease folders' fsyncs, run
   // at once) took, for /metrics. Lock-free.
   HistogramSnapshot sync_latency() const { return sync_latency_.Get(); }
+  // How long each whole round took, from taking its batch to its callers answered (the journal
+  // write, the syncs and the answers run on the committer). Lock-free.
+  HistogramSnapshot round_latency() const { return round_latency_.Get(); }
 
   // OK while rounds commit; otherwise the Unavailable error callers get.
   absl::Status health() const;
@@ -194,6 +197,7 @@ class Store {
   uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::multimap<uint64_t, std::function<void(absl::Status)>> callbacks_ ABSL_GUARDED_BY(mu_);
   Histogram sync_latency_{Histogram::LatencyBounds()};
+  Histogram round_latency_{Histogram::LatencyBounds()};
   SyncPool syncs_{2};  // the round's fsyncs at once (committer thread only)
   std::thread committer_;
 };

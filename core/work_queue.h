@@ -249,6 +249,7 @@ class WorkQueue {
   uint64_t commit_rounds() const { return store_->rounds(); }
   // How long the store's syncs take per round (for /metrics).
   HistogramSnapshot sync_latency() const { return store_->sync_latency(); }
+  HistogramSnapshot round_latency() const { return store_->round_latency(); }
   // Leases granted since the queue was opened.
   uint64_t leases_granted() const { return leases_granted_.load(std::memory_order_relaxed); }
   // Calls naming a lease (complete, fail, release, a heartbeat's renewal, an upload) refused

@@ -79,6 +79,10 @@ void StoreMetrics(Controller& c, const v1::StatusSnapshot& s, PromWriter& w) {
   w.Family("harness_store_sync_duration_seconds", "histogram",
            "Duration of each commit round's syncs (journal fdatasync and lease folder fsyncs).");
   w.Histogram("harness_store_sync_duration_seconds", {}, c.queue().sync_latency());
+  w.Family("harness_store_round_duration_seconds", "histogram",
+           "Duration of each whole commit round: the journal write, the syncs and the answers to "
+           "the round's callers.");
+  w.Histogram("harness_store_round_duration_seconds", {}, c.queue().round_latency());
   w.Family("harness_store_healthy", "gauge",
            "1 while the state dir takes writes, 0 while the store refuses changes.");
   w.Sample("harness_store_healthy", {}, uint64_t{s.controller().store_error().empty() ? 1u : 0u});
