@@ -197,9 +197,32 @@ bool LogEnabled(LogLevel level) {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
 
+// "2026-11-30T16:25:07.123Z". The part up to the second is formatted once a second per thread
+// (absl::FormatTime goes through the time zone library: a busy controller logs thousands of
+// lines a second, on the threads that answer agents).
+static std::string FormatLogTime(absl::Time at) {
+  thread_local int64_t cached_second = INT64_MIN;
+  thread_local std::string cached_prefix;  // "2026-11-30T16:25:07"
+  const int64_t ms = absl::ToUnixMillis(at);
+  const int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  if (second != cached_second) {
+    cached_prefix =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    cached_second = second;
+  }
+  const int milli = static_cast<int>(ms - second * 1000);
+  std::string out = cached_prefix;
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + milli / 100));
+  out.push_back(static_cast<char>('0' + milli / 10 % 10));
+  out.push_back(static_cast<char>('0' + milli % 10));
+  out.push_back('Z');
+  return out;
+}
+
 std::string FormatLogLine(LogFormat format, LogLevel level, absl::Time at,
                           absl::string_view message, LogFields fields) {
-  const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", at, absl::UTCTimeZone());
+  const std::string time = FormatLogTime(at);
   std::string line;
   line.reserve(64 + message.size() + fields.size() * 24);
   if (format == LogFormat::kJson) {

@@ -18,6 +18,21 @@ nlohmann::json ParseOneLine(const std::string& line) {
   return nlohmann::json::parse(line);  // throws on invalid JSON or invalid UTF-8
 }
 
+// The time is formatted from a per-second cache: it must read as absl::FormatTime would, for
+// times in and across seconds, in any order (a cache that went stale would repeat a second).
+TEST(LogFormat, TheTimeReadsAsFormatTimeAcrossSecondsAndInAnyOrder) {
+  const int64_t base = 1714564799000;  // 2024-05-01T11:59:59.000Z
+  for (int64_t ms : {base, base + 1, base + 9, base + 10, base + 99, base + 999, base + 1000,
+                     base + 1001, base + 999, base + 61000, int64_t{0}, int64_t{-1}, int64_t{-1000},
+                     int64_t{-1001}, base + 5, int64_t{4102444799999}}) {
+    const absl::Time at = absl::FromUnixMillis(ms);
+    const std::string want =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", at, absl::UTCTimeZone());
+    const std::string line = FormatLogLine(LogFormat::kText, LogLevel::kInfo, at, "m", {});
+    EXPECT_EQ(line, "I " + want + " m") << ms;
+  }
+}
+
 TEST(LogFormat, AJsonLineHoldsTimeLevelMessageAndFields) {
   std::string line = FormatLogLine(LogFormat::kJson, LogLevel::kInfo, kAt, "item done",
                                    {{"item", "a"}, {"lease_token", uint64_t{7}}, {"attempt", 2}});
