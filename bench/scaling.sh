@@ -172,7 +172,7 @@ plot $series
 GP
 log "data: $out/scaling.dat; plot: $plot"
 
-failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ')
+failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ') || true   # ls: 2 when none failed
 if [ -n "$failed" ]; then
   log "runs that failed (left out of the plot; see NAME.log in $out): $failed"
   exit 1
