@@ -1,6 +1,8 @@
 // Agent (see agent.h).
 #include "agentd/agent.h"
 
+#include <pthread.h>
+
 #include <thread>
 #include <utility>
 
@@ -82,7 +84,11 @@ int Agent::Run() {
     return 1;
   }
   LogInfo(absl::StrCat("items run in the ", workspace_->Describe()));
-  std::thread watchdog([this] { Watchdog(); });
+  {
+    absl::MutexLock l(&mu_);
+    running_ = true;
+    if (stopping_) StartWatchdogLocked();  // a stop came before: its deadline still counts
+  }
   int code = 0;
   absl::Status started = controller_->Start(this);
   if (started.ok()) {
@@ -96,13 +102,15 @@ int Agent::Run() {
   if (absl::Status s = workspace_->Close(); !s.ok()) {
     LogWarning(absl::StrCat("cannot remove the worktree: ", s.message()));
   }
+  std::thread watchdog;
   {
     absl::MutexLock l(&mu_);
     finished_ = true;
     if (fatal_) code = 1;
     changed_.SignalAll();
+    watchdog = std::move(watchdog_);  // none is started once finished_ is set
   }
-  watchdog.join();
+  if (watchdog.joinable()) watchdog.join();
   LogInfo(absl::StrCat("agent ", options_.agent_id, " exiting with status ", code));
   return code;
 }
@@ -488,6 +496,7 @@ void Agent::Stop(absl::Duration grace, absl::string_view reason) {
       stop_reason_ = std::string(reason);
       stop_grace_ = grace;
       stop_deadline_ = deadline;
+      if (running_) StartWatchdogLocked();
       LogInfo(current_.has_value()
                   ? absl::StrCat("stopping (", reason, "): ", Describe(current_->ref),
                                  " may finish within ", Seconds(grace),
@@ -502,6 +511,14 @@ void Agent::Stop(absl::Duration grace, absl::string_view reason) {
     changed_.SignalAll();
   }
   controller_->StopAcquiring();
+}
+
+void Agent::StartWatchdogLocked() {
+  // Only a stop has a deadline to enforce: an agent that is never stopped has no watchdog
+  // thread. Started once, while Run() can still join it.
+  if (finished_ || watchdog_.joinable()) return;
+  watchdog_ = std::thread([this] { Watchdog(); });
+  pthread_setname_np(watchdog_.native_handle(), "watchdog");  // in /proc/PID/task/*/comm
 }
 
 void Agent::Watchdog() {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -109,6 +110,7 @@ class Agent : public SessionListener {
   void DropCurrent(const v1::LeaseRef& lease, Drop drop, absl::string_view reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Stop(absl::Duration grace, absl::string_view reason) ABSL_LOCKS_EXCLUDED(mu_);
+  void StartWatchdogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Watchdog() ABSL_LOCKS_EXCLUDED(mu_);
   // Sleeps up to `d`, waking early on any change (stop, drain, a dropped item).
   void Nap(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
@@ -127,6 +129,10 @@ class Agent : public SessionListener {
   bool fatal_ ABSL_GUARDED_BY(mu_) = false;
   bool hurry_ ABSL_GUARDED_BY(mu_) = false;     // a second SIGTERM/SIGINT: give up reports at once
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Run() is ending: the watchdog exits
+  bool running_ ABSL_GUARDED_BY(mu_) = false;   // Run() got past its set-up: a watchdog may start
+  // Cancels the current item at the stop deadline; started by the first Stop() once Run() is
+  // past its set-up, joined by Run().
+  std::thread watchdog_ ABSL_GUARDED_BY(mu_);
   std::string stop_reason_ ABSL_GUARDED_BY(mu_);
   absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();  // real time
   absl::Duration stop_grace_ ABSL_GUARDED_BY(mu_);

@@ -7,7 +7,7 @@
 #                         [--out DIR]
 #
 #   --build DIR       a build tree with controller/controller, agentd/agentd,
-#                     client/harnessctl and bench/load_gen
+#                     client/harnessctl, bench/load_gen and bench/idle_floor
 #   --passes P        passes over the rows (default 2)
 #   --items N         no-op items of rows 1 and 2 (default 20000)
 #   --exec-items M    items of rows 3 and 4 (default 2000)
@@ -24,7 +24,9 @@
 #                        vs BullMQ 4 workers x 1 --work exec
 #                     4  the same with --repo local: per-item overhead beyond row 3, in ms
 #                        (row 3's harness run is made for it when row 3 is not selected)
-#                     5  agentd idle: VmRSS and threads of one agentd registered and idle
+#                     5  agentd idle: VmRSS, PSS, USS and threads of one agentd registered and
+#                        idle, beside the floor: bench/idle_floor (a bare gRPC C++ client from
+#                        the same packages holding one idle Session stream) in the same sitting
 #   --out DIR         where the raw JSON lines, logs and the table go (default: a new temp dir)
 #
 # In each pass, each row runs harness first, then its peers. Needs python3, node/npm (the kits
@@ -35,7 +37,7 @@ set -euo pipefail
 
 prog=bench/compare.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-usage() { sed -n '6,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '6,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--passes P] [--items N] [--exec-items M] [--only ROWS] [--out DIR]" >&2; exit 2; }
 log() { echo "$prog: $*" >&2; }
 die() { echo "$prog: error: $*" >&2; exit 1; }
@@ -63,8 +65,8 @@ want() { [[ ,$only, == *,$1,* ]]; }
 
 [ -d "$build" ] || die "build dir \"$build\" does not exist"
 build=$(cd "$build" && pwd)
-for b in controller/controller agentd/agentd client/harnessctl bench/load_gen; do
-  [ -x "$build/$b" ] || die "missing $build/$b (cmake --build $build -j2 --target controller agentd harnessctl load_gen)"
+for b in controller/controller agentd/agentd client/harnessctl bench/load_gen bench/idle_floor; do
+  [ -x "$build/$b" ] || die "missing $build/$b (cmake --build $build -j2 --target controller agentd harnessctl load_gen idle_floor)"
 done
 command -v python3 >/dev/null || die "python3 is needed (the table)"
 if want 1 || want 2 || want 3; then
@@ -117,8 +119,20 @@ run() {
   log "$name: $(( SECONDS - t0 )) s (load average $(cut -d' ' -f1 /proc/loadavg)): $(grep '^{' "$out/$name.json" | tail -n 1 | cut -c1-200)"
 }
 
-# Row 5: a controller (port 0, no pool, no repository) and one agentd; once the agent shows idle
-# and 5 s more have passed, agentd's VmRSS, RssAnon and Threads from /proc/PID/status.
+# Row 5: a controller (port 0, no pool, no repository), one agentd and bench/idle_floor (the
+# floor: a bare gRPC client holding one idle Session stream to the same controller); once the
+# agent shows idle, the floor says "connected" and 5 s more have passed, for each of them VmRSS,
+# RssAnon, RssFile and Threads from /proc/PID/status, and PSS and USS (Private_Clean +
+# Private_Dirty) from /proc/PID/smaps_rollup. PSS shares each library page among the processes
+# that map it, so it falls as more agentds (or other gRPC processes) run on the machine.
+memory_of() {   # PID PREFIX: "PREFIXrss_kb":..,... (no braces)
+  awk -v p="$2" '
+    FNR == NR && /^VmRSS:/ { rss = $2 } FNR == NR && /^RssAnon:/ { anon = $2 }
+    FNR == NR && /^RssFile:/ { file = $2 } FNR == NR && /^Threads:/ { th = $2 }
+    FNR != NR && /^Pss:/ { pss = $2 } FNR != NR && /^Private_(Clean|Dirty):/ { uss += $2 }
+    END { printf "\"%srss_kb\":%d,\"%srss_anon_kb\":%d,\"%srss_file_kb\":%d,\"%spss_kb\":%d,\"%suss_kb\":%d,\"%sthreads\":%d",
+          p, rss, p, anon, p, file, p, pss, p, uss, p, th }' "/proc/$1/status" "/proc/$1/smaps_rollup"
+}
 agentd_idle() {
   idle_tmp=$(mktemp -d "${TMPDIR:-/tmp}/harness-compare-idle.XXXXXX")
   local t=$idle_tmp
@@ -135,7 +149,9 @@ agentd_idle() {
   addr=$(head -n 1 "$t/state/controller.addr")
   "$build/agentd/agentd" --id idle-1 --controller "$addr" --workdir "$t/work" >"$t/agent.log" 2>&1 &
   local apid=$!
-  idle_pids=("$apid" "${idle_pids[@]}")   # the agent stops first
+  "$build/bench/idle_floor" "$addr" >"$t/floor.out" 2>"$t/floor.log" &
+  local fpid=$!
+  idle_pids=("$apid" "$fpid" "${idle_pids[@]}")   # the agent and the floor stop first
   local st=""
   until grep -q '"state": *"idle"' <<<"$st"; do
     kill -0 "$apid" 2>/dev/null || { cat "$t/agent.log" >&2; return 1; }
@@ -143,11 +159,13 @@ agentd_idle() {
     sleep 0.1
     st=$("$build/client/harnessctl" --controller "$addr" status --json 2>/dev/null) || st=""
   done
+  until grep -q '^connected' "$t/floor.out"; do
+    kill -0 "$fpid" 2>/dev/null || { cat "$t/floor.log" >&2; return 1; }
+    [ $((SECONDS - start)) -lt 60 ] || { echo "idle_floor not connected after 60 s" >&2; return 1; }
+    sleep 0.1
+  done
   sleep 5
-  awk -v pid="$apid" '/^VmRSS:/ { rss = $2 } /^RssAnon:/ { anon = $2 } /^RssFile:/ { file = $2 }
-    /^Threads:/ { th = $2 }
-    END { printf "{\"bench\":\"agentd_idle\",\"pid\":%d,\"rss_kb\":%d,\"rss_anon_kb\":%d,\"rss_file_kb\":%d,\"threads\":%d}\n", pid, rss, anon, file, th }' \
-    "/proc/$apid/status"
+  echo "{\"bench\":\"agentd_idle\",\"pid\":$apid,$(memory_of "$apid" ""),\"floor_pid\":$fpid,$(memory_of "$fpid" floor_)}"
   stop_idle
 }
 
@@ -297,12 +315,21 @@ if "4" in only:
                  "-", "-", "< 5 ms per item", met([None if o is None else o < 5 for o in over])))
 if "5" in only:
     idle = [line(f"p{p}-idle-harness") for p in P]
+
+    def mem(j, p=""):
+        if j is None or j.get(p + "rss_kb") is None:
+            return "-"
+        mb = lambda k: j[p + k] / 1024.0
+        return (f"{mb('rss_kb'):.1f} MB ({mb('rss_anon_kb'):.1f} anon), PSS {mb('pss_kb'):.1f}, "
+                f"USS {mb('uss_kb'):.1f} MB, {j[p + 'threads']} threads")
+
     rss = [None if j is None else j["rss_kb"] / 1024.0 for j in idle]
-    th = [None if j is None else j["threads"] for j in idle]
-    anon = [None if j is None else j["rss_anon_kb"] / 1024.0 for j in idle]
-    rows.append(("agentd idle RSS / threads (VmRSS, of which anonymous)",
-                 " / ".join("-" if r is None else f"{r:.1f} MB, {t} threads ({a:.1f} MB anon)" for r, a, t in zip(rss, anon, th)),
-                 "-", "-", "<= 12 MB RSS", met([None if r is None else r <= 12 for r in rss])))
+    floor = [None if j is None or not j.get("floor_rss_kb") else j["floor_rss_kb"] / 1024.0 for j in idle]
+    rows.append(("agentd idle: VmRSS (of which anonymous), PSS, USS, threads; beside the floor: bench/idle_floor, a bare gRPC C++ client holding one idle Session stream",
+                 " / ".join(mem(j) for j in idle),
+                 "floor " + " / ".join(mem(j, "floor_") for j in idle),
+                 "RSS " + cells([ratio(r, f) for r, f in zip(rss, floor)], rx) + " of the floor",
+                 "<= 12 MB RSS", met([None if r is None else r <= 12 for r in rss])))
 
 meta = json.load(open(os.path.join(out, "meta.json")))
 loads = [json.loads(l) for l in open(os.path.join(out, "passes.jsonl"))]
@@ -315,7 +342,7 @@ print("|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 PY
-failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ')
+failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ') || true   # ls: 2 when none failed
 if [ -n "$failed" ]; then
   log "runs that failed (their cells show -; see NAME.log in $out): $failed"
   exit 1

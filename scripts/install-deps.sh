@@ -18,6 +18,7 @@ packages=(
   python3-grpcio python3-grpc-tools grpc-proto
   systemd openssl  # tests/deploy: systemd-analyze verify and security; make-certs.sh
   chromium fonts-dejavu-core  # tests/integration/dashboard_test: a real (headless) browser
+  gnuplot-nox  # bench/scaling.sh's plot (docs/PERFORMANCE.md runs it)
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -12,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "core/file_util.h"
@@ -448,6 +451,41 @@ TEST_F(EndToEnd, SigtermLetsAShortItemFinishAndReleasesALongOne) {
   ASSERT_EQ(item.attempts_size(), 1);
   EXPECT_EQ(item.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_RELEASED);
   EXPECT_EQ(Effects()["long"], 0);
+}
+
+// The names of a process's threads (/proc/PID/task/*/comm).
+std::vector<std::string> ThreadNames(pid_t pid) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
+TEST_F(EndToEnd, AnAgentRunsNoWatchdogThreadUntilItIsStopped) {
+  Submit(controller_->control(), {MakeItem("long", "sleep:30")});
+  StartNamedAgent("a1", {"--shutdown-grace", "0.5", "--kill-grace", "0.5"});
+  ASSERT_TRUE(WaitFor([&] { return Running("long", "a1"); }, absl::Seconds(10)));
+  const pid_t pid = agents_["a1"]->pid();
+  std::vector<std::string> names = ThreadNames(pid);
+  ASSERT_FALSE(names.empty());
+  EXPECT_EQ(std::count(names.begin(), names.end(), "watchdog"), 0) << absl::StrJoin(names, ",");
+  // Stopped with an item running: the watchdog enforces the grace (the item is released).
+  agents_["a1"]->Signal(SIGTERM);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::vector<std::string> now = ThreadNames(pid);
+        return std::count(now.begin(), now.end(), "watchdog") == 1;
+      },
+      absl::Seconds(10)));
+  int status = agents_["a1"]->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(GetItem(controller_->control(), "long").attempts(0).outcome(),
+            v1::ATTEMPT_OUTCOME_RELEASED);
 }
 
 TEST_F(EndToEnd, SigtermOfAnIdleAgentExitsZero) {
