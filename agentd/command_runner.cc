@@ -454,7 +454,7 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
     absl::Status no_cgroup = absl::OkStatus();
     if (request.cgroups != nullptr && request.cgroups->kind() != MemoryCgroups::Kind::kNone) {
       absl::StatusOr<std::unique_ptr<AttemptCgroup>> cg =
-          request.cgroups->Create(request.item_id, request.attempt, limits.memory_mb);
+          request.cgroups->Acquire(limits.memory_mb);
       if (cg.ok()) {
         attempt.cgroup = *std::move(cg);
         memory_text = absl::StrCat("exceeded memory limit of ", limits.memory_mb, " MiB (cgroup)");

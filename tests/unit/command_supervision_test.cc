@@ -227,12 +227,12 @@ TEST_F(CommandSupervisionTest, AGreedyCommandIsStoppedAtItsMemoryCgroupLimit) {
   EXPECT_THAT(result.log_tail, Not(HasSubstr("allocated 200 MiB")));
 }
 
-TEST_F(CommandSupervisionTest, ACommandWithinItsMemoryCgroupRunsAndTheCgroupIsRemoved) {
+TEST_F(CommandSupervisionTest, ACommandWithinItsMemoryCgroupRunsAndTheCgroupIsEmptiedAfter) {
   std::unique_ptr<MemoryCgroups> cgroups = MemoryCgroups::Probe();
   if (cgroups->kind() == MemoryCgroups::Kind::kNone) {
     GTEST_SKIP() << "no memory cgroup here: " << cgroups->Describe();
   }
-  // A process that left the command's process group dies with the attempt's cgroup.
+  // A process that left the command's process group dies with the attempt.
   CommandRequest r = Request({"/bin/sh", "-c",
                               "setsid sleep 1000 > /dev/null 2>&1 & echo $! > escaped.pid; "
                               "cat /proc/self/cgroup > cgroup.txt; exec " +
@@ -243,11 +243,67 @@ TEST_F(CommandSupervisionTest, ACommandWithinItsMemoryCgroupRunsAndTheCgroupIsRe
   ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_THAT(result.log_tail, HasSubstr("allocated 16 MiB"));
-  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/1-item-1-1\n"));
-  EXPECT_THAT(SubFolders(cgroups->parent()), ::testing::IsEmpty());
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
   pid_t escaped = static_cast<pid_t>(std::atoi(Slurp(Work("escaped.pid")).c_str()));
   ASSERT_GT(escaped, 0);
   EXPECT_TRUE(ProcessGone(escaped));
+  // Kept, empty, for the next attempt; removed with the rest when agentd exits.
+  EXPECT_EQ(SubFolders(cgroups->parent()), std::vector<std::string>{"attempt-1"});
+  EXPECT_EQ(Slurp(cgroups->parent() + "/attempt-1/cgroup.procs"), "");
+  const std::string parent = cgroups->parent();
+  cgroups.reset();
+  EXPECT_FALSE(PathExists(parent));
+}
+
+TEST_F(CommandSupervisionTest, AttemptsInARowReuseOneCgroupWithTheirOwnLimitAndOomCount) {
+  std::unique_ptr<MemoryCgroups> cgroups = MemoryCgroups::Probe();
+  if (cgroups->kind() == MemoryCgroups::Kind::kNone) {
+    GTEST_SKIP() << "no memory cgroup here: " << cgroups->Describe();
+  }
+  auto run = [&](int64_t limit_mb, int hog_mb) {
+    CommandRequest r = Request({"/bin/sh", "-c",
+                                absl::StrCat("cat /proc/self/cgroup > cgroup.txt; exec ", Hog(),
+                                             " ", hog_mb)});
+    r.limits.memory_mb = limit_mb;
+    r.cgroups = cgroups.get();
+    return CommandRunner().Run(r);
+  };
+  // The first is killed for want of memory: the cgroup's OOM kill count is 1 from then on.
+  CommandResult first = run(64, 200);
+  EXPECT_EQ(first.outcome, CommandOutcome::kLimitExceeded) << first.error;
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
+  // The second, in the same cgroup with a higher limit, counts its own kills only (none) and
+  // gets the memory the new limit allows.
+  CommandResult second = run(128, 100);
+  EXPECT_EQ(second.outcome, CommandOutcome::kExited) << second.error;
+  EXPECT_EQ(second.exit_code, 0);
+  EXPECT_THAT(second.log_tail, HasSubstr("allocated 100 MiB"));
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
+  // A lower limit holds again.
+  CommandResult third = run(32, 100);
+  EXPECT_EQ(third.outcome, CommandOutcome::kLimitExceeded) << third.error;
+  EXPECT_EQ(third.error, "exceeded memory limit of 32 MiB (cgroup)");
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
+  EXPECT_EQ(cgroups->pooled(), 1);
+  EXPECT_EQ(SubFolders(cgroups->parent()), std::vector<std::string>{"attempt-1"});
+}
+
+TEST(MemoryCgroups, AttemptsAtTheSameTimeGetCgroupsOfTheirOwn) {
+  std::unique_ptr<MemoryCgroups> cgroups = MemoryCgroups::Probe();
+  if (cgroups->kind() == MemoryCgroups::Kind::kNone) {
+    GTEST_SKIP() << "no memory cgroup here: " << cgroups->Describe();
+  }
+  absl::StatusOr<std::unique_ptr<AttemptCgroup>> a = cgroups->Acquire(64);
+  absl::StatusOr<std::unique_ptr<AttemptCgroup>> b = cgroups->Acquire(64);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_NE((*a)->path(), (*b)->path());
+  const std::string first = (*a)->path();
+  a->reset();
+  absl::StatusOr<std::unique_ptr<AttemptCgroup>> c = cgroups->Acquire(64);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->path(), first);
+  EXPECT_EQ(cgroups->pooled(), 2);
 }
 
 TEST(MemoryCgroups, AParentLeftByADeadAgentdIsRemovedAtTheNextStart) {
