@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -183,7 +185,7 @@ struct CommandRunner::Attempt {
   absl::Duration stall_timeout = absl::InfiniteDuration();
   std::unique_ptr<ActivityWatch> watch;   // when stall_detection
   std::unique_ptr<AttemptCgroup> cgroup;  // a memory limit in a cgroup
-  // Applied in the child between fork and exec.
+  // Applied in the child between clone and exec.
   bool set_as = false;  // the memory limit without a cgroup
   rlimit as{};
   bool set_cpu = false;
@@ -202,6 +204,70 @@ struct ChildError {
 };
 constexpr int kStageExec = 0;
 constexpr int kStageCgroup = 1;
+
+// What the child of a spawn needs, prepared by the parent.
+struct ChildSetup {
+  pid_t parent = 0;
+  const char* program = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* work_dir = nullptr;
+  int log_fd = -1;
+  int cgroup_fd = -1;  // the attempt cgroup's cgroup.procs, or -1
+  int err_fd = -1;     // the error pipe's write end (close-on-exec)
+  bool set_as = false;
+  rlimit as{};
+  bool set_cpu = false;
+  rlimit cpu{};
+  bool set_nice = false;
+  int nice = 0;
+  const char* nice_failed = nullptr;  // the log line when setpriority() fails
+  size_t nice_failed_size = 0;
+};
+
+constexpr size_t kChildStackBytes = 64 << 10;
+
+// The child of a spawn, between clone and execve. It shares agentd's memory (CLONE_VM) while
+// agentd's spawning thread waits (CLONE_VFORK), so it only reads `arg` and makes system calls:
+// no allocation, no lock (another thread of agentd may hold one), nothing that writes memory
+// agentd uses but errno. It starts with every signal blocked (the parent's doing).
+int ChildMain(void* arg) {
+  const ChildSetup& c = *static_cast<const ChildSetup*>(arg);
+  // Default dispositions before anything can be delivered (a handler would run on agentd's
+  // memory), then an empty mask: agentd blocks SIGTERM/SIGINT; the command must not.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);  // glibc's own: EINVAL
+  }
+  const uint64_t none = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, sizeof none);
+  setpgid(0, 0);  // a new group led by the child
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != c.parent) _exit(127);  // agentd died before the prctl
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) dup2(devnull, 0);
+  dup2(c.log_fd, 1);
+  dup2(c.log_fd, 2);
+  ChildError ce{kStageExec, 0};
+  if (c.cgroup_fd >= 0 && write(c.cgroup_fd, "0", 1) != 1) {
+    ce = {kStageCgroup, errno};
+  } else {
+    if (c.set_as) setrlimit(RLIMIT_AS, &c.as);
+    if (c.set_cpu) setrlimit(RLIMIT_CPU, &c.cpu);
+    if (c.set_nice && setpriority(PRIO_PROCESS, 0, c.nice) != 0) {
+      (void)!write(2, c.nice_failed, c.nice_failed_size);
+    }
+    if (chdir(c.work_dir) != 0) {
+      ce.err = errno;
+    } else {
+      execve(c.program, c.argv, c.envp);
+      ce.err = errno;
+    }
+  }
+  (void)!write(c.err_fd, &ce, sizeof ce);
+  _exit(127);
+}
 
 // `want` lowered to fit under the current hard limit (raising a hard limit needs privileges).
 rlimit Fitted(int resource, rlim_t soft, rlim_t hard) {
@@ -225,9 +291,12 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     return end;
   }
 
-  // fork+exec rather than posix_spawn, for PR_SET_PDEATHSIG (if agentd dies, even by SIGKILL,
-  // its command is killed too, instead of running on in a worktree nobody owns) and for the
-  // limits. Everything the child needs is prepared here; after fork it only makes system calls.
+  // Our own spawn rather than posix_spawn, for PR_SET_PDEATHSIG (if agentd dies, even by
+  // SIGKILL, its command is killed too, instead of running on in a worktree nobody owns) and
+  // for the limits; the same technique as glibc's posix_spawn: clone(CLONE_VM | CLONE_VFORK) on
+  // a stack of the child's own, so nothing of agentd's (threads, 20 MB of mappings) is copied,
+  // and this thread waits until the child has exec'd or failed. Everything the child needs is
+  // prepared here (ChildMain).
   std::string program = ResolveProgram(argv[0], request.work_dir);
   std::vector<char*> c_argv = CStrings(argv);
   std::vector<char*> c_env = CStrings(env);
@@ -236,52 +305,45 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     end.spawn_error = absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(errno));
     return end;
   }
-  const pid_t parent = getpid();
-  const char* work_dir = request.work_dir.c_str();
-  const int log_fd = attempt.log_fd;
-  const int cgroup_fd = attempt.cgroup != nullptr ? attempt.cgroup->procs_fd() : -1;
-  const Attempt& a = attempt;
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);  // a new group led by the child
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);  // agentd died before the prctl
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig :
-         {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU}) {
-      sigaction(sig, &dfl, nullptr);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);  // agentd blocks SIGTERM/SIGINT; the child must not
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
-    ChildError ce{kStageExec, 0};
-    if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) {
-      ce = {kStageCgroup, errno};
-    } else {
-      if (a.set_as) setrlimit(RLIMIT_AS, &a.as);
-      if (a.set_cpu) setrlimit(RLIMIT_CPU, &a.cpu);
-      if (a.set_nice && setpriority(PRIO_PROCESS, 0, a.nice) != 0) {
-        (void)!write(2, a.nice_failed.data(), a.nice_failed.size());
-      }
-      if (chdir(work_dir) != 0) {
-        ce.err = errno;
-      } else {
-        execve(program.c_str(), c_argv.data(), c_env.data());
-        ce.err = errno;
-      }
-    }
-    (void)!write(err_pipe[1], &ce, sizeof ce);
-    _exit(127);
+  ChildSetup setup;
+  setup.parent = getpid();
+  setup.program = program.c_str();
+  setup.argv = c_argv.data();
+  setup.envp = c_env.data();
+  setup.work_dir = request.work_dir.c_str();
+  setup.log_fd = attempt.log_fd;
+  setup.cgroup_fd = attempt.cgroup != nullptr ? attempt.cgroup->procs_fd() : -1;
+  setup.err_fd = err_pipe[1];
+  setup.set_as = attempt.set_as;
+  setup.as = attempt.as;
+  setup.set_cpu = attempt.set_cpu;
+  setup.cpu = attempt.cpu;
+  setup.set_nice = attempt.set_nice;
+  setup.nice = attempt.nice;
+  setup.nice_failed = attempt.nice_failed.data();
+  setup.nice_failed_size = attempt.nice_failed.size();
+  pid_t pid = -1;
+  int spawn_errno = 0;
+  void* stack = mmap(nullptr, kChildStackBytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    spawn_errno = errno;
+  } else {
+    // Every signal blocked from here until the child has set default dispositions: a handler
+    // of agentd's must never run in the child, on agentd's memory and stack.
+    uint64_t all = ~uint64_t{0}, old = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+    pid = clone(ChildMain, static_cast<char*>(stack) + kChildStackBytes,
+                CLONE_VM | CLONE_VFORK | SIGCHLD, &setup);
+    spawn_errno = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, sizeof old);
+    munmap(stack, kChildStackBytes);
   }
   close(err_pipe[1]);
   if (pid < 0) {
     close(err_pipe[0]);
-    end.spawn_error = absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(errno));
+    end.spawn_error =
+        absl::StrCat("cannot run ", QuoteForMessage(argv[0]), ": ", ErrnoText(spawn_errno));
     return end;
   }
   setpgid(pid, pid);  // also from here, so the group exists before we signal it
@@ -316,7 +378,7 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
   off_t log_size = -1;
   if (attempt.stall_detection) {
     struct stat st;
-    if (fstat(log_fd, &st) == 0) log_size = st.st_size;
+    if (fstat(attempt.log_fd, &st) == 0) log_size = st.st_size;
     (void)attempt.watch->Changed(last_activity);  // what setup did is not this process's
   }
   while (true) {
@@ -332,7 +394,7 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
     absl::Time stall_at = absl::InfiniteFuture();
     if (attempt.stall_detection && !term_sent) {
       struct stat st;
-      if (fstat(log_fd, &st) == 0 && st.st_size != log_size) {
+      if (fstat(attempt.log_fd, &st) == 0 && st.st_size != log_size) {
         log_size = st.st_size;
         last_activity = now;
       }

@@ -24,7 +24,7 @@
 //
 // Stalls: a process (setup or command) that adds nothing to the log and changes no file in the
 // work dir (ActivityWatch: inotify, or a scan) for `stall_timeout` is stopped like a timeout
-// and the run ends kStalled. Limits (resource_limits.h): set in the child between fork and
+// and the run ends kStalled. Limits (resource_limits.h): set in the child between clone and
 // exec (cgroup join, rlimits, nice); a process over one is stopped and the run ends
 // kLimitExceeded with an error naming the limit.
 #pragma once

@@ -1,6 +1,6 @@
 // Resource limits on an attempt's processes (setup and command), from Lease.resource_limits:
 // memory, CPU time and niceness. This file holds the values and the memory cgroups; the
-// CommandRunner applies them in the child between fork and exec.
+// CommandRunner applies them in the child between clone and exec.
 //
 // Mechanisms (docs/AGENTD.md, "Resource limits"):
 //   * memory: a memory cgroup for the attempt when agentd may create one (cgroup v2 with the

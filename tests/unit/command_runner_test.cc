@@ -6,7 +6,9 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -293,6 +295,46 @@ TEST_F(CommandRunnerTest, ProcessesLeftBehindAreKilledWhenTheCommandExits) {
   pid_t grandchild = ReadPid(Work("grandchild.pid"));
   ASSERT_GT(grandchild, 0);
   EXPECT_TRUE(AwaitProcessGone(grandchild));
+}
+
+TEST_F(CommandRunnerTest, TheCommandStartsWithDefaultSignalDispositionsAndAnEmptyMask) {
+  // agentd blocks SIGTERM/SIGINT in every thread and may ignore or handle others.
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
+  struct sigaction ignore = {};
+  struct sigaction handle = {};
+  struct sigaction old_winch = {};
+  struct sigaction old_usr2 = {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGWINCH, &ignore, &old_winch), 0);
+  handle.sa_handler = [](int) {};
+  ASSERT_EQ(sigaction(SIGUSR2, &handle, &old_usr2), 0);
+  CommandResult result =
+      CommandRunner().Run(Request({"/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}));
+  sigaction(SIGUSR2, &old_usr2, nullptr);
+  sigaction(SIGWINCH, &old_winch, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(result.log_tail,
+            "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+}
+
+TEST_F(CommandRunnerTest, TheCommandDiesWithAgentd) {
+  // A stand-in for agentd that is killed with SIGKILL while its command runs.
+  pid_t agentd = fork();
+  ASSERT_GE(agentd, 0);
+  if (agentd == 0) {
+    CommandRunner().Run(Request({"/bin/sh", "-c", "echo $$ > command.pid; exec sleep 1000"}));
+    _exit(0);
+  }
+  ASSERT_TRUE(AwaitFile(Work("command.pid")));
+  pid_t command = ReadPid(Work("command.pid"));
+  ASSERT_GT(command, 0);
+  kill(agentd, SIGKILL);
+  waitpid(agentd, nullptr, 0);
+  EXPECT_TRUE(AwaitProcessGone(command));
 }
 
 TEST_F(CommandRunnerTest, CommandNotFoundIsAClearError) {
