@@ -179,11 +179,15 @@ static std::string ResolveProgram(const std::string& name, const std::string& wo
 
 // Everything one run watches and applies, set up once by Run() for setup and command.
 struct CommandRunner::Attempt {
+  ~Attempt() {
+    if (watch != nullptr) watch->Unwatch();  // nothing to queue until the next run
+  }
   int log_fd = -1;
   absl::Time deadline = absl::InfiniteFuture();
   bool stall_detection = false;
   absl::Duration stall_timeout = absl::InfiniteDuration();
-  std::unique_ptr<ActivityWatch> watch;   // when stall_detection
+  ActivityWatch* watch = nullptr;              // when stall_detection: request's or own_watch
+  std::unique_ptr<ActivityWatch> own_watch;  // when the request brings none
   std::unique_ptr<AttemptCgroup> cgroup;  // a memory limit in a cgroup
   // Applied in the child between clone and exec.
   bool set_as = false;  // the memory limit without a cgroup
@@ -506,7 +510,10 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
                                      : "";
   if (attempt.stall_detection) {
     attempt.stall_timeout = request.stall_timeout;
-    attempt.watch = ActivityWatch::Open(
+    if (request.stall_watch == nullptr) attempt.own_watch = std::make_unique<ActivityWatch>();
+    attempt.watch =
+        request.stall_watch != nullptr ? request.stall_watch : attempt.own_watch.get();
+    attempt.watch->Watch(
         request.work_dir, ActivityWatch::Mode::kInotify,
         std::clamp(request.stall_timeout / 4, absl::Milliseconds(100), absl::Seconds(10)));
   }

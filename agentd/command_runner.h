@@ -44,6 +44,8 @@
 
 namespace harness::agentd {
 
+class ActivityWatch;
+
 // How much of the end of the log a result carries.
 inline constexpr size_t kLogTailBytes = 4096;
 
@@ -66,6 +68,10 @@ struct CommandRequest {
   // No output and no file change in work_dir for this long stops the setup or command
   // (kStalled). Zero, negative or infinite: no stall detection.
   absl::Duration stall_timeout = absl::InfiniteDuration();
+  // Watches work_dir for the stall detection when set (Watch() at the start, Unwatch() at the
+  // end), so that a caller running item after item keeps one inotify instance (closing one
+  // waits ~10 ms for the kernel); one run at a time. nullptr: the run makes its own.
+  ActivityWatch* stall_watch = nullptr;
   // Applied to setup and command (resource_limits.h).
   ResourceLimits limits;
   // Where a memory limit goes; nullptr (or kind kNone): RLIMIT_AS on each process.

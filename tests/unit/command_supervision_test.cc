@@ -19,6 +19,7 @@
 #include "agentd/activity_watch.h"
 #include "agentd/command_runner.h"
 #include "agentd/resource_limits.h"
+#include "agentd/work_dir.h"
 #include "core/clock.h"
 #include "core/file_util.h"
 #include "gmock/gmock.h"
@@ -132,6 +133,37 @@ TEST_F(CommandSupervisionTest, ACommandThatKeepsChangingFilesInNewFoldersIsNotSt
   EXPECT_EQ(Slurp(Work("d14/sub/f")), "14\n");
 }
 
+TEST_F(CommandSupervisionTest, OneWatchServesRunAfterRunWithTheSameVerdicts) {
+  ActivityWatch watch;
+  // A run that changes files in new folders (watched as they appear) is not stalled ...
+  CommandRequest busy = Request({"/bin/sh", "-c",
+                                 "i=0; while [ $i -lt 15 ]; do mkdir -p d$i/sub; sleep 0.1; "
+                                 "echo $i > d$i/sub/f; i=$((i+1)); done"});
+  busy.stall_timeout = absl::Seconds(1);
+  busy.stall_watch = &watch;
+  CommandResult first = CommandRunner().Run(busy);
+  ASSERT_EQ(first.outcome, CommandOutcome::kExited) << first.error;
+  const int fd = watch.fd();
+  // ... the next, silent, is, though its work dir was emptied and refilled in between (the
+  // changes before the run do not count) ...
+  ASSERT_TRUE(EmptyDirectory(tmp_.Sub("work")).ok());
+  ASSERT_EQ(mkdir(Work("fresh").c_str(), 0755), 0);
+  CommandRequest silent = Request({"/bin/sh", "-c", "echo started; sleep 1000"});
+  silent.stall_timeout = absl::Milliseconds(500);
+  silent.stall_watch = &watch;
+  CommandResult second = CommandRunner().Run(silent);
+  EXPECT_EQ(second.outcome, CommandOutcome::kStalled) << second.error;
+  // ... and a third, busy in a folder made before it started, is not: that folder is watched.
+  CommandRequest busy_in_fresh = Request(
+      {"/bin/sh", "-c", "i=0; while [ $i -lt 15 ]; do echo $i > fresh/f; sleep 0.1; "
+                        "i=$((i+1)); done"});
+  busy_in_fresh.stall_timeout = absl::Seconds(1);
+  busy_in_fresh.stall_watch = &watch;
+  CommandResult third = CommandRunner().Run(busy_in_fresh);
+  EXPECT_EQ(third.outcome, CommandOutcome::kExited) << third.error;
+  EXPECT_EQ(watch.fd(), fd) << "the inotify instance was not kept";
+}
+
 TEST_F(CommandSupervisionTest, ChangesUnderDotGitDoNotCountAsWork) {
   ASSERT_EQ(mkdir(Work(".git").c_str(), 0755), 0);
   CommandRequest r = Request({"/bin/sh", "-c", "while :; do date >> .git/busy; sleep 0.05; done"});
@@ -186,6 +218,27 @@ TEST(ActivityWatch, InotifySeesWritesTouchesAndRemovalsButNotDotGit) {
   EXPECT_FALSE(w->Changed(now));
   ASSERT_EQ(unlink(tmp.Sub("a/f").c_str()), 0);
   EXPECT_TRUE(w->Changed(now));
+}
+
+TEST(ActivityWatch, WatchingAnotherTreeForgetsTheFirstAndKeepsTheInstance) {
+  TempDir first, second;
+  ActivityWatch w;
+  absl::Time now = absl::Now();
+  EXPECT_FALSE(w.Changed(now)) << "watching nothing";
+  w.Watch(first.path());
+  ASSERT_EQ(w.mode(), ActivityWatch::Mode::kInotify);
+  const int fd = w.fd();
+  ASSERT_TRUE(WriteFileAtomically(first.Sub("f"), "x").ok());
+  w.Watch(second.path());
+  EXPECT_EQ(w.fd(), fd);
+  EXPECT_FALSE(w.Changed(now)) << "a change in the first tree, before the second was watched";
+  ASSERT_TRUE(WriteFileAtomically(first.Sub("g"), "x").ok());
+  EXPECT_FALSE(w.Changed(now)) << "a change in the first tree, no longer watched";
+  ASSERT_TRUE(WriteFileAtomically(second.Sub("f"), "x").ok());
+  EXPECT_TRUE(w.Changed(now));
+  w.Unwatch();
+  ASSERT_TRUE(WriteFileAtomically(second.Sub("g"), "x").ok());
+  EXPECT_FALSE(w.Changed(now));
 }
 
 TEST(ActivityWatch, TheScanSeesTouchesAndRemovalsButNotDotGit) {
