@@ -96,6 +96,32 @@ std::string ReadTail(int fd, size_t max_bytes) {
   return out;
 }
 
+// Writes `text` to `path` as a private (0600) regular file with a single link. A file already
+// there (the previous prompt, renamed by WorkDir) is reused, its inode kept, when it is one;
+// anything else in its place (a hard link to another file, a symbolic link, a FIFO) is
+// removed first, never written through.
+absl::Status WritePromptFile(const std::string& path, absl::string_view text) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  UniqueFd fd(open(path.c_str(), flags, 0600));
+  struct stat st;
+  if (fd.valid() && fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+    if ((st.st_mode & 07777) != 0600 && fchmod(fd.get(), 0600) != 0) {
+      return ErrnoStatus(errno, "cannot write prompt file", path);
+    }
+    if (st.st_size > 0 && ftruncate(fd.get(), 0) != 0) {
+      return ErrnoStatus(errno, "cannot write prompt file", path);
+    }
+  } else {
+    fd.Reset();
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "cannot write prompt file", path);
+    }
+    fd = UniqueFd(open(path.c_str(), flags | O_EXCL, 0600));
+    if (!fd.valid()) return ErrnoStatus(errno, "cannot write prompt file", path);
+  }
+  return WriteAll(fd.get(), text, path);
+}
+
 // A line from agentd itself in the item's log, so that the log tail says what happened.
 void Note(int log_fd, absl::string_view text) {
   std::string line = absl::StrCat("[harness] ", text, "\n");
@@ -472,13 +498,8 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
     return fail(CommandOutcome::kSpawnFailed,
                 ErrnoStatus(errno, "cannot open log file", request.log_path).ToString());
   }
-  {
-    UniqueFd prompt(open(request.prompt_path.c_str(),
-                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    absl::Status s = prompt.valid()
-                         ? WriteAll(prompt.get(), request.prompt, request.prompt_path)
-                         : ErrnoStatus(errno, "cannot write prompt file", request.prompt_path);
-    if (!s.ok()) return fail(CommandOutcome::kSpawnFailed, std::string(s.message()));
+  if (absl::Status s = WritePromptFile(request.prompt_path, request.prompt); !s.ok()) {
+    return fail(CommandOutcome::kSpawnFailed, std::string(s.message()));
   }
 
   const bool limited =

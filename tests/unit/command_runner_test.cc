@@ -114,6 +114,47 @@ TEST_F(CommandRunnerTest, PromptArrivesAsOneUnexpandedArgument) {
   EXPECT_FALSE(PathExists(Work("x")));
 }
 
+TEST_F(CommandRunnerTest, ThePromptFileInPlaceIsRewrittenPrivateButNeverWrittenThrough) {
+  const std::string prompt_path = tmp_.Sub("prompts/item-1-2.txt");
+  auto run = [&](const std::string& prompt) {
+    CommandRequest r = Request({"/bin/sh", "-c", "cat \"$HARNESS_PROMPT_FILE\" > out"});
+    r.prompt = prompt;
+    return CommandRunner().Run(r);
+  };
+  // The previous prompt, longer and made readable by all: rewritten, not appended to, 0600.
+  ASSERT_TRUE(WriteFileAtomically(prompt_path, "a much longer earlier prompt").ok());
+  ASSERT_EQ(chmod(prompt_path.c_str(), 0644), 0);
+  CommandResult result = run("short");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "short");
+  struct stat st;
+  ASSERT_EQ(stat(prompt_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+
+  // A hard link to another file, a symbolic link, a FIFO: replaced, what they name untouched.
+  const std::string outside = tmp_.Sub("outside");
+  ASSERT_TRUE(WriteFileAtomically(outside, "precious").ok());
+  ASSERT_EQ(unlink(prompt_path.c_str()), 0);
+  ASSERT_EQ(link(outside.c_str(), prompt_path.c_str()), 0);
+  result = run("via a hard link");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "via a hard link");
+  ASSERT_EQ(unlink(prompt_path.c_str()), 0);
+  ASSERT_EQ(symlink(outside.c_str(), prompt_path.c_str()), 0);
+  result = run("via a symbolic link");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "via a symbolic link");
+  ASSERT_EQ(unlink(prompt_path.c_str()), 0);
+  ASSERT_EQ(mkfifo(prompt_path.c_str(), 0600), 0);
+  result = run("via a fifo");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "via a fifo");
+  EXPECT_EQ(Slurp(outside), "precious");
+  ASSERT_EQ(lstat(prompt_path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_nlink, 1u);
+}
+
 TEST_F(CommandRunnerTest, PlaceholdersAreReplacedInsideEachArgument) {
   CommandRequest r = Request({"/bin/sh", "-c", "printf '%s|%s|%s' \"$1\" \"$2\" \"$3\" > out", "sh",
                               "id={id}", "[{title}]", "{id}-{id}"});
