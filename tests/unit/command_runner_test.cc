@@ -130,6 +130,13 @@ TEST_F(CommandRunnerTest, ThePromptFileInPlaceIsRewrittenPrivateButNeverWrittenT
   struct stat st;
   ASSERT_EQ(stat(prompt_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
+  // The same prompt again, then a longer one.
+  result = run("short");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "short");
+  result = run("a longer prompt this time");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "a longer prompt this time");
 
   // A hard link to another file, a symbolic link, a FIFO: replaced, what they name untouched.
   const std::string outside = tmp_.Sub("outside");
