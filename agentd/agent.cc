@@ -250,9 +250,10 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
   // before the report.
   LogShipper shipper(request.log_path, lease.item_id(), lease.lease_token(),
                      [this](v1::Progress p) { controller_->SendProgress(std::move(p)); });
-  shipper.Start();
+  request.on_tick = [&shipper] { shipper.ShipNew(); };
+  request.tick_interval = kShipInterval;
   CommandResult result = runner->Run(request);
-  shipper.Stop();
+  shipper.ShipNew();
   return result;
 }
 

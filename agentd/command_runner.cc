@@ -220,6 +220,7 @@ struct CommandRunner::Attempt {
   }
   int log_fd = -1;
   absl::Time deadline = absl::InfiniteFuture();
+  absl::Time next_tick = absl::InfiniteFuture();  // request.on_tick's
   bool stall_detection = false;
   absl::Duration stall_timeout = absl::InfiniteDuration();
   ActivityWatch* watch = nullptr;              // when stall_detection: request's or own_watch
@@ -463,8 +464,12 @@ CommandRunner::ProcessEnd CommandRunner::RunProcess(const std::vector<std::strin
       kill(-pid, SIGKILL);
       kill_sent = true;
     }
+    if (now >= attempt.next_tick) {
+      request.on_tick();
+      attempt.next_tick = now + std::max(request.tick_interval, absl::Milliseconds(1));
+    }
 
-    absl::Duration nap = max_nap;
+    absl::Duration nap = std::min(max_nap, attempt.next_tick - now);
     if (!term_sent) nap = std::min({nap, attempt.deadline - now, stall_at - now});
     if (term_sent && !kill_sent) nap = std::min(nap, kill_at - now);
     int timeout_ms = static_cast<int>(
@@ -533,6 +538,7 @@ CommandResult CommandRunner::Run(const CommandRequest& request) {
   Attempt attempt;
   attempt.log_fd = log.get();
   attempt.deadline = deadline;
+  if (request.on_tick) attempt.next_tick = clock_->Now() + request.tick_interval;
   attempt.stall_detection = request.stall_timeout > absl::ZeroDuration() &&
                             request.stall_timeout != absl::InfiniteDuration();
   const std::string stall_text = attempt.stall_detection

@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,10 @@ struct CommandRequest {
   // end), so that a caller running item after item keeps one inotify instance (closing one
   // waits ~10 ms for the kernel); one run at a time. nullptr: the run makes its own.
   ActivityWatch* stall_watch = nullptr;
+  // Called on Run()'s thread every `tick_interval` (measured on the runner's clock) while
+  // setup or command runs, e.g. to ship the log as it grows; must not block. Unset: none.
+  std::function<void()> on_tick;
+  absl::Duration tick_interval = absl::Milliseconds(200);
   // Applied to setup and command (resource_limits.h).
   ResourceLimits limits;
   // Where a memory limit goes; nullptr (or kind kNone): RLIMIT_AS on each process.

@@ -385,6 +385,28 @@ TEST_F(CommandRunnerTest, TheCommandDiesWithAgentd) {
   EXPECT_TRUE(AwaitProcessGone(command));
 }
 
+TEST_F(CommandRunnerTest, OnTickIsCalledWhileSetupAndCommandRun) {
+  // Each waits for a file that only the tick makes, once it sees their first line in the log.
+  CommandRequest r = Request({"/bin/sh", "-c",
+                              "echo command; while [ ! -e gate2 ]; do sleep 0.05; done"});
+  r.setup = {"/bin/sh", "-c", "echo setup; while [ ! -e gate1 ]; do sleep 0.05; done"};
+  r.timeout = absl::Seconds(60);
+  r.tick_interval = absl::Milliseconds(20);
+  const std::string log = r.log_path;
+  r.on_tick = [&] {
+    const std::string text = Slurp(log);
+    if (text == "setup\n") {
+      ASSERT_TRUE(WriteFileAtomically(Work("gate1"), "").ok());
+    }
+    if (text == "setup\ncommand\n") {
+      ASSERT_TRUE(WriteFileAtomically(Work("gate2"), "").ok());
+    }
+  };
+  CommandResult result = CommandRunner().Run(r);
+  EXPECT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(result.exit_code, 0);
+}
+
 TEST_F(CommandRunnerTest, CommandNotFoundIsAClearError) {
   CommandResult result = CommandRunner().Run(Request({"no-such-agent-command", "{prompt}"}));
   EXPECT_EQ(result.outcome, CommandOutcome::kSpawnFailed);
