@@ -47,25 +47,45 @@ std::vector<std::string> SubFolders(const std::string& dir) {
 
 }  // namespace
 
-ActivityWatch::ActivityWatch(std::string root, absl::Duration scan_interval)
-    : root_(std::move(root)), scan_interval_(scan_interval) {}
-
 ActivityWatch::~ActivityWatch() {
   if (inotify_fd_ >= 0) close(inotify_fd_);
 }
 
 std::unique_ptr<ActivityWatch> ActivityWatch::Open(const std::string& root, Mode preferred,
                                                    absl::Duration scan_interval) {
-  std::unique_ptr<ActivityWatch> w(new ActivityWatch(root, scan_interval));
-  if (preferred == Mode::kInotify) {
-    w->inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (w->inotify_fd_ >= 0) {
-      w->mode_ = Mode::kInotify;
-      if (!w->WatchTree(root)) w->SwitchToScan();
+  auto w = std::make_unique<ActivityWatch>();
+  w->Watch(root, preferred, scan_interval);
+  return w;
+}
+
+void ActivityWatch::Unwatch() {
+  if (inotify_fd_ >= 0) {
+    for (const auto& [wd, dir] : dirs_) inotify_rm_watch(inotify_fd_, wd);
+    // The events still queued (IN_IGNORED for each removed watch, anything before) are
+    // about the old tree.
+    alignas(inotify_event) char buf[16384];
+    while (read(inotify_fd_, buf, sizeof buf) > 0) {
     }
   }
-  if (w->mode_ == Mode::kScan) w->last_ = w->Scan();
-  return w;
+  dirs_.clear();
+  root_.clear();
+  last_ = Signature{};
+  next_scan_ = absl::InfinitePast();
+}
+
+void ActivityWatch::Watch(const std::string& root, Mode preferred, absl::Duration scan_interval) {
+  Unwatch();
+  root_ = root;
+  scan_interval_ = scan_interval;
+  mode_ = Mode::kScan;
+  if (preferred == Mode::kInotify) {
+    if (inotify_fd_ < 0) inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_fd_ >= 0) {
+      mode_ = Mode::kInotify;
+      if (!WatchTree(root_)) SwitchToScan();
+    }
+  }
+  if (mode_ == Mode::kScan) last_ = Scan();
 }
 
 std::string ActivityWatch::Describe() const {
@@ -99,6 +119,7 @@ void ActivityWatch::SwitchToScan() {
 
 ActivityWatch::Signature ActivityWatch::Scan() const {
   Signature sig;
+  if (root_.empty()) return sig;
   std::vector<std::string> todo = {root_};
   while (!todo.empty()) {
     std::string d = std::move(todo.back());
@@ -122,6 +143,7 @@ ActivityWatch::Signature ActivityWatch::Scan() const {
 }
 
 bool ActivityWatch::Changed(absl::Time now) {
+  if (root_.empty()) return false;
   if (mode_ == Mode::kScan) {
     if (now < next_scan_) return false;
     next_scan_ = now + scan_interval_;

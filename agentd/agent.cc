@@ -247,6 +247,7 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
   request.kill_grace = options_.kill_grace;
   // Enforced here whatever the controller is: 0 / unset means none (an older controller).
   if (lease.stall_timeout_s() > 0) request.stall_timeout = absl::Seconds(lease.stall_timeout_s());
+  request.stall_watch = &stall_watch_;
   if (lease.has_resource_limits()) {
     request.limits.memory_mb = lease.resource_limits().max_memory_mb();
     request.limits.cpu_seconds = lease.resource_limits().max_cpu_seconds();
@@ -257,9 +258,10 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
   // before the report.
   LogShipper shipper(request.log_path, lease.item_id(), lease.lease_token(),
                      [this](v1::Progress p) { controller_->SendProgress(std::move(p)); });
-  shipper.Start();
+  request.on_tick = [&shipper] { shipper.ShipNew(); };
+  request.tick_interval = kShipInterval;
   CommandResult result = runner->Run(request);
-  shipper.Stop();
+  shipper.ShipNew();
   return result;
 }
 

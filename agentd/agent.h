@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agentd/activity_watch.h"
 #include "agentd/command_runner.h"
 #include "agentd/controller_api.h"
 #include "agentd/work_dir.h"
@@ -121,6 +122,9 @@ class Agent : public SessionListener {
   Clock* const clock_;
   WorkDir work_dir_;
   std::unique_ptr<Workspace> workspace_;  // made by Run(), used by its thread only
+  // The items' stall detection, kept from one item to the next (command_runner.h); Run()'s
+  // thread only.
+  ActivityWatch stall_watch_;
 
   absl::Mutex mu_;
   absl::CondVar changed_;  // signalled on every change below

@@ -24,7 +24,7 @@
 //
 // Stalls: a process (setup or command) that adds nothing to the log and changes no file in the
 // work dir (ActivityWatch: inotify, or a scan) for `stall_timeout` is stopped like a timeout
-// and the run ends kStalled. Limits (resource_limits.h): set in the child between fork and
+// and the run ends kStalled. Limits (resource_limits.h): set in the child between clone and
 // exec (cgroup join, rlimits, nice); a process over one is stopped and the run ends
 // kLimitExceeded with an error naming the limit.
 #pragma once
@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@
 #include "core/clock.h"
 
 namespace harness::agentd {
+
+class ActivityWatch;
 
 // How much of the end of the log a result carries.
 inline constexpr size_t kLogTailBytes = 4096;
@@ -66,6 +69,14 @@ struct CommandRequest {
   // No output and no file change in work_dir for this long stops the setup or command
   // (kStalled). Zero, negative or infinite: no stall detection.
   absl::Duration stall_timeout = absl::InfiniteDuration();
+  // Watches work_dir for the stall detection when set (Watch() at the start, Unwatch() at the
+  // end), so that a caller running item after item keeps one inotify instance (closing one
+  // waits ~10 ms for the kernel); one run at a time. nullptr: the run makes its own.
+  ActivityWatch* stall_watch = nullptr;
+  // Called on Run()'s thread every `tick_interval` (measured on the runner's clock) while
+  // setup or command runs, e.g. to ship the log as it grows; must not block. Unset: none.
+  std::function<void()> on_tick;
+  absl::Duration tick_interval = absl::Milliseconds(200);
   // Applied to setup and command (resource_limits.h).
   ResourceLimits limits;
   // Where a memory limit goes; nullptr (or kind kNone): RLIMIT_AS on each process.

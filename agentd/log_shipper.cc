@@ -15,31 +15,6 @@ LogShipper::LogShipper(std::string log_path, std::string item_id, uint64_t lease
       token_(lease_token),
       send_(std::move(send)) {}
 
-LogShipper::~LogShipper() { Stop(); }
-
-void LogShipper::Start() {
-  thread_ = std::thread([this] {
-    while (true) {
-      {
-        absl::MutexLock l(&mu_);
-        mu_.AwaitWithTimeout(absl::Condition(&stop_), kShipInterval);
-        if (stop_) return;  // Stop() ships the rest after joining
-      }
-      ShipNew();
-    }
-  });
-}
-
-void LogShipper::Stop() {
-  {
-    absl::MutexLock l(&mu_);
-    if (stop_) return;
-    stop_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
-  ShipNew();
-}
-
 void LogShipper::ShipNew() {
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;

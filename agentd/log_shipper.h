@@ -1,17 +1,16 @@
 // LogShipper: streams an attempt's log file to the controller while the command runs
-// (Progress messages on the Session stream, for `harnessctl logs -f`). A thread of its own reads
-// what the command appended every kShipInterval and hands it on in chunks of at most 64 KiB with
-// their byte offsets; Stop() ships the rest (the lines agentd itself adds at the end too) before
-// the caller reports. Best effort: nothing here can fail or slow the run.
+// (Progress messages on the Session stream, for `harnessctl logs -f`). ShipNew() reads what the
+// command appended since the last call and hands it on in chunks of at most 64 KiB with their
+// byte offsets. The CommandRunner calls it every kShipInterval while setup and command run (its
+// `on_tick`: no thread of its own, which cost an item a thread start and join), and the caller
+// once more after the run (the lines agentd itself adds at the end too) before it reports. Best
+// effort: nothing here can fail or slow the run.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "harness/v1/agent.pb.h"
 
@@ -27,15 +26,10 @@ class LogShipper {
  public:
   using Send = std::function<void(v1::Progress)>;
   LogShipper(std::string log_path, std::string item_id, uint64_t lease_token, Send send);
-  ~LogShipper();  // Stop()
   LogShipper(const LogShipper&) = delete;
   LogShipper& operator=(const LogShipper&) = delete;
 
-  void Start();
-  // Ships what is left and joins the thread. Idempotent.
-  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Reads and ships everything appended since the last call (the thread's step; for tests).
+  // Reads and ships everything appended since the last call. One thread at a time.
   void ShipNew();
 
  private:
@@ -43,10 +37,7 @@ class LogShipper {
   const std::string item_id_;
   const uint64_t token_;
   const Send send_;
-  int64_t offset_ = 0;  // only the thread (or Stop() after joining it) touches it
-  std::thread thread_;
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t offset_ = 0;
 };
 
 }  // namespace harness::agentd

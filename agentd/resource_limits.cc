@@ -71,8 +71,20 @@ std::vector<pid_t> Procs(const std::string& cgroup) {
   return out;
 }
 
-// Removes the cgroup `path`, killing what is still in it first (our own processes: the
-// attempt's, which left its process group). Best effort, a few seconds at most.
+// Kills what is still in the cgroup `path` (our own processes: the attempt's, which left its
+// process group) until it is empty. Best effort, a few seconds at most; false if it is not
+// empty by then.
+bool KillAll(const std::string& path) {
+  for (int i = 0; i < 200; ++i) {
+    std::vector<pid_t> pids = Procs(path);
+    if (pids.empty()) return true;
+    for (pid_t p : pids) kill(p, SIGKILL);
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+// Removes the cgroup `path`, killing what is still in it first. Best effort, as KillAll.
 void KillAndRemove(const std::string& path) {
   for (int i = 0; i < 200; ++i) {
     std::vector<pid_t> pids = Procs(path);
@@ -154,15 +166,44 @@ std::string OwnCgroup(bool v2) {
 
 }  // namespace
 
-AttemptCgroup::~AttemptCgroup() {
-  if (procs_fd_ >= 0) close(procs_fd_);
-  KillAndRemove(path_);
-}
+// One cgroup of the pool: its path, the open cgroup.procs and the limit last written.
+class PooledCgroup {
+ public:
+  PooledCgroup(std::string path, bool v2, int procs_fd)
+      : path_(std::move(path)), v2_(v2), procs_fd_(procs_fd) {}
+  ~PooledCgroup() {
+    if (procs_fd_ >= 0) close(procs_fd_);
+    KillAndRemove(path_);
+  }
+  PooledCgroup(const PooledCgroup&) = delete;
+  PooledCgroup& operator=(const PooledCgroup&) = delete;
 
-int64_t AttemptCgroup::OomKills() const {
-  return v2_ ? KeyedValue(ReadSmall(path_ + "/memory.events"), "oom_kill")
-             : KeyedValue(ReadSmall(path_ + "/memory.oom_control"), "oom_kill");
-}
+  const std::string& path() const { return path_; }
+  int procs_fd() const { return procs_fd_; }
+  // The kernel's count of OOM kills in the cgroup since it was made.
+  int64_t OomKills() const {
+    return v2_ ? KeyedValue(ReadSmall(path_ + "/memory.events"), "oom_kill")
+               : KeyedValue(ReadSmall(path_ + "/memory.oom_control"), "oom_kill");
+  }
+  int64_t memory_mb = 0;  // the limit in the files; 0: none written yet (no limit)
+
+ private:
+  const std::string path_;
+  const bool v2_;
+  const int procs_fd_;
+};
+
+AttemptCgroup::AttemptCgroup(MemoryCgroups* owner, std::unique_ptr<PooledCgroup> cgroup,
+                             int64_t oom_base)
+    : owner_(owner), cgroup_(std::move(cgroup)), oom_base_(oom_base) {}
+
+AttemptCgroup::~AttemptCgroup() { owner_->Release(std::move(cgroup_)); }
+
+const std::string& AttemptCgroup::path() const { return cgroup_->path(); }
+
+int AttemptCgroup::procs_fd() const { return cgroup_->procs_fd(); }
+
+int64_t AttemptCgroup::OomKills() const { return cgroup_->OomKills() - oom_base_; }
 
 std::unique_ptr<MemoryCgroups> MemoryCgroups::None(absl::string_view why) {
   std::unique_ptr<MemoryCgroups> c(new MemoryCgroups());
@@ -221,27 +262,34 @@ std::unique_ptr<MemoryCgroups> MemoryCgroups::Probe() {
 }
 
 MemoryCgroups::~MemoryCgroups() {
-  if (kind_ != Kind::kNone) KillAndRemove(parent_);
+  if (kind_ == Kind::kNone) return;
+  std::vector<std::unique_ptr<PooledCgroup>> idle;
+  {
+    absl::MutexLock l(&mu_);
+    idle.swap(idle_);
+  }
+  idle.clear();  // each removes its cgroup
+  KillAndRemove(parent_);
 }
 
 std::string MemoryCgroups::Describe() const {
   switch (kind_) {
     case Kind::kV1:
-      return absl::StrCat("a cgroup v1 memory cgroup per attempt under ", parent_);
+      return absl::StrCat("a cgroup v1 memory cgroup for each attempt, reused, under ", parent_);
     case Kind::kV2:
-      return absl::StrCat("a cgroup v2 memory cgroup per attempt under ", parent_);
+      return absl::StrCat("a cgroup v2 memory cgroup for each attempt, reused, under ", parent_);
     case Kind::kNone:
       break;
   }
   return absl::StrCat("RLIMIT_AS on each process (no memory cgroup: ", why_none_, ")");
 }
 
-absl::StatusOr<std::unique_ptr<AttemptCgroup>> MemoryCgroups::Create(absl::string_view item_id,
-                                                                     int attempt,
-                                                                     int64_t memory_mb) {
-  if (kind_ == Kind::kNone) {
-    return absl::FailedPreconditionError(absl::StrCat("no memory cgroup: ", why_none_));
-  }
+int64_t MemoryCgroups::pooled() const {
+  absl::MutexLock l(&mu_);
+  return pooled_;
+}
+
+absl::StatusOr<std::unique_ptr<PooledCgroup>> MemoryCgroups::MakeCgroup() {
   int64_t n;
   {
     absl::MutexLock l(&mu_);
@@ -251,21 +299,11 @@ absl::StatusOr<std::unique_ptr<AttemptCgroup>> MemoryCgroups::Create(absl::strin
   if (mkdir(parent_.c_str(), 0755) == 0 && kind_ == Kind::kV2) {
     (void)WriteSmall(parent_ + "/cgroup.subtree_control", "+memory");
   }
-  const std::string path = absl::StrCat(parent_, "/", n, "-", item_id, "-", attempt);
+  const std::string path = absl::StrCat(parent_, "/attempt-", n);
   if (mkdir(path.c_str(), 0755) != 0) return ErrnoStatus(errno, "cannot create cgroup", path);
-  const std::string bytes = absl::StrCat(memory_mb << 20);
-  absl::Status s;
-  if (kind_ == Kind::kV1) {
-    s = WriteSmall(path + "/memory.limit_in_bytes", bytes);
-    // With swap accounting, memory + swap: the limit cannot be dodged by swapping.
-    if (s.ok() && PathExists(path + "/memory.memsw.limit_in_bytes")) {
-      (void)WriteSmall(path + "/memory.memsw.limit_in_bytes", bytes);
-    }
-  } else {
-    s = WriteSmall(path + "/memory.max", bytes);
-    if (s.ok() && PathExists(path + "/memory.swap.max")) {
-      (void)WriteSmall(path + "/memory.swap.max", "0");
-    }
+  absl::Status s = absl::OkStatus();
+  if (kind_ == Kind::kV2 && PathExists(path + "/memory.swap.max")) {
+    s = WriteSmall(path + "/memory.swap.max", "0");
   }
   int fd = -1;
   if (s.ok()) {
@@ -276,7 +314,79 @@ absl::StatusOr<std::unique_ptr<AttemptCgroup>> MemoryCgroups::Create(absl::strin
     rmdir(path.c_str());
     return s;
   }
-  return std::unique_ptr<AttemptCgroup>(new AttemptCgroup(path, kind_ == Kind::kV2, fd));
+  {
+    absl::MutexLock l(&mu_);
+    ++pooled_;
+  }
+  return std::make_unique<PooledCgroup>(path, kind_ == Kind::kV2, fd);
+}
+
+absl::Status MemoryCgroups::SetLimit(PooledCgroup& cgroup, int64_t memory_mb) {
+  if (cgroup.memory_mb == memory_mb) return absl::OkStatus();
+  const std::string bytes = absl::StrCat(memory_mb << 20);
+  const std::string& path = cgroup.path();
+  if (kind_ == Kind::kV2) {
+    if (absl::Status s = WriteSmall(path + "/memory.max", bytes); !s.ok()) return s;
+  } else {
+    // With swap accounting, memory + swap too: the limit cannot be dodged by swapping. The
+    // kernel wants memsw >= the memory limit at every step: lowering, the memory limit first;
+    // raising, memsw first.
+    const std::string memsw = path + "/memory.memsw.limit_in_bytes";
+    const bool has_memsw = PathExists(memsw);
+    const bool lowering = cgroup.memory_mb == 0 || memory_mb < cgroup.memory_mb;
+    if (has_memsw && !lowering) (void)WriteSmall(memsw, bytes);
+    if (absl::Status s = WriteSmall(path + "/memory.limit_in_bytes", bytes); !s.ok()) return s;
+    if (has_memsw && lowering) (void)WriteSmall(memsw, bytes);
+  }
+  cgroup.memory_mb = memory_mb;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<AttemptCgroup>> MemoryCgroups::Acquire(int64_t memory_mb) {
+  if (kind_ == Kind::kNone) {
+    return absl::FailedPreconditionError(absl::StrCat("no memory cgroup: ", why_none_));
+  }
+  std::unique_ptr<PooledCgroup> cgroup;
+  {
+    absl::MutexLock l(&mu_);
+    if (!idle_.empty()) {
+      cgroup = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  // An idle cgroup is dropped (and a new one made) if something removed it meanwhile or its
+  // limit cannot be lowered (memory still charged to it that cannot be reclaimed).
+  if (cgroup != nullptr &&
+      (!PathExists(cgroup->path()) || !SetLimit(*cgroup, memory_mb).ok())) {
+    cgroup.reset();
+    absl::MutexLock l(&mu_);
+    --pooled_;
+  }
+  if (cgroup == nullptr) {
+    absl::StatusOr<std::unique_ptr<PooledCgroup>> made = MakeCgroup();
+    if (!made.ok()) return made.status();
+    cgroup = *std::move(made);
+    if (absl::Status s = SetLimit(*cgroup, memory_mb); !s.ok()) {
+      cgroup.reset();
+      absl::MutexLock l(&mu_);
+      --pooled_;
+      return s;
+    }
+  }
+  const int64_t oom_base = cgroup->OomKills();
+  return std::unique_ptr<AttemptCgroup>(new AttemptCgroup(this, std::move(cgroup), oom_base));
+}
+
+void MemoryCgroups::Release(std::unique_ptr<PooledCgroup> cgroup) {
+  if (cgroup == nullptr) return;
+  if (!KillAll(cgroup->path())) {
+    cgroup.reset();  // tries once more to empty and remove it
+    absl::MutexLock l(&mu_);
+    --pooled_;
+    return;
+  }
+  absl::MutexLock l(&mu_);
+  idle_.push_back(std::move(cgroup));
 }
 
 std::string DescribeLimitMechanisms(const MemoryCgroups* cgroups) {

@@ -8,6 +8,7 @@
 //   <root>/tmp/                           scratch (the pack of a result being uploaded)
 //   <root>/logs/<item>-<attempt>.log      stdout+stderr of setup and command, one per attempt
 //   <root>/prompts/<item>-<attempt>.txt   the prompt (HARNESS_PROMPT_FILE); only the current one
+//                                         (the previous one's file renamed and rewritten)
 // It does not know about git: workspace.h decides which folder an item runs in.
 #pragma once
 
@@ -36,12 +37,15 @@ class WorkDir {
 
   // Readies the folders for one attempt: validates `item_id` (core/ids.h) before it names a
   // file, empties work/ (everything inside, dot files too; symbolic links are removed, never
-  // followed) and prompts/. The log file is not created here (the runner appends to it).
+  // followed) and prompts/ (but for the previous prompt file: PrepareFiles). The log file is
+  // not created here (the runner appends to it).
   // PrepareFiles() + PrepareWork().
   absl::StatusOr<ItemPaths> Prepare(absl::string_view item_id, int attempt);
 
   // The log and prompt paths of one attempt (`work_dir` left empty): validates `item_id`,
-  // empties prompts/ and recreates logs/ and prompts/ if something removed them.
+  // leaves in prompts/ nothing but the previous prompt file renamed to this attempt's (if it
+  // is a regular file with a single link; the runner rewrites it) and recreates logs/ and
+  // prompts/ if something removed them.
   absl::StatusOr<ItemPaths> PrepareFiles(absl::string_view item_id, int attempt);
   // Empties work/ (recreated as a real folder if it was removed or replaced) and returns it.
   absl::StatusOr<std::string> PrepareWork();

@@ -489,9 +489,10 @@ absl::Status AgentWorktree::Prepare(const std::string& base_commit) {
   // Force the work tree to the tree: only files that differ from it are rewritten (the index
   // carries their stat data), untracked and ignored ones -- folders and nested repositories
   // included -- are removed.
+  // The index is written once, below (each write is a new file renamed over the old one).
   git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
-  opts.checkout_strategy =
-      GIT_CHECKOUT_FORCE | GIT_CHECKOUT_REMOVE_UNTRACKED | GIT_CHECKOUT_REMOVE_IGNORED;
+  opts.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_REMOVE_UNTRACKED |
+                           GIT_CHECKOUT_REMOVE_IGNORED | GIT_CHECKOUT_DONT_WRITE_INDEX;
   rc = git_checkout_tree(repo_.get(), reinterpret_cast<git_object*>(tree.get()), &opts);
   if (rc < 0) {
     // Typically a leftover in a folder the command made read-only (build caches do).
@@ -514,10 +515,18 @@ absl::Status AgentWorktree::Prepare(const std::string& base_commit) {
   if (absl::Status s = GitStatus(git_index_write(index.get()), "cannot write the index"); !s.ok()) {
     return s;
   }
-  if (absl::Status s = GitStatus(git_repository_set_head_detached(repo_.get(), &*oid),
-                                 absl::StrCat("cannot detach HEAD at ", base_commit));
-      !s.ok()) {
-    return s;
+  // HEAD already detached at the base (the usual case from one item to the next) is left
+  // alone: moving it writes HEAD and its reflog.
+  git_oid head;
+  const bool at_base = git_repository_head_detached(repo_.get()) == 1 &&
+                       git_reference_name_to_id(&head, repo_.get(), "HEAD") == 0 &&
+                       git_oid_equal(&head, &*oid);
+  if (!at_base) {
+    if (absl::Status s = GitStatus(git_repository_set_head_detached(repo_.get(), &*oid),
+                                   absl::StrCat("cannot detach HEAD at ", base_commit));
+        !s.ok()) {
+      return s;
+    }
   }
   prepared_base_ = *oid;
   has_prepared_base_ = true;
@@ -570,11 +579,9 @@ absl::StatusOr<std::string> AgentWorktree::CommitAll(const CommitInfo& info) {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = GitStatus(git_index_write(index.get()), "cannot write the index"); !s.ok()) {
-    return s;
-  }
   // "No change" is measured against the prepared base, so commits the command made itself
-  // still count (and a change it committed and then reverted does not).
+  // still count (and a change it committed and then reverted does not). With no change the
+  // index is not written: the next Prepare() sets it to its base anyway.
   if (has_prepared_base_ && !git_oid_equal(&prepared_base_, git_commit_id(parent.get()))) {
     git_commit* base_raw = nullptr;
     rc = git_commit_lookup(&base_raw, repo_.get(), &prepared_base_);
@@ -583,6 +590,9 @@ absl::StatusOr<std::string> AgentWorktree::CommitAll(const CommitInfo& info) {
     if (git_oid_equal(&tree_oid, git_commit_tree_id(base.get()))) return std::string();
   } else if (git_oid_equal(&tree_oid, git_commit_tree_id(parent.get()))) {
     return std::string();
+  }
+  if (absl::Status s = GitStatus(git_index_write(index.get()), "cannot write the index"); !s.ok()) {
+    return s;
   }
 
   git_tree* tree_raw = nullptr;

@@ -6,7 +6,9 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -110,6 +112,54 @@ TEST_F(CommandRunnerTest, PromptArrivesAsOneUnexpandedArgument) {
   EXPECT_EQ(result.error, "");
   EXPECT_EQ(Slurp(Work("out")), prompt);  // placeholders inside the prompt stay as they are
   EXPECT_FALSE(PathExists(Work("x")));
+}
+
+TEST_F(CommandRunnerTest, ThePromptFileInPlaceIsRewrittenPrivateButNeverWrittenThrough) {
+  const std::string prompt_path = tmp_.Sub("prompts/item-1-2.txt");
+  auto run = [&](const std::string& prompt) {
+    CommandRequest r = Request({"/bin/sh", "-c", "cat \"$HARNESS_PROMPT_FILE\" > out"});
+    r.prompt = prompt;
+    return CommandRunner().Run(r);
+  };
+  // The previous prompt, longer and made readable by all: rewritten, not appended to, 0600.
+  ASSERT_TRUE(WriteFileAtomically(prompt_path, "a much longer earlier prompt").ok());
+  ASSERT_EQ(chmod(prompt_path.c_str(), 0644), 0);
+  CommandResult result = run("short");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "short");
+  struct stat st;
+  ASSERT_EQ(stat(prompt_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  // The same prompt again, then a longer one.
+  result = run("short");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "short");
+  result = run("a longer prompt this time");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "a longer prompt this time");
+
+  // A hard link to another file, a symbolic link, a FIFO: replaced, what they name untouched.
+  const std::string outside = tmp_.Sub("outside");
+  ASSERT_TRUE(WriteFileAtomically(outside, "precious").ok());
+  ASSERT_EQ(unlink(prompt_path.c_str()), 0);
+  ASSERT_EQ(link(outside.c_str(), prompt_path.c_str()), 0);
+  result = run("via a hard link");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "via a hard link");
+  ASSERT_EQ(unlink(prompt_path.c_str()), 0);
+  ASSERT_EQ(symlink(outside.c_str(), prompt_path.c_str()), 0);
+  result = run("via a symbolic link");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "via a symbolic link");
+  ASSERT_EQ(unlink(prompt_path.c_str()), 0);
+  ASSERT_EQ(mkfifo(prompt_path.c_str(), 0600), 0);
+  result = run("via a fifo");
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(Slurp(Work("out")), "via a fifo");
+  EXPECT_EQ(Slurp(outside), "precious");
+  ASSERT_EQ(lstat(prompt_path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_nlink, 1u);
 }
 
 TEST_F(CommandRunnerTest, PlaceholdersAreReplacedInsideEachArgument) {
@@ -293,6 +343,68 @@ TEST_F(CommandRunnerTest, ProcessesLeftBehindAreKilledWhenTheCommandExits) {
   pid_t grandchild = ReadPid(Work("grandchild.pid"));
   ASSERT_GT(grandchild, 0);
   EXPECT_TRUE(AwaitProcessGone(grandchild));
+}
+
+TEST_F(CommandRunnerTest, TheCommandStartsWithDefaultSignalDispositionsAndAnEmptyMask) {
+  // agentd blocks SIGTERM/SIGINT in every thread and may ignore or handle others.
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
+  struct sigaction ignore = {};
+  struct sigaction handle = {};
+  struct sigaction old_winch = {};
+  struct sigaction old_usr2 = {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGWINCH, &ignore, &old_winch), 0);
+  handle.sa_handler = [](int) {};
+  ASSERT_EQ(sigaction(SIGUSR2, &handle, &old_usr2), 0);
+  CommandResult result =
+      CommandRunner().Run(Request({"/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}));
+  sigaction(SIGUSR2, &old_usr2, nullptr);
+  sigaction(SIGWINCH, &old_winch, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(result.log_tail,
+            "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+}
+
+TEST_F(CommandRunnerTest, TheCommandDiesWithAgentd) {
+  // A stand-in for agentd that is killed with SIGKILL while its command runs.
+  pid_t agentd = fork();
+  ASSERT_GE(agentd, 0);
+  if (agentd == 0) {
+    CommandRunner().Run(Request({"/bin/sh", "-c", "echo $$ > command.pid; exec sleep 1000"}));
+    _exit(0);
+  }
+  ASSERT_TRUE(AwaitFile(Work("command.pid")));
+  pid_t command = ReadPid(Work("command.pid"));
+  ASSERT_GT(command, 0);
+  kill(agentd, SIGKILL);
+  waitpid(agentd, nullptr, 0);
+  EXPECT_TRUE(AwaitProcessGone(command));
+}
+
+TEST_F(CommandRunnerTest, OnTickIsCalledWhileSetupAndCommandRun) {
+  // Each waits for a file that only the tick makes, once it sees their first line in the log.
+  CommandRequest r = Request({"/bin/sh", "-c",
+                              "echo command; while [ ! -e gate2 ]; do sleep 0.05; done"});
+  r.setup = {"/bin/sh", "-c", "echo setup; while [ ! -e gate1 ]; do sleep 0.05; done"};
+  r.timeout = absl::Seconds(60);
+  r.tick_interval = absl::Milliseconds(20);
+  const std::string log = r.log_path;
+  r.on_tick = [&] {
+    const std::string text = Slurp(log);
+    if (text == "setup\n") {
+      ASSERT_TRUE(WriteFileAtomically(Work("gate1"), "").ok());
+    }
+    if (text == "setup\ncommand\n") {
+      ASSERT_TRUE(WriteFileAtomically(Work("gate2"), "").ok());
+    }
+  };
+  CommandResult result = CommandRunner().Run(r);
+  EXPECT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
+  EXPECT_EQ(result.exit_code, 0);
 }
 
 TEST_F(CommandRunnerTest, CommandNotFoundIsAClearError) {

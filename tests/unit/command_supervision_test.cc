@@ -19,6 +19,7 @@
 #include "agentd/activity_watch.h"
 #include "agentd/command_runner.h"
 #include "agentd/resource_limits.h"
+#include "agentd/work_dir.h"
 #include "core/clock.h"
 #include "core/file_util.h"
 #include "gmock/gmock.h"
@@ -132,6 +133,37 @@ TEST_F(CommandSupervisionTest, ACommandThatKeepsChangingFilesInNewFoldersIsNotSt
   EXPECT_EQ(Slurp(Work("d14/sub/f")), "14\n");
 }
 
+TEST_F(CommandSupervisionTest, OneWatchServesRunAfterRunWithTheSameVerdicts) {
+  ActivityWatch watch;
+  // A run that changes files in new folders (watched as they appear) is not stalled ...
+  CommandRequest busy = Request({"/bin/sh", "-c",
+                                 "i=0; while [ $i -lt 15 ]; do mkdir -p d$i/sub; sleep 0.1; "
+                                 "echo $i > d$i/sub/f; i=$((i+1)); done"});
+  busy.stall_timeout = absl::Seconds(1);
+  busy.stall_watch = &watch;
+  CommandResult first = CommandRunner().Run(busy);
+  ASSERT_EQ(first.outcome, CommandOutcome::kExited) << first.error;
+  const int fd = watch.fd();
+  // ... the next, silent, is, though its work dir was emptied and refilled in between (the
+  // changes before the run do not count) ...
+  ASSERT_TRUE(EmptyDirectory(tmp_.Sub("work")).ok());
+  ASSERT_EQ(mkdir(Work("fresh").c_str(), 0755), 0);
+  CommandRequest silent = Request({"/bin/sh", "-c", "echo started; sleep 1000"});
+  silent.stall_timeout = absl::Milliseconds(500);
+  silent.stall_watch = &watch;
+  CommandResult second = CommandRunner().Run(silent);
+  EXPECT_EQ(second.outcome, CommandOutcome::kStalled) << second.error;
+  // ... and a third, busy in a folder made before it started, is not: that folder is watched.
+  CommandRequest busy_in_fresh = Request(
+      {"/bin/sh", "-c", "i=0; while [ $i -lt 15 ]; do echo $i > fresh/f; sleep 0.1; "
+                        "i=$((i+1)); done"});
+  busy_in_fresh.stall_timeout = absl::Seconds(1);
+  busy_in_fresh.stall_watch = &watch;
+  CommandResult third = CommandRunner().Run(busy_in_fresh);
+  EXPECT_EQ(third.outcome, CommandOutcome::kExited) << third.error;
+  EXPECT_EQ(watch.fd(), fd) << "the inotify instance was not kept";
+}
+
 TEST_F(CommandSupervisionTest, ChangesUnderDotGitDoNotCountAsWork) {
   ASSERT_EQ(mkdir(Work(".git").c_str(), 0755), 0);
   CommandRequest r = Request({"/bin/sh", "-c", "while :; do date >> .git/busy; sleep 0.05; done"});
@@ -188,6 +220,27 @@ TEST(ActivityWatch, InotifySeesWritesTouchesAndRemovalsButNotDotGit) {
   EXPECT_TRUE(w->Changed(now));
 }
 
+TEST(ActivityWatch, WatchingAnotherTreeForgetsTheFirstAndKeepsTheInstance) {
+  TempDir first, second;
+  ActivityWatch w;
+  absl::Time now = absl::Now();
+  EXPECT_FALSE(w.Changed(now)) << "watching nothing";
+  w.Watch(first.path());
+  ASSERT_EQ(w.mode(), ActivityWatch::Mode::kInotify);
+  const int fd = w.fd();
+  ASSERT_TRUE(WriteFileAtomically(first.Sub("f"), "x").ok());
+  w.Watch(second.path());
+  EXPECT_EQ(w.fd(), fd);
+  EXPECT_FALSE(w.Changed(now)) << "a change in the first tree, before the second was watched";
+  ASSERT_TRUE(WriteFileAtomically(first.Sub("g"), "x").ok());
+  EXPECT_FALSE(w.Changed(now)) << "a change in the first tree, no longer watched";
+  ASSERT_TRUE(WriteFileAtomically(second.Sub("f"), "x").ok());
+  EXPECT_TRUE(w.Changed(now));
+  w.Unwatch();
+  ASSERT_TRUE(WriteFileAtomically(second.Sub("g"), "x").ok());
+  EXPECT_FALSE(w.Changed(now));
+}
+
 TEST(ActivityWatch, TheScanSeesTouchesAndRemovalsButNotDotGit) {
   TempDir tmp;
   mkdir(tmp.Sub(".git").c_str(), 0755);
@@ -227,12 +280,12 @@ TEST_F(CommandSupervisionTest, AGreedyCommandIsStoppedAtItsMemoryCgroupLimit) {
   EXPECT_THAT(result.log_tail, Not(HasSubstr("allocated 200 MiB")));
 }
 
-TEST_F(CommandSupervisionTest, ACommandWithinItsMemoryCgroupRunsAndTheCgroupIsRemoved) {
+TEST_F(CommandSupervisionTest, ACommandWithinItsMemoryCgroupRunsAndTheCgroupIsEmptiedAfter) {
   std::unique_ptr<MemoryCgroups> cgroups = MemoryCgroups::Probe();
   if (cgroups->kind() == MemoryCgroups::Kind::kNone) {
     GTEST_SKIP() << "no memory cgroup here: " << cgroups->Describe();
   }
-  // A process that left the command's process group dies with the attempt's cgroup.
+  // A process that left the command's process group dies with the attempt.
   CommandRequest r = Request({"/bin/sh", "-c",
                               "setsid sleep 1000 > /dev/null 2>&1 & echo $! > escaped.pid; "
                               "cat /proc/self/cgroup > cgroup.txt; exec " +
@@ -243,11 +296,67 @@ TEST_F(CommandSupervisionTest, ACommandWithinItsMemoryCgroupRunsAndTheCgroupIsRe
   ASSERT_EQ(result.outcome, CommandOutcome::kExited) << result.error;
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_THAT(result.log_tail, HasSubstr("allocated 16 MiB"));
-  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/1-item-1-1\n"));
-  EXPECT_THAT(SubFolders(cgroups->parent()), ::testing::IsEmpty());
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
   pid_t escaped = static_cast<pid_t>(std::atoi(Slurp(Work("escaped.pid")).c_str()));
   ASSERT_GT(escaped, 0);
   EXPECT_TRUE(ProcessGone(escaped));
+  // Kept, empty, for the next attempt; removed with the rest when agentd exits.
+  EXPECT_EQ(SubFolders(cgroups->parent()), std::vector<std::string>{"attempt-1"});
+  EXPECT_EQ(Slurp(cgroups->parent() + "/attempt-1/cgroup.procs"), "");
+  const std::string parent = cgroups->parent();
+  cgroups.reset();
+  EXPECT_FALSE(PathExists(parent));
+}
+
+TEST_F(CommandSupervisionTest, AttemptsInARowReuseOneCgroupWithTheirOwnLimitAndOomCount) {
+  std::unique_ptr<MemoryCgroups> cgroups = MemoryCgroups::Probe();
+  if (cgroups->kind() == MemoryCgroups::Kind::kNone) {
+    GTEST_SKIP() << "no memory cgroup here: " << cgroups->Describe();
+  }
+  auto run = [&](int64_t limit_mb, int hog_mb) {
+    CommandRequest r = Request({"/bin/sh", "-c",
+                                absl::StrCat("cat /proc/self/cgroup > cgroup.txt; exec ", Hog(),
+                                             " ", hog_mb)});
+    r.limits.memory_mb = limit_mb;
+    r.cgroups = cgroups.get();
+    return CommandRunner().Run(r);
+  };
+  // The first is killed for want of memory: the cgroup's OOM kill count is 1 from then on.
+  CommandResult first = run(64, 200);
+  EXPECT_EQ(first.outcome, CommandOutcome::kLimitExceeded) << first.error;
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
+  // The second, in the same cgroup with a higher limit, counts its own kills only (none) and
+  // gets the memory the new limit allows.
+  CommandResult second = run(128, 100);
+  EXPECT_EQ(second.outcome, CommandOutcome::kExited) << second.error;
+  EXPECT_EQ(second.exit_code, 0);
+  EXPECT_THAT(second.log_tail, HasSubstr("allocated 100 MiB"));
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
+  // A lower limit holds again.
+  CommandResult third = run(32, 100);
+  EXPECT_EQ(third.outcome, CommandOutcome::kLimitExceeded) << third.error;
+  EXPECT_EQ(third.error, "exceeded memory limit of 32 MiB (cgroup)");
+  EXPECT_THAT(Slurp(Work("cgroup.txt")), HasSubstr("/attempt-1\n"));
+  EXPECT_EQ(cgroups->pooled(), 1);
+  EXPECT_EQ(SubFolders(cgroups->parent()), std::vector<std::string>{"attempt-1"});
+}
+
+TEST(MemoryCgroups, AttemptsAtTheSameTimeGetCgroupsOfTheirOwn) {
+  std::unique_ptr<MemoryCgroups> cgroups = MemoryCgroups::Probe();
+  if (cgroups->kind() == MemoryCgroups::Kind::kNone) {
+    GTEST_SKIP() << "no memory cgroup here: " << cgroups->Describe();
+  }
+  absl::StatusOr<std::unique_ptr<AttemptCgroup>> a = cgroups->Acquire(64);
+  absl::StatusOr<std::unique_ptr<AttemptCgroup>> b = cgroups->Acquire(64);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_NE((*a)->path(), (*b)->path());
+  const std::string first = (*a)->path();
+  a->reset();
+  absl::StatusOr<std::unique_ptr<AttemptCgroup>> c = cgroups->Acquire(64);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->path(), first);
+  EXPECT_EQ(cgroups->pooled(), 2);
 }
 
 TEST(MemoryCgroups, AParentLeftByADeadAgentdIsRemovedAtTheNextStart) {

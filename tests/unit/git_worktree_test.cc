@@ -424,6 +424,30 @@ TEST_F(AgentWorktreeTest, PrepareMovesAReusedWorktreeToANewBase) {
   EXPECT_EQ(Read(wt->path() + "/later.txt"), "later\n");
 }
 
+TEST_F(AgentWorktreeTest, AnItemThatChangesNothingRewritesNeitherHeadNorTheIndexNeedlessly) {
+  std::unique_ptr<AgentWorktree> wt = OpenPrepared("agent-1");
+  ASSERT_NE(wt, nullptr);
+  const std::string gitdir = Trim(Git(wt->path(), "rev-parse --absolute-git-dir"));
+  auto inode = [](const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 ? st.st_ino : ino_t{0};
+  };
+  const ino_t head = inode(gitdir + "/HEAD");
+  const ino_t index = inode(gitdir + "/index");
+  ASSERT_NE(head, ino_t{0});
+  ASSERT_NE(index, ino_t{0});
+  // No change: no commit, the index left as it is.
+  absl::StatusOr<std::string> commit = wt->CommitAll(Info());
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_EQ(*commit, "");
+  EXPECT_EQ(inode(gitdir + "/index"), index);
+  // The same base again: HEAD is not rewritten (the index is, once).
+  ASSERT_TRUE(wt->Prepare(base_).ok());
+  EXPECT_EQ(inode(gitdir + "/HEAD"), head);
+  EXPECT_EQ(Trim(Git(wt->path(), "rev-parse HEAD")), base_);
+  EXPECT_EQ(Git(wt->path(), "status --porcelain --ignored"), "");
+}
+
 TEST_F(AgentWorktreeTest, RemoveLeavesNoFolderRegistrationOrBranch) {
   std::unique_ptr<AgentWorktree> wt = OpenPrepared("agent-1");
   ASSERT_NE(wt, nullptr);

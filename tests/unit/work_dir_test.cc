@@ -109,6 +109,40 @@ TEST(WorkDir, LogsAreKeptButOldPromptsAreRemoved) {
   EXPECT_FALSE(PathExists(first->prompt_file));
 }
 
+TEST(WorkDir, ThePreviousPromptFileIsRenamedForTheNextAttemptAndNothingElseIsKept) {
+  TempDir tmp;
+  WorkDir dir(tmp.Sub("agent"));
+  ASSERT_TRUE(dir.Init().ok());
+  absl::StatusOr<ItemPaths> first = dir.Prepare("item-1", 1);
+  ASSERT_TRUE(first.ok());
+  Write(first->prompt_file, "prompt of item-1");
+  struct stat before, after;
+  ASSERT_EQ(stat(first->prompt_file.c_str(), &before), 0);
+  absl::StatusOr<ItemPaths> second = dir.Prepare("item-2", 1);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(testing::ListNames(dir.prompts_path()), std::vector<std::string>{"item-2-1.txt"});
+  ASSERT_EQ(stat(second->prompt_file.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the inode is reused";
+
+  // Two files: neither is kept.
+  Write(dir.prompts_path() + "/other.txt", "x");
+  ASSERT_TRUE(dir.Prepare("item-3", 1).ok());
+  EXPECT_EQ(testing::ListNames(dir.prompts_path()), std::vector<std::string>{});
+
+  // A hard link to a file elsewhere, a symbolic link, a folder: removed, what they name kept.
+  Write(tmp.Sub("outside"), "precious");
+  ASSERT_EQ(link(tmp.Sub("outside").c_str(), (dir.prompts_path() + "/item-3-1.txt").c_str()), 0);
+  ASSERT_TRUE(dir.Prepare("item-4", 1).ok());
+  EXPECT_EQ(testing::ListNames(dir.prompts_path()), std::vector<std::string>{});
+  ASSERT_EQ(symlink(tmp.Sub("outside").c_str(), (dir.prompts_path() + "/s.txt").c_str()), 0);
+  ASSERT_TRUE(dir.Prepare("item-5", 1).ok());
+  EXPECT_EQ(testing::ListNames(dir.prompts_path()), std::vector<std::string>{});
+  ASSERT_EQ(mkdir((dir.prompts_path() + "/d").c_str(), 0755), 0);
+  ASSERT_TRUE(dir.Prepare("item-6", 1).ok());
+  EXPECT_EQ(testing::ListNames(dir.prompts_path()), std::vector<std::string>{});
+  EXPECT_EQ(*ReadFile(tmp.Sub("outside")), "precious");
+}
+
 TEST(WorkDir, InvalidItemIdsNameNoFile) {
   TempDir tmp;
   WorkDir dir(tmp.Sub("agent"));
