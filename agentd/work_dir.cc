@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -116,7 +118,29 @@ absl::Status EmptyDirectory(const std::string& path) {
   return EmptyDirFd(fd.get(), path, 0);
 }
 
-WorkDir::WorkDir(std::string root) : root_(std::move(root)) {}
+WorkDir::WorkDir(std::string root, int kept_logs)
+    : root_(std::move(root)), kept_logs_(std::max(kept_logs, 1)) {}
+
+void WorkDir::RecycleOldestLog(const std::string& name) {
+  if (std::find(logs_.begin(), logs_.end(), name) != logs_.end()) return;  // appended to again
+  const std::string dir = logs_path();
+  while (static_cast<int>(logs_.size()) >= kept_logs_) {
+    const std::string oldest = dir + "/" + logs_.front();
+    logs_.pop_front();
+    struct stat st;
+    // Only a plain file of ours is reused; anything else put in its place is removed.
+    if (lstat(oldest.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+        static_cast<int>(logs_.size()) + 1 == kept_logs_ &&
+        renameat2(AT_FDCWD, oldest.c_str(), AT_FDCWD, (dir + "/" + name).c_str(),
+                  RENAME_NOREPLACE) == 0) {
+      UniqueFd fd(open((dir + "/" + name).c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.valid()) unlink((dir + "/" + name).c_str());
+      break;
+    }
+    unlink(oldest.c_str());
+  }
+  logs_.push_back(name);
+}
 
 absl::Status WorkDir::Init() {
   if (root_.empty()) return absl::InvalidArgumentError("the work dir path is empty");
@@ -129,6 +153,25 @@ absl::Status WorkDir::Init() {
   for (const std::string& dir : {root_, work_path(), logs_path(), prompts_path()}) {
     if (absl::Status s = MakeDirs(dir); !s.ok()) return s;
   }
+  // The logs a previous run of this agent left count towards kept_logs, oldest first (anything
+  // else named *.log too: it is removed, never followed, when its turn comes).
+  std::vector<std::pair<int64_t, std::string>> found;
+  if (DIR* d = opendir(logs_path().c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      struct stat st;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0 &&
+          lstat((logs_path() + "/" + name).c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+        found.emplace_back(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                               st.st_mtim.tv_nsec,
+                           std::move(name));
+      }
+    }
+    closedir(d);
+  }
+  std::sort(found.begin(), found.end());
+  logs_.clear();
+  for (auto& [mtime, name] : found) logs_.push_back(std::move(name));
   return absl::OkStatus();
 }
 
@@ -152,6 +195,7 @@ absl::StatusOr<ItemPaths> WorkDir::PrepareFiles(absl::string_view item_id, int a
   }
   std::string stem = absl::StrCat(item_id, "-", attempt);
   if (absl::Status s = KeepOnePromptFile(prompts_path(), stem + ".txt"); !s.ok()) return s;
+  RecycleOldestLog(stem + ".log");
   return ItemPaths{"", absl::StrCat(logs_path(), "/", stem, ".log"),
                    absl::StrCat(prompts_path(), "/", stem, ".txt")};
 }

@@ -6,12 +6,15 @@
 //   <root>/clone/                         --repo URL or no --repo: this agent's own clone (its
 //                                         work tree is where the command runs)
 //   <root>/tmp/                           scratch (the pack of a result being uploaded)
-//   <root>/logs/<item>-<attempt>.log      stdout+stderr of setup and command, one per attempt
+//   <root>/logs/<item>-<attempt>.log      stdout+stderr of setup and command, one per attempt;
+//                                         the last kept_logs attempts' (the oldest one's file
+//                                         emptied and renamed for the next attempt)
 //   <root>/prompts/<item>-<attempt>.txt   the prompt (HARNESS_PROMPT_FILE); only the current one
 //                                         (the previous one's file renamed and rewritten)
 // It does not know about git: workspace.h decides which folder an item runs in.
 #pragma once
 
+#include <deque>
 #include <string>
 
 #include "absl/status/status.h"
@@ -30,7 +33,10 @@ struct ItemPaths {
 class WorkDir {
  public:
   // `root` may be relative; it is made absolute (against the current directory) by Init().
-  explicit WorkDir(std::string root);
+  // logs/ keeps the logs of the last `kept_logs` attempts (the controller keeps each
+  // attempt's tail for `harnessctl show`).
+  static constexpr int kDefaultKeptLogs = 100;
+  explicit WorkDir(std::string root, int kept_logs = kDefaultKeptLogs);
 
   // Creates the root and its folders if missing.
   absl::Status Init();
@@ -44,8 +50,10 @@ class WorkDir {
 
   // The log and prompt paths of one attempt (`work_dir` left empty): validates `item_id`,
   // leaves in prompts/ nothing but the previous prompt file renamed to this attempt's (if it
-  // is a regular file with a single link; the runner rewrites it) and recreates logs/ and
-  // prompts/ if something removed them.
+  // is a regular file with a single link; the runner rewrites it), recreates logs/ and
+  // prompts/ if something removed them, and with kept_logs logs in logs/ already empties the
+  // oldest and renames it to this attempt's (the runner appends to it): the folder stays
+  // bounded, and no inode is created and another deleted per item.
   absl::StatusOr<ItemPaths> PrepareFiles(absl::string_view item_id, int attempt);
   // Empties work/ (recreated as a real folder if it was removed or replaced) and returns it.
   absl::StatusOr<std::string> PrepareWork();
@@ -59,7 +67,13 @@ class WorkDir {
   std::string prompts_path() const { return root_ + "/prompts"; }
 
  private:
+  // Leaves room for one more log: the oldest kept log renamed to `name` and emptied, or
+  // removed; nothing to do below kept_logs.
+  void RecycleOldestLog(const std::string& name);
+
   std::string root_;
+  const int kept_logs_;
+  std::deque<std::string> logs_;  // names in logs/, oldest first (seeded by Init from mtimes)
 };
 
 // Removes everything inside the directory `path` (not `path` itself) without following

@@ -96,6 +96,55 @@ TEST(WorkDir, PathsAreAbsoluteAndNamedForTheAttempt) {
   EXPECT_EQ(paths->prompt_file, tmp.Sub("agent/prompts/fix-parser.v2-3.txt"));
 }
 
+// logs/ keeps the last kept_logs attempts' logs: the oldest one's file is emptied and renamed
+// for the next attempt (no inode created per item), a restarted agent counts what it finds,
+// and a symbolic link put in a log's place is removed, never followed.
+TEST(WorkDir, TheLastKeptLogsStayAndTheOldestFileIsReusedEmpty) {
+  TempDir tmp;
+  WorkDir dir(tmp.Sub("agent"), /*kept_logs=*/3);
+  ASSERT_TRUE(dir.Init().ok());
+  ino_t first_inode = 0;
+  for (int i = 1; i <= 5; ++i) {
+    absl::StatusOr<ItemPaths> p = dir.Prepare("item-" + std::to_string(i), 1);
+    ASSERT_TRUE(p.ok()) << p.status();
+    struct stat st;
+    if (i == 4) {
+      // item-1's file, emptied.
+      ASSERT_EQ(stat(p->log_file.c_str(), &st), 0);
+      EXPECT_EQ(st.st_ino, first_inode);
+      EXPECT_EQ(st.st_size, 0);
+    } else if (i < 4) {
+      EXPECT_FALSE(PathExists(p->log_file));  // the runner creates it
+    }
+    Write(p->log_file, "log " + std::to_string(i));
+    ASSERT_EQ(stat(p->log_file.c_str(), &st), 0);
+    if (i == 1) first_inode = st.st_ino;
+  }
+  EXPECT_THAT(testing::ListNames(tmp.Sub("agent/logs")),
+              ::testing::UnorderedElementsAre("item-3-1.log", "item-4-1.log", "item-5-1.log"));
+  EXPECT_EQ(*ReadFile(tmp.Sub("agent/logs/item-5-1.log")), "log 5");
+
+  // A later run of the agent: the oldest on disk (item-3) goes first. A symbolic link put in
+  // item-4's place is removed when its turn comes; what it points to is untouched.
+  const std::string target = tmp.Sub("precious");
+  Write(target, "keep me");
+  ASSERT_EQ(unlink(tmp.Sub("agent/logs/item-4-1.log").c_str()), 0);
+  ASSERT_EQ(symlink(target.c_str(), tmp.Sub("agent/logs/item-4-1.log").c_str()), 0);
+  WorkDir again(tmp.Sub("agent"), /*kept_logs=*/3);
+  ASSERT_TRUE(again.Init().ok());
+  ASSERT_TRUE(again.Prepare("item-6", 1).ok());
+  EXPECT_THAT(testing::ListNames(tmp.Sub("agent/logs")),
+              ::testing::UnorderedElementsAre("item-4-1.log", "item-5-1.log", "item-6-1.log"));
+  for (int i = 7; i <= 8; ++i) {
+    const std::string name = "item-" + std::to_string(i);
+    ASSERT_TRUE(again.Prepare(name, 1).ok());
+    Write(tmp.Sub("agent/logs/" + name + "-1.log"), "log " + std::to_string(i));
+  }
+  EXPECT_EQ(*ReadFile(target), "keep me");
+  EXPECT_THAT(testing::ListNames(tmp.Sub("agent/logs")),
+              ::testing::UnorderedElementsAre("item-6-1.log", "item-7-1.log", "item-8-1.log"));
+}
+
 TEST(WorkDir, LogsAreKeptButOldPromptsAreRemoved) {
   TempDir tmp;
   WorkDir dir(tmp.Sub("agent"));
