@@ -213,7 +213,14 @@ TEST_F(EndToEnd, AFailingCommandIsRetriedThenParked) {
     EXPECT_EQ(a.exit_code().value(), 3);
   }
   EXPECT_NE(item.error().find("gave up after 2 attempts"), std::string::npos) << item.error();
-  EXPECT_NE(item.log_tail().find("failing on purpose"), std::string::npos) << item.log_tail();
+  // The tail is written by the lander's thread just after the state changes: wait for it.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return GetItem(controller_->control(), "bad").log_tail().find("failing on purpose") !=
+               std::string::npos;
+      },
+      absl::Seconds(10)))
+      << GetItem(controller_->control(), "bad").log_tail();
 }
 
 TEST_F(EndToEnd, AnItemThatOutlivesItsTimeoutIsKilledAndCountsAsTimedOut) {
@@ -269,8 +276,13 @@ TEST_F(EndToEnd, TheControllersResourceLimitsReachTheCommand) {
   Submit(controller_->control(), {MakeItem("n", "nice")});
   StartAgents(1);
   ASSERT_TRUE(WaitFor([&] { return Done() == 1; }, absl::Seconds(30)));
-  EXPECT_NE(GetItem(controller_->control(), "n").log_tail().find("running at nice 6"),
-            std::string::npos)
+  // The tail is written by the lander's thread just after the state changes: wait for it.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return GetItem(controller_->control(), "n").log_tail().find("running at nice 6") !=
+               std::string::npos;
+      },
+      absl::Seconds(10)))
       << GetItem(controller_->control(), "n").log_tail();
 }
 
