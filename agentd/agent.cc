@@ -118,12 +118,17 @@ int Agent::Run() {
 void Agent::MainLoop() {
   Backoff backoff;
   while (true) {
+    bool draining = false;
     {
       absl::MutexLock l(&mu_);
-      if (draining_ || stopping_) break;
+      if (stopping_) break;
+      draining = draining_;
       controller_->SetState(StateLocked(/*working=*/false));
     }
-    absl::StatusOr<std::optional<v1::Lease>> lease = controller_->Acquire(options_.acquire_wait);
+    // Draining: only a lease that came before the drain is run (Acquire does not wait then).
+    absl::StatusOr<std::optional<v1::Lease>> lease =
+        controller_->Acquire(draining ? absl::ZeroDuration() : options_.acquire_wait);
+    if (draining && !(lease.ok() && lease->has_value())) break;
     if (!lease.ok()) {
       backoff.set_max(controller_->RetryCap());
       absl::Duration delay = backoff.Next();

@@ -50,8 +50,8 @@ class ControllerApi {
 
   // Waits up to `wait` for a lease (over the Session stream: want_work, answered by a `lease`
   // message). OK with no value: none yet (the request stays outstanding, so a later call may
-  // return at once), or StopAcquiring() was called. A lease is added to the held leases as it
-  // arrives. Other errors (the controller refused the request) are transient: back off and
+  // return at once), or StopAcquiring() was called and no lease that came before is left to
+  // run. A lease is added to the held leases as it arrives. Other errors (the controller refused the request) are transient: back off and
   // call again.
   virtual absl::StatusOr<std::optional<v1::Lease>> Acquire(absl::Duration wait) = 0;
 

@@ -62,8 +62,11 @@ absl::StatusOr<std::optional<v1::Lease>> GrpcControllerClient::Acquire(absl::Dur
     granted_.pop_front();
     return std::optional<v1::Lease>(std::move(lease));
   };
-  if (acquiring_stopped_ || shutdown_) return std::optional<v1::Lease>();
+  // A lease that came before a drain is run (the controller sends the drain after every lease
+  // it granted); after shutdown none is.
+  if (shutdown_) return std::optional<v1::Lease>();
   if (!granted_.empty()) return take();
+  if (acquiring_stopped_) return std::optional<v1::Lease>();
   if (want_refused_.has_value()) {
     absl::Status refused = *std::move(want_refused_);
     want_refused_.reset();
@@ -77,8 +80,9 @@ absl::StatusOr<std::optional<v1::Lease>> GrpcControllerClient::Acquire(absl::Dur
     return !granted_.empty() || want_refused_.has_value() || acquiring_stopped_ || shutdown_;
   };
   mu_.AwaitWithTimeout(absl::Condition(&settled), wait);
-  if (acquiring_stopped_ || shutdown_) return std::optional<v1::Lease>();
+  if (shutdown_) return std::optional<v1::Lease>();
   if (!granted_.empty()) return take();
+  if (acquiring_stopped_) return std::optional<v1::Lease>();
   if (want_refused_.has_value()) {
     absl::Status refused = *std::move(want_refused_);
     want_refused_.reset();

@@ -87,17 +87,22 @@ absl::Time AcquireDispatcher::ExpireWaiters() {
   return next;
 }
 
+std::shared_ptr<AcquireDispatcher::Waiter> AcquireDispatcher::Unpark(const Waiter* waiter) {
+  absl::MutexLock l(&mu_);
+  auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                         [&](const std::shared_ptr<Waiter>& w) { return w.get() == waiter; });
+  if (it == waiters_.end()) return nullptr;
+  std::shared_ptr<Waiter> found = *it;
+  waiters_.erase(it);
+  return found;
+}
+
 void AcquireDispatcher::Cancel(const Waiter* waiter) {
-  std::shared_ptr<Waiter> found;
-  {
-    absl::MutexLock l(&mu_);
-    auto it = std::find_if(waiters_.begin(), waiters_.end(),
-                           [&](const std::shared_ptr<Waiter>& w) { return w.get() == waiter; });
-    if (it == waiters_.end()) return;
-    found = *it;
-    waiters_.erase(it);
-  }
-  found->Finish(absl::CancelledError("the agent went away"));
+  if (std::shared_ptr<Waiter> w = Unpark(waiter)) w->Finish(absl::CancelledError("the agent went away"));
+}
+
+void AcquireDispatcher::Withdraw(const Waiter* waiter) {
+  if (std::shared_ptr<Waiter> w = Unpark(waiter)) w->Finish(std::optional<Grant>());
 }
 
 void AcquireDispatcher::Shutdown() {

@@ -49,6 +49,9 @@ class AcquireDispatcher {
   absl::Time ExpireWaiters();
   // The waiter's client went away: finish it now if it is still parked.
   void Cancel(const Waiter* waiter);
+  // The waiter's agent is to get no more work (drain): finish it now with nullopt if it is still
+  // parked. One whose grant is on its way to the disk is left to finish with that lease.
+  void Withdraw(const Waiter* waiter);
   // Stop granting: finish every waiter with nullopt; later Acquires get nullopt at once.
   void Shutdown();
   size_t parked() const;
@@ -57,6 +60,8 @@ class AcquireDispatcher {
   // The commit grants start from ("" without a repository); reads the repository, so never
   // called under mu_.
   absl::StatusOr<std::string> ResolveBase() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes the waiter out of the queue if it is parked there.
+  std::shared_ptr<Waiter> Unpark(const Waiter* waiter) ABSL_LOCKS_EXCLUDED(mu_);
   // Tries one grant for `waiter` from `base`; false if nothing was pending.
   bool TryGrant(const std::shared_ptr<Waiter>& waiter, const absl::StatusOr<std::string>& base)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

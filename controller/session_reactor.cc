@@ -17,13 +17,13 @@ namespace harness {
 // moment longer), so it forwards only while the reactor is alive.
 class SessionReactor::Sink : public AgentSink {
  public:
-  explicit Sink(SessionReactor* r) : reactor_(r) {}
+  Sink(SessionReactor* r, AcquireDispatcher* dispatcher) : reactor_(r), dispatcher_(dispatcher) {}
   void Deliver(const AgentCommand& c) override {
     v1::ControllerMessage m;
     switch (c.kind) {
       case AgentCommand::kDrain:
         m.mutable_drain();
-        break;
+        return Drain(std::move(m));
       case AgentCommand::kCancel:
         m.mutable_cancel()->set_item_id(c.item_id);
         m.mutable_cancel()->set_lease_token(c.token);
@@ -45,9 +45,17 @@ class SessionReactor::Sink : public AgentSink {
     absl::MutexLock l(&mu_);
     if (reactor_ != nullptr) reactor_->Send(std::move(m));
   }
-  void WantDone(const WantWaiter* w, std::optional<v1::ControllerMessage> m) {
+  // After every lease granted before it, so that the agent runs those rather than hands them
+  // back; a want still parked is taken back (no grant follows a drain).
+  void Drain(v1::ControllerMessage m);
+  // A message that carries a lease granted for a want that ended with `lease_follows`.
+  void SendLease(v1::ControllerMessage m) {
     absl::MutexLock l(&mu_);
-    if (reactor_ != nullptr) reactor_->WantDone(w, std::move(m));
+    if (reactor_ != nullptr) reactor_->SendLease(std::move(m));
+  }
+  void WantDone(const WantWaiter* w, std::optional<v1::ControllerMessage> m, bool lease_follows) {
+    absl::MutexLock l(&mu_);
+    if (reactor_ != nullptr) reactor_->WantDone(w, std::move(m), lease_follows);
   }
   void Detach() {
     absl::MutexLock l(&mu_);
@@ -57,6 +65,7 @@ class SessionReactor::Sink : public AgentSink {
  private:
   absl::Mutex mu_;
   SessionReactor* reactor_ ABSL_GUARDED_BY(mu_);
+  AcquireDispatcher* const dispatcher_;
 };
 
 // A report's reply and the lease granted for its `acquire_next`, for an agent that reads
@@ -79,7 +88,7 @@ class SessionReactor::ReplyJoin {
       }
       replied_ = true;
     }
-    sink_->Send(std::move(m));
+    Out(std::move(m));
   }
 
   // The grant for the report is durable.
@@ -99,7 +108,7 @@ class SessionReactor::ReplyJoin {
         *m.mutable_lease() = std::move(lease);
       }
     }
-    sink_->Send(std::move(m));
+    Out(std::move(m));
   }
 
   // No grant rides on the reply (the want parked, was refused, or another was outstanding).
@@ -124,10 +133,18 @@ class SessionReactor::ReplyJoin {
         lease_.reset();
       }
     }
-    if (m.has_value()) sink_->Send(*std::move(m));
+    if (m.has_value()) Out(*std::move(m));
   }
 
  private:
+  void Out(v1::ControllerMessage m) {
+    if (m.has_lease() || (m.has_reply() && m.reply().has_next_lease())) {
+      sink_->SendLease(std::move(m));
+    } else {
+      sink_->Send(std::move(m));
+    }
+  }
+
   const std::shared_ptr<Sink> sink_;
   absl::Mutex mu_;
   bool waiting_ ABSL_GUARDED_BY(mu_) = true;   // a grant may ride on the reply
@@ -154,16 +171,16 @@ class SessionReactor::WantWaiter : public AcquireDispatcher::Waiter {
       FillLease(*controller_, **result, m->mutable_lease());
     }
     if (join_ == nullptr) {
-      sink_->WantDone(this, std::move(m));
+      sink_->WantDone(this, std::move(m), /*lease_follows=*/false);
       return;
     }
     // The want is over before the lease goes out: a report the agent sends as soon as it has
     // the lease may ask for the next one.
     if (m.has_value() && m->has_lease()) {
-      sink_->WantDone(this, std::nullopt);
+      sink_->WantDone(this, std::nullopt, /*lease_follows=*/true);
       join_->Lease(std::move(*m->mutable_lease()));
     } else {
-      sink_->WantDone(this, std::move(m));
+      sink_->WantDone(this, std::move(m), /*lease_follows=*/false);
       join_->NoLease();
     }
   }
@@ -173,6 +190,15 @@ class SessionReactor::WantWaiter : public AcquireDispatcher::Waiter {
   const std::shared_ptr<Sink> sink_;
   const std::shared_ptr<ReplyJoin> join_;  // set for a report's acquire_next
 };
+
+void SessionReactor::Sink::Drain(v1::ControllerMessage m) {
+  std::shared_ptr<WantWaiter> want;
+  {
+    absl::MutexLock l(&mu_);
+    if (reactor_ != nullptr) want = reactor_->SendAfterGrants(std::move(m));
+  }
+  if (want != nullptr) dispatcher_->Withdraw(want.get());
+}
 
 namespace {
 
@@ -218,7 +244,7 @@ v1::LeaseRef ReportedLease(const v1::AgentMessage& m) {
 
 SessionReactor::SessionReactor(Controller* controller, std::string peer)
     : controller_(controller), peer_(std::move(peer)) {
-  sink_ = std::make_shared<Sink>(this);
+  sink_ = std::make_shared<Sink>(this, &controller_->dispatcher());
   StartRead(&in_);
 }
 
@@ -388,12 +414,36 @@ void SessionReactor::StartWant(std::shared_ptr<ReplyJoin> join) {
 }
 
 void SessionReactor::WantDone(const WantWaiter* waiter,
-                              std::optional<v1::ControllerMessage> message) {
-  {
-    absl::MutexLock l(&mu_);
-    if (want_.get() == waiter) want_.reset();
+                              std::optional<v1::ControllerMessage> message, bool lease_follows) {
+  absl::MutexLock l(&mu_);
+  if (want_.get() == waiter) want_.reset();
+  if (lease_follows) ++leases_on_the_way_;
+  if (message.has_value()) SendLocked(*std::move(message));
+  FlushAfterGrantsLocked();
+}
+
+void SessionReactor::SendLease(v1::ControllerMessage message) {
+  absl::MutexLock l(&mu_);
+  SendLocked(std::move(message));
+  if (leases_on_the_way_ > 0) --leases_on_the_way_;
+  FlushAfterGrantsLocked();
+}
+
+std::shared_ptr<SessionReactor::WantWaiter> SessionReactor::SendAfterGrants(
+    v1::ControllerMessage message) {
+  absl::MutexLock l(&mu_);
+  if (want_ == nullptr && leases_on_the_way_ == 0) {
+    SendLocked(std::move(message));
+    return nullptr;
   }
-  if (message.has_value()) Send(*std::move(message));
+  after_grants_.push_back(std::move(message));
+  return want_;
+}
+
+void SessionReactor::FlushAfterGrantsLocked() {
+  if (want_ != nullptr || leases_on_the_way_ > 0) return;
+  for (v1::ControllerMessage& m : after_grants_) SendLocked(std::move(m));
+  after_grants_.clear();
 }
 
 void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
@@ -444,6 +494,10 @@ void SessionReactor::OnHeartbeat(const v1::Heartbeat& hb) {
 
 void SessionReactor::Send(v1::ControllerMessage message) {
   absl::MutexLock l(&mu_);
+  SendLocked(std::move(message));
+}
+
+void SessionReactor::SendLocked(v1::ControllerMessage message) {
   if (closing_ || finished_) return;
   if (writing_) {
     out_queue_.push_back(std::move(message));

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -49,9 +50,20 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   // acquire_next, for an agent that reads Reply.next_lease) hears whether a grant rides on the
   // report's reply.
   void StartWant(std::shared_ptr<ReplyJoin> join) ABSL_LOCKS_EXCLUDED(mu_);
-  // The outstanding want ended (granted, refused, or nothing because of drain or shutdown).
-  void WantDone(const WantWaiter* waiter, std::optional<v1::ControllerMessage> message)
+  // The outstanding want ended (granted, refused, or nothing because of drain or shutdown);
+  // `message` goes out, if any. `lease_follows`: its lease goes out later through SendLease (it
+  // rides on a report's reply still on its way).
+  void WantDone(const WantWaiter* waiter, std::optional<v1::ControllerMessage> message,
+                bool lease_follows) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the message carrying a lease announced by WantDone's `lease_follows`.
+  void SendLease(v1::ControllerMessage message) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends `message` (a drain) once every lease granted so far has gone out before it: at once
+  // when none is outstanding, else queued. Returns the outstanding want, for the caller to
+  // withdraw if it is still parked (without this stream's locks held).
+  std::shared_ptr<WantWaiter> SendAfterGrants(v1::ControllerMessage message)
       ABSL_LOCKS_EXCLUDED(mu_);
+  void FlushAfterGrantsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendLocked(v1::ControllerMessage message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes back an outstanding want (the stream is ending).
   void DropWant() ABSL_LOCKS_EXCLUDED(mu_);
   void OnHeartbeat(const v1::Heartbeat& hb) ABSL_LOCKS_EXCLUDED(mu_);
@@ -72,6 +84,8 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   v1::ControllerMessage out_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<WantWaiter> want_ ABSL_GUARDED_BY(mu_);  // the outstanding want_work
+  int leases_on_the_way_ ABSL_GUARDED_BY(mu_) = 0;  // granted, to ride on a reply not yet sent
+  std::vector<v1::ControllerMessage> after_grants_ ABSL_GUARDED_BY(mu_);  // see SendAfterGrants
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);

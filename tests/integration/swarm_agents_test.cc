@@ -261,7 +261,8 @@ TEST_F(SwarmAgents, ScaleUpThenDownDrainsTheHighestSlotsAndLowersTheReplicas) {
   for (int i = 1; i <= 8; ++i) {
     v1::Item item = GetItem(controller_->control(), absl::StrCat("item-", i));
     EXPECT_EQ(item.state(), v1::ITEM_STATE_DONE);
-    EXPECT_EQ(item.attempts_size(), 1) << "item-" << i << " was interrupted";
+    EXPECT_EQ(item.attempts_size(), 1) << "item-" << i << " was interrupted: "
+                                       << item.DebugString() << ControllerLog();
   }
   // The victims drained (exit 0), they were not killed.
   for (const SwarmTask& t : Tasks()) {

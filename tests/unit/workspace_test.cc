@@ -169,8 +169,8 @@ class FakeController : public ControllerApi {
     return response;
   }
 
-  // For the Agent tests: hands out `leases` in order, then tells the agent to drain; records
-  // the reports.
+  // For the Agent tests: hands out `leases` in order, then tells the agent to drain (or, with
+  // `drain_with_one_left`, as it hands out the second last); records the reports.
   absl::Status Start(SessionListener* l) override {
     listener = l;
     return absl::OkStatus();
@@ -182,6 +182,8 @@ class FakeController : public ControllerApi {
     }
     v1::Lease lease = leases.front();
     leases.pop_front();
+    // The drain arrives while the agent runs this item, its next one already granted.
+    if (drain_with_one_left && leases.size() == 1) listener->OnDrain();
     return std::optional<v1::Lease>(lease);
   }
   absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& r) override {
@@ -212,6 +214,7 @@ class FakeController : public ControllerApi {
   std::map<std::string, absl::Status> refuse_upload_for;  // by item id
   SessionListener* listener = nullptr;
   std::deque<v1::Lease> leases;
+  bool drain_with_one_left = false;
   std::vector<v1::CompleteRequest> completes;
   std::vector<v1::FailRequest> fails;
   std::vector<v1::ReleaseRequest> releases;
@@ -786,6 +789,25 @@ TEST(AgentWithWorkspace, LocalAgentCompletesWithTheSharedCommitAndRemovesItsWork
   EXPECT_EQ(controller.fetch_calls, 0);
   EXPECT_FALSE(Exists(tmp.Sub("agent/worktree")));
   EXPECT_EQ(Git(repo, {"worktree", "list"}).find('\n'), std::string::npos);
+}
+
+// A drain that comes while the agent holds a lease it has not started (granted before the drain)
+// lets that item run: the agent exits after it, having handed nothing back.
+TEST(AgentWithWorkspace, ADrainLetsTheLeaseGrantedBeforeItRunThenTheAgentExits) {
+  TempDir tmp;
+  const std::string repo = tmp.Sub("repo");
+  const std::string base = MakeSourceRepo(repo);
+  FakeController controller(repo);
+  controller.leases.push_back(ScriptLease("item-1", 1, base, "echo one > one.txt"));
+  controller.leases.push_back(ScriptLease("item-2", 2, base, "echo two > two.txt"));
+  controller.leases.push_back(ScriptLease("item-3", 3, base, "echo three > three.txt"));
+  controller.drain_with_one_left = true;  // as item-2 is handed out
+  Agent agent(RunOptions("d1", tmp.Sub("agent"), repo), &controller);
+  EXPECT_EQ(agent.Run(), 0);
+  ASSERT_EQ(controller.completes.size(), 3u) << controller.fails.size();
+  EXPECT_EQ(controller.completes[2].item_id(), "item-3");
+  EXPECT_TRUE(controller.releases.empty());
+  EXPECT_TRUE(controller.fails.empty());
 }
 
 }  // namespace
