@@ -70,8 +70,9 @@ absl::Status EmptyDirFd(int dir_fd, const std::string& path, int depth) {
 // that replaced its own work dir) is removed first, so the tree is never entered through a link.
 absl::Status EnsureRealDirectory(const std::string& path) {
   struct stat st;
-  if (lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && unlink(path.c_str()) != 0) {
-    return ErrnoStatus(errno, "cannot remove", path);
+  if (lstat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return absl::OkStatus();  // the usual case: one call per item
+    if (unlink(path.c_str()) != 0) return ErrnoStatus(errno, "cannot remove", path);
   }
   return MakeDirs(path);
 }

@@ -38,6 +38,8 @@ absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path
 
 absl::Status MakeDirs(const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("empty directory path");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return absl::OkStatus();  // the usual case
   size_t pos = 0;
   while (pos != std::string::npos) {
     pos = path.find('/', pos + 1);
@@ -47,7 +49,6 @@ absl::Status MakeDirs(const std::string& path) {
       return ErrnoStatus(errno, "cannot create directory", prefix);
     }
   }
-  struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "cannot stat", path);
   if (!S_ISDIR(st.st_mode))
     return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
