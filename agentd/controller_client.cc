@@ -73,7 +73,9 @@ bool GrpcControllerClient::Holds(const v1::LeaseRef& lease) {
 
 void GrpcControllerClient::ForgetLease(const v1::LeaseRef& lease) {
   absl::MutexLock l(&mu_);
-  if (RemoveHeldLocked(lease)) kick_ = true;
+  // No heartbeat for it: the lease ended with its report (or was lost), which the controller
+  // knows; the next heartbeat lists it no more.
+  RemoveHeldLocked(lease);
   finished_.push_back(lease);
   if (finished_.size() > kFinishedKept) finished_.pop_front();
   // A report still waiting for its answer is given up with the lease.
@@ -84,10 +86,15 @@ void GrpcControllerClient::ForgetLease(const v1::LeaseRef& lease) {
 
 void GrpcControllerClient::SetState(v1::AgentState state) {
   absl::MutexLock l(&mu_);
-  if (state_ != state) {
-    state_ = state;
-    kick_ = true;
-  }
+  if (state_ == state) return;
+  // Between idle and working the controller needs no heartbeat: it shows an agent working while
+  // it holds a lease, which it knows from its own grants and the reports. Any other change
+  // (draining, stopped) goes out at once.
+  auto busy_or_idle = [](v1::AgentState s) {
+    return s == v1::AGENT_STATE_IDLE || s == v1::AGENT_STATE_WORKING;
+  };
+  if (!busy_or_idle(state_) || !busy_or_idle(state)) kick_ = true;
+  state_ = state;
 }
 
 void GrpcControllerClient::StopAcquiring() {

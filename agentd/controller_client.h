@@ -6,8 +6,8 @@
 //     (it restarted), listing the leases still held. A held lease missing from the answer is
 //     lost: the listener hears OnLeaseLost.
 //   * One Session stream per agent, on a thread of its own (the synchronous API: one thread
-//     writes Hello, a Heartbeat every heartbeat_interval_ms or at once when the state or the
-//     held leases change, and the work messages; a second thread reads). A broken stream is
+//     writes Hello, a Heartbeat every heartbeat_interval_ms or at once when the agent starts
+//     draining or stops, and the work messages; a second thread reads). A broken stream is
 //     reopened with the same session id after a jittered exponential backoff (100 ms doubling
 //     to RetryCap(), +-25 %); a stream that ends NOT_FOUND leads to Register first. A new
 //     stream waits for the channel to connect (wait_for_ready), so it opens within the

@@ -1,6 +1,6 @@
 // The gRPC client of AgentService, part 2 (see grpc_controller_client.h): the Session stream.
 // One thread keeps one stream open per agent: Hello, a Heartbeat every heartbeat interval (or
-// at once when the state or the held leases change), the work messages stream_work.cc queues
+// at once when the agent starts draining or stops), the work messages stream_work.cc queues
 // (want_work, complete, fail, release: each written once per stream until answered), commands
 // and answers dispatched as they arrive; reconnection with backoff, and Register first when
 // the controller forgot the session.

@@ -256,12 +256,13 @@ void GrpcControllerClient::OnNewLeaseLocked(const v1::Lease& lease) {
     return h.item_id() == lease.item_id() && h.lease_token() == lease.lease_token();
   });
   if (known) return;
-  // Held (listed in heartbeats and a re-Register) from the moment it arrives, taken or not.
+  // Held (listed in heartbeats and a re-Register) from the moment it arrives, taken or not. No
+  // heartbeat at once: the controller granted it, and renews it with the next one (well within
+  // the TTL).
   v1::LeaseRef ref;
   ref.set_item_id(lease.item_id());
   ref.set_lease_token(lease.lease_token());
   held_.push_back(std::move(ref));
-  kick_ = true;
   granted_.push_back(lease);
 }
 

@@ -244,6 +244,11 @@ v1::AgentInfo Controller::ToApiAgent(const AgentInfo& a, const std::string& item
   v1::AgentInfo out;
   out.set_id(a.id);
   AgentState state = a.state;
+  // Working is holding a lease: the queue knows that at once, heartbeats only later (agentd
+  // sends none for going from idle to working and back).
+  if (state == AgentState::kIdle || state == AgentState::kWorking) {
+    state = item.empty() ? AgentState::kIdle : AgentState::kWorking;
+  }
   if (a.draining && state != AgentState::kWorking && state != AgentState::kStopped) {
     state = AgentState::kDraining;
   }

@@ -406,6 +406,45 @@ TEST_F(SessionWorkTest, ADrainFollowsEveryLeaseGrantedBeforeIt) {
   std::cout << "grants made as the drain was asked for: " << raced << " of 40\n";
 }
 
+// An agent is shown working while it holds a lease and idle otherwise, from the queue: agentd
+// sends no heartbeat for going from idle to working and back.
+TEST_F(SessionWorkTest, AnAgentIsShownWorkingWhileItHoldsALeaseWithoutAHeartbeatSayingSo) {
+  auto state_of = [&](const std::string& agent) {
+    const v1::StatusSnapshot status = GetStatus(controller_->control());
+    for (const v1::AgentInfo& a : status.agents()) {
+      if (a.id() == agent) return a.state();
+    }
+    return v1::AGENT_STATE_UNSPECIFIED;
+  };
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> s = Open("a1", &ctx);
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat()->set_seq(1);
+  hb.mutable_heartbeat()->set_state(v1::AGENT_STATE_IDLE);
+  ASSERT_TRUE(s->Write(hb));
+  v1::ControllerMessage ack;
+  ASSERT_TRUE(s->Read(&ack));
+  ASSERT_TRUE(ack.has_heartbeat_ack()) << ack.DebugString();
+  EXPECT_EQ(state_of("a1"), v1::AGENT_STATE_IDLE);
+  Submit(controller_->control(), {MakeItem("w1", "x")});
+  WantWork(s.get());
+  v1::ControllerMessage lease = Next(s.get());
+  ASSERT_TRUE(lease.has_lease()) << lease.DebugString();
+  EXPECT_EQ(state_of("a1"), v1::AGENT_STATE_WORKING);
+  ASSERT_TRUE(s->Write(CompleteMessage("a1", lease.lease(), /*next=*/false)));
+  v1::ControllerMessage reply = Next(s.get());
+  ASSERT_TRUE(reply.has_reply()) << reply.DebugString();
+  EXPECT_EQ(state_of("a1"), v1::AGENT_STATE_IDLE);
+  // A state the queue cannot tell (draining) is the agent's to report.
+  hb.mutable_heartbeat()->set_seq(2);
+  hb.mutable_heartbeat()->set_state(v1::AGENT_STATE_DRAINING);
+  ASSERT_TRUE(s->Write(hb));
+  ASSERT_TRUE(s->Read(&ack));
+  EXPECT_EQ(state_of("a1"), v1::AGENT_STATE_DRAINING);
+  s->WritesDone();
+  ctx.TryCancel();
+}
+
 TEST_F(SessionWorkTest, UnaryCompleteWithAcquireNextReturnsThePendingItem) {
   Submit(controller_->control(), {MakeItem("u1", "x"), MakeItem("u2", "x")});
   std::string session = Register("a1");
