@@ -84,11 +84,13 @@ std::string EnvOr(const char* name, const char* fallback) {
 
 int main(int argc, char** argv) {
   // Before any thread exists (gRPC starts some): SIGTERM and SIGINT are taken by sigwait on
-  // the signal thread below only. Children get an empty mask (CommandRunner).
+  // the signal thread below only, and SIGUSR2, which ends that thread (it sleeps until a signal
+  // comes, never waking on a timer). Children get an empty mask (CommandRunner).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -210,8 +212,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> done{false};
   std::thread signal_thread([&] {
     while (!done.load()) {
-      timespec wait = {0, 200'000'000};
-      int sig = sigtimedwait(&stop_signals, nullptr, &wait);
+      int sig = sigwaitinfo(&stop_signals, nullptr);
       if (sig == SIGTERM || sig == SIGINT) {
         agent.RequestStop(sig == SIGTERM ? "received SIGTERM" : "received SIGINT");
       }
@@ -219,6 +220,7 @@ int main(int argc, char** argv) {
   });
   int code = agent.Run();
   done.store(true);
+  pthread_kill(signal_thread.native_handle(), SIGUSR2);  // blocked, so only sigwaitinfo sees it
   signal_thread.join();
   client.reset();
   return code;
