@@ -119,8 +119,17 @@ TEST_F(HttpTest, MetricsPassPromtoolAndCountTheLeaseAndAttemptOfARunItem) {
   EXPECT_EQ(SampleValue(before.body, "harness_queue_items{state=\"done\"}"), 0);
 
   RunOneItem("item-1");
-  HttpResult after = Get("/metrics");
-  ASSERT_EQ(after.status, 200) << after.curl_error;
+  // The attempt is counted by the effects that follow the item's commit, a moment after the
+  // queue shows it done: wait for the count.
+  HttpResult after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        after = Get("/metrics");
+        return after.status == 200 &&
+               SampleValue(after.body, "harness_attempts_total{outcome=\"done\"}") >= 1;
+      },
+      absl::Seconds(30)))
+      << after.curl_error << after.body;
   ASSERT_EQ(Promtool(after.body, &promtool_out), 0) << promtool_out << "\n" << after.body;
   EXPECT_EQ(SampleValue(after.body, "harness_leases_granted_total"), 1) << after.body;
   EXPECT_EQ(SampleValue(after.body, "harness_attempts_total{outcome=\"done\"}"), 1);
