@@ -62,6 +62,21 @@ std::string Dirname(const std::string& path) {
   return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// A small pseudo-file read from its start through a descriptor kept open: no path walk per read
+// (the kernel regenerates a cgroup file's text at offset 0). Empty on an error.
+std::string PreadSmall(int fd) {
+  std::string out;
+  char buf[4096];
+  for (off_t off = 0;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  return out;
+}
+
 std::vector<pid_t> Procs(const std::string& cgroup) {
   std::vector<pid_t> out;
   for (absl::string_view line : absl::StrSplit(ReadSmall(cgroup + "/cgroup.procs"), '\n')) {
@@ -73,7 +88,8 @@ std::vector<pid_t> Procs(const std::string& cgroup) {
 
 // Kills what is still in the cgroup `path` (our own processes: the attempt's, which left its
 // process group) until it is empty. Best effort, a few seconds at most; false if it is not
-// empty by then.
+// empty by then. (cgroup.procs is opened afresh each time: cgroup v1 keeps the pid list of an
+// open file for a second, so a read through a descriptor kept open can be stale.)
 bool KillAll(const std::string& path) {
   for (int i = 0; i < 200; ++i) {
     std::vector<pid_t> pids = Procs(path);
@@ -166,31 +182,31 @@ std::string OwnCgroup(bool v2) {
 
 }  // namespace
 
-// One cgroup of the pool: its path, the open cgroup.procs and the limit last written.
+// One cgroup of the pool: its path, its files that are read or written per attempt (kept
+// open: an attempt reads the OOM count two or three times) and the limit last written.
 class PooledCgroup {
  public:
-  PooledCgroup(std::string path, bool v2, int procs_fd)
-      : path_(std::move(path)), v2_(v2), procs_fd_(procs_fd) {}
+  PooledCgroup(std::string path, UniqueFd procs, UniqueFd oom)
+      : path_(std::move(path)), procs_(std::move(procs)), oom_(std::move(oom)) {}
   ~PooledCgroup() {
-    if (procs_fd_ >= 0) close(procs_fd_);
+    procs_.Reset();
+    oom_.Reset();
     KillAndRemove(path_);
   }
   PooledCgroup(const PooledCgroup&) = delete;
   PooledCgroup& operator=(const PooledCgroup&) = delete;
 
   const std::string& path() const { return path_; }
-  int procs_fd() const { return procs_fd_; }
-  // The kernel's count of OOM kills in the cgroup since it was made.
-  int64_t OomKills() const {
-    return v2_ ? KeyedValue(ReadSmall(path_ + "/memory.events"), "oom_kill")
-               : KeyedValue(ReadSmall(path_ + "/memory.oom_control"), "oom_kill");
-  }
+  int procs_fd() const { return procs_.get(); }
+  // The kernel's count of OOM kills in the cgroup since it was made (the oom_kill line of
+  // memory.events, v2, or of memory.oom_control, v1).
+  int64_t OomKills() const { return KeyedValue(PreadSmall(oom_.get()), "oom_kill"); }
   int64_t memory_mb = 0;  // the limit in the files; 0: none written yet (no limit)
 
  private:
   const std::string path_;
-  const bool v2_;
-  const int procs_fd_;
+  UniqueFd procs_;  // cgroup.procs, for writing (the attempt's process joins by it)
+  UniqueFd oom_;    // memory.events (v2) or memory.oom_control (v1)
 };
 
 AttemptCgroup::AttemptCgroup(MemoryCgroups* owner, std::unique_ptr<PooledCgroup> cgroup,
@@ -305,12 +321,20 @@ absl::StatusOr<std::unique_ptr<PooledCgroup>> MemoryCgroups::MakeCgroup() {
   if (kind_ == Kind::kV2 && PathExists(path + "/memory.swap.max")) {
     s = WriteSmall(path + "/memory.swap.max", "0");
   }
-  int fd = -1;
+  const std::string procs_path = path + "/cgroup.procs";
+  const std::string oom_path =
+      path + (kind_ == Kind::kV2 ? "/memory.events" : "/memory.oom_control");
+  UniqueFd procs, oom;
   if (s.ok()) {
-    fd = open((path + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) s = ErrnoStatus(errno, "cannot open", path + "/cgroup.procs");
+    procs = UniqueFd(open(procs_path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!procs.valid()) s = ErrnoStatus(errno, "cannot open", procs_path);
+  }
+  if (s.ok()) {
+    oom = UniqueFd(open(oom_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!oom.valid()) s = ErrnoStatus(errno, "cannot open", oom_path);
   }
   if (!s.ok()) {
+    procs.Reset();
     rmdir(path.c_str());
     return s;
   }
@@ -318,7 +342,7 @@ absl::StatusOr<std::unique_ptr<PooledCgroup>> MemoryCgroups::MakeCgroup() {
     absl::MutexLock l(&mu_);
     ++pooled_;
   }
-  return std::make_unique<PooledCgroup>(path, kind_ == Kind::kV2, fd);
+  return std::make_unique<PooledCgroup>(path, std::move(procs), std::move(oom));
 }
 
 absl::Status MemoryCgroups::SetLimit(PooledCgroup& cgroup, int64_t memory_mb) {
