@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agentd/agent.h"
 #include "agentd/command_split.h"
@@ -83,6 +84,8 @@ std::string EnvOr(const char* name, const char* fallback) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with deadlock detection on, which costs on every lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Before any thread exists (gRPC starts some): SIGTERM and SIGINT are taken by sigwait on
   // the signal thread below only, and SIGUSR2, which ends that thread (it sleeps until a signal
   // comes, never waking on a timer). Children get an empty mask (CommandRunner).
