@@ -13,7 +13,9 @@
 #   --exec-items M    items of rows 3 and 4 (default 2000)
 #   --only ROWS       a comma list of the rows to run (default 1,2,3,4,5):
 #                     1  no-op lifecycles/s, 16 agents: load_gen --mode stream --agents 16
-#                        vs BullMQ 1 worker x 16 and graphile-worker 1 x 16
+#                        vs BullMQ 1 worker x 16 and graphile-worker 1 x 16; then what bounds
+#                        it: 16 Session streams ping-ponging (load_gen --mode ping --agents 16),
+#                        the 16-agent run on tmpfs and the controller's CPU per item
 #                     2  the same with 1 agent vs BullMQ 1 x 1 and graphile-worker 1 x 1, and
 #                        the fsync floor (1 / the mean commit round's sync time of that very run;
 #                        also 1 / the whole round: journal write, syncs, answers); then what
@@ -37,7 +39,7 @@ set -euo pipefail
 
 prog=bench/compare.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-usage() { sed -n '6,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '6,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--passes P] [--items N] [--exec-items M] [--only ROWS] [--out DIR]" >&2; exit 2; }
 log() { echo "$prog: $*" >&2; }
 die() { echo "$prog: error: $*" >&2; exit 1; }
@@ -183,12 +185,16 @@ for p in $(seq 1 "$passes"); do
   echo "{\"pass\":$p,\"at\":\"$(date -u +%FT%TZ)\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$out/passes.jsonl"
   if want 1; then
     run "p$p-noop16-harness" "${load_gen[@]}" --agents 16 --items "$items"
+    run "p$p-ping16-harness" "$build/bench/load_gen" --controller-bin "$build/controller/controller" --mode ping --agents 16 --items 40000
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+      run "p$p-noop16-tmpfs-harness" "${load_gen[@]}" --agents 16 --items "$items" --dir /dev/shm
+    fi
     run "p$p-noop16-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
     run "p$p-noop16-graphile" "${graphile[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
   fi
   if want 2; then
     run "p$p-noop1-harness" "${load_gen[@]}" --agents 1 --items "$items"
-    run "p$p-ping-harness" "$build/bench/load_gen" --controller-bin "$build/controller/controller" --mode ping --items 5000
+    run "p$p-ping-harness" "$build/bench/load_gen" --controller-bin "$build/controller/controller" --mode ping --agents 1 --items 5000
     if [ -d /dev/shm ] && [ -w /dev/shm ]; then
       run "p$p-noop1-tmpfs-harness" "${load_gen[@]}" --agents 1 --items "$items" --dir /dev/shm
     fi
@@ -265,6 +271,23 @@ if "1" in only:
                  cells(ours, num), f"BullMQ {cells(bq, num)}; graphile {cells(gw, num)}",
                  f"{cells(rb, rx)}; {cells(rg, rx)}", ">= 1.2x BullMQ, >= 5x graphile",
                  met([None if a is None or b is None else a >= 1.2 and b >= 5 for a, b in zip(rb, rg)])))
+    # What bounds it: not the stack's messaging (16 streams ping-ponging carry far more), not
+    # only the disk (the tmpfs run): the controller's CPU per item, on cores shared with load_gen.
+    def field(name, key):
+        j = line(name)
+        return None if j is None or j.get(key) is None else float(j[key])
+    ping16 = [field(f"p{p}-ping16-harness", "rounds_per_s") for p in P]
+    tmpfs16 = [ips(f"p{p}-noop16-tmpfs-harness") for p in P]
+    def cpu_ms(name):
+        j = line(name)
+        if j is None or not j.get("controller_cpu_s") or not j.get("items"):
+            return None
+        return 1000.0 * float(j["controller_cpu_s"]) / float(j["items"])
+    ms_fmt = lambda v: "-" if v is None else f"{v:.3f} ms"
+    rows.append(("16 agents, what bounds it: exchanges/s of 16 Session streams each ping-ponging a heartbeat (`load_gen --mode ping --agents 16`: what gRPC and both processes carry, no disk); the 16-agent run with the state dir on tmpfs (no disk); the controller's CPU per item on disk / on tmpfs",
+                 f"ping {cells(ping16, num)}/s; tmpfs {cells(tmpfs16, num)}/s; controller CPU {cells([cpu_ms(f'p{p}-noop16-harness') for p in P], ms_fmt)} / {cells([cpu_ms(f'p{p}-noop16-tmpfs-harness') for p in P], ms_fmt)} per item",
+                 f"1.2x BullMQ = {cells([None if b is None else 1.2 * b for b in bq], num)}/s",
+                 f"tmpfs {cells([ratio(t, b) for t, b in zip(tmpfs16, bq)], rx)} BullMQ", "-", "-"))
 if "2" in only:
     ours = [ips(f"p{p}-noop1-harness") for p in P]
     bq = [ips(f"p{p}-noop1-bullmq") for p in P]

@@ -16,11 +16,13 @@
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
-//   ping mode:      one agent's Session stream: --items heartbeats, each sent once the last
-//                   one's ack came back (no disk involved): the round trip of one message each
-//                   way through gRPC and both processes, p50 and mean. With one agent an item
+//   ping mode:      M agents (--agents; 1 for one agent's round trip), each on its Session stream: --items / M heartbeats,
+//                   each sent once the last one's ack came back (no disk involved): the round
+//                   trip of one message each way through gRPC and both processes, p50 and mean,
+//                   and the exchanges per second of all M (rounds_per_s). With one agent an item
 //                   costs one such round trip plus one commit round, so 1 / (round trip + the
-//                   commit round's sync time) bounds the 1-agent stream figure.
+//                   commit round's sync time) bounds the 1-agent stream figure; with M agents,
+//                   rounds_per_s is what the stack alone carries for M streams.
 //   restart mode:   --items no-op items (default 100000, --batch default 1000) submitted and
 //                   durable; the controller killed with SIGKILL and started again on the same
 //                   state dir and port: time from the spawn to the first Status answer showing
@@ -814,48 +816,152 @@ void RunIdle(const Args& args) {
   std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
 }
 
-// Wake latency: one agent parked in Acquire; an item is submitted; time from the Submit call
-// to the lease arriving at the agent (the submit's fsync included).
+// One simulated agent in ping mode: hello on its Session stream, then `rounds` heartbeats, each
+// written once the last one's ack came back (one message each way, no disk). One write in flight
+// at a time: a heartbeat whose ack overtook its own write completion waits for it.
+class PingAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  PingAgent(std::shared_ptr<grpc::Channel> ch, std::string id, int64_t rounds,
+            std::atomic<int>* running, absl::Notification* all_done)
+      : stub_(v1::AgentService::NewStub(ch)),
+        id_(std::move(id)),
+        rounds_(rounds),
+        running_(running),
+        all_done_(all_done) {}
+
+  bool Register() { return RegisterAgent(stub_.get(), id_, &session_); }
+  void Start() {
+    stub_->async()->Session(&ctx_, this);
+    out_.mutable_hello()->set_session_id(session_);
+    out_.mutable_hello()->set_agent_id(id_);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      writing_ = true;
+    }
+    StartWrite(&out_);
+    StartRead(&in_);
+    StartCall();
+  }
+  void Stop() {
+    ctx_.TryCancel();
+    done_.WaitForNotification();
+  }
+  // Read only after the run ended.
+  const std::vector<double>& rtt_ms() const { return rtt_; }
+  bool failed() const { return failed_; }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    writing_ = false;
+    if (!ok) return FailLocked();
+    if (!hello_done_) {  // hello written: the first heartbeat
+      hello_done_ = true;
+      return SendNextLocked();
+    }
+    if (next_waiting_) SendNextLocked();
+  }
+  void OnReadDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!ok) return FailLocked();
+    if (in_.has_heartbeat_ack() && in_.heartbeat_ack().seq() == seq_ && sent_at_.has_value()) {
+      rtt_.push_back(absl::ToDoubleMilliseconds(absl::Now() - *sent_at_));
+      sent_at_.reset();
+      if (static_cast<int64_t>(rtt_.size()) == rounds_) return FinishLocked();
+      if (writing_) {
+        next_waiting_ = true;
+      } else {
+        SendNextLocked();
+      }
+    }
+    StartRead(&in_);
+  }
+  void OnDone(const grpc::Status&) override { done_.Notify(); }
+
+ private:
+  void SendNextLocked() {
+    next_waiting_ = false;
+    out_.Clear();
+    out_.mutable_heartbeat()->set_seq(++seq_);
+    out_.mutable_heartbeat()->set_state(v1::AGENT_STATE_IDLE);
+    sent_at_ = absl::Now();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+  void FinishLocked() {
+    if (finished_) return;
+    finished_ = true;
+    if (running_->fetch_sub(1) == 1) all_done_->Notify();
+  }
+  void FailLocked() {
+    if (!finished_) failed_ = true;
+    FinishLocked();
+  }
+
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+  const std::string id_;
+  std::string session_;
+  const int64_t rounds_;
+  std::atomic<int>* running_;
+  absl::Notification* all_done_;
+  grpc::ClientContext ctx_;
+  v1::ControllerMessage in_;
+  std::mutex mu_;  // guards everything below
+  v1::AgentMessage out_;
+  bool writing_ = false;
+  bool hello_done_ = false;
+  bool next_waiting_ = false;
+  uint64_t seq_ = 0;
+  std::optional<absl::Time> sent_at_;
+  std::vector<double> rtt_;
+  bool finished_ = false;
+  bool failed_ = false;
+  absl::Notification done_;
+};
+
+// Ping: M agents (--agents) each exchange --items / M heartbeats with their acks on their own
+// Session stream, one in flight per agent: the round trip of one message each way through gRPC
+// and both processes (p50, mean), and with M agents the exchanges per second of all of them:
+// what the stack alone carries, an upper bound for items/s with one message each way per item.
 void RunPing(const Args& args) {
   Controller c = StartController(args, "ping");
-  auto agent = v1::AgentService::NewStub(AgentChannel(c.address, 0));
-  std::string session;
-  if (!RegisterAgent(agent.get(), "pinger", &session)) std::exit(1);
-  grpc::ClientContext ctx;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream =
-      agent->Session(&ctx);
-  v1::AgentMessage hello;
-  hello.mutable_hello()->set_agent_id("pinger");
-  hello.mutable_hello()->set_session_id(session);
-  if (!stream->Write(hello)) std::exit(1);
+  const int64_t m = std::max<int64_t>(args.agents, 1);
+  const int64_t per_agent = std::max<int64_t>(args.items / m, 1);
+  std::atomic<int> running{static_cast<int>(m)};
+  absl::Notification all_done;
+  std::vector<std::unique_ptr<PingAgent>> agents;
+  for (int64_t i = 0; i < m; ++i) {
+    agents.push_back(std::make_unique<PingAgent>(AgentChannel(c.address, static_cast<int>(i)),
+                                                 absl::StrCat("pinger-", i), per_agent, &running,
+                                                 &all_done));
+    if (!agents.back()->Register()) std::exit(1);
+  }
+  const absl::Time start = absl::Now();
+  for (auto& a : agents) a->Start();
+  all_done.WaitForNotification();
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  for (auto& a : agents) a->Stop();
   std::vector<double> rtt;
-  rtt.reserve(static_cast<size_t>(args.items));
-  v1::ControllerMessage in;
-  for (int64_t i = 0; i < args.items; ++i) {
-    v1::AgentMessage hb;
-    hb.mutable_heartbeat()->set_seq(static_cast<uint64_t>(i + 1));
-    hb.mutable_heartbeat()->set_state(v1::AGENT_STATE_IDLE);
-    const absl::Time sent = absl::Now();
-    if (!stream->Write(hb)) std::exit(1);
-    bool acked = false;
-    while (!acked && stream->Read(&in)) {
-      acked = in.has_heartbeat_ack() && in.heartbeat_ack().seq() == hb.heartbeat().seq();
-    }
-    if (!acked) std::exit(1);
-    rtt.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent));
+  bool failed = false;
+  for (auto& a : agents) {
+    rtt.insert(rtt.end(), a->rtt_ms().begin(), a->rtt_ms().end());
+    failed = failed || a->failed();
+  }
+  c.process->Signal(SIGTERM);
+  c.process->Wait();
+  std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
+  if (failed) {
+    std::fprintf(stderr, "load_gen: ping: a Session stream ended early\n");
+    std::exit(1);
   }
   double sum = 0;
   for (double v : rtt) sum += v;
   std::printf(
-      "{\"bench\":\"load_gen\",\"mode\":\"ping\",\"rounds\":%zu,\"rtt_p50_ms\":%.4f,"
-      "\"rtt_mean_ms\":%.4f}\n",
-      rtt.size(), Percentile(rtt, 0.5), rtt.empty() ? 0.0 : sum / static_cast<double>(rtt.size()));
+      "{\"bench\":\"load_gen\",\"mode\":\"ping\",\"agents\":%lld,\"rounds\":%zu,"
+      "\"seconds\":%.3f,\"rounds_per_s\":%.0f,\"rtt_p50_ms\":%.4f,\"rtt_mean_ms\":%.4f}\n",
+      static_cast<long long>(m), rtt.size(), secs,
+      secs > 0 ? static_cast<double>(rtt.size()) / secs : 0.0, Percentile(rtt, 0.5),
+      rtt.empty() ? 0.0 : sum / static_cast<double>(rtt.size()));
   std::fflush(stdout);
-  stream->WritesDone();
-  ctx.TryCancel();
-  c.process->Signal(SIGTERM);
-  c.process->Wait();
-  std::filesystem::remove_all(std::filesystem::path(c.state_dir).parent_path());
 }
 
 void RunWake(const Args& args) {
