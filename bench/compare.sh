@@ -284,8 +284,8 @@ if "1" in only:
             return None
         return 1000.0 * float(j["controller_cpu_s"]) / float(j["items"])
     ms_fmt = lambda v: "-" if v is None else f"{v:.3f} ms"
-    rows.append(("16 agents, what bounds it: exchanges/s of 16 Session streams each ping-ponging a heartbeat (`load_gen --mode ping --agents 16`: what gRPC and both processes carry, no disk); the 16-agent run with the state dir on tmpfs (no disk); the controller's CPU per item on disk / on tmpfs",
-                 f"ping {cells(ping16, num)}/s; tmpfs {cells(tmpfs16, num)}/s; controller CPU {cells([cpu_ms(f'p{p}-noop16-harness') for p in P], ms_fmt)} / {cells([cpu_ms(f'p{p}-noop16-tmpfs-harness') for p in P], ms_fmt)} per item",
+    rows.append(("16 agents, what bounds it: exchanges/s of 16 Session streams each ping-ponging a heartbeat (`load_gen --mode ping --agents 16`: what gRPC and both processes carry, no disk); the 16-agent run with the state dir on tmpfs (no disk); the controller's CPU per item",
+                 f"ping {cells(ping16, num)}/s; tmpfs {cells(tmpfs16, num)}/s; controller CPU per item on disk {cells([cpu_ms(f'p{p}-noop16-harness') for p in P], ms_fmt)}, on tmpfs {cells([cpu_ms(f'p{p}-noop16-tmpfs-harness') for p in P], ms_fmt)}",
                  f"1.2x BullMQ = {cells([None if b is None else 1.2 * b for b in bq], num)}/s",
                  f"tmpfs {cells([ratio(t, b) for t, b in zip(tmpfs16, bq)], rx)} BullMQ", "-", "-"))
 if "2" in only:
