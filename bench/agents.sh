@@ -291,7 +291,6 @@ last_report=$SECONDS
 while :; do
   IFS= read -r -t 5 -u "$watch_fd" json ||
     die "the status stream ended or went quiet for 5 s: $(cat "$tmp/watch.err")"
-  t1=$(now)
   done_n=$(qfield "$json" "done")
   [ "$done_n" -ge "$items" ] && break
   bad=$(( $(qfield "$json" failed) + $(qfield "$json" parked) + $(qfield "$json" cancelled) ))
@@ -310,6 +309,7 @@ while :; do
       die "agent bench-$((i + 1)) exited during the run: $(tail -n 3 "$tmp/agent-$((i + 1)).log")"
   done
 done
+t1=$(now)  # the line showing all done arrived (the end if the items' times cannot be read)
 stop_watch
 # The end is the moment the last item was recorded done (its updated_at, the controller's clock
 # on this host), not when the status line showing it arrived (up to 100 ms later).

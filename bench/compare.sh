@@ -234,9 +234,13 @@ def line(name):
     except ValueError:
         return None
 
-def ips(name):
+def field(name, key):
+    """A number from a run's JSON line, or None."""
     j = line(name)
-    return None if j is None or j.get("items_per_s") is None else float(j["items_per_s"])
+    return None if j is None or j.get(key) is None else float(j[key])
+
+def ips(name):
+    return field(name, "items_per_s")
 
 def num(v, digits=0):
     if v is None:
@@ -273,9 +277,6 @@ if "1" in only:
                  met([None if a is None or b is None else a >= 1.2 and b >= 5 for a, b in zip(rb, rg)])))
     # What bounds it: not the stack's messaging (16 streams ping-ponging carry far more), not
     # only the disk (the tmpfs run): the controller's CPU per item, on cores shared with load_gen.
-    def field(name, key):
-        j = line(name)
-        return None if j is None or j.get(key) is None else float(j[key])
     ping16 = [field(f"p{p}-ping16-harness", "rounds_per_s") for p in P]
     tmpfs16 = [ips(f"p{p}-noop16-tmpfs-harness") for p in P]
     def cpu_ms(name):
@@ -293,9 +294,8 @@ if "2" in only:
     bq = [ips(f"p{p}-noop1-bullmq") for p in P]
     gw = [ips(f"p{p}-noop1-graphile") for p in P]
     def per_s(name, key):
-        j = line(name)
-        ms = None if j is None else j.get(key)
-        return None if not ms else 1000.0 / float(ms)
+        ms = field(name, key)
+        return None if not ms else 1000.0 / ms
     floor = [per_s(f"p{p}-noop1-harness", "store_round_mean_ms") for p in P]
     whole = [per_s(f"p{p}-noop1-harness", "store_round_whole_mean_ms") for p in P]
     rf = [ratio(o, f) for o, f in zip(ours, floor)]
@@ -309,10 +309,7 @@ if "2" in only:
                  ">= 75% of the floor, >= 2x graphile",
                  met([None if a is None or b is None else a >= 0.75 and b >= 2 for a, b in zip(rf, rg)])))
     # What bounds the 1-agent figure: each item is one commit round plus one message each way.
-    rtt = []
-    for p in P:
-        j = line(f"p{p}-ping-harness")
-        rtt.append(None if j is None or j.get("rtt_mean_ms") is None else float(j["rtt_mean_ms"]))
+    rtt = [field(f"p{p}-ping-harness", "rtt_mean_ms") for p in P]
     ceil = [None if f is None or r is None else 1000.0 / (1000.0 / f + r) for f, r in zip(floor, rtt)]
     tmpfs = [ips(f"p{p}-noop1-tmpfs-harness") for p in P]
     rows.append(("1 agent, what bounds it: a message's round trip on the Session stream (`load_gen --mode ping`, mean); 1 / (sync time + round trip); the 1-agent run with the state dir on tmpfs (no disk) and its time per item",

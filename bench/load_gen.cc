@@ -16,10 +16,11 @@
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
-//   ping mode:      M agents (--agents; 1 for one agent's round trip), each on its Session stream: --items / M heartbeats,
-//                   each sent once the last one's ack came back (no disk involved): the round
-//                   trip of one message each way through gRPC and both processes, p50 and mean,
-//                   and the exchanges per second of all M (rounds_per_s). With one agent an item
+//   ping mode:      M agents (--agents; 1 for one agent's round trip), each on its Session
+//                   stream: --items / M heartbeats, each sent once the last one's ack came
+//                   back (no disk involved): the round trip of one message each way through
+//                   gRPC and both processes, p50 and mean, and the exchanges per second of all
+//                   M (rounds_per_s). With one agent an item
 //                   costs one such round trip plus one commit round, so 1 / (round trip + the
 //                   commit round's sync time) bounds the 1-agent stream figure; with M agents,
 //                   rounds_per_s is what the stack alone carries for M streams.
@@ -964,6 +965,8 @@ void RunPing(const Args& args) {
   std::fflush(stdout);
 }
 
+// Wake latency: one agent parked in Acquire; an item is submitted; time from the Submit call
+// to the lease arriving at the agent (the submit's fsync included).
 void RunWake(const Args& args) {
   Controller c = StartController(args, "wake");
   auto ch = AgentChannel(c.address, 0);
