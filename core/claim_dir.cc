@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "core/ids.h"
 #include "core/record_io.h"
@@ -46,30 +49,121 @@ auto ClaimDir::WithRemovalLock(Fn fn) {
   return result;
 }
 
+// Slots beyond this many are opened per write instead of holding a descriptor each: a busy
+// controller holds about one slot per agent working at once.
+constexpr size_t kMaxOpenSlots = 256;
+
+ClaimDir::~ClaimDir() {
+  std::vector<Slot> slots;
+  {
+    absl::MutexLock l(&slot_mu_);
+    slots.swap(slots_);
+  }
+  for (const Slot& slot : slots) {
+    struct stat st;
+    bool linked = slot.fd >= 0 ? ::fstat(slot.fd, &st) == 0 && st.st_nlink > 1
+                               : ::fstatat(leases_fd_.get(), slot.name.c_str(), &st,
+                                           AT_SYMLINK_NOFOLLOW) == 0 &&
+                                     st.st_nlink > 1;
+    if (!linked) ::unlinkat(leases_fd_.get(), slot.name.c_str(), 0);
+    if (slot.fd >= 0) ::close(slot.fd);
+  }
+}
+
+absl::StatusOr<std::pair<size_t, ClaimDir::Slot>> ClaimDir::TakeSlot() {
+  uint64_t n;
+  {
+    absl::MutexLock l(&slot_mu_);
+    if (!free_.empty()) {
+      size_t index = free_.back();
+      free_.pop_back();
+      return std::make_pair(index, slots_[index]);
+    }
+    n = next_slot_name_++;
+  }
+  // A new slot. O_EXCL: never take over a file of an earlier run (a claim may link to it).
+  Slot slot;
+  int fd = -1;
+  for (int tries = 0; tries < 1000; ++tries) {
+    slot.name = StatePaths::SlotName(n);
+    fd = ::openat(leases_fd_.get(), slot.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  0644);
+    if (fd >= 0 || errno != EEXIST) break;
+    absl::MutexLock l(&slot_mu_);
+    n = next_slot_name_++;
+  }
+  if (fd < 0) {
+    return ErrnoStatus(errno, "cannot create lease record", paths_.LeasesDir() + "/" + slot.name);
+  }
+  leases_dirty_.store(true, std::memory_order_release);
+  absl::MutexLock l(&slot_mu_);
+  if (slots_.size() >= kMaxOpenSlots) {
+    ::close(fd);
+    fd = -1;
+  }
+  slot.fd = fd;
+  slots_.push_back(slot);
+  return std::make_pair(slots_.size() - 1, slot);
+}
+
+bool ClaimDir::WriteSlot(size_t index, const Slot& slot, absl::string_view content) {
+  int fd = slot.fd;
+  if (fd < 0) fd = ::openat(leases_fd_.get(), slot.name.c_str(), O_WRONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && ::pwrite(fd, content.data(), content.size(), 0) ==
+                           static_cast<ssize_t>(content.size());
+  if (ok && content.size() < slot.size) ok = ::ftruncate(fd, static_cast<off_t>(content.size())) == 0;
+  int err = errno;
+  if (slot.fd < 0 && fd >= 0) ::close(fd);
+  absl::MutexLock l(&slot_mu_);
+  // A failed write may have changed the file's size: truncate on the next one.
+  slots_[index].size = ok ? content.size() : std::max(slot.size, content.size());
+  errno = err;
+  return ok;
+}
+
+void ClaimDir::FreeSlot(size_t index) {
+  absl::MutexLock l(&slot_mu_);
+  free_.push_back(index);
+}
+
+void ClaimDir::Unheld(absl::string_view item_id) {
+  absl::MutexLock l(&slot_mu_);
+  auto it = held_.find(item_id);
+  if (it == held_.end()) return;  // a claim of an earlier run, or another process's
+  free_.push_back(it->second);
+  held_.erase(it);
+}
+
 absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
   if (absl::Status s = ValidateItemId(lease.item_id()); !s.ok()) return s;
-  std::string lease_name = StatePaths::LeaseName(lease.item_id(), lease.token());
   std::string content = EncodeLeaseRecord(lease);
-  if (!ReuseSpare(lease_name, content)) {
-    int fd = ::openat(leases_fd_.get(), lease_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                      0644);
-    if (fd < 0)
-      return ErrnoStatus(errno, "cannot create lease record",
-                         paths_.LeaseFile(lease.item_id(), lease.token()));
-    absl::Status written = WriteAll(fd, content, lease_name);
-    ::close(fd);
-    if (!written.ok()) {
-      ::unlinkat(leases_fd_.get(), lease_name.c_str(), 0);
-      return written;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::pair<size_t, Slot>> taken = TakeSlot();
+    if (!taken.ok()) return taken.status();
+    auto& [index, slot] = *taken;
+    if (!WriteSlot(index, slot, content)) {
+      int err = errno;
+      FreeSlot(index);
+      return ErrnoStatus(err, "cannot write lease record", paths_.LeasesDir() + "/" + slot.name);
     }
-  }
-  dirty_.store(true, std::memory_order_release);
-  if (::linkat(leases_fd_.get(), lease_name.c_str(), claims_fd_.get(), lease.item_id().c_str(),
-               0) != 0) {
+    if (::linkat(leases_fd_.get(), slot.name.c_str(), claims_fd_.get(), lease.item_id().c_str(),
+                 0) == 0) {
+      claims_dirty_.store(true, std::memory_order_release);
+      absl::MutexLock l(&slot_mu_);
+      auto [it, inserted] = held_.try_emplace(lease.item_id(), index);
+      if (!inserted) {
+        // Its claim was removed by another process: that slot is linked nowhere now.
+        free_.push_back(it->second);
+        it->second = index;
+      }
+      return absl::OkStatus();
+    }
     int err = errno;
-    ::unlinkat(leases_fd_.get(), lease_name.c_str(), 0);
-    if (err != EEXIST)
+    if (err == ENOENT && attempt == 0) continue;  // the slot's file was removed: take a new one
+    FreeSlot(index);
+    if (err != EEXIST) {
       return ErrnoStatus(err, "cannot link claim", paths_.ClaimFile(lease.item_id()));
+    }
     std::string holder;
     if (absl::StatusOr<store::LeaseRecord> cur = Read(lease.item_id()); cur.ok()) {
       holder = absl::StrFormat(" by agent %s (lease token %d)", QuoteForMessage(cur->agent()),
@@ -78,28 +172,30 @@ absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
     return absl::AlreadyExistsError(
         absl::StrCat("item ", QuoteForMessage(lease.item_id()), " is already claimed", holder));
   }
-  return absl::OkStatus();
 }
 
 std::vector<std::function<absl::Status()>> ClaimDir::SyncTasks() {
   std::vector<std::function<absl::Status()>> tasks;
-  if (!dirty_.exchange(false, std::memory_order_acq_rel)) return tasks;
-  auto fsync = [this](int fd, std::string path) -> absl::Status {
-    absl::Status s = FsyncFd(fd, path);
-    if (!s.ok()) dirty_.store(true);
-    return s;
+  auto task = [](std::atomic<bool>* dirty, int fd, std::string path) {
+    return [dirty, fd, path = std::move(path)]() -> absl::Status {
+      absl::Status s = FsyncFd(fd, path);
+      if (!s.ok()) dirty->store(true);
+      return s;
+    };
   };
-  tasks.push_back([this, fsync] { return fsync(leases_fd_.get(), paths_.LeasesDir()); });
-  tasks.push_back([this, fsync] { return fsync(claims_fd_.get(), paths_.ClaimsDir()); });
+  if (leases_dirty_.exchange(false, std::memory_order_acq_rel)) {
+    tasks.push_back(task(&leases_dirty_, leases_fd_.get(), paths_.LeasesDir()));
+  }
+  if (claims_dirty_.exchange(false, std::memory_order_acq_rel)) {
+    tasks.push_back(task(&claims_dirty_, claims_fd_.get(), paths_.ClaimsDir()));
+  }
   return tasks;
 }
 
 absl::Status ClaimDir::Sync() {
-  if (!dirty_.exchange(false, std::memory_order_acq_rel)) return absl::OkStatus();
-  absl::Status s = FsyncFd(leases_fd_.get(), paths_.LeasesDir());
-  if (s.ok()) s = FsyncFd(claims_fd_.get(), paths_.ClaimsDir());
-  if (!s.ok()) dirty_.store(true);
-  return s;
+  absl::Status result;
+  for (std::function<absl::Status()>& task : SyncTasks()) result.Update(task());
+  return result;
 }
 
 absl::StatusOr<store::LeaseRecord> ClaimDir::Read(absl::string_view item_id) const {
@@ -115,46 +211,34 @@ absl::StatusOr<store::LeaseRecord> ClaimDir::Read(absl::string_view item_id) con
   return lease;
 }
 
-absl::StatusOr<bool> ClaimDir::ClaimIs(absl::string_view item_id, uint64_t token) const {
-  struct stat claim_st, lease_st;
+absl::Status ClaimDir::Unlink(absl::string_view item_id) {
   std::string item(item_id);
-  if (::fstatat(claims_fd_.get(), item.c_str(), &claim_st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return ErrnoStatus(errno, "no claim at", paths_.ClaimFile(item_id));
+  if (::unlinkat(claims_fd_.get(), item.c_str(), 0) != 0) {
+    return ErrnoStatus(errno, "cannot remove claim", paths_.ClaimFile(item_id));
   }
-  std::string lease_name = StatePaths::LeaseName(item_id, token);
-  if (::fstatat(leases_fd_.get(), lease_name.c_str(), &lease_st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return false;
-    return ErrnoStatus(errno, "cannot stat", paths_.LeaseFile(item_id, token));
-  }
-  return claim_st.st_ino == lease_st.st_ino && claim_st.st_dev == lease_st.st_dev;
+  claims_dirty_.store(true, std::memory_order_release);
+  Unheld(item_id);
+  return absl::OkStatus();
 }
 
 absl::Status ClaimDir::Release(absl::string_view item_id, uint64_t token) {
   if (absl::Status s = ValidateItemId(item_id); !s.ok()) return s;
   return WithRemovalLock([&]() -> absl::Status {
-    absl::StatusOr<bool> is = ClaimIs(item_id, token);
-    if (!is.ok()) {
-      if (absl::IsNotFound(is.status())) {
-        return absl::NotFoundError(
-            absl::StrCat("item ", QuoteForMessage(item_id), " is not claimed"));
-      }
-      return is.status();
+    absl::StatusOr<store::LeaseRecord> cur = Read(item_id);
+    if (absl::IsNotFound(cur.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("item ", QuoteForMessage(item_id), " is not claimed"));
     }
-    if (!*is) {
-      std::string holder;
-      if (absl::StatusOr<store::LeaseRecord> cur = Read(item_id); cur.ok()) {
-        holder = absl::StrCat(" (it is held with lease token ", cur->token(), ")");
-      }
+    if (!cur.ok() && !absl::IsDataLoss(cur.status())) return cur.status();
+    if (!cur.ok() || cur->item_id() != item_id || cur->token() != token) {
+      std::string holder = cur.ok() ? absl::StrCat("it is held with lease token ", cur->token())
+                                    : "its lease record is unreadable";
       return absl::FailedPreconditionError(absl::StrCat("lease token ", token, " for item ",
                                                         QuoteForMessage(item_id),
-                                                        " is not the current claim", holder));
+                                                        " is not the current claim (", holder,
+                                                        ")"));
     }
-    std::string item(item_id);
-    if (::unlinkat(claims_fd_.get(), item.c_str(), 0) != 0) {
-      return ErrnoStatus(errno, "cannot remove claim", paths_.ClaimFile(item_id));
-    }
-    ::unlinkat(leases_fd_.get(), StatePaths::LeaseName(item_id, token).c_str(), 0);
-    return absl::OkStatus();
+    return Unlink(item_id);
   });
 }
 
@@ -170,17 +254,10 @@ absl::StatusOr<store::LeaseRecord> ClaimDir::BreakIfExpired(absl::string_view it
                           QuoteForMessage(item_id), QuoteForMessage(cur->agent()), cur->token(),
                           absl::FormatTime(absl::FromUnixMillis(cur->expires_unix_ms()))));
     }
-    std::string item(item_id);
-    if (::unlinkat(claims_fd_.get(), item.c_str(), 0) != 0) {
-      return ErrnoStatus(errno, "cannot remove claim", paths_.ClaimFile(item_id));
-    }
+    if (absl::Status s = Unlink(item_id); !s.ok()) return s;
+    if (cur.ok()) return *cur;
     store::LeaseRecord broken;
-    if (cur.ok()) {
-      broken = *cur;
-      ::unlinkat(leases_fd_.get(), StatePaths::LeaseName(item_id, cur->token()).c_str(), 0);
-    } else {
-      broken.set_item_id(item);
-    }
+    broken.set_item_id(std::string(item_id));
     return broken;
   });
 }
@@ -204,111 +281,64 @@ absl::StatusOr<std::vector<ClaimDir::Entry>> ClaimDir::Scan() const {
   absl::StatusOr<std::vector<std::string>> claims = ListDir(paths_.ClaimsDir());
   if (!claims.ok()) return claims.status();
   std::vector<Entry> out;
-  std::vector<size_t> torn;
   for (const std::string& name : *claims) {
     Entry e;
     e.item_id = name;
     absl::StatusOr<store::LeaseRecord> lease = Read(name);
-    // A record is the claim's only if it names this item and the lease file of its token is
-    // the claim's inode (a reused spare may still hold a record of the lease it served before).
-    if (lease.ok() && lease->item_id() == name && ClaimIs(name, lease->token()).value_or(false)) {
+    // A slot's record that never reached the disk leaves the claim torn, or naming the lease
+    // its slot held before (perhaps of another item).
+    if (lease.ok() && lease->item_id() == name) {
       e.token = lease->token();
       e.lease = *lease;
-    } else if (lease.ok() || absl::IsDataLoss(lease.status())) {
-      torn.push_back(out.size());
-    } else {
+    } else if (!lease.ok() && !absl::IsDataLoss(lease.status())) {
       return lease.status();
     }
     out.push_back(std::move(e));
   }
-  if (!torn.empty()) {
-    // Identify torn claims by inode: the lease file they link to is named <item>.<token>.
-    absl::StatusOr<std::vector<std::string>> leases = ListDir(paths_.LeasesDir());
-    if (!leases.ok()) return leases.status();
-    for (size_t i : torn) {
-      struct stat cst;
-      if (::fstatat(claims_fd_.get(), out[i].item_id.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0)
-        continue;
-      for (const std::string& lname : *leases) {
-        std::optional<StatePaths::ParsedLease> parsed = StatePaths::ParseLeaseName(lname);
-        if (!parsed || parsed->item_id != out[i].item_id) continue;
-        struct stat lst;
-        if (::fstatat(leases_fd_.get(), lname.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
-            lst.st_ino == cst.st_ino && lst.st_dev == cst.st_dev) {
-          out[i].token = parsed->token;
-          break;
-        }
-      }
-    }
-  }
   return out;
 }
 
-constexpr size_t kMaxSpares = 256;
-
-void ClaimDir::Drop(absl::string_view item_id, uint64_t token) {
+void ClaimDir::Drop(absl::string_view item_id, uint64_t /*token*/) {
   std::string item(item_id);
-  ::unlinkat(claims_fd_.get(), item.c_str(), 0);
-  std::string lease_name = StatePaths::LeaseName(item_id, token);
-  {
-    absl::MutexLock l(&spare_mu_);
-    if (spares_.size() < kMaxSpares) {
-      std::string spare = absl::StrCat(".spare-", next_spare_++);
-      if (::renameat2(leases_fd_.get(), lease_name.c_str(), leases_fd_.get(), spare.c_str(),
-                      RENAME_NOREPLACE) == 0) {
-        spares_.push_back(std::move(spare));
-        return;
-      }
-    }
-  }
-  ::unlinkat(leases_fd_.get(), lease_name.c_str(), 0);
+  if (::unlinkat(claims_fd_.get(), item.c_str(), 0) == 0) Unheld(item_id);
 }
 
-bool ClaimDir::ReuseSpare(const std::string& name, absl::string_view content) {
-  std::string spare;
-  {
-    absl::MutexLock l(&spare_mu_);
-    if (spares_.empty()) return false;
-    spare = std::move(spares_.back());
-    spares_.pop_back();
+absl::Status ClaimDir::Rewrite(const store::LeaseRecord& lease) {
+  if (absl::Status s = ValidateItemId(lease.item_id()); !s.ok()) return s;
+  std::string content = EncodeLeaseRecord(lease);
+  UniqueFd fd(::openat(claims_fd_.get(), lease.item_id().c_str(),
+                       O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, "cannot open claim", paths_.ClaimFile(lease.item_id()));
+  if (::pwrite(fd.get(), content.data(), content.size(), 0) !=
+          static_cast<ssize_t>(content.size()) ||
+      ::ftruncate(fd.get(), static_cast<off_t>(content.size())) != 0) {
+    return ErrnoStatus(errno, "cannot write lease record", paths_.ClaimFile(lease.item_id()));
   }
-  // NOREPLACE: like O_EXCL, never overwrite a lease file that exists.
-  if (::renameat2(leases_fd_.get(), spare.c_str(), leases_fd_.get(), name.c_str(),
-                  RENAME_NOREPLACE) != 0) {
-    ::unlinkat(leases_fd_.get(), spare.c_str(), 0);  // gone (recovery) or unusable
-    return false;
-  }
-  // Until this write reaches the disk the file may hold the record of the lease it served
-  // before; Scan() checks a record against the file name, so such a claim counts as torn.
-  int fd = ::openat(leases_fd_.get(), name.c_str(), O_WRONLY | O_CLOEXEC);
-  bool ok = fd >= 0 && ::pwrite(fd, content.data(), content.size(), 0) ==
-                           static_cast<ssize_t>(content.size()) &&
-            ::ftruncate(fd, static_cast<off_t>(content.size())) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!ok) ::unlinkat(leases_fd_.get(), name.c_str(), 0);
-  return ok;
+  return absl::OkStatus();
 }
 
 absl::Status ClaimDir::RemoveUnchecked(absl::string_view item_id) {
-  std::string item(item_id);
-  if (::unlinkat(claims_fd_.get(), item.c_str(), 0) != 0 && errno != ENOENT) {
-    return ErrnoStatus(errno, "cannot remove claim", paths_.ClaimFile(item_id));
-  }
-  dirty_.store(true, std::memory_order_release);
-  return absl::OkStatus();
+  absl::Status s = Unlink(item_id);
+  if (absl::IsNotFound(s)) return absl::OkStatus();
+  return s;
 }
 
 absl::StatusOr<int> ClaimDir::RemoveOrphanLeaseFiles() {
   absl::StatusOr<std::vector<std::string>> leases = ListDir(paths_.LeasesDir());
   if (!leases.ok()) return leases.status();
+  absl::flat_hash_set<std::string> mine;
+  {
+    absl::MutexLock l(&slot_mu_);
+    for (const Slot& slot : slots_) mine.insert(slot.name);
+  }
   int removed = 0;
   for (const std::string& name : *leases) {
-    if (name == ".lock") continue;
+    if (name == ".lock" || mine.contains(name)) continue;
     struct stat st;
     if (::fstatat(leases_fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (st.st_nlink <= 1 && ::unlinkat(leases_fd_.get(), name.c_str(), 0) == 0) ++removed;
   }
-  if (removed > 0) dirty_.store(true, std::memory_order_release);
+  if (removed > 0) leases_dirty_.store(true, std::memory_order_release);
   return removed;
 }
 

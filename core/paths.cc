@@ -4,7 +4,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/ids.h"
 
 namespace harness {
 
@@ -16,10 +15,6 @@ std::string StatePaths::SegmentFile(uint64_t n) const {
   return absl::StrFormat("%s/%020d.wal", JournalDir(), n);
 }
 
-std::string StatePaths::LeaseFile(absl::string_view item_id, uint64_t token) const {
-  return absl::StrCat(LeasesDir(), "/", LeaseName(item_id, token));
-}
-
 std::string StatePaths::ClaimFile(absl::string_view item_id) const {
   return absl::StrCat(ClaimsDir(), "/", item_id);
 }
@@ -28,23 +23,7 @@ std::string StatePaths::AgentDir(absl::string_view agent_id) const {
   return absl::StrCat(AgentsDir(), "/", agent_id);
 }
 
-std::string StatePaths::LeaseName(absl::string_view item_id, uint64_t token) {
-  return absl::StrCat(item_id, ".", token);
-}
-
-std::optional<StatePaths::ParsedLease> StatePaths::ParseLeaseName(absl::string_view name) {
-  size_t dot = name.rfind('.');
-  if (dot == absl::string_view::npos || dot == 0) return std::nullopt;
-  uint64_t token;
-  absl::string_view digits = name.substr(dot + 1);
-  if (digits.empty() || digits.find_first_not_of("0123456789") != absl::string_view::npos ||
-      !absl::SimpleAtoi(digits, &token)) {
-    return std::nullopt;
-  }
-  absl::string_view item = name.substr(0, dot);
-  if (!ValidateItemId(item).ok()) return std::nullopt;
-  return ParsedLease{std::string(item), token};
-}
+std::string StatePaths::SlotName(uint64_t n) { return absl::StrCat(".slot-", n); }
 
 std::optional<uint64_t> StatePaths::ParseSegmentName(absl::string_view name) {
   constexpr absl::string_view kSuffix = ".wal";

@@ -5,8 +5,8 @@
 //   <state>/controller.addr           the address the controller listens on
 //   <state>/journal/<n>.wal           append-only journal segments (record_io framing)
 //   <state>/snapshot                  every item as of a journal segment (written atomically)
-//   <state>/leases/<item>.<token>     lease records
-//   <state>/leases/.spare-<n>         lease files of ended leases, kept to be reused (claim_dir.h)
+//   <state>/leases/.slot-<n>          lease records, each rewritten in place for the next lease
+//                                     it holds (claim_dir.h)
 //   <state>/leases/.lock              flock'd while a claim is removed by a non-owner
 //   <state>/claims/<item>             hard link to the item's current lease record
 //   <state>/quarantine/<name>.<ms>    damaged bytes moved aside by recovery, never deleted
@@ -42,7 +42,6 @@ class StatePaths {
   std::string SegmentFile(uint64_t n) const;
   std::string SnapshotFile() const { return root_ + "/snapshot"; }
   std::string LeasesDir() const { return root_ + "/leases"; }
-  std::string LeaseFile(absl::string_view item_id, uint64_t token) const;
   std::string ClaimsDir() const { return root_ + "/claims"; }
   std::string ClaimFile(absl::string_view item_id) const;
   std::string QuarantineDir() const { return root_ + "/quarantine"; }
@@ -63,13 +62,8 @@ class StatePaths {
     return AgentDir(agent_id) + "/work";
   }
 
-  // "<item>.<token>" -> (item, token); nullopt for any other name.
-  struct ParsedLease {
-    std::string item_id;
-    uint64_t token;
-  };
-  static std::optional<ParsedLease> ParseLeaseName(absl::string_view name);
-  static std::string LeaseName(absl::string_view item_id, uint64_t token);
+  // The name of lease record slot n in LeasesDir(): ".slot-<n>".
+  static std::string SlotName(uint64_t n);
   // "<n>.wal" -> n.
   static std::optional<uint64_t> ParseSegmentName(absl::string_view name);
 

@@ -15,9 +15,17 @@
 namespace harness {
 
 struct RecoveryPlan {
-  // A lease for every claim that is its item's running attempt, with one TTL from `now` for
-  // its agent to come back.
+  // A lease for every claimed item that has a running attempt, with one TTL from `now` for its
+  // agent to come back. The claim is the attempt's whatever lease its record names: a grant is
+  // answered only once its Granted record and its claim are both durable, so a claim whose
+  // record is torn or names another token (a slot's record is rewritten in place and never
+  // fsynced) either is that attempt's or belongs to a grant that was never answered, and
+  // then the running attempt's end was not durable either: it is still that agent's to report.
   LeaseTable leases;
+  // Kept claims whose record is not their lease's: the record to write over it, with a line
+  // saying why for each.
+  std::vector<store::LeaseRecord> rewrites;
+  std::vector<std::string> rewrite_lines;
   // Claims to remove (item ids), with a line saying why for each.
   std::vector<std::string> stale_claims;
   std::vector<std::string> stale_lines;

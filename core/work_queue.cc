@@ -97,6 +97,7 @@ absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
     recovery_.repairs.push_back(plan.stale_lines[i]);
     ++recovery_.claims_removed;
   }
+  for (std::string& line : RewriteKeptClaims(plan)) recovery_.repairs.push_back(std::move(line));
   uint64_t last = 0;
   for (const store::JournalRecord& r : plan.rollbacks) {
     absl::StatusOr<uint64_t> t = Commit(r);

@@ -58,6 +58,8 @@
 
 namespace harness {
 
+struct RecoveryPlan;
+
 struct WorkQueueOptions {
   std::string state_dir;
   absl::Duration lease_ttl = absl::Seconds(30);
@@ -284,6 +286,10 @@ class WorkQueue {
   // Rebuilds the memory from the durable state. With `finish`, also removes stale claims and
   // commits the hand-backs recovery decides (the store must take writes).
   absl::Status Reload(bool finish);
+  // Writes the running attempt's record over each kept claim whose record is torn or names
+  // another lease (RecoveryPlan::rewrites); returns a line for each, logged. A failure is logged
+  // and left: the claim itself is what holds the item.
+  std::vector<std::string> RewriteKeptClaims(const RecoveryPlan& plan);
   absl::Status StoreUnavailable(const absl::Status& cause) const;
   // What the changes made under one hold of mu_ imply once it is released: the ends to
   // publish (once `ticket` is durable) and whether to wake acquirers.

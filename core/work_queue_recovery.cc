@@ -12,6 +12,20 @@
 
 namespace harness {
 
+std::vector<std::string> WorkQueue::RewriteKeptClaims(const RecoveryPlan& plan) {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < plan.rewrites.size(); ++i) {
+    if (absl::Status s = store_->claims().Rewrite(plan.rewrites[i]); !s.ok()) {
+      LogWarning(absl::StrCat("cannot rewrite the lease record of item ",
+                              plan.rewrites[i].item_id(), ": ", s.message()));
+      continue;
+    }
+    LogInfo(plan.rewrite_lines[i]);
+    lines.push_back(plan.rewrite_lines[i]);
+  }
+  return lines;
+}
+
 StoreHealth WorkQueue::store_health() const {
   absl::MutexLock l(&mu_);
   StoreHealth h;
@@ -41,6 +55,7 @@ absl::Status WorkQueue::Reload(bool finish) {
       }
       LogInfo(plan.stale_lines[i]);
     }
+    RewriteKeptClaims(plan);
     if (absl::StatusOr<int> n = store_->claims().RemoveOrphanLeaseFiles(); !n.ok()) {
       return n.status();
     }

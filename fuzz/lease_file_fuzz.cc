@@ -1,5 +1,5 @@
 // Fuzzes recovery from a tampered or torn lease file (core/claim_dir.h: claims/<item>, a hard
-// link to leases/<item>.<token>, a framed store::LeaseRecord): a state dir written by the real
+// link to a slot leases/.slot-<n>, a framed store::LeaseRecord): a state dir written by the real
 // queue with one item leased, whose lease file then holds any bytes, opened as a controller
 // opens it at start. Whatever the file holds, recovery must not crash and must keep the item
 // (kept leased, or handed back), and a second start must agree with the first.
@@ -16,7 +16,7 @@ namespace {
 
 std::string template_dir;    // the state dir as the queue left it
 std::string lease_relative;  // its leased item's lease file, relative to the state dir
-std::string leased_item;     // that item's id (leases/<item>.<token>)
+std::string leased_item;     // that item's id
 
 }  // namespace
 
@@ -24,10 +24,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   harness::fuzz::SilenceLog();
   template_dir = harness::fuzz::ScratchDir() + "/template";
   harness::fuzz::ResetDir(template_dir);
-  std::string lease = harness::fuzz::MakeStateDir(template_dir, /*snapshot=*/false);
+  std::string lease =
+      harness::fuzz::MakeStateDir(template_dir, /*snapshot=*/false, &leased_item);
   lease_relative = lease.substr(template_dir.size());
-  std::string name = std::filesystem::path(lease).filename();
-  leased_item = name.substr(0, name.rfind('.'));
   return 0;
 }
 

@@ -1,8 +1,11 @@
 // State dirs for the recovery fuzz targets (see state_dir_fixture.h).
 #include "fuzz/state_dir_fixture.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -67,7 +70,7 @@ Summary Summarize(const WorkQueue& q) {
 
 }  // namespace
 
-std::string MakeStateDir(const std::string& state_dir, bool snapshot) {
+std::string MakeStateDir(const std::string& state_dir, bool snapshot, std::string* leased_item) {
   FakeClock clock;
   WorkQueueOptions o = Options(state_dir);
   o.snapshot_after_bytes = snapshot ? 1 : 64ull << 20;
@@ -90,7 +93,18 @@ std::string MakeStateDir(const std::string& state_dir, bool snapshot) {
   Must(q->Cancel("cancel-1").status(), "cancel");
   Must(q->Retry("failed-1"), "retry");
   g = Must(q->Acquire("agent-1"), "acquire");
-  return StatePaths(state_dir).LeaseFile(g->spec.id(), g->token);
+  if (leased_item != nullptr) *leased_item = g->spec.id();
+  // The claim is a hard link to its slot: find the slot by inode.
+  StatePaths paths(state_dir);
+  struct stat claim;
+  if (::stat(paths.ClaimFile(g->spec.id()).c_str(), &claim) == 0) {
+    for (const auto& e : std::filesystem::directory_iterator(paths.LeasesDir())) {
+      struct stat st;
+      if (::stat(e.path().c_str(), &st) == 0 && st.st_ino == claim.st_ino) return e.path();
+    }
+  }
+  Fail("the leased item's claim links to no file in leases/");
+  return "";
 }
 
 absl::Status RecoverTwice(const std::string& state_dir, const std::string& must_keep) {

@@ -13,8 +13,10 @@ namespace harness::fuzz {
 // Runs a small history in a fresh state dir at `state_dir`: items submitted (one with labels
 // and a priority), one done, one failed and retried, one cancelled, and the next one leased to
 // agent "agent-1" and left running (its claim stays on disk). With `snapshot`, the history is
-// cut by a snapshot, so the dir holds snapshot + journal. Returns the leased item's lease file.
-std::string MakeStateDir(const std::string& state_dir, bool snapshot);
+// cut by a snapshot, so the dir holds snapshot + journal. Returns the leased item's lease file
+// (the slot in leases/ its claim links to) and sets *leased_item, if given, to its id.
+std::string MakeStateDir(const std::string& state_dir, bool snapshot,
+                         std::string* leased_item = nullptr);
 
 // Opens the state dir as a controller does at start, closes it, and opens it again. Aborts if
 // the second recovery disagrees with the first on anything recovery must keep (the items and

@@ -142,7 +142,7 @@ void CheckStateDir(const std::string& state_dir, ChaosAudit* a) {
     a->violations.push_back(absl::StrCat("claims/", n, " is left with every item done"));
   }
   for (const std::string& n : ListNames(paths.LeasesDir())) {
-    if (!absl::StartsWith(n, ".spare-") && n != ".lock") {
+    if (!absl::StartsWith(n, ".slot-") && n != ".lock") {
       a->violations.push_back(absl::StrCat("leases/", n, " is left with every item done"));
     }
   }

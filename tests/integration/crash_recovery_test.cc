@@ -23,9 +23,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/clock.h"
+#include "core/file_util.h"
 #include "core/paths.h"
+#include "core/record_io.h"
 #include "core/work_queue.h"
 #include "gtest/gtest.h"
+#include "tests/support/core_test_util.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -164,10 +167,18 @@ void CheckInvariants(const std::string& state_dir, const Acked& acked, int trial
     if (claimed) {
       std::optional<Lease> lease = (*q)->LeaseOf(item.spec().id());
       ASSERT_TRUE(lease.has_value());
-      struct stat a, b;
-      ASSERT_EQ(stat(paths.ClaimFile(item.spec().id()).c_str(), &a), 0);
-      ASSERT_EQ(stat(paths.LeaseFile(item.spec().id(), lease->token).c_str(), &b), 0);
-      ASSERT_EQ(a.st_ino, b.st_ino);
+      // The claim links to a lease record in leases/ naming this lease (recovery rewrote it
+      // if the crash lost it).
+      ASSERT_FALSE(harness::testing::LeaseFileOf(paths, item.spec().id()).empty());
+      absl::StatusOr<std::string> bytes = ReadFile(paths.ClaimFile(item.spec().id()));
+      ASSERT_TRUE(bytes.ok()) << bytes.status();
+      absl::string_view payload;
+      store::LeaseRecord record;
+      ASSERT_TRUE(DecodeSingleFrame(*bytes, &payload) &&
+                  record.ParseFromArray(payload.data(), payload.size()))
+          << "the lease record of " << item.spec().id() << " is torn after recovery";
+      ASSERT_EQ(record.item_id(), item.spec().id());
+      ASSERT_EQ(record.token(), lease->token);
     }
   }
   ASSERT_EQ(claims.size(), static_cast<size_t>(counts.leased));

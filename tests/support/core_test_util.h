@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/paths.h"
 #include "core/records.pb.h"
 #include "core/work_queue.h"
 #include "gtest/gtest.h"
@@ -58,6 +60,21 @@ inline std::vector<std::string> ListNames(const std::string& dir) {
   ::closedir(d);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// The file in leases/ that claims/<item> is a hard link to (its lease record's slot), or "" if
+// the item is not claimed or no such file is found.
+inline std::string LeaseFileOf(const StatePaths& paths, const std::string& item) {
+  struct stat claim;
+  if (::stat(paths.ClaimFile(item).c_str(), &claim) != 0) return "";
+  for (const std::string& name : ListNames(paths.LeasesDir())) {
+    std::string path = paths.LeasesDir() + "/" + name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && st.st_ino == claim.st_ino && st.st_dev == claim.st_dev) {
+      return path;
+    }
+  }
+  return "";
 }
 
 inline std::string Msg(const absl::Status& s) { return std::string(s.message()); }

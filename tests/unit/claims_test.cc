@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <latch>
 #include <optional>
@@ -34,6 +35,7 @@
 namespace harness {
 namespace {
 
+using ::harness::testing::LeaseFileOf;
 using ::harness::testing::ListNames;
 using ::harness::testing::MakeSpec;
 using ::harness::testing::Msg;
@@ -81,36 +83,80 @@ TEST_F(ClaimDirTest, SingleClaimSucceedsAndCanBeReadBack) {
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), ElementsAre("item-1"));
 }
 
-// A dropped lease file is kept as a spare and reused by the next claim. Should the rewrite of
-// its record not reach the disk before a crash, the claim links to a file that still holds the
-// record of the lease it served before: recovery must not take that record for the claim's.
-TEST_F(ClaimDirTest, AReusedSpareHoldingAnOlderRecordIsTornNotMistakenForTheClaim) {
+// A lease record lives in a slot the ClaimDir reuses: once its claim is dropped the next claim
+// writes over it in place, so leases/ does not change. Should that write not reach the disk
+// before a crash, the claim links to the record of the lease the slot held before: Scan reports
+// what the record names (recovery decides whose the claim is, recovery_test).
+TEST_F(ClaimDirTest, ADroppedLeasesSlotIsReusedAndScanReportsWhatItsRecordNames) {
   ASSERT_OK(claims_->Claim(MakeLease("item-1", 5, "agent-old")));
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", ".slot-0"));
   claims_->Drop("item-1", 5);
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
-  std::vector<std::string> leases = ListNames(paths_.LeasesDir());
-  ASSERT_EQ(leases.size(), 2u);  // .lock and the spare
-  EXPECT_TRUE(absl::StartsWith(leases[1], ".spare-")) << leases[1];
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", ".slot-0"));
 
-  ASSERT_OK(claims_->Claim(MakeLease("item-1", 9, "agent-new")));
-  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", "item-1.9"));
-  absl::StatusOr<store::LeaseRecord> read = claims_->Read("item-1");
+  ASSERT_OK(claims_->Claim(MakeLease("item-2", 9, "agent-new")));
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", ".slot-0"));
+  EXPECT_EQ(LeaseFileOf(paths_, "item-2"), paths_.LeasesDir() + "/.slot-0");
+  absl::StatusOr<store::LeaseRecord> read = claims_->Read("item-2");
   ASSERT_OK(read);
   EXPECT_EQ(read->token(), 9u);
   EXPECT_EQ(read->agent(), "agent-new");
+  ASSERT_OK(claims_->Claim(MakeLease("item-3", 10, "agent-new")));
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", ".slot-0", ".slot-1"));
 
-  // The lost rewrite: the reused file holds the old lease's (valid) record again.
-  std::string old = EncodeLeaseRecord(MakeLease("item-1", 5, "agent-old"));
+  // The lost rewrites: item-2's slot holds item-1's record again, item-3's a record of item-3
+  // with an older token.
   {
-    std::ofstream f(paths_.LeaseFile("item-1", 9), std::ios::trunc | std::ios::binary);
-    f << old;
+    std::ofstream f(paths_.ClaimFile("item-2"), std::ios::trunc | std::ios::binary);
+    f << EncodeLeaseRecord(MakeLease("item-1", 5, "agent-old"));
+  }
+  {
+    std::ofstream f(paths_.ClaimFile("item-3"), std::ios::trunc | std::ios::binary);
+    f << EncodeLeaseRecord(MakeLease("item-3", 4, "agent-old"));
   }
   absl::StatusOr<std::vector<ClaimDir::Entry>> scan = claims_->Scan();
   ASSERT_OK(scan);
-  ASSERT_EQ(scan->size(), 1u);
-  EXPECT_EQ((*scan)[0].item_id, "item-1");
-  EXPECT_EQ((*scan)[0].token, 9u) << "identified by the lease file's name";
-  EXPECT_FALSE((*scan)[0].lease.has_value()) << "the old record is not the claim's";
+  ASSERT_EQ(scan->size(), 2u);
+  std::sort(scan->begin(), scan->end(),
+            [](const auto& a, const auto& b) { return a.item_id < b.item_id; });
+  EXPECT_EQ((*scan)[0].item_id, "item-2");
+  EXPECT_EQ((*scan)[0].token, 0u) << "another item's record is not the claim's";
+  EXPECT_FALSE((*scan)[0].lease.has_value());
+  EXPECT_EQ((*scan)[1].item_id, "item-3");
+  EXPECT_EQ((*scan)[1].token, 4u);
+
+  // Rewrite puts the right record back, in place.
+  ASSERT_OK(claims_->Rewrite(MakeLease("item-2", 9, "agent-new")));
+  EXPECT_EQ(claims_->Read("item-2")->token(), 9u);
+  EXPECT_EQ(LeaseFileOf(paths_, "item-2"), paths_.LeasesDir() + "/.slot-0");
+  EXPECT_EQ(claims_->Rewrite(MakeLease("item-9", 1, "a")).code(), absl::StatusCode::kNotFound);
+}
+
+// Slots outlive their claims only while the ClaimDir does: closed, it removes those no claim
+// links to, and a new one never takes over a slot a claim still links to.
+TEST_F(ClaimDirTest, ClosingRemovesFreeSlotsAndKeepsThoseAClaimLinksTo) {
+  ASSERT_OK(claims_->Claim(MakeLease("item-1", 1, "agent-1")));
+  ASSERT_OK(claims_->Claim(MakeLease("item-2", 2, "agent-1")));
+  claims_->Drop("item-1", 1);
+  claims_.reset();
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", ".slot-1"));
+  auto again = ClaimDir::Open(paths_);
+  ASSERT_OK(again);
+  ASSERT_OK((*again)->Claim(MakeLease("item-3", 3, "agent-1")));
+  ASSERT_OK((*again)->Claim(MakeLease("item-4", 4, "agent-1")));
+  EXPECT_EQ(LeaseFileOf(paths_, "item-2"), paths_.LeasesDir() + "/.slot-1");
+  EXPECT_EQ((*again)->Read("item-2")->token(), 2u);
+  EXPECT_EQ((*again)->Read("item-3")->token(), 3u);
+  EXPECT_EQ((*again)->Read("item-4")->token(), 4u);
+  // The earlier run's slot is not this one's: when its claim goes it is an orphan, which
+  // RemoveOrphanLeaseFiles removes and this ClaimDir's own free slots it keeps.
+  (*again)->Drop("item-2", 2);
+  (*again)->Drop("item-3", 3);
+  absl::StatusOr<int> removed = (*again)->RemoveOrphanLeaseFiles();
+  ASSERT_OK(removed);
+  EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(ListNames(paths_.LeasesDir()).size(), 3u);  // .lock and the two slots of this run
+  EXPECT_FALSE(PathExists(paths_.LeasesDir() + "/.slot-1"));
 }
 
 TEST_F(ClaimDirTest, DuplicateClaimFailsNamingTheItemAndItsHolder) {
@@ -121,8 +167,11 @@ TEST_F(ClaimDirTest, DuplicateClaimFailsNamingTheItemAndItsHolder) {
   EXPECT_THAT(Msg(s), HasSubstr("already claimed"));
   EXPECT_THAT(Msg(s), HasSubstr("\"agent-1\""));
   EXPECT_THAT(Msg(s), HasSubstr("lease token 1"));
-  // The loser leaves nothing behind and the winner keeps the item.
-  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", "item-1.1"));
+  // The loser's slot is free for the next claim, and the winner keeps the item.
+  EXPECT_THAT(ListNames(paths_.ClaimsDir()), ElementsAre("item-1"));
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", ".slot-0", ".slot-1"));
+  ASSERT_OK(claims_->Claim(MakeLease("item-2", 3, "agent-2")));
+  EXPECT_EQ(ListNames(paths_.LeasesDir()).size(), 3u);
   absl::StatusOr<store::LeaseRecord> cur = claims_->Read("item-1");
   ASSERT_OK(cur);
   EXPECT_EQ(cur->token(), 1u);
@@ -159,6 +208,8 @@ TEST_F(ClaimDirTest, ExactlyOneOfTenThreadsClaimingOneItemWins) {
     ASSERT_OK(claims_->Release("item-x", winner.load()));
   }
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
+  EXPECT_LE(ListNames(paths_.LeasesDir()).size(), 1u + kThreads);  // a slot per claimer at most
+  claims_.reset();
   EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock"));
 }
 
@@ -182,7 +233,7 @@ TEST_F(ClaimDirTest, ReleaseWithAWrongTokenIsRefusedAndLeavesTheClaim) {
   absl::StatusOr<store::LeaseRecord> cur = claims_->Read("item-1");
   ASSERT_OK(cur);
   EXPECT_EQ(cur->token(), 5u);
-  EXPECT_TRUE(PathExists(paths_.LeaseFile("item-1", 5)));
+  EXPECT_FALSE(LeaseFileOf(paths_, "item-1").empty());
 }
 
 TEST_F(ClaimDirTest, ReleaseOfAnUnclaimedItemIsNotFound) {
@@ -199,9 +250,9 @@ TEST_F(ClaimDirTest, ExpiredClaimIsBrokenAndTheItemCanBeClaimedAgain) {
   EXPECT_EQ(broken->token(), 1u);
   EXPECT_EQ(broken->agent(), "agent-1");
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
-  EXPECT_FALSE(PathExists(paths_.LeaseFile("item-1", 1)));
   ASSERT_OK(claims_->Claim(MakeLease("item-1", 2, "agent-2")));
   EXPECT_EQ(claims_->Read("item-1")->token(), 2u);
+  EXPECT_THAT(ListNames(paths_.LeasesDir()), ElementsAre(".lock", ".slot-0"));  // reused
 }
 
 TEST_F(ClaimDirTest, LiveClaimIsNotBroken) {
@@ -221,13 +272,15 @@ TEST_F(ClaimDirTest, LiveClaimIsNotBroken) {
 TEST_F(ClaimDirTest, ClaimWithATornLeaseRecordIsBrokenAsExpired) {
   ASSERT_OK(claims_->Claim(MakeLease("item-1", 3, "agent-1")));
   // A crash before the record's data reached the disk: the file exists but is empty.
-  ASSERT_EQ(::truncate(paths_.LeaseFile("item-1", 3).c_str(), 0), 0);
+  ASSERT_EQ(::truncate(paths_.ClaimFile("item-1").c_str(), 0), 0);
   EXPECT_EQ(claims_->Read("item-1").status().code(), absl::StatusCode::kDataLoss);
   absl::StatusOr<std::vector<ClaimDir::Entry>> scan = claims_->Scan();
   ASSERT_OK(scan);
   ASSERT_EQ(scan->size(), 1u);
-  EXPECT_EQ((*scan)[0].token, 3u);  // identified through the lease file's name
+  EXPECT_EQ((*scan)[0].token, 0u);  // unknown: recovery gives it to the running attempt
   EXPECT_FALSE((*scan)[0].lease.has_value());
+  EXPECT_EQ(claims_->Release("item-1", 3).code(), absl::StatusCode::kFailedPrecondition)
+      << "a release cannot tell whose a torn claim is";
   ASSERT_OK(claims_->BreakIfExpired("item-1", kStart));
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
 }
@@ -236,13 +289,16 @@ TEST_F(ClaimDirTest, ClaimIsAHardLinkToItsLeaseRecord) {
   ASSERT_OK(claims_->Claim(MakeLease("item-1", 42, "agent-1")));
   struct stat claim_st, lease_st;
   ASSERT_EQ(::stat(paths_.ClaimFile("item-1").c_str(), &claim_st), 0);
-  ASSERT_EQ(::stat(paths_.LeaseFile("item-1", 42).c_str(), &lease_st), 0);
+  const std::string lease_file = LeaseFileOf(paths_, "item-1");
+  EXPECT_EQ(lease_file, paths_.LeasesDir() + "/.slot-0");
+  ASSERT_EQ(::stat(lease_file.c_str(), &lease_st), 0);
   EXPECT_EQ(claim_st.st_ino, lease_st.st_ino);
   EXPECT_EQ(claim_st.st_dev, lease_st.st_dev);
   EXPECT_EQ(claim_st.st_nlink, 2u);
   ASSERT_OK(claims_->Release("item-1", 42));
   EXPECT_FALSE(PathExists(paths_.ClaimFile("item-1")));
-  EXPECT_FALSE(PathExists(paths_.LeaseFile("item-1", 42)));
+  ASSERT_EQ(::stat(lease_file.c_str(), &lease_st), 0);
+  EXPECT_EQ(lease_st.st_nlink, 1u) << "the slot is kept, linked nowhere, for the next claim";
 }
 
 TEST_F(ClaimDirTest, ClaimOfAnInvalidItemIdIsRefusedAndTouchesNothing) {
@@ -418,9 +474,12 @@ TEST_F(WorkQueueClaimTest, ItemEndedButNotYetDurableIsGrantedToTheNextAgent) {
     ASSERT_OK(queue_->Release("item-1", (*next)->token));
   }
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
-  // No lease file is left: only the lock and spare files (linked nowhere) kept for reuse.
+  // No lease record is linked: only the lock and free slots (linked nowhere) kept for reuse.
   for (const std::string& name : ListNames(paths_.LeasesDir())) {
-    EXPECT_TRUE(name == ".lock" || absl::StartsWith(name, ".spare-")) << name;
+    EXPECT_TRUE(name == ".lock" || absl::StartsWith(name, ".slot-")) << name;
+    struct stat st;
+    ASSERT_EQ(::stat((paths_.LeasesDir() + "/" + name).c_str(), &st), 0);
+    EXPECT_EQ(st.st_nlink, 1u) << name;
   }
 }
 
@@ -472,12 +531,15 @@ TEST_F(WorkQueueClaimTest, GrantIsVisibleOnDiskAsAHardLinkUntilTheItemIsDone) {
   uint64_t token = (*g)->token;
   struct stat claim_st, lease_st;
   ASSERT_EQ(::stat(paths_.ClaimFile("item-1").c_str(), &claim_st), 0);
-  ASSERT_EQ(::stat(paths_.LeaseFile("item-1", token).c_str(), &lease_st), 0);
+  const std::string lease_file = LeaseFileOf(paths_, "item-1");
+  ASSERT_FALSE(lease_file.empty());
+  ASSERT_EQ(::stat(lease_file.c_str(), &lease_st), 0);
   EXPECT_EQ(claim_st.st_ino, lease_st.st_ino);
   EXPECT_EQ(claim_st.st_nlink, 2u);
   ASSERT_OK(queue_->Complete("item-1", token));
   EXPECT_FALSE(PathExists(paths_.ClaimFile("item-1")));
-  EXPECT_FALSE(PathExists(paths_.LeaseFile("item-1", token)));
+  ASSERT_EQ(::stat(lease_file.c_str(), &lease_st), 0);
+  EXPECT_EQ(lease_st.st_nlink, 1u) << "its slot is kept for the next lease, linked nowhere";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -236,20 +237,74 @@ TEST_F(RecoveryTest, GrantWithNoClaimOnDiskIsRolledBackWithoutCountingAnAttempt)
   EXPECT_EQ(ItemTable::CountedAttempts(*queue_->Get("a")), 0);
 }
 
-TEST_F(RecoveryTest, LeaseWithATornRecordIsRecognisedByItsFileName) {
+// A slot's record is rewritten in place and never fsynced: after a crash a durable claim may
+// link to a torn record, or to the record of the lease its slot held before. The claim is the
+// running attempt's all the same, and recovery writes that attempt's record over it.
+TEST_F(RecoveryTest, LeaseWithATornRecordIsKeptForTheRunningAttemptAndItsRecordRewritten) {
   ASSERT_OK(queue_->Submit({MakeSpec("a")}));
   Grant g = MustAcquire();
   Close();
-  ASSERT_EQ(::truncate(paths_.LeaseFile("a", g.token).c_str(), 0), 0);
+  ASSERT_EQ(::truncate(paths_.ClaimFile("a").c_str(), 0), 0);
 
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(queue_->recovery().leases_kept, 1u);
   EXPECT_EQ(queue_->recovery().grants_rolled_back, 0u);
+  EXPECT_EQ(queue_->recovery().claims_removed, 0u);
+  EXPECT_THAT(queue_->recovery().repairs,
+              Contains(AllOf(HasSubstr("rewrote the lease record of item \"a\""),
+                             HasSubstr(absl::StrCat("lease token ", g.token)),
+                             HasSubstr("torn"))));
   ASSERT_TRUE(queue_->LeaseOf("a"));
   EXPECT_EQ(queue_->LeaseOf("a")->token, g.token);
   EXPECT_EQ(queue_->LeaseOf("a")->agent, "agent-1");
+  absl::StatusOr<std::unique_ptr<ClaimDir>> claims = ClaimDir::Open(paths_);
+  ASSERT_OK(claims);
+  absl::StatusOr<store::LeaseRecord> record = (*claims)->Read("a");
+  ASSERT_OK(record);
+  EXPECT_EQ(record->token(), g.token);
+  EXPECT_EQ(record->agent(), "agent-1");
   EXPECT_OK(queue_->Complete("a", g.token));
   EXPECT_THAT(ListNames(paths_.ClaimsDir()), IsEmpty());
+}
+
+TEST_F(RecoveryTest, ClaimWhoseRecordNamesAnotherLeaseIsTheRunningAttempts) {
+  ASSERT_OK(queue_->Submit({MakeSpec("a"), MakeSpec("b")}));
+  Grant first = MustAcquire();
+  ASSERT_OK(queue_->Release(first.spec.id(), first.token));
+  Grant g = MustAcquire();
+  Grant other = MustAcquire();
+  ASSERT_NE(g.spec.id(), other.spec.id());
+  Close();
+  // The slots' new records were lost: one claim shows an earlier lease of its item, the other
+  // a lease of another item.
+  auto put = [](const std::string& path, store::LeaseRecord r) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);  // the same inode: the record
+    f << EncodeLeaseRecord(r);
+  };
+  store::LeaseRecord earlier;
+  earlier.set_item_id(g.spec.id());
+  earlier.set_token(first.token);
+  earlier.set_agent("agent-old");
+  put(paths_.ClaimFile(g.spec.id()), earlier);
+  store::LeaseRecord foreign = earlier;
+  foreign.set_item_id(g.spec.id());
+  foreign.set_token(g.token);
+  put(paths_.ClaimFile(other.spec.id()), foreign);
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(queue_->recovery().leases_kept, 2u);
+  EXPECT_EQ(queue_->recovery().grants_rolled_back, 0u);
+  EXPECT_EQ(queue_->recovery().claims_removed, 0u);
+  EXPECT_THAT(queue_->recovery().repairs,
+              Contains(AllOf(HasSubstr(absl::StrCat("item \"", g.spec.id(), "\"")),
+                             HasSubstr(absl::StrCat("named lease token ", first.token)))));
+  EXPECT_THAT(queue_->recovery().repairs,
+              Contains(AllOf(HasSubstr(absl::StrCat("item \"", other.spec.id(), "\"")),
+                             HasSubstr("named another item"))));
+  EXPECT_EQ(queue_->LeaseOf(g.spec.id())->token, g.token);
+  EXPECT_EQ(queue_->LeaseOf(other.spec.id())->token, other.token);
+  EXPECT_OK(queue_->Complete(g.spec.id(), g.token));
+  EXPECT_OK(queue_->Complete(other.spec.id(), other.token));
 }
 
 TEST_F(RecoveryTest, LeftoverTempFilesAreRemovedAndReported) {
@@ -260,7 +315,7 @@ TEST_F(RecoveryTest, LeftoverTempFilesAreRemovedAndReported) {
   ASSERT_OK(MakeDirs(paths_.QuarantineDir()));
   const std::string quarantine_tmp = paths_.QuarantineDir() + "/journal-1-at-9.5.tmp.77.3";
   ASSERT_OK(WriteFileAtomically(quarantine_tmp, "half a copy"));
-  const std::string orphan_lease = paths_.LeaseFile("a", 99);
+  const std::string orphan_lease = paths_.LeasesDir() + "/a.99";  // an older version's
   ASSERT_OK(WriteFileAtomically(orphan_lease, "never linked"));
 
   ASSERT_NO_FATAL_FAILURE(Reopen());

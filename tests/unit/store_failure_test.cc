@@ -190,8 +190,10 @@ TEST_F(StoreFailureTest, AQueueOpenedOnAFullDiskServesReadsAndEndsItsRecoveryWhe
   q_.reset();
   // The claim and its lease record are gone (so recovery frees no page a write could take).
   StatePaths paths(options_.state_dir);
+  const std::string lease = harness::testing::LeaseFileOf(paths, (*g)->spec.id());
+  ASSERT_FALSE(lease.empty());
   ASSERT_EQ(::unlink(paths.ClaimFile((*g)->spec.id()).c_str()), 0);
-  ASSERT_EQ(::unlink(paths.LeaseFile((*g)->spec.id(), (*g)->token).c_str()), 0);
+  ASSERT_EQ(::unlink(lease.c_str()), 0);
   fs_.Fill();
 
   q_ = OpenQueueOrDie(options_, &clock_);

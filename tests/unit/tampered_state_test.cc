@@ -189,7 +189,7 @@ TEST_F(TamperedStateTest, AJournalSegmentTruncatedToNothingOpens) {
   EXPECT_OK(q->Submit({MakeSpec("b")}));
 }
 
-TEST_F(TamperedStateTest, AGarbageLeaseRecordKeepsItsLeaseByNameAndTheItemRunsAgainAfterTheTtl) {
+TEST_F(TamperedStateTest, AGarbageLeaseRecordKeepsTheRunningAttemptsLeaseAndTheItemRunsAgainAfterTheTtl) {
   ASSERT_NO_FATAL_FAILURE(SubmitFive());
   uint64_t token = 0;
   {
@@ -200,8 +200,8 @@ TEST_F(TamperedStateTest, AGarbageLeaseRecordKeepsItsLeaseByNameAndTheItemRunsAg
     ASSERT_TRUE(g->has_value());
     token = (*g)->token;
   }
-  const std::string lease = paths_.LeasesDir() + "/" + StatePaths::LeaseName("a0", token);
-  ASSERT_TRUE(PathExists(lease));
+  const std::string lease = harness::testing::LeaseFileOf(paths_, "a0");
+  ASSERT_FALSE(lease.empty()) << "claims/a0 links to no file in leases/";
   {
     // Overwritten in place (the claim is a hard link to the same inode).
     UniqueFd fd(::open(lease.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
@@ -210,7 +210,8 @@ TEST_F(TamperedStateTest, AGarbageLeaseRecordKeepsItsLeaseByNameAndTheItemRunsAg
   }
   std::unique_ptr<WorkQueue> q = Open();
   ASSERT_NE(q, nullptr);
-  // The file's name says which lease it is: kept for its agent for one TTL, not lost.
+  // The claim is the running attempt's (the journal says which): kept for its agent for one
+  // TTL, not lost.
   EXPECT_EQ(q->Get("a0")->state(), store::ITEM_LEASED);
   EXPECT_EQ(q->recovery().leases_kept, 1u);
   clock_.Advance(absl::Seconds(11));
