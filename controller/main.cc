@@ -5,6 +5,7 @@
 // flags or config (also: a non-loopback listen address without TLS and tokens). SIGHUP checks
 // the TLS files again (the server itself re-reads them every kTlsRefreshSeconds).
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -348,5 +349,11 @@ int Run(int argc, char** argv) {
 int main(int argc, char** argv) {
   // Debian's Abseil is built with deadlock detection on, which costs on every lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // A descriptor per agent's connection and up to 256 kept for lease record slots
+  // (core/claim_dir.h): take the hard limit, as a shell's soft 1024 is short of a big pool.
+  if (rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
   return harness::Run(argc, argv);
 }

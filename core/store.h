@@ -198,7 +198,9 @@ class Store {
   std::multimap<uint64_t, std::function<void(absl::Status)>> callbacks_ ABSL_GUARDED_BY(mu_);
   Histogram sync_latency_{Histogram::LatencyBounds()};
   Histogram round_latency_{Histogram::LatencyBounds()};
-  SyncPool syncs_{2};  // the round's fsyncs at once (committer thread only)
+  // The round's fsyncs at once (committer thread only): the journal's on the committer,
+  // claims/ on the worker; leases/, only when a slot was made, on whichever is free first.
+  SyncPool syncs_{1};
   std::thread committer_;
 };
 
