@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_set.h"
@@ -61,11 +62,10 @@ ClaimDir::~ClaimDir() {
   }
   for (const Slot& slot : slots) {
     struct stat st;
-    bool linked = slot.fd >= 0 ? ::fstat(slot.fd, &st) == 0 && st.st_nlink > 1
-                               : ::fstatat(leases_fd_.get(), slot.name.c_str(), &st,
-                                           AT_SYMLINK_NOFOLLOW) == 0 &&
-                                     st.st_nlink > 1;
-    if (!linked) ::unlinkat(leases_fd_.get(), slot.name.c_str(), 0);
+    if (::fstatat(leases_fd_.get(), slot.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        st.st_nlink <= 1) {
+      ::unlinkat(leases_fd_.get(), slot.name.c_str(), 0);
+    }
     if (slot.fd >= 0) ::close(slot.fd);
   }
 }
@@ -106,12 +106,21 @@ absl::StatusOr<std::pair<size_t, ClaimDir::Slot>> ClaimDir::TakeSlot() {
   return std::make_pair(slots_.size() - 1, slot);
 }
 
+namespace {
+// Writes `content` over the start of the file; cuts what follows it if the file held `old_size`
+// bytes, more than `content`.
+bool WriteInPlace(int fd, absl::string_view content, size_t old_size) {
+  if (::pwrite(fd, content.data(), content.size(), 0) != static_cast<ssize_t>(content.size())) {
+    return false;
+  }
+  return content.size() >= old_size || ::ftruncate(fd, static_cast<off_t>(content.size())) == 0;
+}
+}  // namespace
+
 bool ClaimDir::WriteSlot(size_t index, const Slot& slot, absl::string_view content) {
   int fd = slot.fd;
   if (fd < 0) fd = ::openat(leases_fd_.get(), slot.name.c_str(), O_WRONLY | O_CLOEXEC);
-  bool ok = fd >= 0 && ::pwrite(fd, content.data(), content.size(), 0) ==
-                           static_cast<ssize_t>(content.size());
-  if (ok && content.size() < slot.size) ok = ::ftruncate(fd, static_cast<off_t>(content.size())) == 0;
+  bool ok = fd >= 0 && WriteInPlace(fd, content, slot.size);
   int err = errno;
   if (slot.fd < 0 && fd >= 0) ::close(fd);
   absl::MutexLock l(&slot_mu_);
@@ -126,12 +135,24 @@ void ClaimDir::FreeSlot(size_t index) {
   free_.push_back(index);
 }
 
-void ClaimDir::Unheld(absl::string_view item_id) {
+void ClaimDir::Unheld(absl::string_view item_id, std::optional<uint64_t> token) {
   absl::MutexLock l(&slot_mu_);
-  auto it = held_.find(item_id);
-  if (it == held_.end()) return;  // a claim of an earlier run, or another process's
-  free_.push_back(it->second);
-  held_.erase(it);
+  if (token.has_value()) {
+    // Absent: a claim of an earlier run, or another process's.
+    if (auto it = held_.find(std::make_pair(std::string(item_id), *token)); it != held_.end()) {
+      free_.push_back(it->second);
+      held_.erase(it);
+    }
+    return;
+  }
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->first.first == item_id) {
+      free_.push_back(it->second);
+      held_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
 absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
@@ -150,12 +171,7 @@ absl::Status ClaimDir::Claim(const store::LeaseRecord& lease) {
                  0) == 0) {
       claims_dirty_.store(true, std::memory_order_release);
       absl::MutexLock l(&slot_mu_);
-      auto [it, inserted] = held_.try_emplace(lease.item_id(), index);
-      if (!inserted) {
-        // Its claim was removed by another process: that slot is linked nowhere now.
-        free_.push_back(it->second);
-        it->second = index;
-      }
+      held_[std::make_pair(lease.item_id(), lease.token())] = index;
       return absl::OkStatus();
     }
     int err = errno;
@@ -211,13 +227,13 @@ absl::StatusOr<store::LeaseRecord> ClaimDir::Read(absl::string_view item_id) con
   return lease;
 }
 
-absl::Status ClaimDir::Unlink(absl::string_view item_id) {
+absl::Status ClaimDir::Unlink(absl::string_view item_id, std::optional<uint64_t> token) {
   std::string item(item_id);
   if (::unlinkat(claims_fd_.get(), item.c_str(), 0) != 0) {
     return ErrnoStatus(errno, "cannot remove claim", paths_.ClaimFile(item_id));
   }
   claims_dirty_.store(true, std::memory_order_release);
-  Unheld(item_id);
+  Unheld(item_id, token);
   return absl::OkStatus();
 }
 
@@ -238,7 +254,7 @@ absl::Status ClaimDir::Release(absl::string_view item_id, uint64_t token) {
                                                         " is not the current claim (", holder,
                                                         ")"));
     }
-    return Unlink(item_id);
+    return Unlink(item_id, token);
   });
 }
 
@@ -254,7 +270,9 @@ absl::StatusOr<store::LeaseRecord> ClaimDir::BreakIfExpired(absl::string_view it
                           QuoteForMessage(item_id), QuoteForMessage(cur->agent()), cur->token(),
                           absl::FormatTime(absl::FromUnixMillis(cur->expires_unix_ms()))));
     }
-    if (absl::Status s = Unlink(item_id); !s.ok()) return s;
+    // A torn record's lease is unknown here: its slot stays taken until this ClaimDir closes.
+    std::optional<uint64_t> token = cur.ok() ? std::optional<uint64_t>(cur->token()) : 0;
+    if (absl::Status s = Unlink(item_id, token); !s.ok()) return s;
     if (cur.ok()) return *cur;
     store::LeaseRecord broken;
     broken.set_item_id(std::string(item_id));
@@ -298,9 +316,9 @@ absl::StatusOr<std::vector<ClaimDir::Entry>> ClaimDir::Scan() const {
   return out;
 }
 
-void ClaimDir::Drop(absl::string_view item_id, uint64_t /*token*/) {
+void ClaimDir::Drop(absl::string_view item_id, uint64_t token) {
   std::string item(item_id);
-  if (::unlinkat(claims_fd_.get(), item.c_str(), 0) == 0) Unheld(item_id);
+  if (::unlinkat(claims_fd_.get(), item.c_str(), 0) == 0) Unheld(item_id, token);
 }
 
 absl::Status ClaimDir::Rewrite(const store::LeaseRecord& lease) {
@@ -309,16 +327,14 @@ absl::Status ClaimDir::Rewrite(const store::LeaseRecord& lease) {
   UniqueFd fd(::openat(claims_fd_.get(), lease.item_id().c_str(),
                        O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) return ErrnoStatus(errno, "cannot open claim", paths_.ClaimFile(lease.item_id()));
-  if (::pwrite(fd.get(), content.data(), content.size(), 0) !=
-          static_cast<ssize_t>(content.size()) ||
-      ::ftruncate(fd.get(), static_cast<off_t>(content.size())) != 0) {
+  if (!WriteInPlace(fd.get(), content, SIZE_MAX)) {
     return ErrnoStatus(errno, "cannot write lease record", paths_.ClaimFile(lease.item_id()));
   }
   return absl::OkStatus();
 }
 
 absl::Status ClaimDir::RemoveUnchecked(absl::string_view item_id) {
-  absl::Status s = Unlink(item_id);
+  absl::Status s = Unlink(item_id, std::nullopt);  // nobody claims meanwhile
   if (absl::IsNotFound(s)) return absl::OkStatus();
   return s;
 }

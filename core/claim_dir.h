@@ -117,9 +117,12 @@ class ClaimDir {
   bool WriteSlot(size_t index, const Slot& slot, absl::string_view content)
       ABSL_LOCKS_EXCLUDED(slot_mu_);
   void FreeSlot(size_t index) ABSL_LOCKS_EXCLUDED(slot_mu_);
-  // The slot linked as claims/<item> is free again (its claim was removed here).
-  void Unheld(absl::string_view item_id) ABSL_LOCKS_EXCLUDED(slot_mu_);
-  absl::Status Unlink(absl::string_view item_id);
+  // The slot of lease `token` of the item is free again (its claim was removed here). Keyed by
+  // the token, not the item alone: another thread may claim the item again between this
+  // claim's unlink and this call. nullopt (recovery): every slot of the item.
+  void Unheld(absl::string_view item_id, std::optional<uint64_t> token)
+      ABSL_LOCKS_EXCLUDED(slot_mu_);
+  absl::Status Unlink(absl::string_view item_id, std::optional<uint64_t> token);
 
   const StatePaths paths_;
   UniqueFd claims_fd_;
@@ -130,7 +133,9 @@ class ClaimDir {
   mutable absl::Mutex slot_mu_;
   std::vector<Slot> slots_ ABSL_GUARDED_BY(slot_mu_);
   std::vector<size_t> free_ ABSL_GUARDED_BY(slot_mu_);
-  absl::flat_hash_map<std::string, size_t> held_ ABSL_GUARDED_BY(slot_mu_);  // item -> slot
+  // (item, lease token) -> the slot linked as its claim. A claim removed by another process
+  // leaves its entry (and slot) behind until this ClaimDir closes.
+  absl::flat_hash_map<std::pair<std::string, uint64_t>, size_t> held_ ABSL_GUARDED_BY(slot_mu_);
   uint64_t next_slot_name_ ABSL_GUARDED_BY(slot_mu_) = 0;
   std::atomic<bool> claims_dirty_{false};
   std::atomic<bool> leases_dirty_{false};
