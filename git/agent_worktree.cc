@@ -51,6 +51,44 @@ absl::StatusOr<UniqueFd> LockFile(const std::string& path, bool wait, bool creat
   return fd;
 }
 
+// Whether `index` holds exactly `tree`: the same paths, ids and modes, no conflict, and no
+// entry flagged by the command's own git (assume-unchanged, skip-worktree, intent-to-add),
+// which would hide a change from the next CommitAll.
+absl::StatusOr<bool> IndexHoldsTree(git_repository* repo, git_index* index, git_tree* tree) {
+  if (git_index_has_conflicts(index)) return false;
+  const size_t n = git_index_entrycount(index);
+  for (size_t i = 0; i < n; ++i) {
+    const git_index_entry* e = git_index_get_byindex(index, i);
+    if ((e->flags & (GIT_INDEX_ENTRY_VALID | GIT_INDEX_ENTRY_EXTENDED)) != 0) return false;
+  }
+  git_diff* diff_raw = nullptr;
+  int rc = git_diff_tree_to_index(&diff_raw, repo, tree, index, nullptr);
+  if (rc < 0) return GitStatus(rc, "cannot compare the index with the base tree");
+  const size_t deltas = git_diff_num_deltas(diff_raw);
+  git_diff_free(diff_raw);
+  return deltas == 0;
+}
+
+// Clears what the command's own git may have set on entries that read_tree keeps:
+// assume-unchanged (it would hide the next item's change to the file from CommitAll),
+// skip-worktree and intent-to-add.
+absl::Status ClearEntryFlags(git_index* index) {
+  const size_t n = git_index_entrycount(index);
+  for (size_t i = 0; i < n; ++i) {
+    const git_index_entry* e = git_index_get_byindex(index, i);
+    if ((e->flags & GIT_INDEX_ENTRY_VALID) == 0 && e->flags_extended == 0) continue;
+    git_index_entry copy = *e;
+    copy.flags &= static_cast<uint16_t>(~(GIT_INDEX_ENTRY_VALID | GIT_INDEX_ENTRY_EXTENDED));
+    copy.flags_extended = 0;
+    if (absl::Status s = GitStatus(git_index_add(index, &copy),
+                                   absl::StrCat("cannot reset the index entry of ", e->path));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string WithSlash(std::string dir) {
   if (dir.empty() || dir.back() != '/') dir.push_back('/');
   return dir;
@@ -486,13 +524,34 @@ absl::Status AgentWorktree::Prepare(const std::string& base_commit) {
     ::unlink(absl::StrCat(git_repository_path(repo_.get()), lock).c_str());
   }
 
+  // The index as the command left it on disk (its own git commands may have staged things).
+  git_index* index_raw = nullptr;
+  rc = git_repository_index(&index_raw, repo_.get());
+  if (rc < 0) return GitStatus(rc, absl::StrCat("cannot open the index of ", path_));
+  Index index(index_raw);
+  if (absl::Status s = GitStatus(git_index_read(index.get(), /*force=*/1), "cannot read the index");
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<bool> index_holds_tree = IndexHoldsTree(repo_.get(), index.get(), tree.get());
+  if (!index_holds_tree.ok()) return index_holds_tree.status();
+
   // Force the work tree to the tree: only files that differ from it are rewritten (the index
   // carries their stat data), untracked and ignored ones -- folders and nested repositories
-  // included -- are removed.
-  // The index is written once, below (each write is a new file renamed over the old one).
+  // included -- are removed. Files rewritten are counted: their stat data changes.
+  // The index is written at most once, below (each write is a new file renamed over the old).
+  int rewritten = 0;
   git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
   opts.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_REMOVE_UNTRACKED |
                            GIT_CHECKOUT_REMOVE_IGNORED | GIT_CHECKOUT_DONT_WRITE_INDEX;
+  opts.notify_flags =
+      GIT_CHECKOUT_NOTIFY_UPDATED | GIT_CHECKOUT_NOTIFY_DIRTY | GIT_CHECKOUT_NOTIFY_CONFLICT;
+  opts.notify_cb = [](git_checkout_notify_t, const char*, const git_diff_file*,
+                      const git_diff_file*, const git_diff_file*, void* payload) -> int {
+    ++*static_cast<int*>(payload);
+    return 0;
+  };
+  opts.notify_payload = &rewritten;
   rc = git_checkout_tree(repo_.get(), reinterpret_cast<git_object*>(tree.get()), &opts);
   if (rc < 0) {
     // Typically a leftover in a folder the command made read-only (build caches do).
@@ -502,18 +561,19 @@ absl::Status AgentWorktree::Prepare(const std::string& base_commit) {
   if (rc < 0) return GitStatus(rc, absl::StrCat("cannot check out ", base_commit, " in ", path_));
 
   // The index exactly the tree (whatever the agent staged), keeping the stat data of unchanged
-  // entries so the next status or checkout stays cheap.
-  git_index* index_raw = nullptr;
-  rc = git_repository_index(&index_raw, repo_.get());
-  if (rc < 0) return GitStatus(rc, absl::StrCat("cannot open the index of ", path_));
-  Index index(index_raw);
-  if (absl::Status s = GitStatus(git_index_read_tree(index.get(), tree.get()),
-                                 "cannot set the index to the base tree");
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = GitStatus(git_index_write(index.get()), "cannot write the index"); !s.ok()) {
-    return s;
+  // entries so the next status or checkout stays cheap. Left alone when it already is and no
+  // file was rewritten (an item that changed nothing): writing it costs a new file per item.
+  if (!*index_holds_tree || rewritten > 0) {
+    if (absl::Status s = GitStatus(git_index_read_tree(index.get(), tree.get()),
+                                   "cannot set the index to the base tree");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = ClearEntryFlags(index.get()); !s.ok()) return s;
+    if (absl::Status s = GitStatus(git_index_write(index.get()), "cannot write the index");
+        !s.ok()) {
+      return s;
+    }
   }
   // HEAD already detached at the base (the usual case from one item to the next) is left
   // alone: moving it writes HEAD and its reflog.

@@ -441,11 +441,39 @@ TEST_F(AgentWorktreeTest, AnItemThatChangesNothingRewritesNeitherHeadNorTheIndex
   ASSERT_TRUE(commit.ok()) << commit.status();
   EXPECT_EQ(*commit, "");
   EXPECT_EQ(inode(gitdir + "/index"), index);
-  // The same base again: HEAD is not rewritten (the index is, once).
+  // The same base again: neither HEAD nor the index is rewritten.
   ASSERT_TRUE(wt->Prepare(base_).ok());
   EXPECT_EQ(inode(gitdir + "/HEAD"), head);
+  EXPECT_EQ(inode(gitdir + "/index"), index);
   EXPECT_EQ(Trim(Git(wt->path(), "rev-parse HEAD")), base_);
   EXPECT_EQ(Git(wt->path(), "status --porcelain --ignored"), "");
+  // A file the item rewrote: put back, and the index written with its new stat data (compared
+  // with the inode just before: git status above may have rewritten the index itself).
+  Write(wt->path() + "/README.md", "scribbled\n");
+  const ino_t before = inode(gitdir + "/index");
+  ASSERT_TRUE(wt->Prepare(base_).ok());
+  EXPECT_NE(inode(gitdir + "/index"), before);
+  EXPECT_EQ(Read(wt->path() + "/README.md"), "hello\n");
+  EXPECT_EQ(Git(wt->path(), "status --porcelain --ignored"), "");
+}
+
+TEST_F(AgentWorktreeTest, PrepareClearsIndexFlagsThatWouldHideTheNextItemsChanges) {
+  std::unique_ptr<AgentWorktree> wt = OpenPrepared("agent-1");
+  ASSERT_NE(wt, nullptr);
+  const std::string w = wt->path();
+  // The command told git to ignore changes to two tracked files, and changed nothing else.
+  Git(w, "update-index --assume-unchanged README.md");
+  Git(w, "update-index --skip-worktree src/a.txt");
+  ASSERT_EQ(Git(w, "ls-files -v README.md src/a.txt"), "h README.md\nS src/a.txt\n");
+  ASSERT_TRUE(wt->Prepare(base_).ok());
+  EXPECT_EQ(Git(w, "ls-files -v README.md src/a.txt"), "H README.md\nH src/a.txt\n");
+  // So the next item's change to them is committed.
+  Write(w + "/README.md", "next\n");
+  Write(w + "/src/a.txt", "a-next\n");
+  absl::StatusOr<std::string> commit = wt->CommitAll(Info());
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  ASSERT_NE(*commit, "");
+  EXPECT_EQ(Git(w, "show --name-only --format= " + *commit), "README.md\nsrc/a.txt\n");
 }
 
 TEST_F(AgentWorktreeTest, RemoveLeavesNoFolderRegistrationOrBranch) {
