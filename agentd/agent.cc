@@ -163,7 +163,8 @@ void Agent::RunItem(const v1::Lease& lease) {
 
   const absl::Time started = clock_->Now();
   bool prepared = false;
-  CommandResult result = Execute(lease, runner.get(), &prepared);
+  std::optional<absl::Duration> ran;  // the command's own time, once it was started
+  CommandResult result = Execute(lease, runner.get(), &prepared, &ran);
   Drop drop;
   std::string drop_reason;
   {
@@ -175,7 +176,7 @@ void Agent::RunItem(const v1::Lease& lease) {
   if (drop == Drop::kNone) {
     std::string how = result.error.empty() ? "command exited with status 0" : result.error;
     std::string line =
-        absl::StrCat(Describe(ref), ": ", how, " (ran ", Seconds(clock_->Now() - started), ")");
+        absl::StrCat(Describe(ref), ": ", how, " (ran ", Seconds(ran ? *ran : clock_->Now() - started), ")");
     // A stall or a limit is the agent's doing, not the command's: a warning.
     if (result.outcome == CommandOutcome::kStalled ||
         result.outcome == CommandOutcome::kLimitExceeded) {
@@ -210,7 +211,8 @@ void Agent::RunItem(const v1::Lease& lease) {
   current_.reset();
 }
 
-CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared) {
+CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared,
+                             std::optional<absl::Duration>* ran) {
   CommandResult failed;
   failed.outcome = CommandOutcome::kSpawnFailed;
   const v1::ItemSpec& item = lease.item();
@@ -265,7 +267,9 @@ CommandResult Agent::Execute(const v1::Lease& lease, CommandRunner* runner, bool
                      [this](v1::Progress p) { controller_->SendProgress(std::move(p)); });
   request.on_tick = [&shipper] { shipper.ShipNew(); };
   request.tick_interval = kShipInterval;
+  const absl::Time start = clock_->Now();
   CommandResult result = runner->Run(request);
+  *ran = clock_->Now() - start;
   shipper.ShipNew();
   return result;
 }

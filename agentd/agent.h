@@ -98,8 +98,11 @@ class Agent : public SessionListener {
   void MainLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs one item and reports it.
   void RunItem(const v1::Lease& lease) ABSL_LOCKS_EXCLUDED(mu_);
-  // Prepares the workspace (`*prepared` tells whether it succeeded) and runs the command.
-  CommandResult Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared);
+  // Prepares the work dir and the workspace (`*prepared` tells whether it succeeded), then
+  // runs the command; *ran is set to the command's own time (setup commands included) once it
+  // was started.
+  CommandResult Execute(const v1::Lease& lease, CommandRunner* runner, bool* prepared,
+                        std::optional<absl::Duration>* ran);
   // Reports the item; asks for the next lease in the same message unless stopping or draining
   // (the lease then comes through the next Acquire).
   void Report(const v1::Lease& lease, const CommandResult& result, const FinishResult& finish);

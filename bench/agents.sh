@@ -4,7 +4,8 @@
 # on stdout (everything else goes to stderr):
 #
 #   {"bench":"agents","agents":N,"items":M,"work":"sleep:1","repo":"none","seconds":..,
-#    "items_per_s":..,"ideal_s":..,"efficiency":..,"controller_peak_rss_kb":..}
+#    "items_per_s":..,"ideal_s":..,"efficiency":..,"controller_peak_rss_kb":..,
+#    "cpu_ms_per_item":..,"timed_items":..,"item_ms":..,"command_ms":..,"beyond_command_ms":..}
 #
 # usage: bench/agents.sh --build DIR [--agents N] [--items M] [--work true|sleep:S]
 #                        [--repo none|local|controller] [--source REPO] [--timeout S] [--keep]
@@ -32,6 +33,14 @@
 # ideal_s, for sleep:S, is ceil(M/N)*S (every agent busy all the time, no overhead);
 # efficiency = ideal_s / seconds. For `true` both are null. controller_peak_rss_kb is the
 # controller's VmHWM (/proc/PID/status) when all items are done: its peak resident set.
+# cpu_ms_per_item: the CPU time (user + system) of the controller, the agents and the
+# commands they ran (reaped children), from just before the submit to the end, per item.
+# Per item, from the agents' own log lines (mean over the items that completed, timed_items):
+# item_ms from "acquired" to "completed", command_ms the command's own time (the "ran" of its
+# "command exited" line: from its start to its exit), beyond_command_ms the difference: what an
+# item costs beyond its command (work dir and worktree preparation, the process start, the
+# commit check, the report and its commit round), free of the run-to-run spread of the
+# command itself, which on a slow machine swamps a difference of throughputs.
 #
 # Everything started here is stopped with SIGTERM by pid (a second SIGTERM after 10 s, SIGKILL
 # after 20 s for anything still running) and the temp dir is removed on any exit, Ctrl-C included.
@@ -280,6 +289,19 @@ watch_pid=$!
 exec {watch_fd}< <(grep --line-buffered -o '"queue": *{[^}]*}' <"$tmp/watch.fifo")
 IFS= read -r -t "$timeout_s" -u "$watch_fd" json || die "harnessctl status --watch printed nothing: $(cat "$tmp/watch.err")"
 
+# CPU time (user + system, with that of reaped children: the agents' commands) of the
+# controller and the agents, in clock ticks.
+cpu_ticks() {
+  local pid sum=0 f
+  for pid in "$controller_pid" "${pids[@]}"; do
+    f=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    f=${f##*) }   # the fields after the command name; utime is the 12th of them
+    read -r -a fields <<<"$f"
+    sum=$((sum + fields[11] + fields[12] + fields[13] + fields[14]))
+  done
+  echo "$sum"
+}
+cpu0=$(cpu_ticks)
 t0=$(now)
 hctl submit --file "$tmp/items.json" >"$tmp/submit.out" 2>"$tmp/submit.err" ||
   die "harnessctl submit --file failed: $(cat "$tmp/submit.err")"
@@ -321,9 +343,29 @@ if [ "$last_ms" -gt 0 ]; then
 fi
 log "all $items items done"
 peak_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$controller_pid/status" 2>/dev/null) || peak_kb=""
+cpu1=$(cpu_ticks)
+cpu_ms=$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v m="$items" \
+  'BEGIN { printf "%.3f", (b - a) * 1000 / hz / m }')
+
+# "I 2026-12-01T06:35:30.257Z acquired item b-150 (lease 150) over ...", "... item b-150 (lease
+# 150): command exited with status 0 (ran 0.004 s)", "... item b-150 (lease 150): completed ...".
+phases=$(awk '
+  function secs(ts,  p) { split(substr(ts, 12, 12), p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] }
+  $3 == "acquired" && $4 == "item" { k = $5 " " $7; sub(/\)$/, "", k); acq[k] = secs($2); next }
+  $3 != "item" { next }
+  { k = $4 " " $6; sub(/\):$/, "", k) }
+  $7 == "command" && match($0, /\(ran [0-9.]+ s\)$/) {
+    r = substr($0, RSTART + 5); sub(/ s\)$/, "", r); ran[k] = r + 0; next }
+  $7 == "completed" { done[k] = secs($2) }
+  END {
+    for (k in done) if ((k in acq) && (k in ran)) { n++; item += done[k] - acq[k]; cmd += ran[k] }
+    if (n == 0) { printf "\"timed_items\":0,\"item_ms\":null,\"command_ms\":null,\"beyond_command_ms\":null"; exit }
+    printf "\"timed_items\":%d,\"item_ms\":%.3f,\"command_ms\":%.3f,\"beyond_command_ms\":%.3f",
+      n, 1000 * item / n, 1000 * cmd / n, 1000 * (item - cmd) / n
+  }' "$tmp"/agent-*.log)
 
 awk -v t0="$t0" -v t1="$t1" -v n="$agents" -v m="$items" -v work="$work" -v repo="$repo_mode" \
-    -v s="$sleep_s" -v peak="${peak_kb:-null}" 'BEGIN {
+    -v s="$sleep_s" -v peak="${peak_kb:-null}" -v phases="$phases" -v cpu="$cpu_ms" 'BEGIN {
   secs = t1 - t0
   if (secs <= 0) secs = 1e-9
   ideal = "null"; eff = "null"
@@ -334,5 +376,5 @@ awk -v t0="$t0" -v t1="$t1" -v n="$agents" -v m="$items" -v work="$work" -v repo
   }
   printf "{\"bench\":\"agents\",\"agents\":%d,\"items\":%d,\"work\":\"%s\",\"repo\":\"%s\",", n, m, work, repo
   printf "\"seconds\":%.3f,\"items_per_s\":%.2f,\"ideal_s\":%s,\"efficiency\":%s,", secs, m / secs, ideal, eff
-  printf "\"controller_peak_rss_kb\":%s}\n", peak
+  printf "\"controller_peak_rss_kb\":%s,\"cpu_ms_per_item\":%s,%s}\n", peak, cpu, phases
 }'

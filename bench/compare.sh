@@ -24,8 +24,10 @@
 #                        (/dev/shm: no disk), i.e. the per-item cost that is not the disk's
 #                     3  exec /bin/true, 4 real agentd (bench/agents.sh --repo none)
 #                        vs BullMQ 4 workers x 1 --work exec
-#                     4  the same with --repo local: per-item overhead beyond row 3, in ms
-#                        (row 3's harness run is made for it when row 3 is not selected)
+#                     4  the same with --repo local: what the repository adds per item, in ms:
+#                        to the agents' time beyond their command (their log lines), to the
+#                        CPU per item, and from the throughputs (row 3's harness run is made
+#                        for it when row 3 is not selected)
 #                     5  agentd idle: VmRSS, PSS, USS and threads of one agentd registered and
 #                        idle, beside the floor: bench/idle_floor (a bare gRPC C++ client from
 #                        the same packages holding one idle Session stream) in the same sitting
@@ -327,12 +329,31 @@ if "4" in only:
     local = [ips(f"p{p}-local-harness") for p in P]
     none = [ips(f"p{p}-exec-harness") for p in P]
     agents = 4
-    # Per-item time of one agent (it runs one item at a time): agents / throughput.
+
+    def minus(a, b):
+        return None if a is None or b is None else a - b
+
+    # What the repository adds to an item, two ways that leave out the command's own run-to-run
+    # spread: the agents' own per-item time beyond the command (their log lines), and the CPU
+    # per item of the controller, the agents and their commands.
+    beyond_n = [field(f"p{p}-exec-harness", "beyond_command_ms") for p in P]
+    beyond_l = [field(f"p{p}-local-harness", "beyond_command_ms") for p in P]
+    cpu_n = [field(f"p{p}-exec-harness", "cpu_ms_per_item") for p in P]
+    cpu_l = [field(f"p{p}-local-harness", "cpu_ms_per_item") for p in P]
+    share = [minus(l, n) for l, n in zip(beyond_l, beyond_n)]
+    cpu_share = [minus(l, n) for l, n in zip(cpu_l, cpu_n)]
+    # And from throughputs (one agent runs one item at a time: agents / items/s per item),
+    # which carries the command's spread as well.
     over = [None if l is None or n is None else 1000.0 * agents / l - 1000.0 * agents / n
             for l, n in zip(local, none)]
-    rows.append(("the same with `--repo local` (worktree reset + commit check per item): items/s; per-item overhead beyond row 3 (4 / items/s, local minus none)",
-                 f"{cells(local, num)} items/s; {cells(over, lambda v: '-' if v is None else f'{v:.1f} ms')}",
-                 "-", "-", "< 5 ms per item", met([None if o is None else o < 5 for o in over])))
+    ms = lambda v: "-" if v is None else f"{v:.1f} ms"
+    signed = lambda v: "-" if v is None else f"{v:+.1f} ms"
+    rows.append(("the same with `--repo local` (worktree reset + commit check per item): items/s; what the repository adds per item: to the agent's time beyond its command (from the agents' logs: acquired to completed, minus the command's run), to the CPU per item (controller, agents and commands), and from the throughputs (4 / items/s, local minus none)",
+                 f"{cells(local, num)} items/s; beyond the command {cells(beyond_n, ms)} -> {cells(beyond_l, ms)}: {cells(share, signed)}; "
+                 f"CPU {cells(cpu_n, ms)} -> {cells(cpu_l, ms)}: {cells(cpu_share, signed)}; throughputs {cells(over, signed)}",
+                 "-", "-", "< 5 ms per item (time and CPU)",
+                 met([None if a is None or c is None else (a < 5 and c < 5)
+                      for a, c in zip(share, cpu_share)])))
 if "5" in only:
     idle = [line(f"p{p}-idle-harness") for p in P]
 
