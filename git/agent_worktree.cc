@@ -529,12 +529,22 @@ absl::Status AgentWorktree::Prepare(const std::string& base_commit) {
   rc = git_repository_index(&index_raw, repo_.get());
   if (rc < 0) return GitStatus(rc, absl::StrCat("cannot open the index of ", path_));
   Index index(index_raw);
-  if (absl::Status s = GitStatus(git_index_read(index.get(), /*force=*/1), "cannot read the index");
-      !s.ok()) {
-    return s;
+  absl::StatusOr<bool> index_holds_tree = false;
+  if (git_index_read(index.get(), /*force=*/1) < 0) {
+    // The command can write anything under the git dir, this index too: one libgit2 cannot
+    // read is removed, and rebuilt from the base tree below (the worktree is ours alone).
+    const std::string index_path = absl::StrCat(git_repository_path(repo_.get()), "index");
+    if (::unlink(index_path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "cannot remove the unreadable index", index_path);
+    }
+    if (absl::Status s = GitStatus(git_index_clear(index.get()), "cannot clear the index");
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    index_holds_tree = IndexHoldsTree(repo_.get(), index.get(), tree.get());
+    if (!index_holds_tree.ok()) return index_holds_tree.status();
   }
-  absl::StatusOr<bool> index_holds_tree = IndexHoldsTree(repo_.get(), index.get(), tree.get());
-  if (!index_holds_tree.ok()) return index_holds_tree.status();
 
   // Force the work tree to the tree: only files that differ from it are rewritten (the index
   // carries their stat data), untracked and ignored ones -- folders and nested repositories
@@ -617,9 +627,22 @@ absl::StatusOr<std::string> AgentWorktree::CommitAll(const CommitInfo& info) {
   Index index(index_raw);
   // Pick up whatever the agent's own git commands staged, then `git add -A`: new and modified
   // files added, deleted ones removed; untracked ignored files skipped, tracked ones updated.
-  if (absl::Status s = GitStatus(git_index_read(index.get(), 1), "cannot read the index");
-      !s.ok()) {
-    return s;
+  if (git_index_read(index.get(), 1) < 0) {
+    // An index the command left unreadable: what it staged is gone with it, but its files are
+    // not: start from HEAD's tree and stage them all.
+    git_tree* head_tree_raw = nullptr;
+    rc = git_commit_tree(&head_tree_raw, parent.get());
+    if (rc < 0) return GitStatus(rc, "cannot read the tree of HEAD");
+    Tree head_tree(head_tree_raw);
+    const std::string index_path = absl::StrCat(git_repository_path(repo_.get()), "index");
+    if (::unlink(index_path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "cannot remove the unreadable index", index_path);
+    }
+    if (absl::Status s = GitStatus(git_index_read_tree(index.get(), head_tree.get()),
+                                   "cannot set the index to HEAD's tree");
+        !s.ok()) {
+      return s;
+    }
   }
   // A nested repository (a folder with its own .git that is not a submodule) comes as
   // "path/": its content belongs to that repository, and libgit2 cannot add it, so skip it.

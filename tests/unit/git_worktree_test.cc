@@ -402,6 +402,33 @@ TEST_F(AgentWorktreeTest, PrepareRemovesUntrackedAndIgnoredLeftoversAndResetsTra
   EXPECT_EQ(Trim(Git(w, "ls-files --stage")), Trim(Git(repo_, "ls-files --stage")));
 }
 
+TEST_F(AgentWorktreeTest, PrepareRepairsAnIndexTheCommandCorrupted) {
+  std::unique_ptr<AgentWorktree> wt = OpenPrepared("agent-1");
+  ASSERT_NE(wt, nullptr);
+  const std::string gitdir = Trim(Git(wt->path(), "rev-parse --absolute-git-dir"));
+  Write(gitdir + "/index", "not an index");
+  Write(wt->path() + "/README.md", "scribbled\n");
+  absl::Status s = wt->Prepare(base_);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Read(wt->path() + "/README.md"), "hello\n");
+  EXPECT_EQ(Git(wt->path(), "status --porcelain --ignored"), "");
+  EXPECT_EQ(Trim(Git(wt->path(), "ls-files --stage")), Trim(Git(repo_, "ls-files --stage")));
+}
+
+TEST_F(AgentWorktreeTest, CommitAllKeepsTheWorkOfACommandThatCorruptedTheIndex) {
+  std::unique_ptr<AgentWorktree> wt = OpenPrepared("agent-1");
+  ASSERT_NE(wt, nullptr);
+  const std::string gitdir = Trim(Git(wt->path(), "rev-parse --absolute-git-dir"));
+  Write(wt->path() + "/README.md", "changed\n");
+  Write(wt->path() + "/new.txt", "new\n");
+  Write(gitdir + "/index", "not an index");
+  absl::StatusOr<std::string> commit = wt->CommitAll(Info());
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  ASSERT_NE(*commit, "");
+  EXPECT_EQ(Git(wt->path(), "show --name-only --format= " + *commit), "README.md\nnew.txt\n");
+  EXPECT_EQ(Git(wt->path(), "status --porcelain"), "");
+}
+
 TEST_F(AgentWorktreeTest, PrepareMovesAReusedWorktreeToANewBase) {
   std::unique_ptr<AgentWorktree> wt = OpenPrepared("agent-1");
   ASSERT_NE(wt, nullptr);
