@@ -89,6 +89,16 @@ absl::Status ClearEntryFlags(git_index* index) {
   return absl::OkStatus();
 }
 
+// Removes an index the command left unreadable (it can write anything under the git dir; the
+// worktree is ours alone) and empties the in-memory one.
+absl::Status DropUnreadableIndex(git_repository* repo, git_index* index) {
+  const std::string index_path = absl::StrCat(git_repository_path(repo), "index");
+  if (::unlink(index_path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "cannot remove the unreadable index", index_path);
+  }
+  return GitStatus(git_index_clear(index), "cannot clear the index");
+}
+
 std::string WithSlash(std::string dir) {
   if (dir.empty() || dir.back() != '/') dir.push_back('/');
   return dir;
@@ -531,16 +541,8 @@ absl::Status AgentWorktree::Prepare(const std::string& base_commit) {
   Index index(index_raw);
   absl::StatusOr<bool> index_holds_tree = false;
   if (git_index_read(index.get(), /*force=*/1) < 0) {
-    // The command can write anything under the git dir, this index too: one libgit2 cannot
-    // read is removed, and rebuilt from the base tree below (the worktree is ours alone).
-    const std::string index_path = absl::StrCat(git_repository_path(repo_.get()), "index");
-    if (::unlink(index_path.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoStatus(errno, "cannot remove the unreadable index", index_path);
-    }
-    if (absl::Status s = GitStatus(git_index_clear(index.get()), "cannot clear the index");
-        !s.ok()) {
-      return s;
-    }
+    // Rebuilt from the base tree below.
+    if (absl::Status s = DropUnreadableIndex(repo_.get(), index.get()); !s.ok()) return s;
   } else {
     index_holds_tree = IndexHoldsTree(repo_.get(), index.get(), tree.get());
     if (!index_holds_tree.ok()) return index_holds_tree.status();
@@ -634,10 +636,7 @@ absl::StatusOr<std::string> AgentWorktree::CommitAll(const CommitInfo& info) {
     rc = git_commit_tree(&head_tree_raw, parent.get());
     if (rc < 0) return GitStatus(rc, "cannot read the tree of HEAD");
     Tree head_tree(head_tree_raw);
-    const std::string index_path = absl::StrCat(git_repository_path(repo_.get()), "index");
-    if (::unlink(index_path.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoStatus(errno, "cannot remove the unreadable index", index_path);
-    }
+    if (absl::Status s = DropUnreadableIndex(repo_.get(), index.get()); !s.ok()) return s;
     if (absl::Status s = GitStatus(git_index_read_tree(index.get(), head_tree.get()),
                                    "cannot set the index to HEAD's tree");
         !s.ok()) {
