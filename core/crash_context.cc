@@ -2,19 +2,24 @@
 #include "core/crash_context.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/file_util.h"
 #include "core/ids.h"
 
 namespace harness {
 namespace {
+
+constexpr char kPartialPrefix[] = ".partial-";
 
 std::vector<std::string> ListNames(const std::string& dir) {
   std::vector<std::string> out;
@@ -61,12 +66,15 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
   if (stamp.find('/') != std::string::npos || stamp.empty() || stamp[0] == '.') {
     return absl::InvalidArgumentError(absl::StrCat("bad crash folder name \"", stamp, "\""));
   }
-  std::string dir;
-  for (int n = 1;; ++n) {
-    dir = n == 1 ? absl::StrCat(agent_dir, "/", stamp) : absl::StrCat(agent_dir, "/", stamp, "-", n);
-    if (::mkdir(dir.c_str(), 0755) == 0) break;
-    if (errno != EEXIST || n > 1000) return ErrnoStatus(errno, "cannot create", dir);
+  // Written in a hidden folder and renamed into place, so a reader (an operator, `show`, a
+  // test that follows the attempt's error to it) never sees a folder with some files missing.
+  // Only the pool manager's thread writes here, so any other hidden folder is one a crash
+  // left half written: removed.
+  for (const std::string& name : ListNames(agent_dir)) {
+    if (absl::StartsWith(name, kPartialPrefix)) RemoveFolder(absl::StrCat(agent_dir, "/", name));
   }
+  std::string partial = absl::StrCat(agent_dir, "/", kPartialPrefix, "XXXXXX");
+  if (::mkdtemp(partial.data()) == nullptr) return ErrnoStatus(errno, "cannot create", partial);
   const std::pair<const char*, const std::string*> files[] = {
       {"reason", &c.reason}, {"status", &c.status}, {"item", &c.item}, {"log.tail", &c.log_tail}};
   // Not state the controller recovers from: plain writes, no fsync (a crash of the whole
@@ -74,13 +82,30 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
   for (const auto& [name, content] : files) {
     std::string text = *content;
     if (!text.empty() && text.back() != '\n') text += '\n';
-    const std::string path = absl::StrCat(dir, "/", name);
+    const std::string path = absl::StrCat(partial, "/", name);
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid()) return ErrnoStatus(errno, "cannot create", path);
-    if (absl::Status s = WriteAll(fd.get(), text, path); !s.ok()) return s;
+    absl::Status s = fd.valid() ? WriteAll(fd.get(), text, path)
+                                : ErrnoStatus(errno, "cannot create", path);
+    if (!s.ok()) {
+      RemoveFolder(partial);
+      return s;
+    }
+  }
+  // rename(2) replaces only an empty directory: a taken name (a complete folder) fails with
+  // EEXIST or ENOTEMPTY and the next suffix is tried.
+  std::string dir;
+  for (int n = 1;; ++n) {
+    dir = n == 1 ? absl::StrCat(agent_dir, "/", stamp) : absl::StrCat(agent_dir, "/", stamp, "-", n);
+    if (::rename(partial.c_str(), dir.c_str()) == 0) break;
+    if ((errno != EEXIST && errno != ENOTEMPTY) || n > 1000) {
+      absl::Status s = ErrnoStatus(errno, "cannot rename a crash folder to", dir);
+      RemoveFolder(partial);
+      return s;
+    }
   }
   // Timestamps sort as text; the oldest go first.
   std::vector<std::string> all = ListNames(agent_dir);
+  std::erase_if(all, [](const std::string& name) { return name[0] == '.'; });
   std::sort(all.begin(), all.end());
   for (size_t i = 0; keep > 0 && all.size() - i > static_cast<size_t>(keep); ++i) {
     RemoveFolder(absl::StrCat(agent_dir, "/", all[i]));

@@ -261,7 +261,7 @@ TEST_F(EndToEnd, AnItemWhoseCommandStallsEndsStalledAndIsRetried) {
   const std::string error = item.attempts(1).error();
   const size_t at = error.find("(context in ") + 12;
   const std::string dir = error.substr(at, error.size() - at - 1);
-  ASSERT_TRUE(WaitFor([&] { return PathExists(dir + "/log.tail"); }, absl::Seconds(10))) << dir;
+  ASSERT_TRUE(WaitFor([&] { return PathExists(dir); }, absl::Seconds(10))) << dir;
   EXPECT_NE(ReadFile(dir + "/reason")->find("stalled: no output"), std::string::npos);
   EXPECT_NE(ReadFile(dir + "/item")->find("item hang token"), std::string::npos);
   EXPECT_NE(item.error().find("gave up after 2 attempts; last: stalled"), std::string::npos)

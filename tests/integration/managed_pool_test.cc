@@ -233,6 +233,8 @@ TEST_F(ManagedPool, AKilledAgentsItemRunsElsewhereAtOnceAndItsSlotIsRestarted) {
   ASSERT_NE(at, std::string::npos) << error;
   std::string dir = error.substr(at + 11, error.find(')', at) - at - 11);
   EXPECT_TRUE(absl::StartsWith(dir, config_.state_dir + "/crashes/" + first + "/")) << dir;
+  // The lease ends first (the item runs elsewhere at once); the folder appears, whole, after.
+  ASSERT_TRUE(WaitFor([&] { return PathExists(dir); }, absl::Seconds(10))) << dir;
   absl::StatusOr<std::string> reason = ReadFile(dir + "/reason");
   ASSERT_TRUE(reason.ok()) << reason.status();
   EXPECT_TRUE(absl::StrContains(*reason, "killed by signal 9")) << *reason;
