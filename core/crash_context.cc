@@ -57,8 +57,8 @@ std::string ReadFileTail(const std::string& path, size_t max_bytes) {
   return out;
 }
 
-absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
-                                              const CrashContext& c, absl::Time at, int keep) {
+absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir, const CrashContext& c,
+                                              absl::Time at, int keep) {
   if (absl::Status s = ValidateAgentId(c.agent); !s.ok()) return s;
   const std::string agent_dir = absl::StrCat(crashes_dir, "/", c.agent);
   if (absl::Status s = MakeDirs(agent_dir); !s.ok()) return s;
@@ -84,8 +84,8 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
     if (!text.empty() && text.back() != '\n') text += '\n';
     const std::string path = absl::StrCat(partial, "/", name);
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    absl::Status s = fd.valid() ? WriteAll(fd.get(), text, path)
-                                : ErrnoStatus(errno, "cannot create", path);
+    absl::Status s =
+        fd.valid() ? WriteAll(fd.get(), text, path) : ErrnoStatus(errno, "cannot create", path);
     if (!s.ok()) {
       RemoveFolder(partial);
       return s;
@@ -95,7 +95,8 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir,
   // EEXIST or ENOTEMPTY and the next suffix is tried.
   std::string dir;
   for (int n = 1;; ++n) {
-    dir = n == 1 ? absl::StrCat(agent_dir, "/", stamp) : absl::StrCat(agent_dir, "/", stamp, "-", n);
+    dir =
+        n == 1 ? absl::StrCat(agent_dir, "/", stamp) : absl::StrCat(agent_dir, "/", stamp, "-", n);
     if (::rename(partial.c_str(), dir.c_str()) == 0) break;
     if ((errno != EEXIST && errno != ENOTEMPTY) || n > 1000) {
       absl::Status s = ErrnoStatus(errno, "cannot rename a crash folder to", dir);

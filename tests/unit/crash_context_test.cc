@@ -1,33 +1,17 @@
 // Crash context folders: whole or absent, suffixed when the name is taken, pruned to `keep`.
 #include "core/crash_context.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
-#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "core/file_util.h"
 #include "gtest/gtest.h"
+#include "tests/support/core_test_util.h"
 #include "tests/support/temp_dir.h"
 
 namespace harness {
 namespace {
-
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") out.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 CrashContext Context(const std::string& reason) {
   CrashContext c;
@@ -46,10 +30,11 @@ TEST(CrashContextTest, TheFolderHoldsEveryFileAndNothingHiddenIsLeft) {
   absl::StatusOr<std::string> dir = WriteCrashContext(tmp.path(), Context("killed"), kAt);
   ASSERT_TRUE(dir.ok()) << dir.status();
   EXPECT_EQ(*dir, tmp.Sub("agent-1/" + CrashFolderName(kAt)));
-  EXPECT_EQ(Names(*dir), (std::vector<std::string>{"item", "log.tail", "reason", "status"}));
+  EXPECT_EQ(testing::ListNames(*dir),
+            (std::vector<std::string>{"item", "log.tail", "reason", "status"}));
   EXPECT_EQ(*ReadFile(*dir + "/reason"), "killed\n");
   EXPECT_EQ(*ReadFile(*dir + "/item"), "item a token 3 attempt 1\n");
-  EXPECT_EQ(Names(tmp.Sub("agent-1")), std::vector<std::string>{CrashFolderName(kAt)});
+  EXPECT_EQ(testing::ListNames(tmp.Sub("agent-1")), std::vector<std::string>{CrashFolderName(kAt)});
 }
 
 TEST(CrashContextTest, ATakenNameGetsASuffixAndTheFirstFolderIsKept) {
@@ -71,7 +56,7 @@ TEST(CrashContextTest, AHalfWrittenFolderOfACrashIsRemovedAndNeverCountedOrPrune
     ASSERT_TRUE(WriteCrashContext(tmp.path(), Context("n"), kAt + absl::Seconds(i), 2).ok());
   }
   // Two kept (the newest), the leftover gone.
-  EXPECT_EQ(Names(tmp.Sub("agent-1")),
+  EXPECT_EQ(testing::ListNames(tmp.Sub("agent-1")),
             (std::vector<std::string>{CrashFolderName(kAt + absl::Seconds(1)),
                                       CrashFolderName(kAt + absl::Seconds(2))}));
 }
@@ -86,7 +71,7 @@ TEST(CrashContextTest, ABadAgentIdOrFolderNameIsRefusedAndWritesNothing) {
   c.folder = ".hidden";
   EXPECT_EQ(WriteCrashContext(tmp.path(), c, kAt).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Names(tmp.Sub("agent-1")), std::vector<std::string>{});
+  EXPECT_EQ(testing::ListNames(tmp.Sub("agent-1")), std::vector<std::string>{});
 }
 
 }  // namespace
