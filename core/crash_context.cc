@@ -68,11 +68,6 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir, co
   }
   // Written in a hidden folder and renamed into place, so a reader (an operator, `show`, a
   // test that follows the attempt's error to it) never sees a folder with some files missing.
-  // Only the pool manager's thread writes here, so any other hidden folder is one a crash
-  // left half written: removed.
-  for (const std::string& name : ListNames(agent_dir)) {
-    if (absl::StartsWith(name, kPartialPrefix)) RemoveFolder(absl::StrCat(agent_dir, "/", name));
-  }
   std::string partial = absl::StrCat(agent_dir, "/", kPartialPrefix, "XXXXXX");
   if (::mkdtemp(partial.data()) == nullptr) return ErrnoStatus(errno, "cannot create", partial);
   const std::pair<const char*, const std::string*> files[] = {
@@ -104,9 +99,13 @@ absl::StatusOr<std::string> WriteCrashContext(const std::string& crashes_dir, co
       return s;
     }
   }
-  // Timestamps sort as text; the oldest go first.
+  // Only the pool manager's thread writes here, so a hidden folder left now is one a crash
+  // left half written: removed, never counted. Timestamps sort as text; the oldest go first.
   std::vector<std::string> all = ListNames(agent_dir);
-  std::erase_if(all, [](const std::string& name) { return name[0] == '.'; });
+  std::erase_if(all, [&](const std::string& name) {
+    if (absl::StartsWith(name, kPartialPrefix)) RemoveFolder(absl::StrCat(agent_dir, "/", name));
+    return name[0] == '.';
+  });
   std::sort(all.begin(), all.end());
   for (size_t i = 0; keep > 0 && all.size() - i > static_cast<size_t>(keep); ++i) {
     RemoveFolder(absl::StrCat(agent_dir, "/", all[i]));

@@ -4,8 +4,9 @@
 //   status      the agent's last known status (state, health, last heartbeat, pid, host)
 //   item        the item it held ("item X token T attempt N"), if any
 //   log.tail    the end of the agent's log (its agentd.log, or the attempt's log)
-// A folder appears whole (written hidden, then renamed) or not at all. At most `keep` folders per
-// agent: the oldest go first. Written on the pool manager's thread, never under a lock. See docs/CONTROLLER.md, "The pool".
+// A folder appears whole (written hidden, then renamed) or not at all. At most `keep` folders
+// per agent: the oldest go first. Written on the pool manager's thread, never under a lock.
+// See docs/CONTROLLER.md, "The pool".
 #pragma once
 
 #include <cstddef>
