@@ -272,6 +272,10 @@ absl::Status Store::WaitDurable(uint64_t ticket) {
   }
 }
 
+bool Store::EarlierToAnswer(uint64_t ticket) const {
+  return answering_ || (!callbacks_.empty() && callbacks_.begin()->first <= ticket);
+}
+
 void Store::WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done) {
   absl::Status now;
   {
@@ -282,29 +286,41 @@ void Store::WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done)
       callbacks_.emplace(ticket, std::move(done));
       return;
     }
+    // Ready now; but not ahead of a callback registered before it for this ticket or an
+    // earlier one (a listener hears of an end before the caller answers about it).
+    if (EarlierToAnswer(ticket)) {
+      callbacks_.emplace(ticket, std::move(done));  // the committer's Answer takes it
+      return;
+    }
   }
   done(now);
 }
 
-void Store::RunCallbacks() {
-  std::vector<std::pair<std::function<void(absl::Status)>, absl::Status>> ready;
-  {
-    absl::MutexLock l(&mu_);
-    // Tickets are answered in order: one that is neither durable nor lost has not been
-    // committed yet, and neither has any after it.
-    auto it = callbacks_.begin();
-    for (; it != callbacks_.end(); ++it) {
-      if (std::optional<absl::Status> lost = LostError(it->first)) {
-        ready.emplace_back(std::move(it->second), *lost);
-      } else if (it->first <= durable_) {
-        ready.emplace_back(std::move(it->second), absl::OkStatus());
-      } else {
-        break;
+void Store::Answer() {
+  for (;;) {
+    std::vector<std::pair<std::function<void(absl::Status)>, absl::Status>> ready;
+    {
+      absl::MutexLock l(&mu_);
+      // Tickets are answered in order: one that is neither durable nor lost has not been
+      // committed yet, and neither has any after it.
+      auto it = callbacks_.begin();
+      for (; it != callbacks_.end(); ++it) {
+        if (std::optional<absl::Status> lost = LostError(it->first)) {
+          ready.emplace_back(std::move(it->second), *lost);
+        } else if (it->first <= durable_) {
+          ready.emplace_back(std::move(it->second), absl::OkStatus());
+        } else {
+          break;
+        }
+      }
+      callbacks_.erase(callbacks_.begin(), it);
+      if (ready.empty()) {
+        answering_ = false;
+        return;
       }
     }
-    callbacks_.erase(callbacks_.begin(), it);
+    for (auto& [fn, status] : ready) fn(status);
   }
-  for (auto& [fn, status] : ready) fn(status);
 }
 
 absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_ticket,
@@ -418,13 +434,16 @@ void Store::CommitLoop() {
           lost_.emplace(first, std::make_pair(batch.back().ticket, failed_));
         }
       }
+      // Set with durable_ and lost_: a callback that became ready here is run by Answer below,
+      // and one registered before that runs after it (WhenDurable).
+      answering_ = true;
     }
     if (newly_failed) {
       LogError(absl::StrCat("store: a commit failed, refusing changes until a write succeeds: ",
                             status.message()));
     }
     durable_cv_.SignalAll();
-    RunCallbacks();
+    Answer();
     round_latency_.Observe(absl::Now() - round_start);
     if (on_failure) on_failure();
   }

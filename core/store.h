@@ -5,7 +5,8 @@
 //
 // Threading: Append/Claim/BeginSnapshot are called under the caller's lock, in the order the
 // caller applied the changes to memory (so the journal order is the apply order). WaitDurable /
-// WhenDurable are called outside it. A committer thread does the I/O.
+// WhenDurable are called outside it. A committer thread does the I/O and then runs the callbacks
+// of the tickets it made durable, in ticket order.
 //
 // A failed write or fsync fails its round: the callers of that round and of every later one get
 // Unavailable (naming the state dir and the system's error) and Claim refuses, until the owner
@@ -95,7 +96,10 @@ class Store {
 
   // Blocks until `ticket` is durable (or the store failed).
   absl::Status WaitDurable(uint64_t ticket);
-  // Calls done(status) once `ticket` is durable, on the committer thread (or right away).
+  // Calls done(status) once `ticket` is durable (or lost): on the committer thread, or right
+  // away on this one when it is durable already and no callback of a ticket up to it is still
+  // to run. So callbacks run in ticket order, and those of one ticket in the order they were
+  // registered (a callback registered while an earlier one of its ticket runs waits for it).
   void WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done);
 
   // Journal bytes appended since the last snapshot began.
@@ -163,8 +167,11 @@ class Store {
   // none) and *durable_at to where the journal was durable then, also when it fails midway.
   absl::Status CommitBatch(std::vector<Entry>& batch, uint64_t* durable_ticket,
                            Position* durable_at);
-  // Answers the callbacks of tickets now durable or lost.
-  void RunCallbacks() ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs the callbacks of tickets durable or lost, in order, until none is ready (the
+  // committer, which set answering_; this clears it when done).
+  void Answer() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a callback of a ticket up to `ticket` is still to run.
+  bool EarlierToAnswer(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The error of a lost ticket, or nullopt.
   std::optional<absl::Status> LostError(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -196,6 +203,9 @@ class Store {
   uint64_t planned_segment_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::multimap<uint64_t, std::function<void(absl::Status)>> callbacks_ ABSL_GUARDED_BY(mu_);
+  // The committer is running callbacks. Set whenever a callback in callbacks_ is ready (durable
+  // or lost): a ready one registered meanwhile joins them instead of running ahead.
+  bool answering_ ABSL_GUARDED_BY(mu_) = false;
   Histogram sync_latency_{Histogram::LatencyBounds()};
   Histogram round_latency_{Histogram::LatencyBounds()};
   // The round's fsyncs at once (committer thread only): the journal's on the committer,
