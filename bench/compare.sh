@@ -7,7 +7,8 @@
 #                         [--out DIR]
 #
 #   --build DIR       a build tree with controller/controller, agentd/agentd,
-#                     client/harnessctl, bench/load_gen and bench/idle_floor
+#                     client/harnessctl, bench/load_gen, bench/idle_floor and
+#                     bench/kernel_costs
 #   --passes P        passes over the rows (default 2)
 #   --items N         no-op items of rows 1 and 2 (default 20000)
 #   --exec-items M    items of rows 3 and 4 (default 2000)
@@ -15,13 +16,15 @@
 #                     1  no-op lifecycles/s, 16 agents: load_gen --mode stream --agents 16
 #                        vs BullMQ 1 worker x 16 and graphile-worker 1 x 16; then what bounds
 #                        it: 16 Session streams ping-ponging (load_gen --mode ping --agents 16),
-#                        the 16-agent run on tmpfs and the controller's CPU per item
+#                        the 16-agent run on tmpfs, the controller's CPU per item and the
+#                        context switches per item of the controller and of the agents
 #                     2  the same with 1 agent vs BullMQ 1 x 1 and graphile-worker 1 x 1, and
 #                        the fsync floor (1 / the mean commit round's sync time of that very run;
 #                        also 1 / the whole round: journal write, syncs, answers); then what
 #                        bounds it: a message's round trip on the Session stream (load_gen
 #                        --mode ping) and the same 1-agent run with the state dir on tmpfs
-#                        (/dev/shm: no disk), i.e. the per-item cost that is not the disk's
+#                        (/dev/shm: no disk), i.e. the per-item cost that is not the disk's, and
+#                        the context switches per item of both processes
 #                     3  exec /bin/true, 4 real agentd (bench/agents.sh --repo none)
 #                        vs BullMQ 4 workers x 1 --work exec
 #                     4  the same with --repo local: what the repository adds per item, in ms:
@@ -33,7 +36,9 @@
 #                        the same packages holding one idle Session stream) in the same sitting
 #   --out DIR         where the raw JSON lines, logs and the table go (default: a new temp dir)
 #
-# In each pass, each row runs harness first, then its peers. Needs python3, node/npm (the kits
+# Before the passes, bench/kernel_costs prices what an item is made of on this machine (a system
+# call, a thread hand-off, a TCP message on 127.0.0.1, link+unlink and pwrite in /tmp); the line
+# under the table quotes it. In each pass, each row runs harness first, then its peers. Needs python3, node/npm (the kits
 # install their pinned packages on first use), redis-server and PostgreSQL 15
 # (apt-get install -y redis-server postgresql). Servers listen on 127.0.0.1 only, at free ports;
 # what this script starts itself (row 5) it stops by PID.
@@ -69,8 +74,9 @@ want() { [[ ,$only, == *,$1,* ]]; }
 
 [ -d "$build" ] || die "build dir \"$build\" does not exist"
 build=$(cd "$build" && pwd)
-for b in controller/controller agentd/agentd client/harnessctl bench/load_gen bench/idle_floor; do
-  [ -x "$build/$b" ] || die "missing $build/$b (cmake --build $build -j2 --target controller agentd harnessctl load_gen idle_floor)"
+for b in controller/controller agentd/agentd client/harnessctl bench/load_gen bench/idle_floor \
+  bench/kernel_costs; do
+  [ -x "$build/$b" ] || die "missing $build/$b (cmake --build $build -j2 --target controller agentd harnessctl load_gen idle_floor kernel_costs)"
 done
 command -v python3 >/dev/null || die "python3 is needed (the table)"
 if want 1 || want 2 || want 3; then
@@ -182,6 +188,7 @@ t_all=$SECONDS
 {
   echo "{\"started\":\"$(date -u +%FT%TZ)\",\"host\":\"$(uname -n)\",\"cores\":$(nproc),\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"passes\":$passes,\"items\":$items,\"exec_items\":$exec_items,\"only\":\"$only\",\"commit\":\"$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)\"}"
 } >"$out/meta.json"
+run kernel-costs "$build/bench/kernel_costs" --dir /tmp
 for p in $(seq 1 "$passes"); do
   log "pass $p of $passes (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "{\"pass\":$p,\"at\":\"$(date -u +%FT%TZ)\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$out/passes.jsonl"
@@ -287,8 +294,12 @@ if "1" in only:
             return None
         return 1000.0 * float(j["controller_cpu_s"]) / float(j["items"])
     ms_fmt = lambda v: "-" if v is None else f"{v:.3f} ms"
-    rows.append(("16 agents, what bounds it: exchanges/s of 16 Session streams each ping-ponging a heartbeat (`load_gen --mode ping --agents 16`: what gRPC and both processes carry, no disk); the 16-agent run with the state dir on tmpfs (no disk); the controller's CPU per item",
-                 f"ping {cells(ping16, num)}/s; tmpfs {cells(tmpfs16, num)}/s; controller CPU per item on disk {cells([cpu_ms(f'p{p}-noop16-harness') for p in P], ms_fmt)}, on tmpfs {cells([cpu_ms(f'p{p}-noop16-tmpfs-harness') for p in P], ms_fmt)}",
+    sw_fmt = lambda v: "-" if v is None else f"{v:.2f}"
+    def switches(name, per="item"):
+        return (cells([field(name.format(p=p), f"controller_switches_per_{per}") for p in P], sw_fmt) +
+                " and " + cells([field(name.format(p=p), f"agents_switches_per_{per}") for p in P], sw_fmt))
+    rows.append(("16 agents, what bounds it: exchanges/s of 16 Session streams each ping-ponging a heartbeat (`load_gen --mode ping --agents 16`: what gRPC and both processes carry, no disk); the 16-agent run with the state dir on tmpfs (no disk); the controller's CPU per item; context switches per item of the controller and of load_gen's agents (ping: per exchange)",
+                 f"ping {cells(ping16, num)}/s; tmpfs {cells(tmpfs16, num)}/s; controller CPU per item on disk {cells([cpu_ms(f'p{p}-noop16-harness') for p in P], ms_fmt)}, on tmpfs {cells([cpu_ms(f'p{p}-noop16-tmpfs-harness') for p in P], ms_fmt)}; switches per item {switches('p{p}-noop16-harness')} (ping {switches('p{p}-ping16-harness', 'round')})",
                  f"1.2x BullMQ = {cells([None if b is None else 1.2 * b for b in bq], num)}/s",
                  f"tmpfs {cells([ratio(t, b) for t, b in zip(tmpfs16, bq)], rx)} BullMQ", "-", "-"))
 if "2" in only:
@@ -315,7 +326,7 @@ if "2" in only:
     ceil = [None if f is None or r is None else 1000.0 / (1000.0 / f + r) for f, r in zip(floor, rtt)]
     tmpfs = [ips(f"p{p}-noop1-tmpfs-harness") for p in P]
     rows.append(("1 agent, what bounds it: a message's round trip on the Session stream (`load_gen --mode ping`, mean); 1 / (sync time + round trip); the 1-agent run with the state dir on tmpfs (no disk) and its time per item",
-                 f"round trip {cells(rtt, lambda v: '-' if v is None else f'{v:.3f} ms')}; tmpfs {cells(tmpfs, num)}/s = {cells([None if t is None else 1000.0 / t for t in tmpfs], lambda v: '-' if v is None else f'{v:.3f} ms')} per item",
+                 f"round trip {cells(rtt, lambda v: '-' if v is None else f'{v:.3f} ms')}; tmpfs {cells(tmpfs, num)}/s = {cells([None if t is None else 1000.0 / t for t in tmpfs], lambda v: '-' if v is None else f'{v:.3f} ms')} per item; switches per item, controller and agent, {cells([field(f'p{p}-noop1-harness', 'controller_switches_per_item') for p in P], lambda v: '-' if v is None else f'{v:.1f}')} and {cells([field(f'p{p}-noop1-harness', 'agents_switches_per_item') for p in P], lambda v: '-' if v is None else f'{v:.1f}')}",
                  f"ceiling {cells(ceil, num)}", f"ceiling {cells([ratio(c, f) for c, f in zip(ceil, floor)], pct)} of the floor; reached {cells([ratio(o, c) for o, c in zip(ours, ceil)], pct)} of the ceiling",
                  "-", "-"))
 if "3" in only:
@@ -382,6 +393,13 @@ print("| figure | harness | peer in the same sitting | ratio | target | met |")
 print("|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
+k = line("kernel-costs")
+if k is not None:
+    print()
+    print(f"What this machine charges (`bench/kernel_costs`, in us): a system call {k['syscall_us']}, "
+          f"a thread hand-off {k['handoff_us']} ({k['handoff_one_core_us']} on one core), "
+          f"a 100-byte TCP message on 127.0.0.1 {k['tcp_message_us']}, link+unlink {k['link_unlink_us']} "
+          f"and a 200-byte pwrite {k['pwrite_us']} in {k['dir']}.")
 PY
 failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ') || true   # ls: 2 when none failed
 if [ -n "$failed" ]; then

@@ -13,6 +13,9 @@
 //                   their mean sync time (from the controller's /metrics, its HTTP listener on
 //                   127.0.0.1 port 0): 1000 / store_round_mean_ms is the fsync floor of one agent;
 //                   store_round_whole_mean_ms is the whole round (journal write, syncs, answers).
+//                   Both also give what the run cost the two processes: the controller's CPU
+//                   and context switches per item (every thread's, from /proc), and this
+//                   process's (the simulated agents and the submitting client, getrusage).
 //   idle mode:      M agents registered with an open Session stream, heartbeating every
 //                   --heartbeat-ms; the controller's CPU (share of one core) and RSS over
 //                   --seconds.
@@ -23,7 +26,8 @@
 //                   M (rounds_per_s). With one agent an item
 //                   costs one such round trip plus one commit round, so 1 / (round trip + the
 //                   commit round's sync time) bounds the 1-agent stream figure; with M agents,
-//                   rounds_per_s is what the stack alone carries for M streams.
+//                   rounds_per_s is what the stack alone carries for M streams. Also the CPU
+//                   (us) and context switches per round of the controller and of this process.
 //   restart mode:   --items no-op items (default 100000, --batch default 1000) submitted and
 //                   durable; the controller killed with SIGKILL and started again on the same
 //                   state dir and port: time from the spawn to the first Status answer showing
@@ -56,6 +60,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -114,6 +119,43 @@ double CpuSeconds(pid_t pid) {
     if (i == 15) stime = std::stol(field);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Context switches (voluntary and not) of every live thread of `pid`, from /proc. The
+// controller's threads live as long as it does, so a difference over a run loses none.
+int64_t Switches(pid_t pid) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream f(task.path() / "status");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.find("ctxt_switches:") == std::string::npos) continue;
+      int64_t n = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)), &n)) {
+        total += n;
+      }
+    }
+  }
+  return total;
+}
+
+// What a process used over a run: CPU seconds and context switches.
+struct Use {
+  double cpu_s = 0;
+  int64_t switches = 0;
+  Use operator-(const Use& o) const { return Use{cpu_s - o.cpu_s, switches - o.switches}; }
+};
+
+Use UseOf(pid_t pid) { return Use{CpuSeconds(pid), Switches(pid)}; }
+
+// This process (the simulated agents and the submitting client): every thread's, live or gone.
+Use OwnUse() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return Use{secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_nvcsw + ru.ru_nivcsw};
 }
 
 long RssKb(pid_t pid) {
@@ -213,7 +255,8 @@ struct StoreFigures {
 
 // Reads the store's figures from the controller's /metrics; false (after saying why) if not.
 bool ScrapeStore(const Controller& c, StoreFigures* f) {
-  const testing::HttpResult r = testing::HttpFetch(absl::StrCat("http://", c.http_address, "/metrics"));
+  const testing::HttpResult r =
+      testing::HttpFetch(absl::StrCat("http://", c.http_address, "/metrics"));
   if (r.status != 200) {
     std::fprintf(stderr, "load_gen: GET /metrics from %s: %s\n", c.http_address.c_str(),
                  r.status == 0 ? r.curl_error.c_str() : absl::StrCat("HTTP ", r.status).c_str());
@@ -224,11 +267,11 @@ bool ScrapeStore(const Controller& c, StoreFigures* f) {
     std::vector<absl::string_view> kv = absl::StrSplit(line, ' ');
     if (kv.size() != 2) continue;
     double* to = kv[0] == "harness_store_commit_rounds_total"            ? &f->rounds
-                 : kv[0] == "harness_store_sync_duration_seconds_count" ? &f->sync_count
-                 : kv[0] == "harness_store_sync_duration_seconds_sum"   ? &f->sync_sum_s
+                 : kv[0] == "harness_store_sync_duration_seconds_count"  ? &f->sync_count
+                 : kv[0] == "harness_store_sync_duration_seconds_sum"    ? &f->sync_sum_s
                  : kv[0] == "harness_store_round_duration_seconds_count" ? &f->round_count
                  : kv[0] == "harness_store_round_duration_seconds_sum"   ? &f->round_sum_s
-                                                                          : nullptr;
+                                                                         : nullptr;
     if (to != nullptr && absl::SimpleAtod(kv[1], to)) ++found;
   }
   if (found != 5) {
@@ -367,7 +410,8 @@ bool SubmitNoops(v1::ControlService::Stub* control, const Args& args,
 // commit rounds in between and their mean sync time (null when a scrape failed).
 void PrintItemsLine(const char* mode, const Args& args, const Controller& c,
                     v1::ControlService::Stub* control, double secs, const std::vector<double>& lat,
-                    int64_t errors, double cpu, const std::optional<StoreFigures>& before,
+                    int64_t errors, const Use& controller, const Use& own,
+                    const std::optional<StoreFigures>& before,
                     const std::optional<StoreFigures>& after) {
   v1::StatusSnapshot status;
   grpc::ClientContext ctx;
@@ -389,11 +433,15 @@ void PrintItemsLine(const char* mode, const Args& args, const Controller& c,
       "{\"bench\":\"load_gen\",\"mode\":\"%s\",\"agents\":%lld,\"items\":%lld,\"seconds\":%.3f,"
       "\"items_per_s\":%.0f,\"acquire_p50_ms\":%.3f,\"acquire_p99_ms\":%.3f,\"done\":%lld,"
       "\"errors\":%lld,\"controller_cpu_s\":%.2f,\"controller_rss_kb\":%ld,"
-      "\"store_rounds\":%s,\"store_round_mean_ms\":%s,\"store_round_whole_mean_ms\":%s}\n",
+      "\"store_rounds\":%s,\"store_round_mean_ms\":%s,\"store_round_whole_mean_ms\":%s,"
+      "\"controller_switches_per_item\":%.2f,\"agents_cpu_s\":%.2f,"
+      "\"agents_switches_per_item\":%.2f}\n",
       mode, static_cast<long long>(args.agents), static_cast<long long>(args.items), secs,
       args.items / secs, Percentile(lat, 0.5), Percentile(lat, 0.99),
-      static_cast<long long>(status.queue().done()), static_cast<long long>(errors), cpu,
-      RssKb(c.process->pid()), rounds.c_str(), round_ms.c_str(), whole_ms.c_str());
+      static_cast<long long>(status.queue().done()), static_cast<long long>(errors),
+      controller.cpu_s, RssKb(c.process->pid()), rounds.c_str(), round_ms.c_str(), whole_ms.c_str(),
+      static_cast<double>(controller.switches) / args.items, own.cpu_s,
+      static_cast<double>(own.switches) / args.items);
   std::fflush(stdout);
 }
 
@@ -418,14 +466,16 @@ void RunLifecycle(const Args& args) {
   }
   auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
   const std::optional<StoreFigures> store0 = StoreNow(c);
-  double cpu0 = CpuSeconds(c.process->pid());
+  const Use controller0 = UseOf(c.process->pid());
+  const Use own0 = OwnUse();
   absl::Time start = absl::Now();
   for (auto& a : agents) a->Start();
   // Submit while the agents run: the clock covers submit, grant and complete of every item.
   if (!SubmitNoops(control.get(), args, nullptr)) std::exit(1);
   all_done.WaitForNotification();
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  const Use controller = UseOf(c.process->pid()) - controller0;
+  const Use own = OwnUse() - own0;
   const std::optional<StoreFigures> store1 = StoreNow(c);
   std::vector<double> lat;
   int64_t errors = 0;
@@ -433,7 +483,8 @@ void RunLifecycle(const Args& args) {
     lat.insert(lat.end(), a->latencies_ms().begin(), a->latencies_ms().end());
     errors += a->errors();
   }
-  PrintItemsLine("lifecycle", args, c, control.get(), secs, lat, errors, cpu, store0, store1);
+  PrintItemsLine("lifecycle", args, c, control.get(), secs, lat, errors, controller, own, store0,
+                 store1);
   agents.clear();
   c.process->Signal(SIGTERM);
   c.process->Wait();
@@ -479,32 +530,59 @@ class StreamRun {
   absl::Notification ended_;
 };
 
+// The thread that drives the Session streams of stream mode: every agent's stream runs on one
+// completion queue, polled by this one thread. The process then has a single gRPC poller, as
+// each agentd has (its reader thread; agentd uses no callback API), so the controller is
+// measured without the thread hand-offs of gRPC's callback threads in the load itself (two of
+// them, passing the poller role back and forth on every event).
+class StreamDriver {
+ public:
+  // What a stream's operation reports back: the agent and the kind of operation.
+  struct Tag {
+    class StreamAgent* agent;
+    enum Op { kStart, kRead, kWrite, kWritesDone, kFinish } op;
+  };
+  StreamDriver() : thread_([this] { Loop(); }) {}
+  // After every stream finished.
+  ~StreamDriver() {
+    cq_.Shutdown();
+    thread_.join();
+  }
+  grpc::CompletionQueue* cq() { return &cq_; }
+
+ private:
+  void Loop();
+
+  grpc::CompletionQueue cq_;
+  std::thread thread_;
+};
+
 // One simulated agent in stream mode: Register, then on its Session stream hello and one
 // want_work; every lease is answered with a `complete` (acquire_next set), whose reply brings
-// the next lease (Hello.lease_in_reply, as agentd sets it). One write in flight at a time: the rest wait in `pending_`.
-class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+// the next lease (Hello.lease_in_reply, as agentd sets it). One write in flight at a time: the
+// rest wait in `pending_`. Its operations complete on the driver's thread (On); Start,
+// HalfClose, Cancel and WaitDone are called from the main thread.
+class StreamAgent {
  public:
-  StreamAgent(std::shared_ptr<grpc::Channel> ch, std::string id, StreamRun* run)
-      : stub_(v1::AgentService::NewStub(ch)), id_(std::move(id)), run_(run) {}
+  StreamAgent(std::shared_ptr<grpc::Channel> ch, std::string id, StreamRun* run,
+              StreamDriver* driver)
+      : stub_(v1::AgentService::NewStub(ch)), id_(std::move(id)), run_(run), driver_(driver) {}
 
   bool Register() { return RegisterAgent(stub_.get(), id_, &session_); }
   // Opens the Session stream: hello, then want_work.
   void Start() {
-    stub_->async()->Session(&ctx_, this);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      v1::AgentMessage hello;
-      hello.mutable_hello()->set_session_id(session_);
-      hello.mutable_hello()->set_agent_id(id_);
-      hello.mutable_hello()->set_lease_in_reply(true);  // as agentd does
-      SendLocked(std::move(hello));
-      WantWorkLocked();
-    }
-    StartRead(&in_);
-    StartCall();
+    std::lock_guard<std::mutex> l(mu_);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_session_id(session_);
+    hello.mutable_hello()->set_agent_id(id_);
+    hello.mutable_hello()->set_lease_in_reply(true);  // as agentd does
+    SendLocked(std::move(hello));
+    WantWorkLocked();
+    stream_ = stub_->PrepareAsyncSession(&ctx_, driver_->cq());
+    stream_->StartCall(&start_tag_);
   }
   // Sends nothing more and half-closes once the writes in flight are done; the controller then
-  // ends the stream (OnDone).
+  // ends the stream.
   void HalfClose() {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
@@ -512,25 +590,68 @@ class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Control
     MaybeWriteLocked();
   }
   void Cancel() { ctx_.TryCancel(); }
+  // Whether the stream finished within `timeout`.
   bool WaitDone(absl::Duration timeout) { return done_.WaitForNotificationWithTimeout(timeout); }
-  // Read only after OnDone.
+  // Read only after WaitDone.
   const std::vector<double>& latencies_ms() const { return latencies_; }
   int64_t errors() const { return errors_; }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(mu_);
-    writing_ = false;
-    if (!ok) {
-      closed_ = true;  // the stream is over; OnDone follows
-      pending_.clear();
-      return;
+  // An operation completed (on the driver's thread).
+  void On(StreamDriver::Tag::Op op, bool ok) {
+    switch (op) {
+      case StreamDriver::Tag::kStart: {
+        std::lock_guard<std::mutex> l(mu_);
+        if (!ok) {
+          closed_ = true;
+          MaybeFinishLocked();
+          return;
+        }
+        started_ = true;
+        reading_ = true;
+        stream_->Read(&in_, &read_tag_);
+        MaybeWriteLocked();
+        return;
+      }
+      case StreamDriver::Tag::kRead:
+        OnRead(ok);
+        return;
+      case StreamDriver::Tag::kWrite: {
+        std::lock_guard<std::mutex> l(mu_);
+        writing_ = false;
+        if (!ok) {
+          closed_ = true;  // the stream is over: the read fails too
+          pending_.clear();
+        }
+        MaybeWriteLocked();
+        MaybeFinishLocked();
+        return;
+      }
+      case StreamDriver::Tag::kWritesDone: {
+        std::lock_guard<std::mutex> l(mu_);
+        writes_done_pending_ = false;
+        MaybeFinishLocked();
+        return;
+      }
+      case StreamDriver::Tag::kFinish:
+        // We only half-close or cancel after the run ended: an earlier end is a failure.
+        if (!run_->ended().HasBeenNotified()) {
+          run_->Fail(absl::StrCat(id_, ": the Session stream ended early: code ",
+                                  static_cast<int>(status_.error_code()), ": ",
+                                  status_.error_message()));
+        }
+        done_.Notify();
+        return;
     }
-    MaybeWriteLocked();
   }
-  void OnReadDone(bool ok) override {
+
+ private:
+  void OnRead(bool ok) {
     if (!ok) {
       std::lock_guard<std::mutex> l(mu_);
+      reading_ = false;
       closed_ = true;
+      pending_.clear();
+      MaybeFinishLocked();
       return;
     }
     if (in_.has_lease()) {
@@ -539,18 +660,8 @@ class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Control
       OnReply(in_.reply());
       if (in_.reply().has_next_lease()) OnLease(in_.reply().next_lease());
     }  // heartbeat_ack, lease_renewed and commands: ignored
-    StartRead(&in_);
+    stream_->Read(&in_, &read_tag_);
   }
-  void OnDone(const grpc::Status& st) override {
-    // We only half-close or cancel after the run ended: an earlier end is a failure.
-    if (!run_->ended().HasBeenNotified()) {
-      run_->Fail(absl::StrCat(id_, ": the Session stream ended early: code ",
-                              static_cast<int>(st.error_code()), ": ", st.error_message()));
-    }
-    done_.Notify();  // last: the reactor may be destroyed from here on
-  }
-
- private:
   void OnLease(const v1::Lease& lease) {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
@@ -608,63 +719,94 @@ class StreamAgent : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Control
   }
   // Starts the next write, or the half-close once nothing is left to write.
   void MaybeWriteLocked() {
-    if (writing_ || closed_ || writes_done_) return;
+    if (!started_ || writing_ || closed_ || writes_done_) return;
     if (!pending_.empty()) {
       out_ = std::move(pending_.front());
       pending_.pop_front();
       writing_ = true;
-      StartWrite(&out_);
+      stream_->Write(out_, &write_tag_);
     } else if (stopping_) {
       writes_done_ = true;
-      StartWritesDone();
+      writes_done_pending_ = true;
+      stream_->WritesDone(&writes_done_tag_);
     }
+  }
+  // Asks for the stream's status once it is over and no operation is in flight.
+  void MaybeFinishLocked() {
+    if (!closed_ || finishing_ || writing_ || reading_ || writes_done_pending_) return;
+    finishing_ = true;
+    stream_->Finish(&status_, &finish_tag_);
   }
 
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::string id_;
   std::string session_;
-  StreamRun* run_;
+  StreamRun* const run_;
+  StreamDriver* const driver_;
   grpc::ClientContext ctx_;
-  v1::ControllerMessage in_;
-  std::mutex mu_;         // guards everything below
-  v1::AgentMessage out_;  // the write in flight
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream_;
+  StreamDriver::Tag start_tag_{this, StreamDriver::Tag::kStart};
+  StreamDriver::Tag read_tag_{this, StreamDriver::Tag::kRead};
+  StreamDriver::Tag write_tag_{this, StreamDriver::Tag::kWrite};
+  StreamDriver::Tag writes_done_tag_{this, StreamDriver::Tag::kWritesDone};
+  StreamDriver::Tag finish_tag_{this, StreamDriver::Tag::kFinish};
+  v1::ControllerMessage in_;  // the driver's thread's only
+  grpc::Status status_;       // set by Finish
+  std::mutex mu_;             // guards everything below
+  v1::AgentMessage out_;      // the write in flight
   std::deque<v1::AgentMessage> pending_;
-  bool writing_ = false;
-  bool stopping_ = false;     // HalfClose called: send nothing more
-  bool writes_done_ = false;  // StartWritesDone called
-  bool closed_ = false;       // a read or write failed: the stream is over
-  absl::Time sent_;           // when the last want_work or complete was queued
-  bool timed_ = false;        // a lease will end a latency sample started at `sent_`
+  bool started_ = false;              // StartCall completed
+  bool reading_ = false;              // a read is in flight
+  bool writing_ = false;              // a write is in flight
+  bool stopping_ = false;             // HalfClose called: send nothing more
+  bool writes_done_ = false;          // WritesDone called
+  bool writes_done_pending_ = false;  // ... and not completed
+  bool closed_ = false;               // a read or write failed: the stream is over
+  bool finishing_ = false;            // Finish called
+  absl::Time sent_;                   // when the last want_work or complete was queued
+  bool timed_ = false;                // a lease will end a latency sample started at `sent_`
   std::vector<double> latencies_;
   int64_t errors_ = 0;
   absl::Notification done_;
 };
+
+void StreamDriver::Loop() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_.Next(&tag, &ok)) {
+    Tag* t = static_cast<Tag*>(tag);
+    t->agent->On(t->op, ok);
+  }
+}
 
 // Returns the process's exit status: 1 when the run failed (e.g. the controller does not take
 // work on the Session stream).
 int RunStream(const Args& args) {
   Controller c = StartController(args, absl::StrCat("st", args.agents), {}, /*metrics=*/true);
   StreamRun run(args.items);
+  auto driver = std::make_unique<StreamDriver>();
   std::vector<std::unique_ptr<StreamAgent>> agents;
   for (int64_t i = 0; i < args.agents; ++i) {
     agents.push_back(std::make_unique<StreamAgent>(AgentChannel(c.address, static_cast<int>(i)),
-                                                   absl::StrCat("bench-", i), &run));
+                                                   absl::StrCat("bench-", i), &run, driver.get()));
     if (!agents.back()->Register()) std::exit(1);
   }
   auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
   const std::optional<StoreFigures> store0 = StoreNow(c);
-  double cpu0 = CpuSeconds(c.process->pid());
+  const Use controller0 = UseOf(c.process->pid());
+  const Use own0 = OwnUse();
   absl::Time start = absl::Now();
   for (auto& a : agents) a->Start();
   // Submit while the agents run, as in lifecycle mode.
   if (!SubmitNoops(control.get(), args, &run.ended())) run.Fail("submit failed");
   run.ended().WaitForNotification();
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  const Use controller = UseOf(c.process->pid()) - controller0;
+  const Use own = OwnUse() - own0;
   const std::optional<StoreFigures> store1 = StoreNow(c);
   std::string failure = run.failure();
   // Stop: half-close (the controller then ends each stream with OK); streams still open after
-  // a grace period, or every stream of a failed run, are cancelled. Reactors outlive OnDone.
+  // a grace period, or every stream of a failed run, are cancelled. Agents outlive their streams.
   absl::Time grace = absl::Now() + absl::Seconds(10);
   for (auto& a : agents) {
     if (failure.empty()) {
@@ -686,10 +828,12 @@ int RunStream(const Args& args) {
       lat.insert(lat.end(), a->latencies_ms().begin(), a->latencies_ms().end());
       errors += a->errors();
     }
-    PrintItemsLine("stream", args, c, control.get(), secs, lat, errors, cpu, store0, store1);
+    PrintItemsLine("stream", args, c, control.get(), secs, lat, errors, controller, own, store0,
+                   store1);
   } else {
     std::fprintf(stderr, "load_gen: %s\n", failure.c_str());
   }
+  driver.reset();  // every stream finished: nothing is left on its queue
   agents.clear();
   c.process->Signal(SIGTERM);
   c.process->Wait();
@@ -936,10 +1080,14 @@ void RunPing(const Args& args) {
                                                  &all_done));
     if (!agents.back()->Register()) std::exit(1);
   }
+  const Use controller0 = UseOf(c.process->pid());
+  const Use own0 = OwnUse();
   const absl::Time start = absl::Now();
   for (auto& a : agents) a->Start();
   all_done.WaitForNotification();
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  const Use controller = UseOf(c.process->pid()) - controller0;
+  const Use own = OwnUse() - own0;
   for (auto& a : agents) a->Stop();
   std::vector<double> rtt;
   bool failed = false;
@@ -956,12 +1104,17 @@ void RunPing(const Args& args) {
   }
   double sum = 0;
   for (double v : rtt) sum += v;
+  const double n = std::max<double>(static_cast<double>(rtt.size()), 1);
   std::printf(
       "{\"bench\":\"load_gen\",\"mode\":\"ping\",\"agents\":%lld,\"rounds\":%zu,"
-      "\"seconds\":%.3f,\"rounds_per_s\":%.0f,\"rtt_p50_ms\":%.4f,\"rtt_mean_ms\":%.4f}\n",
+      "\"seconds\":%.3f,\"rounds_per_s\":%.0f,\"rtt_p50_ms\":%.4f,\"rtt_mean_ms\":%.4f,"
+      "\"controller_cpu_us_per_round\":%.1f,\"controller_switches_per_round\":%.2f,"
+      "\"agents_cpu_us_per_round\":%.1f,\"agents_switches_per_round\":%.2f}\n",
       static_cast<long long>(m), rtt.size(), secs,
       secs > 0 ? static_cast<double>(rtt.size()) / secs : 0.0, Percentile(rtt, 0.5),
-      rtt.empty() ? 0.0 : sum / static_cast<double>(rtt.size()));
+      rtt.empty() ? 0.0 : sum / static_cast<double>(rtt.size()), 1e6 * controller.cpu_s / n,
+      static_cast<double>(controller.switches) / n, 1e6 * own.cpu_s / n,
+      static_cast<double>(own.switches) / n);
   std::fflush(stdout);
 }
 
@@ -1067,8 +1220,7 @@ Restart RespawnAndTime(const Args& args, Controller* c, int64_t want_pending,
                        const std::string& label) {
   Restart r;
   const std::string out = absl::StrCat(c->base, "/controller-", label, ".out");
-  const std::vector<std::string> argv =
-      ControllerArgv(args, c->address, c->state_dir, {});
+  const std::vector<std::string> argv = ControllerArgv(args, c->address, c->state_dir, {});
   const absl::Time start = absl::Now();
   c->process =
       std::make_unique<ChildProcess>(ChildProcess::Spawn(argv, out, c->base + "/controller.log"));
@@ -1187,7 +1339,8 @@ int main(int argc, char** argv) {
   flags.AddString("controller-bin", &args.controller_bin, "the controller binary to start");
   flags.AddString("mode", &args.mode,
                   "lifecycle (items/s), wake (long-poll latency), idle (heartbeat cost), "
-                  "stream (items/s over the Session stream), ping (a message's round trip) or restart (time to serving again "
+                  "stream (items/s over the Session stream), ping (a message's round trip) or "
+                  "restart (time to serving again "
                   "after SIGKILL and after SIGTERM with --items pending)");
   flags.AddInt("agents", &args.agents, "simulated agents", 1, 20000);
   flags.AddInt("items", &args.items,
