@@ -37,8 +37,9 @@
 #   --out DIR         where the raw JSON lines, logs and the table go (default: a new temp dir)
 #
 # Before the passes, bench/kernel_costs prices what an item is made of on this machine (a system
-# call, a thread hand-off, a TCP message on 127.0.0.1, link+unlink and pwrite in /tmp); the line
-# under the table quotes it. In each pass, each row runs harness first, then its peers. Needs python3, node/npm (the kits
+# call, a thread hand-off, waking a thread that slept, a TCP message on 127.0.0.1, link+unlink
+# and pwrite in /tmp); the line under the table quotes it. In each pass, each row runs harness
+# first, then its peers. Needs python3, node/npm (the kits
 # install their pinned packages on first use), redis-server and PostgreSQL 15
 # (apt-get install -y redis-server postgresql). Servers listen on 127.0.0.1 only, at free ports;
 # what this script starts itself (row 5) it stops by PID.
@@ -46,7 +47,7 @@ set -euo pipefail
 
 prog=bench/compare.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-usage() { sed -n '6,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '6,/^#   --out DIR/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--passes P] [--items N] [--exec-items M] [--only ROWS] [--out DIR]" >&2; exit 2; }
 log() { echo "$prog: $*" >&2; }
 die() { echo "$prog: error: $*" >&2; exit 1; }
@@ -398,6 +399,7 @@ if k is not None:
     print()
     print(f"What this machine charges (`bench/kernel_costs`, in us): a system call {k['syscall_us']}, "
           f"a thread hand-off {k['handoff_us']} ({k['handoff_one_core_us']} on one core), "
+          f"waking a thread that slept 1 ms {k.get('wake_idle_us', '-')} (median), "
           f"a 100-byte TCP message on 127.0.0.1 {k['tcp_message_us']}, link+unlink {k['link_unlink_us']} "
           f"and a 200-byte pwrite {k['pwrite_us']} in {k['dir']}.")
 PY

@@ -6,6 +6,8 @@
 //   handoff_us        one thread waking another that sleeps on a futex and going to sleep
 //                     itself (half of a ping-pong round; the threads are not pinned, as ours)
 //   handoff_one_core_us  the same with both threads on one core (no cross-core wake-up)
+//   wake_idle_us      from waking a thread that has slept 1 ms (its CPU gone idle, as a
+//                     committer's between rounds) to that thread running: the median of 1,000
 //   tcp_message_us    one 100-byte message over TCP on 127.0.0.1 (TCP_NODELAY): its send and
 //                     its receive, as a gRPC message between two processes costs at the least
 //   link_unlink_us    link(2) and unlink(2) of a file in --dir (a claim made and ended)
@@ -23,12 +25,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -91,6 +95,41 @@ double HandoffUs(int cpu) {
   other.join();
   ::pthread_setaffinity_np(::pthread_self(), sizeof saved, &saved);
   return us;
+}
+
+// The median time from FUTEX_WAKE to the woken thread running, for a thread that slept 1 ms.
+double WakeIdleUs() {
+  constexpr int kWakes = 1000;
+  std::atomic<int> state{0};  // 0: sleeping, 1: woken, 2: stop
+  std::atomic<int64_t> woken_ns{0};
+  std::thread sleeper([&] {
+    for (;;) {
+      while (state.load(std::memory_order_acquire) == 0) Futex(&state, FUTEX_WAIT_PRIVATE, 0);
+      if (state.load(std::memory_order_acquire) == 2) return;
+      woken_ns.store(absl::GetCurrentTimeNanos(), std::memory_order_release);
+      state.store(0, std::memory_order_release);
+    }
+  });
+  std::vector<double> us;
+  us.reserve(kWakes);
+  for (int i = 0; i < kWakes; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+    woken_ns.store(0, std::memory_order_relaxed);
+    const int64_t start = absl::GetCurrentTimeNanos();
+    state.store(1, std::memory_order_release);
+    Futex(&state, FUTEX_WAKE_PRIVATE, 1);
+    int64_t end;
+    while ((end = woken_ns.load(std::memory_order_acquire)) == 0) {
+    }
+    while (state.load(std::memory_order_acquire) != 0) {
+    }
+    us.push_back(static_cast<double>(end - start) / 1000);
+  }
+  state.store(2, std::memory_order_release);
+  Futex(&state, FUTEX_WAKE_PRIVATE, 1);
+  sleeper.join();
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
 }
 
 double TcpMessageUs() {
@@ -164,6 +203,7 @@ int main(int argc, char** argv) {
   const double syscall_us = harness::SyscallUs();
   const double handoff_us = harness::HandoffUs(-1);
   const double handoff_one_core_us = harness::HandoffUs(0);
+  const double wake_idle_us = harness::WakeIdleUs();
   const double tcp_us = harness::TcpMessageUs();
   double link_unlink_us = 0, pwrite_us = 0;
   harness::FileCosts(dir, &link_unlink_us, &pwrite_us);
@@ -172,6 +212,7 @@ int main(int argc, char** argv) {
                                  {"syscall_us", Round2(syscall_us)},
                                  {"handoff_us", Round2(handoff_us)},
                                  {"handoff_one_core_us", Round2(handoff_one_core_us)},
+                                 {"wake_idle_us", Round2(wake_idle_us)},
                                  {"tcp_message_us", Round2(tcp_us)},
                                  {"link_unlink_us", Round2(link_unlink_us)},
                                  {"pwrite_us", Round2(pwrite_us)}};
