@@ -44,14 +44,24 @@ class Order {
   std::vector<std::string> seen_;
 };
 
-TEST(StoreAnswers, ACallbackRegisteredWhileAnEarlierOneRunsWaitsForIt) {
-  testing::TempDir dir;
-  ItemTable table;
-  Store::Recovery recovery;
-  absl::StatusOr<std::unique_ptr<Store>> opened =
-      Store::Open(dir.path(), Store::Options(), &table, &recovery);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  Store& store = **opened;
+// A store of its own in a temp dir.
+class StoreAnswers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Store>> opened =
+        Store::Open(dir_.path(), Store::Options(), &table_, &recovery_);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    store_ = *std::move(opened);
+  }
+
+  testing::TempDir dir_;
+  ItemTable table_;
+  Store::Recovery recovery_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreAnswers, ACallbackRegisteredWhileAnEarlierOneRunsWaitsForIt) {
+  Store& store = *store_;
 
   Order order;
   absl::Notification first_running, release_first, later_ran, same_ran;
@@ -93,14 +103,8 @@ TEST(StoreAnswers, ACallbackRegisteredWhileAnEarlierOneRunsWaitsForIt) {
   EXPECT_NE(later_on, test_thread);
 }
 
-TEST(StoreAnswers, CallbacksOfOneRoundRunInTicketOrderOnTheCommitter) {
-  testing::TempDir dir;
-  ItemTable table;
-  Store::Recovery recovery;
-  absl::StatusOr<std::unique_ptr<Store>> opened =
-      Store::Open(dir.path(), Store::Options(), &table, &recovery);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  Store& store = **opened;
+TEST_F(StoreAnswers, CallbacksOfOneRoundRunInTicketOrderOnTheCommitter) {
+  Store& store = *store_;
 
   Order order;
   absl::Notification all_ran;
