@@ -272,6 +272,10 @@ absl::Status Store::WaitDurable(uint64_t ticket) {
   }
 }
 
+bool Store::EarlierToAnswer(uint64_t ticket) const {
+  return answering_ || (!callbacks_.empty() && callbacks_.begin()->first <= ticket);
+}
+
 void Store::WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done) {
   absl::Status now;
   {
@@ -282,11 +286,10 @@ void Store::WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done)
       callbacks_.emplace(ticket, std::move(done));
       return;
     }
-    // Ready now; but while the committer runs callbacks (some registered before this one, of
-    // this ticket or an earlier one, may still be to run), it waits its turn: a listener hears
-    // of an end before the caller answers about it. The committer's Answer takes it.
-    if (answering_) {
-      callbacks_.emplace(ticket, std::move(done));
+    // Ready now; but not ahead of a callback registered before it for this ticket or an
+    // earlier one (a listener hears of an end before the caller answers about it).
+    if (EarlierToAnswer(ticket)) {
+      callbacks_.emplace(ticket, std::move(done));  // the committer's Answer takes it
       return;
     }
   }

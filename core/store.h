@@ -97,9 +97,9 @@ class Store {
   // Blocks until `ticket` is durable (or the store failed).
   absl::Status WaitDurable(uint64_t ticket);
   // Calls done(status) once `ticket` is durable (or lost): on the committer thread, or right
-  // away on this one when it is durable already and the committer is not running callbacks
-  // (else the committer runs it after them). So callbacks run in ticket order, and those of
-  // one ticket in the order they were registered.
+  // away on this one when it is durable already and no callback of a ticket up to it is still
+  // to run. So callbacks run in ticket order, and those of one ticket in the order they were
+  // registered (a callback registered while an earlier one of its ticket runs waits for it).
   void WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done);
 
   // Journal bytes appended since the last snapshot began.
@@ -170,6 +170,8 @@ class Store {
   // Runs the callbacks of tickets durable or lost, in order, until none is ready (the
   // committer, which set answering_; this clears it when done).
   void Answer() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a callback of a ticket up to `ticket` is still to run.
+  bool EarlierToAnswer(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The error of a lost ticket, or nullopt.
   std::optional<absl::Status> LostError(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -202,8 +204,7 @@ class Store {
   uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::multimap<uint64_t, std::function<void(absl::Status)>> callbacks_ ABSL_GUARDED_BY(mu_);
   // The committer is running callbacks. Set whenever a callback in callbacks_ is ready (durable
-  // or lost), so a callback registered for a ready ticket while it is false has none before it
-  // still to run, and one registered while it is true joins them instead of running ahead.
+  // or lost): a ready one registered meanwhile joins them instead of running ahead.
   bool answering_ ABSL_GUARDED_BY(mu_) = false;
   Histogram sync_latency_{Histogram::LatencyBounds()};
   Histogram round_latency_{Histogram::LatencyBounds()};
