@@ -174,7 +174,8 @@ void Controller::Tick() {
   // Agents' and pool slots' changes for the event feed (health is judged when read).
   if (clock_->Now() - last_look_ >= absl::Milliseconds(200)) {
     last_look_ = clock_->Now();
-    for (Event& e : state_watch_.Look(agents_.List(), pool_->Slots())) {
+    std::vector<AgentLifeEvent> life = agents_.TakeLifeEvents();
+    for (Event& e : state_watch_.Look(life, agents_.List(), pool_->Slots())) {
       events_.Publish(std::move(e));
     }
   }

@@ -65,8 +65,8 @@ std::string AgentRegistry::Register(const std::string& agent_id, int pid, const 
   e.sink.reset();
   e.logged_health = Health::kHealthy;  // its "agent registered" line says so
   e.stop_reported = false;
-  e.stop_logged = false;
   e.exit_reason.clear();
+  RecordLife(AgentLifeEvent::kRegistered, e);
   return e.info.session_id;
 }
 
@@ -118,9 +118,16 @@ absl::Status AgentRegistry::Heartbeat(const std::string& agent_id, const std::st
   auto it = agents_.find(agent_id);
   if (it == agents_.end() || it->second.info.session_id != session_id)
     return UnknownSession(agent_id);
-  it->second.info.last_seen = clock_->Now();
-  it->second.info.state = reported;
-  if (reported == AgentState::kStopped) it->second.stop_reported = true;
+  Entry& e = it->second;
+  e.info.last_seen = clock_->Now();
+  const bool was_stopped = e.info.state == AgentState::kStopped;
+  e.info.state = reported;
+  if (reported == AgentState::kStopped && !e.stop_reported) {
+    e.stop_reported = true;
+    if (stops_.size() >= kMaxLifeEvents) stops_.erase(stops_.begin());
+    stops_.push_back(AgentChange{agent_id, e.info.draining ? "drained" : "stopped", ""});
+    if (!was_stopped) RecordLife(AgentLifeEvent::kStopped, e);
+  }
   return absl::OkStatus();
 }
 
@@ -135,8 +142,10 @@ absl::StatusOr<AgentInfo> AgentRegistry::Drain(const std::string& agent_id) {
       return absl::NotFoundError(
           absl::StrCat("agent ", QuoteForMessage(agent_id), " is not known"));
     }
+    const bool was_draining = it->second.info.draining;
     it->second.info.draining = true;
     if (it->second.info.state == AgentState::kIdle) it->second.info.state = AgentState::kDraining;
+    if (!was_draining) RecordLife(AgentLifeEvent::kDraining, it->second);
     sink = it->second.sink;
     info = it->second.info;
     info.health = HealthOf(it->second, clock_->Now());
@@ -193,10 +202,27 @@ void AgentRegistry::MarkExited(const std::string& agent_id, int pid, const std::
   absl::MutexLock l(&mu_);
   auto it = agents_.find(agent_id);
   if (it == agents_.end() || (pid != 0 && it->second.info.pid != pid)) return;
+  const bool was_stopped = it->second.info.state == AgentState::kStopped;
   it->second.info.exited = true;
   it->second.exit_reason = reason;
   it->second.info.connected = false;
   it->second.info.state = AgentState::kStopped;
+  if (!was_stopped) RecordLife(AgentLifeEvent::kStopped, it->second);
+}
+
+void AgentRegistry::RecordLife(AgentLifeEvent::Kind kind, const Entry& e) {
+  if (life_.size() >= kMaxLifeEvents) life_.erase(life_.begin());
+  AgentLifeEvent ev{kind, e.info, clock_->Now()};
+  ev.info.health = HealthOf(e, clock_->Now());
+  ev.info.stopped_cleanly = e.stop_reported;
+  life_.push_back(std::move(ev));
+}
+
+std::vector<AgentLifeEvent> AgentRegistry::TakeLifeEvents() {
+  absl::MutexLock l(&mu_);
+  std::vector<AgentLifeEvent> out;
+  out.swap(life_);
+  return out;
 }
 
 Health AgentRegistry::HealthOf(const Entry& e, absl::Time now) const {
@@ -236,15 +262,10 @@ std::vector<AgentInfo> AgentRegistry::List() const {
 std::vector<AgentChange> AgentRegistry::TakeChanges() {
   std::vector<AgentChange> out;
   absl::MutexLock l(&mu_);
+  out.swap(stops_);
   const absl::Time now = clock_->Now();
   for (auto& [id, e] : agents_) {
-    if (e.stop_reported) {
-      if (!e.stop_logged) {
-        out.push_back(AgentChange{id, e.info.draining ? "drained" : "stopped", ""});
-        e.stop_logged = true;
-      }
-      continue;
-    }
+    if (e.stop_reported) continue;
     const Health h = HealthOf(e, now);
     if (h == e.logged_health) continue;
     const absl::Duration silent = now - e.info.last_seen;

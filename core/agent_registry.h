@@ -66,6 +66,15 @@ struct AgentInfo {
   uint64_t output_token = 0;
 };
 
+// A moment of an agent's life, recorded when it happens (a poll of List() misses those that
+// come and go between two looks: a drained agent that exits and whose slot registers a new one
+// under the same id within a tick). For the event feed (core/state_events.h).
+struct AgentLifeEvent {
+  enum Kind { kRegistered, kDraining, kStopped } kind = kRegistered;
+  AgentInfo info;  // as it was then, health included
+  absl::Time at;
+};
+
 // A change of an agent's health or life, for the log (docs/CONTROLLER.md, "Log lines").
 struct AgentChange {
   std::string agent;
@@ -115,6 +124,11 @@ class AgentRegistry {
   // drained if it was draining; its silence after that is not a change). An agent registering
   // starts afresh. The controller's ticker logs them (outside this lock).
   std::vector<AgentChange> TakeChanges();
+  // The life events since the last call, in the order they happened: a registration (a new
+  // session), the first Drain of a session, its stop (it said so, or its process ended). At
+  // most kMaxLifeEvents are kept between calls (the oldest go).
+  std::vector<AgentLifeEvent> TakeLifeEvents();
+  static constexpr size_t kMaxLifeEvents = 4096;
   // Forgets agents dead for longer than `keep_dead`; returns their ids.
   std::vector<std::string> ForgetDead(absl::Duration keep_dead);
 
@@ -126,10 +140,10 @@ class AgentRegistry {
     // For TakeChanges.
     Health logged_health = Health::kHealthy;
     bool stop_reported = false;  // a heartbeat said kStopped
-    bool stop_logged = false;
-    std::string exit_reason;  // MarkExited's
+    std::string exit_reason;     // MarkExited's
   };
   Health HealthOf(const Entry& e, absl::Time now) const;
+  void RecordLife(AgentLifeEvent::Kind kind, const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Clock* const clock_;
   const absl::Duration interval_;
@@ -137,6 +151,9 @@ class AgentRegistry {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> agents_ ABSL_GUARDED_BY(mu_);
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+  // Recorded when they happen, so a registration that follows at once cannot hide them.
+  std::vector<AgentLifeEvent> life_ ABSL_GUARDED_BY(mu_);
+  std::vector<AgentChange> stops_ ABSL_GUARDED_BY(mu_);  // "stopped" / "drained" for the log
 };
 
 }  // namespace harness

@@ -64,7 +64,8 @@ Event EventOfItemChanged(const ItemChanged& c) {
   return out;
 }
 
-std::vector<Event> StateWatch::Look(const std::vector<AgentInfo>& agents,
+std::vector<Event> StateWatch::Look(const std::vector<AgentLifeEvent>& life,
+                                    const std::vector<AgentInfo>& agents,
                                     const std::vector<PoolSlotStatus>& slots) {
   std::vector<Event> out;
   auto agent_event = [&](const AgentInfo& a, std::string kind, std::string message) {
@@ -75,33 +76,42 @@ std::vector<Event> StateWatch::Look(const std::vector<AgentInfo>& agents,
     e.message = std::move(message);
     out.push_back(std::move(e));
   };
+  for (const AgentLifeEvent& l : life) {
+    const AgentInfo& a = l.info;
+    const size_t first = out.size();
+    switch (l.kind) {
+      case AgentLifeEvent::kRegistered:
+        agent_event(a, "agent_registered",
+                    absl::StrCat("pid ", a.pid, a.host.empty() ? "" : " on ", a.host));
+        break;
+      case AgentLifeEvent::kDraining:
+        agent_event(a, "agent_drained", "finishes its item, takes no more, then exits");
+        break;
+      case AgentLifeEvent::kStopped:
+        agent_event(a, "agent_stopped", "");
+        break;
+    }
+    for (size_t i = first; i < out.size(); ++i) out[i].at = l.at;
+  }
   for (const AgentInfo& a : agents) {
     auto it = agents_.find(a.id);
-    const bool known = it != agents_.end();
+    // A new session (its agent_registered came from its life event) is judged afresh.
+    const bool known = it != agents_.end() && it->second.session_id == a.session_id;
     Seen& seen = agents_[a.id];
-    if (!a.session_id.empty() && (!known || seen.session_id != a.session_id)) {
-      agent_event(a, "agent_registered",
-                  absl::StrCat("pid ", a.pid, a.host.empty() ? "" : " on ", a.host));
-    }
     // An agent that said it stopped (a drain or stop ended), or was already seen stopped, only
     // falls silent: its health going suspect and dead is not news (agent_stopped is). A crash
     // says nothing first: its agent_dead stays.
     const bool quiet = a.stopped_cleanly || (known && seen.state == AgentState::kStopped);
-    if (known && seen.health != a.health && !quiet) {
+    // A registration says healthy; a session whose stream is not open yet is not suspect until
+    // it leaves starting (or dies).
+    const Health before = known ? seen.health : Health::kHealthy;
+    const bool opening = a.state == AgentState::kStarting && a.health == Health::kSuspect;
+    if (before != a.health && !quiet && !opening) {
       agent_event(a, absl::StrCat("agent_", HealthName(a.health)), "");
-    } else if (!known && a.health != Health::kHealthy) {
-      agent_event(a, absl::StrCat("agent_", HealthName(a.health)), "");
-    }
-    if (a.draining && !(known && seen.draining)) {
-      agent_event(a, "agent_drained", "finishes its item, takes no more, then exits");
-    }
-    if (a.state == AgentState::kStopped && known && seen.state != AgentState::kStopped) {
-      agent_event(a, "agent_stopped", "");
     }
     seen.session_id = a.session_id;
-    seen.health = a.health;
+    seen.health = opening ? before : a.health;
     seen.state = a.state;
-    seen.draining = a.draining;
   }
   // Forgotten agents: forgotten here too (a later one with that id is new).
   for (auto it = agents_.begin(); it != agents_.end();) {

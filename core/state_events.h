@@ -21,14 +21,16 @@ Event EventOfLeaseEnded(const LeaseEnded& ended);
 // item_submitted, item_leased (agent, token, attempt), item_retried, item_cancelled.
 Event EventOfItemChanged(const ItemChanged& changed);
 
-// Turns successive looks at the agents and the pool's slots into events: agent_registered (a
-// new session), agent_healthy / agent_suspect / agent_dead (a change of health, until the agent
-// is seen stopped),
-// agent_drained (told to drain), agent_stopped (its state became stopped), pool_slot_failed.
+// Turns the agents' life events (AgentRegistry::TakeLifeEvents, recorded when they happened)
+// and successive looks at the agents and the pool's slots into events: agent_registered (a
+// new session), agent_drained (told to drain), agent_stopped (it said it stopped, or its
+// process ended), each from its life event; agent_healthy / agent_suspect / agent_dead (a change
+// of health between two looks, until the agent is seen stopped); pool_slot_failed.
 class StateWatch {
  public:
-  // Compares with the previous look and returns what changed, in a stable order.
-  std::vector<Event> Look(const std::vector<AgentInfo>& agents,
+  // The life events in their order, then what changed since the previous look.
+  std::vector<Event> Look(const std::vector<AgentLifeEvent>& life,
+                          const std::vector<AgentInfo>& agents,
                           const std::vector<PoolSlotStatus>& slots);
 
  private:
@@ -36,7 +38,6 @@ class StateWatch {
     std::string session_id;
     Health health = Health::kHealthy;
     AgentState state = AgentState::kStarting;
-    bool draining = false;
   };
   std::map<std::string, Seen> agents_;
   std::map<int, SlotState> slots_;

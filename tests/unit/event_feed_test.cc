@@ -2,6 +2,12 @@
 // in-process (no sockets, no threads but the test's).
 #include "core/event_feed.h"
 
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/agent_registry.h"
+#include "core/clock.h"
 #include "core/live_logs.h"
 #include "core/state_events.h"
 #include "gtest/gtest.h"
@@ -111,45 +117,74 @@ TEST(LiveLogs, EndedAttemptsBeyondTheKeptNumberAreForgotten) {
   EXPECT_EQ(logs.Read("a", 0, 0, 10)->attempt, 3);
 }
 
-TEST(StateWatch, AgentRegistrationHealthDrainStopAndAFailedSlotBecomeEventsOnce) {
-  StateWatch watch;
-  AgentInfo a;
-  a.id = "agent-1";
-  a.session_id = "s1";
-  a.state = AgentState::kIdle;
-  std::vector<Event> ev = watch.Look({a}, {});
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(ev[0].kind, "agent_registered");
-  EXPECT_TRUE(watch.Look({a}, {}).empty());  // nothing changed
+// The life events come from the registry as they happened; health changes from two looks.
+class StateWatchTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  AgentRegistry agents_{&clock_, absl::Seconds(1), absl::Seconds(10)};
+  StateWatch watch_;
+  std::vector<std::string> Look(const std::vector<PoolSlotStatus>& slots = {}) {
+    std::vector<std::string> out;
+    std::vector<AgentLifeEvent> life = agents_.TakeLifeEvents();
+    for (const Event& e : watch_.Look(life, agents_.List(), slots)) {
+      out.push_back(absl::StrCat(e.kind, " ", e.agent, " ", e.state));
+    }
+    return out;
+  }
+};
 
-  a.health = Health::kSuspect;
-  ev = watch.Look({a}, {});
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(ev[0].kind, "agent_suspect");
-  a.health = Health::kHealthy;
-  a.draining = true;
-  ev = watch.Look({a}, {});
-  ASSERT_EQ(ev.size(), 2u);
-  EXPECT_EQ(ev[0].kind, "agent_healthy");
-  EXPECT_EQ(ev[1].kind, "agent_drained");
-  a.state = AgentState::kStopped;
-  a.health = Health::kDead;
-  ev = watch.Look({a}, {});
-  ASSERT_EQ(ev.size(), 2u);
-  EXPECT_EQ(ev[0].kind, "agent_dead");
-  EXPECT_EQ(ev[1].kind, "agent_stopped");
-  a.session_id = "s2";  // registered again
-  EXPECT_EQ(watch.Look({a}, {}).at(0).kind, "agent_registered");
+TEST_F(StateWatchTest, AgentRegistrationHealthDrainStopAndAFailedSlotBecomeEventsOnce) {
+  const std::string s1 = agents_.Register("agent-1", 10, "h", "v");
+  ASSERT_TRUE(agents_.Attach("agent-1", s1, nullptr).ok());
+  ASSERT_TRUE(agents_.Heartbeat("agent-1", s1, AgentState::kIdle).ok());
+  EXPECT_EQ(Look(), std::vector<std::string>{"agent_registered agent-1 starting"});
+  EXPECT_TRUE(Look().empty());  // nothing changed
+
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_EQ(Look(), std::vector<std::string>{"agent_suspect agent-1 idle"});
+  ASSERT_TRUE(agents_.Heartbeat("agent-1", s1, AgentState::kIdle).ok());
+  ASSERT_TRUE(agents_.Drain("agent-1").ok());
+  EXPECT_EQ(Look(), (std::vector<std::string>{"agent_drained agent-1 draining",
+                                              "agent_healthy agent-1 draining"}));
+  EXPECT_TRUE(agents_.Drain("agent-1").ok());  // already draining: not news again
+  EXPECT_TRUE(Look().empty());
+  agents_.MarkExited("agent-1", 10, "killed by signal 9");
+  EXPECT_EQ(Look(), (std::vector<std::string>{"agent_stopped agent-1 stopped",
+                                              "agent_dead agent-1 stopped"}));
+  agents_.Register("agent-1", 11, "h", "v");  // registered again
+  EXPECT_EQ(Look().at(0), "agent_registered agent-1 starting");
 
   PoolSlotStatus slot;
   slot.slot = 1;
   slot.state = SlotState::kFailed;
   slot.reason = "exited with status 1";
-  ev = watch.Look({a}, {slot});
+  std::vector<AgentLifeEvent> none;
+  std::vector<Event> ev = watch_.Look(none, agents_.List(), {slot});
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, "pool_slot_failed");
   EXPECT_NE(ev[0].message.find("exited with status 1"), std::string::npos);
-  EXPECT_TRUE(watch.Look({a}, {slot}).empty());
+  EXPECT_TRUE(watch_.Look(none, agents_.List(), {slot}).empty());
+}
+
+// A drained agent that exits, and its slot's new agent under the same id, all between two
+// looks (the pool relaunches within milliseconds): every step is still in the feed, in order,
+// and the log's "drained" line is not lost to the new registration either.
+TEST_F(StateWatchTest, ADrainStopAndNewSessionBetweenTwoLooksAreAllReported) {
+  const std::string s1 = agents_.Register("agent-1", 10, "h", "v");
+  ASSERT_TRUE(agents_.Attach("agent-1", s1, nullptr).ok());
+  ASSERT_TRUE(agents_.Heartbeat("agent-1", s1, AgentState::kIdle).ok());
+  EXPECT_EQ(Look().size(), 1u);
+  ASSERT_TRUE(agents_.Drain("agent-1").ok());
+  ASSERT_TRUE(agents_.Heartbeat("agent-1", s1, AgentState::kStopped).ok());
+  agents_.MarkExited("agent-1", 10, "exited with status 0");
+  const std::string s2 = agents_.Register("agent-1", 11, "h", "v");
+  ASSERT_TRUE(agents_.Attach("agent-1", s2, nullptr).ok());
+  EXPECT_EQ(Look(), (std::vector<std::string>{
+                        "agent_drained agent-1 draining", "agent_stopped agent-1 stopped",
+                        "agent_registered agent-1 starting"}));
+  std::vector<std::string> logged;
+  for (const AgentChange& c : agents_.TakeChanges()) logged.push_back(c.what);
+  EXPECT_EQ(logged, std::vector<std::string>{"drained"});
 }
 
 TEST(StateEvents, ALeaseEndIsNamedByItsOutcomeWithTheLeaseTokenAndAttempt) {
@@ -172,39 +207,31 @@ TEST(StateEvents, ALeaseEndIsNamedByItsOutcomeWithTheLeaseTokenAndAttempt) {
 
 // A drained agent says it stopped and then falls silent: agent_stopped is the news, not the
 // suspect and dead that its silence makes of its health afterwards (they read like a crash).
-TEST(StateWatch, AnAgentThatStoppedCleanlyIsNotReportedSuspectAndDeadAfterwards) {
-  StateWatch watch;
-  AgentInfo a;
-  a.id = "agent-2";
-  a.session_id = "s1";
-  a.state = AgentState::kIdle;
-  ASSERT_EQ(watch.Look({a}, {}).size(), 1u);  // registered
-  a.draining = true;
-  ASSERT_EQ(watch.Look({a}, {}).at(0).kind, "agent_drained");
-  a.state = AgentState::kStopped;
-  a.stopped_cleanly = true;
-  std::vector<Event> ev = watch.Look({a}, {});
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(ev[0].kind, "agent_stopped");
-  a.health = Health::kSuspect;
-  EXPECT_TRUE(watch.Look({a}, {}).empty());
-  a.health = Health::kDead;
-  EXPECT_TRUE(watch.Look({a}, {}).empty());
+TEST_F(StateWatchTest, AnAgentThatStoppedCleanlyIsNotReportedSuspectAndDeadAfterwards) {
+  const std::string s1 = agents_.Register("agent-2", 10, "h", "v");
+  ASSERT_TRUE(agents_.Attach("agent-2", s1, nullptr).ok());
+  ASSERT_TRUE(agents_.Heartbeat("agent-2", s1, AgentState::kIdle).ok());
+  ASSERT_EQ(Look().size(), 1u);  // registered
+  ASSERT_TRUE(agents_.Drain("agent-2").ok());
+  EXPECT_EQ(Look(), std::vector<std::string>{"agent_drained agent-2 draining"});
+  ASSERT_TRUE(agents_.Heartbeat("agent-2", s1, AgentState::kStopped).ok());
+  EXPECT_EQ(Look(), std::vector<std::string>{"agent_stopped agent-2 stopped"});
+  agents_.Detach("agent-2", nullptr);
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_TRUE(Look().empty());  // suspect: expected
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_TRUE(Look().empty());  // dead: expected
 
   // Stop and silence seen in one look: still only agent_drained and agent_stopped.
-  AgentInfo b;
-  b.id = "agent-3";
-  b.session_id = "s1";
-  b.state = AgentState::kWorking;
-  ASSERT_EQ(watch.Look({b}, {}).size(), 1u);  // registered
-  b.draining = true;
-  b.state = AgentState::kStopped;
-  b.stopped_cleanly = true;
-  b.health = Health::kSuspect;
-  ev = watch.Look({b}, {});
-  ASSERT_EQ(ev.size(), 2u);
-  EXPECT_EQ(ev[0].kind, "agent_drained");
-  EXPECT_EQ(ev[1].kind, "agent_stopped");
+  const std::string s3 = agents_.Register("agent-3", 12, "h", "v");
+  ASSERT_TRUE(agents_.Attach("agent-3", s3, nullptr).ok());
+  ASSERT_TRUE(agents_.Heartbeat("agent-3", s3, AgentState::kWorking).ok());
+  EXPECT_EQ(Look().size(), 1u);  // registered (agent-2's forgetting aside)
+  ASSERT_TRUE(agents_.Drain("agent-3").ok());
+  ASSERT_TRUE(agents_.Heartbeat("agent-3", s3, AgentState::kStopped).ok());
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_EQ(Look(), (std::vector<std::string>{"agent_drained agent-3 working",
+                                              "agent_stopped agent-3 stopped"}));
 }
 
 }  // namespace
