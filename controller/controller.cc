@@ -179,6 +179,7 @@ void Controller::Tick() {
       events_.Publish(std::move(e));
     }
   }
+  agents_.TickSinks();  // e.g. a Session stream's read held back too long (read_hold.h)
   for (const AgentChange& c : agents_.TakeChanges()) {
     const bool bad = std::string_view(c.what) == "suspect" || std::string_view(c.what) == "dead";
     const std::string message = absl::StrCat("agent ", c.what);

@@ -61,6 +61,10 @@ class SessionReactor::Sink : public AgentSink {
     absl::MutexLock l(&mu_);
     reactor_ = nullptr;
   }
+  void OnTick(absl::Time now) override {
+    absl::MutexLock l(&mu_);
+    if (reactor_ != nullptr) reactor_->ResumeOverdueRead(now);
+  }
 
  private:
   absl::Mutex mu_;
@@ -255,8 +259,27 @@ void SessionReactor::OnReadDone(bool ok) {
     Close(grpc::Status::OK);
     return;
   }
+  // A report's next read waits for its reply (read_hold.h), so that the stream's flow-control
+  // update rides on the reply's write.
+  const bool awaits_reply = in_.kind_case() == v1::AgentMessage::kComplete ||
+                            in_.kind_case() == v1::AgentMessage::kFail ||
+                            in_.kind_case() == v1::AgentMessage::kRelease;
+  {
+    absl::MutexLock l(&mu_);
+    hold_.BeginHandling(awaits_reply, controller_->clock()->Now());
+  }
   Handle(in_);
+  {
+    absl::MutexLock l(&mu_);
+    if (!hold_.EndHandling()) return;
+  }
   StartRead(&in_);
+}
+
+void SessionReactor::ResumeOverdueRead(absl::Time now) {
+  absl::MutexLock l(&mu_);
+  if (closing_ || finished_) return;  // the stream is ending: no read follows
+  if (hold_.ReleaseIfOverdue(now)) StartRead(&in_);
 }
 
 void SessionReactor::Handle(v1::AgentMessage& message) {
@@ -506,6 +529,7 @@ void SessionReactor::SendLocked(v1::ControllerMessage message) {
   writing_ = true;
   out_ = std::move(message);
   StartWrite(&out_);
+  if (hold_.Release()) StartRead(&in_);  // after the write: its update rides on the reply
 }
 
 void SessionReactor::OnWriteDone(bool ok) {
@@ -527,6 +551,7 @@ void SessionReactor::OnWriteDone(bool ok) {
     out_ = std::move(out_queue_.front());
     out_queue_.pop_front();
     StartWrite(&out_);
+    if (hold_.Release()) StartRead(&in_);
     return;
   }
   if (closing_ && !finished_) {

@@ -1,6 +1,7 @@
 // SessionReactor: one agent's bidirectional Session stream (gRPC callback API: no thread per
 // stream). Reads Hello/Heartbeat/Progress from the agent; writes acks, renewals and commands
-// (drain, cancel, stop, lease lost) through a queue, one write in flight at a time.
+// (drain, cancel, stop, lease lost) through a queue, one write in flight at a time. The read
+// after a report waits for the report's reply (or ReadHold::kMaxHold): see read_hold.h.
 //
 // The fast path rides on the same stream: `want_work` parks a request for a lease (sent as a
 // `lease` message when granted), and `complete`/`fail`/`release` are answered by a `reply`.
@@ -20,6 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/controller.h"
+#include "controller/read_hold.h"
 #include "harness/v1/agent.grpc.pb.h"
 
 namespace harness {
@@ -64,6 +66,8 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
       ABSL_LOCKS_EXCLUDED(mu_);
   void FlushAfterGrantsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendLocked(v1::ControllerMessage message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ticker: starts a read held back longer than ReadHold::kMaxHold.
+  void ResumeOverdueRead(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // Takes back an outstanding want (the stream is ending).
   void DropWant() ABSL_LOCKS_EXCLUDED(mu_);
   void OnHeartbeat(const v1::Heartbeat& hb) ABSL_LOCKS_EXCLUDED(mu_);
@@ -83,6 +87,7 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   std::deque<v1::ControllerMessage> out_queue_ ABSL_GUARDED_BY(mu_);
   v1::ControllerMessage out_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  ReadHold hold_ ABSL_GUARDED_BY(mu_);  // the next read, held until a report's reply goes out
   std::shared_ptr<WantWaiter> want_ ABSL_GUARDED_BY(mu_);  // the outstanding want_work
   int leases_on_the_way_ ABSL_GUARDED_BY(mu_) = 0;  // granted, to ride on a reply not yet sent
   std::vector<v1::ControllerMessage> after_grants_ ABSL_GUARDED_BY(mu_);  // see SendAfterGrants

@@ -184,6 +184,18 @@ void AgentRegistry::Broadcast(const AgentCommand& command) {
   for (auto& s : sinks) s->Deliver(command);
 }
 
+void AgentRegistry::TickSinks() {
+  std::vector<std::shared_ptr<AgentSink>> sinks;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, e] : agents_) {
+      if (e.sink) sinks.push_back(e.sink);
+    }
+  }
+  const absl::Time now = clock_->Now();
+  for (auto& s : sinks) s->OnTick(now);
+}
+
 void AgentRegistry::NoteOutput(const std::string& agent_id, uint64_t token,
                                absl::string_view data) {
   absl::MutexLock l(&mu_);

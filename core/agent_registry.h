@@ -45,6 +45,8 @@ class AgentSink {
  public:
   virtual ~AgentSink() = default;
   virtual void Deliver(const AgentCommand& command) = 0;
+  // The controller's ticker, about every 100 ms (TickSinks), for the stream's own timeouts.
+  virtual void OnTick(absl::Time /*now*/) {}
 };
 
 struct AgentInfo {
@@ -105,6 +107,8 @@ class AgentRegistry {
   bool Send(const std::string& agent_id, const AgentCommand& command);
   // Sends a command to every connected agent.
   void Broadcast(const AgentCommand& command);
+  // Calls OnTick(now) of every open session stream's sink (outside this registry's lock).
+  void TickSinks();
 
   // Output of the agent's command for its lease `token` (a Progress chunk): keeps its last
   // line. Output of another token starts afresh.
