@@ -71,6 +71,13 @@ std::string AgentRegistry::Register(const std::string& agent_id, int pid, const 
 }
 
 namespace {
+// Appends to a list kept between two takes, dropping its oldest entry at kMaxLifeEvents.
+template <typename T>
+void PushBounded(std::vector<T>& list, T entry) {
+  if (list.size() >= AgentRegistry::kMaxLifeEvents) list.erase(list.begin());
+  list.push_back(std::move(entry));
+}
+
 absl::Status UnknownSession(const std::string& agent_id) {
   return absl::NotFoundError(
       absl::StrCat("unknown session for agent ", QuoteForMessage(agent_id), ": register again"));
@@ -124,8 +131,7 @@ absl::Status AgentRegistry::Heartbeat(const std::string& agent_id, const std::st
   e.info.state = reported;
   if (reported == AgentState::kStopped && !e.stop_reported) {
     e.stop_reported = true;
-    if (stops_.size() >= kMaxLifeEvents) stops_.erase(stops_.begin());
-    stops_.push_back(AgentChange{agent_id, e.info.draining ? "drained" : "stopped", ""});
+    PushBounded(stops_, AgentChange{agent_id, e.info.draining ? "drained" : "stopped", ""});
     if (!was_stopped) RecordLife(AgentLifeEvent::kStopped, e);
   }
   return absl::OkStatus();
@@ -223,11 +229,11 @@ void AgentRegistry::MarkExited(const std::string& agent_id, int pid, const std::
 }
 
 void AgentRegistry::RecordLife(AgentLifeEvent::Kind kind, const Entry& e) {
-  if (life_.size() >= kMaxLifeEvents) life_.erase(life_.begin());
-  AgentLifeEvent ev{kind, e.info, clock_->Now()};
-  ev.info.health = HealthOf(e, clock_->Now());
+  const absl::Time now = clock_->Now();
+  AgentLifeEvent ev{kind, e.info, now};
+  ev.info.health = HealthOf(e, now);
   ev.info.stopped_cleanly = e.stop_reported;
-  life_.push_back(std::move(ev));
+  PushBounded(life_, std::move(ev));
 }
 
 std::vector<AgentLifeEvent> AgentRegistry::TakeLifeEvents() {

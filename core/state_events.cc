@@ -78,7 +78,6 @@ std::vector<Event> StateWatch::Look(const std::vector<AgentLifeEvent>& life,
   };
   for (const AgentLifeEvent& l : life) {
     const AgentInfo& a = l.info;
-    const size_t first = out.size();
     switch (l.kind) {
       case AgentLifeEvent::kRegistered:
         agent_event(a, "agent_registered",
@@ -91,7 +90,7 @@ std::vector<Event> StateWatch::Look(const std::vector<AgentLifeEvent>& life,
         agent_event(a, "agent_stopped", "");
         break;
     }
-    for (size_t i = first; i < out.size(); ++i) out[i].at = l.at;
+    out.back().at = l.at;  // one event per life event, at the time it happened
   }
   for (const AgentInfo& a : agents) {
     auto it = agents_.find(a.id);
