@@ -75,9 +75,7 @@ void GrpcControllerClient::ForgetLease(const v1::LeaseRef& lease) {
   absl::MutexLock l(&mu_);
   // No heartbeat for it: the lease ended with its report (or was lost), which the controller
   // knows; the next heartbeat lists it no more.
-  RemoveHeldLocked(lease);
-  finished_.push_back(lease);
-  if (finished_.size() > kFinishedKept) finished_.pop_front();
+  FinishLeaseLocked(lease.item_id(), lease.lease_token());
   // A report still waiting for its answer is given up with the lease.
   reports_.remove_if([&](const PendingReport& r) {
     return r.item_id == lease.item_id() && r.lease_token == lease.lease_token();
@@ -118,6 +116,21 @@ void GrpcControllerClient::Shutdown() {
     if (stream_ctx_ != nullptr && !stream_open_) stream_ctx_->TryCancel();
   }
   if (session_thread_.joinable()) session_thread_.join();
+}
+
+void GrpcControllerClient::FinishLeaseLocked(const std::string& item_id, uint64_t lease_token) {
+  v1::LeaseRef lease;
+  lease.set_item_id(item_id);
+  lease.set_lease_token(lease_token);
+  RemoveHeldLocked(lease);
+  if (FinishedLocked(lease)) return;
+  finished_.push_back(std::move(lease));
+  if (finished_.size() > kFinishedKept) finished_.pop_front();
+}
+
+bool GrpcControllerClient::FinishedLocked(const v1::LeaseRef& lease) const {
+  return std::any_of(finished_.begin(), finished_.end(),
+                     [&](const v1::LeaseRef& f) { return SameLease(f, lease); });
 }
 
 bool GrpcControllerClient::RemoveHeldLocked(const v1::LeaseRef& lease) {

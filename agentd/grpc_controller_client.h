@@ -92,6 +92,11 @@ class GrpcControllerClient : public ControllerApi {
   }
 
   bool RemoveHeldLocked(const v1::LeaseRef& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lease ended here (its report was accepted, or the agent forgot it): no longer held,
+  // and remembered among the finished ones.
+  void FinishLeaseLocked(const std::string& item_id, uint64_t lease_token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool FinishedLocked(const v1::LeaseRef& lease) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration RetryCapLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Waits `d` unless shutdown (or, at startup, StopAcquiring()) comes first. False if it did.

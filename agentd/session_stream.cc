@@ -208,6 +208,9 @@ void GrpcControllerClient::Dispatch(const v1::ControllerMessage& m) {
       {
         absl::MutexLock l(&mu_);
         if (RemoveHeldLocked(ref)) kick_ = true;
+        // A lease that ended here with its report: the answer to a heartbeat that crossed the
+        // report. Nothing was lost.
+        if (FinishedLocked(ref)) break;
       }
       listener_->OnLeaseLost(ref, m.lease_lost().reason());
       break;

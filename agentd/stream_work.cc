@@ -282,6 +282,11 @@ void GrpcControllerClient::OnReply(const v1::Reply& reply) {
       continue;
     }
     r.reply = reply;
+    // Every report ends its lease once the controller accepted it. Ended here, at once: the
+    // controller may already be answering a heartbeat that crossed the report and still listed
+    // the lease (a LeaseLost for it, which says nothing new), and the reporting thread forgets
+    // the lease only after it has collected this answer.
+    if (reply.code() == 0) FinishLeaseLocked(r.item_id, r.lease_token);
     return;
   }
   // The answer to a report already given up (ForgetLease): nothing waits for it.
