@@ -1,0 +1,271 @@
+// rpc_floor: what gRPC itself costs per message on this machine, for each server API the
+// controller could be built on. A server that answers every `heartbeat` on the Session stream
+// with a `heartbeat_ack` and does nothing else, built either on gRPC's callback API (what the
+// controller uses: gRPC 1.51 runs the callbacks on its own "nexting" threads, at least two,
+// which take turns at the one poller) or on the completion-queue API with one thread of its own
+// that polls and answers (no nexting threads). M client streams (a thread and a channel each,
+// like M agents) ping-pong N messages in all. It prints one JSON line: exchanges/s and the
+// server's CPU and context switches per exchange (from wait4's rusage of the server process).
+//
+// usage: rpc_floor --api callback|callback+extras|cq|cq+callback [--streams M] [--messages N]
+//   callback+extras: with gRPC's health service and reflection on, as in the controller
+//   cq+callback: the cq server beside an unused callback service (whose threads then poll too)
+// The server runs as a child process (rpc_floor serve API). GRPC_POLL_STRATEGY applies to both
+// sides; RPC_FLOOR_SERVER_POLL sets the server's alone.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness/v1/agent.grpc.pb.h"
+#include "harness/v1/control.grpc.pb.h"
+
+namespace {
+
+using harness::v1::AgentMessage;
+using harness::v1::ControllerMessage;
+
+void Answer(const AgentMessage& in, ControllerMessage* out) {
+  out->Clear();
+  out->mutable_heartbeat_ack()->set_seq(in.heartbeat().seq());
+}
+
+// The callback API: the next read starts once the answer is written, as a reactor must.
+class EchoReactor : public grpc::ServerBidiReactor<AgentMessage, ControllerMessage> {
+ public:
+  EchoReactor() { StartRead(&in_); }
+  void OnReadDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status::OK);
+    Answer(in_, &out_);
+    StartWrite(&out_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status::OK);
+    StartRead(&in_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  AgentMessage in_;
+  ControllerMessage out_;
+};
+
+class CallbackEcho : public harness::v1::AgentService::CallbackService {
+  grpc::ServerBidiReactor<AgentMessage, ControllerMessage>* Session(
+      grpc::CallbackServerContext*) override {
+    return new EchoReactor;
+  }
+};
+
+// The completion-queue API, one thread: the same steps as tags on one queue.
+struct CqCall {
+  enum Op { kAccepted, kRead, kWritten, kFinished };
+  struct Tag {
+    CqCall* call;
+    Op op;
+  };
+  grpc::ServerContext ctx;
+  grpc::ServerAsyncReaderWriter<ControllerMessage, AgentMessage> rw{&ctx};
+  AgentMessage in;
+  ControllerMessage out;
+  Tag accepted{this, kAccepted}, read{this, kRead}, written{this, kWritten},
+      finished{this, kFinished};
+};
+
+void ServeCq(grpc::ServerBuilder& builder, const int& port, bool with_callback_service) {
+  harness::v1::AgentService::AsyncService service;
+  builder.RegisterService(&service);
+  // cq+callback: another service on the callback API beside it, never called (its nexting
+  // threads exist and take part in polling).
+  harness::v1::ControlService::CallbackService other;
+  if (with_callback_service) builder.RegisterService(&other);
+  std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::printf("%d\n", port);
+  std::fflush(stdout);
+  auto accept = [&] {
+    auto* c = new CqCall;
+    service.RequestSession(&c->ctx, &c->rw, cq.get(), cq.get(), &c->accepted);
+  };
+  accept();
+  std::thread stopper([&] {
+    char b;
+    while (read(0, &b, 1) > 0) {
+    }
+    server->Shutdown();
+    cq->Shutdown();
+  });
+  void* tag;
+  bool ok;
+  while (cq->Next(&tag, &ok)) {
+    auto* t = static_cast<CqCall::Tag*>(tag);
+    CqCall* c = t->call;
+    switch (t->op) {
+      case CqCall::kAccepted:
+        if (!ok) {
+          delete c;
+          break;
+        }
+        accept();
+        c->rw.Read(&c->in, &c->read);
+        break;
+      case CqCall::kRead:
+        if (!ok) {
+          c->rw.Finish(grpc::Status::OK, &c->finished);
+          break;
+        }
+        Answer(c->in, &c->out);
+        c->rw.Write(c->out, &c->written);
+        break;
+      case CqCall::kWritten:
+        if (!ok) {
+          c->rw.Finish(grpc::Status::OK, &c->finished);
+          break;
+        }
+        c->rw.Read(&c->in, &c->read);
+        break;
+      case CqCall::kFinished:
+        delete c;
+        break;
+    }
+  }
+  stopper.join();
+}
+
+// The server: prints its port, serves until stdin closes.
+int Serve(const std::string& api) {
+  // RPC_FLOOR_SERVER_POLL: the server's GRPC_POLL_STRATEGY alone (the clients keep theirs).
+  if (const char* poll = std::getenv("RPC_FLOOR_SERVER_POLL"))
+    setenv("GRPC_POLL_STRATEGY", poll, 1);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  if (api == "cq" || api == "cq+callback") {
+    ServeCq(builder, port, api == "cq+callback");
+    return 0;
+  }
+  if (api == "callback+extras") {
+    // What the controller adds: gRPC's health service and server reflection (a sync service,
+    // served by gRPC's own sync-server threads).
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
+  CallbackEcho service;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::printf("%d\n", port);
+  std::fflush(stdout);
+  char b;
+  while (read(0, &b, 1) > 0) {
+  }
+  server->Shutdown();
+  return 0;
+}
+
+int Flag(int argc, char** argv, const char* name, int fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
+  }
+  return fallback;
+}
+
+std::string FlagS(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  }
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "serve") == 0) return Serve(argv[2]);
+  const std::string api = FlagS(argc, argv, "--api", "");
+  const int streams = Flag(argc, argv, "--streams", 16);
+  const int messages = Flag(argc, argv, "--messages", 50000);
+  if ((api != "callback" && api != "callback+extras" && api != "cq" && api != "cq+callback") ||
+      streams < 1 || messages < streams) {
+    std::fprintf(stderr,
+                 "usage: rpc_floor --api callback|callback+extras|cq|cq+callback [--streams M] "
+                 "[--messages N]\n");
+    return 2;
+  }
+  int to_child[2], from_child[2];
+  if (pipe(to_child) != 0 || pipe(from_child) != 0) return 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(to_child[0], 0);
+    dup2(from_child[1], 1);
+    close(to_child[1]);
+    close(from_child[0]);
+    execl("/proc/self/exe", argv[0], "serve", api.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  FILE* in = fdopen(from_child[0], "r");
+  int port = 0;
+  if (in == nullptr || std::fscanf(in, "%d", &port) != 1) {
+    std::fprintf(stderr, "rpc_floor: the server did not start\n");
+    return 1;
+  }
+  const std::string target = "127.0.0.1:" + std::to_string(port);
+  const int per_stream = messages / streams;
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> clients;
+  for (int s = 0; s < streams; ++s) {
+    clients.emplace_back([&, s] {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      args.SetInt("rpc_floor.stream", s);  // a channel (and connection) of its own
+      auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+      auto stub = harness::v1::AgentService::NewStub(channel);
+      grpc::ClientContext ctx;
+      auto rw = stub->Session(&ctx);
+      AgentMessage m;
+      ControllerMessage r;
+      m.mutable_heartbeat()->set_seq(0);  // one exchange to open the stream
+      rw->Write(m);
+      rw->Read(&r);
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 1; i <= per_stream; ++i) {
+        m.mutable_heartbeat()->set_seq(i);
+        if (!rw->Write(m) || !rw->Read(&r)) break;
+      }
+      rw->WritesDone();
+      rw->Finish();
+    });
+  }
+  while (ready.load() < streams) std::this_thread::yield();
+  auto t0 = std::chrono::steady_clock::now();
+  go.store(true);
+  for (std::thread& t : clients) t.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  close(to_child[1]);
+  int status = 0;
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  const double n = static_cast<double>(per_stream) * streams;
+  const double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+                     ru.ru_stime.tv_usec / 1e6;
+  std::printf(
+      "{\"bench\":\"rpc_floor\",\"api\":\"%s\",\"streams\":%d,\"exchanges\":%.0f,\"seconds\":%.3f,"
+      "\"exchanges_per_s\":%.0f,\"server_cpu_us_per_exchange\":%.1f,"
+      "\"server_switches_per_exchange\":%.2f}\n",
+      api.c_str(), streams, n, seconds, n / seconds, cpu * 1e6 / n,
+      (ru.ru_nvcsw + ru.ru_nivcsw) / n);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
