@@ -7,13 +7,17 @@
 // like M agents) ping-pong N messages in all. It prints one JSON line: exchanges/s and the
 // server's CPU and context switches per exchange (from wait4's rusage of the server process).
 //
-// usage: rpc_floor --api callback|callback+extras|cq|cq+callback [--streams M] [--messages N]
+// usage: rpc_floor --api callback|callback+extras|callback+interceptor|cq|cq+callback [--streams M]
+// [--messages N]
 //   callback+extras: with gRPC's health service and reflection on, as in the controller
+//   callback+interceptor: with a server interceptor that passes every batch on, as the
+//   controller's metrics interceptor does
 //   cq+callback: the cq server beside an unused callback service (whose threads then poll too)
 // The server runs as a child process (rpc_floor serve API). GRPC_POLL_STRATEGY applies to both
 // sides; RPC_FLOOR_SERVER_POLL sets the server's alone.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +63,23 @@ class EchoReactor : public grpc::ServerBidiReactor<AgentMessage, ControllerMessa
  private:
   AgentMessage in_;
   ControllerMessage out_;
+};
+
+// A server interceptor that only passes every batch on (the controller's metrics interceptor
+// records at one hook point and passes the rest).
+class PassInterceptor : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    methods->Proceed();
+  }
+};
+
+class PassInterceptors : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    return new PassInterceptor;
+  }
 };
 
 class CallbackEcho : public harness::v1::AgentService::CallbackService {
@@ -161,6 +182,11 @@ int Serve(const std::string& api) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   }
+  if (api == "callback+interceptor") {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> list;
+    list.push_back(std::make_unique<PassInterceptors>());
+    builder.experimental().SetInterceptorCreators(std::move(list));
+  }
   CallbackEcho service;
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -194,10 +220,12 @@ int main(int argc, char** argv) {
   const std::string api = FlagS(argc, argv, "--api", "");
   const int streams = Flag(argc, argv, "--streams", 16);
   const int messages = Flag(argc, argv, "--messages", 50000);
-  if ((api != "callback" && api != "callback+extras" && api != "cq" && api != "cq+callback") ||
+  if ((api != "callback" && api != "callback+extras" && api != "callback+interceptor" &&
+       api != "cq" && api != "cq+callback") ||
       streams < 1 || messages < streams) {
     std::fprintf(stderr,
-                 "usage: rpc_floor --api callback|callback+extras|cq|cq+callback [--streams M] "
+                 "usage: rpc_floor --api "
+                 "callback|callback+extras|callback+interceptor|cq|cq+callback [--streams M] "
                  "[--messages N]\n");
     return 2;
   }

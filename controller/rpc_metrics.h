@@ -1,5 +1,6 @@
 // RpcMetrics: calls and their durations per gRPC method and status code, for /metrics. Filled by
-// a server interceptor (rpc_metrics_interceptor.h) as each call sends its status; lock-free
+// a server interceptor (rpc_metrics_interceptor.h) as each call sends its status, and by the
+// agents' Session stream itself (session_reactor.h); lock-free
 // (atomics in a table fixed at construction: the methods of rpc/access_policy.cc's
 // MethodRoles(), and "other" for the rest, e.g. health checks and reflection). No gRPC here.
 #pragma once
@@ -16,6 +17,9 @@
 #include "core/histogram.h"
 
 namespace harness {
+
+// The agents' Session stream, which records its own calls (rpc_metrics_interceptor.h says why).
+inline constexpr absl::string_view kSessionMethod = "/harness.v1.AgentService/Session";
 
 class RpcMetrics {
  public:

@@ -1,7 +1,6 @@
 // RPC metrics interceptor (see rpc_metrics_interceptor.h).
 #include "controller/rpc_metrics_interceptor.h"
 
-
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
@@ -35,7 +34,9 @@ class Factory : public grpc::experimental::ServerInterceptorFactoryInterface {
   explicit Factory(RpcMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RpcMetricsInterceptor(metrics_, info->method());
+    const char* method = info->method();
+    if (method != nullptr && method == kSessionMethod) return nullptr;  // records its own
+    return new RpcMetricsInterceptor(metrics_, method);
   }
 
  private:

@@ -103,15 +103,21 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Register(grpc::CallbackServerContext
                                {"version", req->version()},
                                {"leases_kept", p.value->renewed.size()}});
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  controller_->queue().WhenDurable(p.ticket,
-                                   [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
+  controller_->queue().WhenDurable(p.ticket, [r](absl::Status s) { r->Finish(ToGrpcStatus(s)); });
   return r;
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceImpl::Session(
     grpc::CallbackServerContext* ctx) {
-  if (absl::Status a = Authorize(*access_, *ctx, "/harness.v1.AgentService/Session"); !a.ok()) {
-    return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(a);
+  // No interceptor counts this method's calls (rpc_metrics_interceptor.h): a refused one is
+  // counted here, an accepted one by its reactor.
+  auto refuse = [&](const absl::Status& s) {
+    controller_->rpc_metrics().Record(kSessionMethod, ToGrpcStatus(s).error_code(),
+                                      absl::ZeroDuration());
+    return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(s);
+  };
+  if (absl::Status a = Authorize(*access_, *ctx, kSessionMethod); !a.ok()) {
+    return refuse(a);
   }
   // Counted per peer host until the reactor is done (limits.max_sessions_per_peer).
   bool first_refusal = false;
@@ -120,7 +126,7 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceIm
       LogWarning(absl::StrCat("agent session refused: ", s.message(),
                               " (its further refusals are not logged until one is accepted)"));
     }
-    return new RefusedBidi<v1::AgentMessage, v1::ControllerMessage>(s);
+    return refuse(s);
   }
   return new SessionReactor(controller_, ctx->peer());
 }

@@ -541,8 +541,7 @@ void SessionReactor::OnWriteDone(bool ok) {
     out_queue_.clear();
     Close(grpc::Status::OK);
     if (!finished_) {
-      finished_ = true;
-      Finish(final_status_);
+      FinishLocked();
     }
     return;
   }
@@ -555,8 +554,7 @@ void SessionReactor::OnWriteDone(bool ok) {
     return;
   }
   if (closing_ && !finished_) {
-    finished_ = true;
-    Finish(final_status_);
+    FinishLocked();
   }
 }
 
@@ -566,9 +564,15 @@ void SessionReactor::Close(grpc::Status status) {
   final_status_ = std::move(status);
   out_queue_.clear();
   if (!writing_ && !finished_) {
-    finished_ = true;
-    Finish(final_status_);
+    FinishLocked();
   }
+}
+
+void SessionReactor::FinishLocked() {
+  finished_ = true;
+  controller_->rpc_metrics().Record(kSessionMethod, final_status_.error_code(),
+                                    absl::Now() - started_);
+  Finish(final_status_);
 }
 
 void SessionReactor::DropWant() {

@@ -73,9 +73,13 @@ class SessionReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Cont
   void OnHeartbeat(const v1::Heartbeat& hb) ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the stream once no write is in flight.
   void Close(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends final_status_ and counts the stream in the RPC metrics (no interceptor does it for
+  // this method: rpc_metrics_interceptor.h).
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Controller* const controller_;
   const std::string peer_;
+  const absl::Time started_ = absl::Now();
   // The read path's own (OnReadDone and what it calls, then OnDone): no lock.
   v1::AgentMessage in_;
   std::string agent_id_;  // set by Hello

@@ -148,6 +148,32 @@ TEST_F(HttpTest, MetricsPassPromtoolAndCountTheLeaseAndAttemptOfARunItem) {
   EXPECT_EQ(SampleValue(after.body, "harness_leases_fenced_total"), 0);
 }
 
+// The Session stream has no interceptor (it counts its own end): a stream that ends is still
+// counted, once, under its method with its code and duration.
+TEST_F(HttpTest, AnAgentsSessionStreamIsCountedWhenItEnds) {
+  Start();
+  const std::string calls =
+      "harness_rpc_calls_total{method=\"/harness.v1.AgentService/Session\",code=\"OK\"}";
+  const std::string durations =
+      "harness_rpc_duration_seconds_count{method=\"/harness.v1.AgentService/Session\"}";
+  HttpResult before = Get("/metrics");
+  ASSERT_EQ(before.status, 200) << before.curl_error << before.body;
+  EXPECT_EQ(SampleValue(before.body, calls), 0) << before.body;
+  RunOneItem("item-1");
+  agent_->Signal(SIGTERM);  // a clean stop: the agent half-closes its stream
+  ASSERT_EQ(agent_->Wait(), 0);
+  HttpResult after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        after = Get("/metrics");
+        return after.status == 200 && SampleValue(after.body, calls) >= 1;
+      },
+      absl::Seconds(30)))
+      << after.curl_error << after.body;
+  EXPECT_EQ(SampleValue(after.body, calls), 1) << after.body;
+  EXPECT_EQ(SampleValue(after.body, durations), 1) << after.body;
+}
+
 TEST_F(HttpTest, TheJsonApiServesTheDocumentsOfHarnessctlJson) {
   Start();
   RunOneItem("item-1");
