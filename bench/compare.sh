@@ -184,6 +184,8 @@ load_gen=("$build/bench/load_gen" --controller-bin "$build/controller/controller
 bullmq=("$here/peers/bullmq/bench.sh")
 graphile=("$here/peers/graphile-worker/bench.sh")
 agents=("$here/agents.sh" --build "$build" --agents 4 --items "$exec_items" --work true)
+ceiling=("$build/bench/durable_floor" --dir /tmp)
+one_items=$(( items < 5000 ? items : 5000 ))
 
 t_all=$SECONDS
 {
@@ -199,6 +201,8 @@ for p in $(seq 1 "$passes"); do
     if [ -d /dev/shm ] && [ -w /dev/shm ]; then
       run "p$p-noop16-tmpfs-harness" "${load_gen[@]}" --agents 16 --items "$items" --dir /dev/shm
     fi
+    run "p$p-ceiling16-cq" "${ceiling[@]}" --api cq --streams 16 --items "$items"
+    run "p$p-ceiling16-committer" "${ceiling[@]}" --api cq+committer --streams 16 --items "$items"
     run "p$p-noop16-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
     run "p$p-noop16-graphile" "${graphile[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
   fi
@@ -208,6 +212,8 @@ for p in $(seq 1 "$passes"); do
     if [ -d /dev/shm ] && [ -w /dev/shm ]; then
       run "p$p-noop1-tmpfs-harness" "${load_gen[@]}" --agents 1 --items "$items" --dir /dev/shm
     fi
+    run "p$p-ceiling1-cq" "${ceiling[@]}" --api cq --streams 1 --items "$one_items"
+    run "p$p-ceiling1-committer" "${ceiling[@]}" --api cq+committer --streams 1 --items "$one_items"
     run "p$p-noop1-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 1 --work noop
     run "p$p-noop1-graphile" "${graphile[@]}" --items "$items" --workers 1 --concurrency 1 --work noop
   fi
@@ -303,6 +309,15 @@ if "1" in only:
                  f"ping {cells(ping16, num)}/s; tmpfs {cells(tmpfs16, num)}/s; controller CPU per item on disk {cells([cpu_ms(f'p{p}-noop16-harness') for p in P], ms_fmt)}, on tmpfs {cells([cpu_ms(f'p{p}-noop16-tmpfs-harness') for p in P], ms_fmt)}; switches per item {switches('p{p}-noop16-harness')} (ping {switches('p{p}-ping16-harness', 'round')})",
                  f"1.2x BullMQ = {cells([None if b is None else 1.2 * b for b in bq], num)}/s",
                  f"tmpfs {cells([ratio(t, b) for t, b in zip(tmpfs16, bq)], rx)} BullMQ", "-", "-"))
+    # The ceiling: the cheapest durable server this stack allows (bench/durable_floor), no
+    # lease protocol, same claims and syncs, on gRPC's completion-queue API.
+    c1 = [ips(f"p{p}-ceiling16-cq") for p in P]
+    c2 = [ips(f"p{p}-ceiling16-committer") for p in P]
+    rows.append(("16 agents, the ceiling of any implementation: the cheapest durable server on this stack (`bench/durable_floor`: per item only the claim's `unlink`, `pwrite` and `link` and two journal records, group-committed with the journal's `fdatasync` and the `claims/` fsync; gRPC's completion-queue API), its one thread doing everything (reads, claims, the rounds' syncs, answers); and with the rounds on a committer thread, as the project's rule (no I/O on a thread others wait on) requires",
+                 f"one thread {cells(c1, num)}/s; with a committer {cells(c2, num)}/s",
+                 f"1.2x BullMQ = {cells([None if b is None else 1.2 * b for b in bq], num)}/s",
+                 f"one thread {cells([ratio(c, b) for c, b in zip(c1, bq)], rx)}, with a committer {cells([ratio(c, b) for c, b in zip(c2, bq)], rx)} BullMQ; harness reached {cells([ratio(o, c) for o, c in zip(ours, c2)], lambda v: '-' if v is None else f'{100 * v:.0f}%')} of the committer ceiling",
+                 "-", "-"))
 if "2" in only:
     ours = [ips(f"p{p}-noop1-harness") for p in P]
     bq = [ips(f"p{p}-noop1-bullmq") for p in P]
@@ -330,6 +345,13 @@ if "2" in only:
                  f"round trip {cells(rtt, lambda v: '-' if v is None else f'{v:.3f} ms')}; tmpfs {cells(tmpfs, num)}/s = {cells([None if t is None else 1000.0 / t for t in tmpfs], lambda v: '-' if v is None else f'{v:.3f} ms')} per item; switches per item, controller and agent, {cells([field(f'p{p}-noop1-harness', 'controller_switches_per_item') for p in P], lambda v: '-' if v is None else f'{v:.1f}')} and {cells([field(f'p{p}-noop1-harness', 'agents_switches_per_item') for p in P], lambda v: '-' if v is None else f'{v:.1f}')}",
                  f"ceiling {cells(ceil, num)}", f"ceiling {cells([ratio(c, f) for c, f in zip(ceil, floor)], pct)} of the floor; reached {cells([ratio(o, c) for o, c in zip(ours, ceil)], pct)} of the ceiling",
                  "-", "-"))
+    def share(name):
+        return field(name, "share_of_floor")
+    s1 = [share(f"p{p}-ceiling1-cq") for p in P]
+    s2 = [share(f"p{p}-ceiling1-committer") for p in P]
+    rows.append(("1 agent, the ceiling of any implementation (`bench/durable_floor --streams 1`, as in the 16-agent ceiling line): items/s, and the share of its own sync floor (1 / its rounds' mean sync time), one thread; with a committer thread",
+                 f"one thread {cells([ips(f'p{p}-ceiling1-cq') for p in P], num)}/s, with a committer {cells([ips(f'p{p}-ceiling1-committer') for p in P], num)}/s",
+                 "-", f"one thread {cells(s1, pct)} of its floor; with a committer {cells(s2, pct)}", ">= 75% of the floor", "-"))
 if "3" in only:
     ours = [ips(f"p{p}-exec-harness") for p in P]
     bq = [ips(f"p{p}-exec-bullmq") for p in P]
