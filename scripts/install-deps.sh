@@ -14,6 +14,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgit2-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   libcurl4-openssl-dev nlohmann-json3-dev
+  libjemalloc-dev  # the controller's allocator
   libcpp-httplib-dev prometheus
   python3-grpcio python3-grpc-tools grpc-proto
   systemd openssl  # tests/deploy: systemd-analyze verify and security; make-certs.sh
