@@ -33,7 +33,6 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,6 +41,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,8 +50,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "harness/v1/agent.grpc.pb.h"
+#include "server_child.h"
 
 namespace {
 
@@ -237,18 +239,7 @@ class Committer {
 };
 
 // The completion-queue API: every step of a stream is a tag on the server's one queue.
-struct Call {
-  enum Op { kAccepted, kRead, kWritten, kFinished };
-  struct Tag {
-    Call* call;
-    Op op;
-  };
-  grpc::ServerContext ctx;
-  grpc::ServerAsyncReaderWriter<ControllerMessage, AgentMessage> rw{&ctx};
-  AgentMessage in;
-  ControllerMessage out;
-  Tag accepted{this, kAccepted}, read{this, kRead}, written{this, kWritten},
-      finished{this, kFinished};
+struct Call : bench::CqCall {
   int slot_fd = -1;
   std::string slot, claim;  // the lease slot's name, the item it is linked to ("" if none)
   void Answer() {
@@ -305,36 +296,26 @@ int ServeCq(Disk* disk, const std::string& api) {
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  std::printf("%d\n", port);
-  std::fflush(stdout);
-  auto accept = [&] {
+  std::function<void(grpc::ServerCompletionQueue*)> accept = [&](grpc::ServerCompletionQueue* q) {
     auto* c = new Call;
-    service.RequestSession(&c->ctx, &c->rw, cq.get(), cq.get(), &c->accepted);
+    service.RequestSession(&c->ctx, &c->rw, q, q, &c->accepted);
   };
-  accept();
-  std::thread stopper([&] {
-    char b;
-    while (read(0, &b, 1) > 0) {
-    }
-    server->Shutdown();
-    cq->Shutdown();
-  });
+  bench::CqServer s(builder, port, accept);
+  grpc::ServerCompletionQueue* cq = s.cq.get();
   std::optional<Committer<Call>> committer;
   if (with_committer) committer.emplace(disk);
   std::string journal;         // the round's records (--api cq)
   std::vector<Call*> pending;  // read, made durable by the next round, then answered (--api cq)
   auto handle = [&](void* tag, bool ok) {
     auto* t = static_cast<Call::Tag*>(tag);
-    Call* c = t->call;
+    auto* c = static_cast<Call*>(t->call);
     switch (t->op) {
       case Call::kAccepted:
         if (!ok) {
           delete c;
           return;
         }
-        accept();
+        accept(cq);
         c->slot_fd = disk->NewSlot(&c->slot);
         c->rw.Read(&c->in, &c->read);
         return;
@@ -369,7 +350,7 @@ int ServeCq(Disk* disk, const std::string& api) {
     std::vector<Call*> inflight;
     bool syncing = false;
     {
-      Syncer syncer(disk, cq.get(), &round_done);
+      Syncer syncer(disk, cq, &round_done);
       while (cq->Next(&tag, &ok)) {
         if (tag == &round_done) {
           for (Call* c : inflight) c->Answer();
@@ -388,7 +369,7 @@ int ServeCq(Disk* disk, const std::string& api) {
         syncing = true;
       }
     }
-    stopper.join();
+    s.stopper.join();
     return 0;
   }
   for (;;) {
@@ -408,7 +389,7 @@ int ServeCq(Disk* disk, const std::string& api) {
     pending.clear();
   }
   if (committer) committer->Stop();
-  stopper.join();
+  s.stopper.join();
   return 0;
 }
 
@@ -513,33 +494,11 @@ struct Stream {
   }
 };
 
-int Flag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  }
-  return fallback;
-}
-
-std::string FlagS(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
-
-bool Has(int argc, char** argv, const char* name) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return true;
-  }
-  return false;
-}
-
-double CpuSeconds(const struct rusage& ru) {
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
 }  // namespace
+
+using bench::Flag;
+using bench::FlagS;
+using bench::Has;
 
 int main(int argc, char** argv) {
   // As the controller and load_gen do: gRPC's mutexes without absl's deadlock graph.
@@ -561,29 +520,13 @@ int main(int argc, char** argv) {
   }
   std::string dir = parent + "/durable_floor.XXXXXX";
   if (mkdtemp(dir.data()) == nullptr) Die("mkdtemp");
-  int to_child[2], from_child[2], err_pipe[2];
-  if (pipe(to_child) != 0 || pipe(from_child) != 0 || pipe(err_pipe) != 0) Die("pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(to_child[0], 0);
-    dup2(from_child[1], 1);
-    dup2(err_pipe[1], 2);
-    close(to_child[1]);
-    close(from_child[0]);
-    close(err_pipe[0]);
-    execl("/proc/self/exe", argv[0], "serve", dir.c_str(), serial ? "serial" : "parallel",
-          api.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(to_child[0]);
-  close(from_child[1]);
-  close(err_pipe[1]);
-  FILE* in = fdopen(from_child[0], "r");
-  int port = 0;
-  if (in == nullptr || std::fscanf(in, "%d", &port) != 1) {
-    std::fprintf(stderr, "durable_floor: the server did not start\n");
+  std::optional<bench::ServerChild> server =
+      bench::ServerChild::Start(argv[0], {"serve", dir, serial ? "serial" : "parallel", api}, true);
+  if (!server) {
+    std::filesystem::remove_all(dir);
     return 1;
   }
+  const int port = server->port();
   const std::string target = "127.0.0.1:" + std::to_string(port);
   const int per_stream = items / streams;
   grpc::CompletionQueue cq;
@@ -648,22 +591,21 @@ int main(int argc, char** argv) {
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
-  close(to_child[1]);
-  FILE* err = fdopen(err_pipe[0], "r");
+  struct rusage ru {};
+  std::string err;
+  const bool exited_ok = server->Stop(&ru, &err);
   long rounds = 0;
   double sync_seconds = 0;
-  char line[512];
-  while (err != nullptr && std::fgets(line, sizeof line, err) != nullptr) {
-    if (std::sscanf(line, "rounds %ld sync_seconds %lf", &rounds, &sync_seconds) != 2) {
-      std::fputs(line, stderr);
+  for (absl::string_view line : absl::StrSplit(err, '\n', absl::SkipEmpty())) {
+    if (std::sscanf(std::string(line).c_str(), "rounds %ld sync_seconds %lf", &rounds,
+                    &sync_seconds) != 2) {
+      std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
     }
   }
-  int status = 0;
-  struct rusage ru {};
-  wait4(pid, &status, 0, &ru);
   std::filesystem::remove_all(dir);
-  if (failed > 0 || rounds == 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "durable_floor: %d stream(s) failed, server status %d\n", failed, status);
+  if (failed > 0 || rounds == 0 || !exited_ok) {
+    std::fprintf(stderr, "durable_floor: %d stream(s) failed, or the server did not end well\n",
+                 failed);
     return 1;
   }
   const double n = static_cast<double>(per_stream) * streams;
@@ -675,8 +617,8 @@ int main(int argc, char** argv) {
       "\"floor_per_s\":%.0f,\"share_of_floor\":%.3f,\"server_cpu_us_per_item\":%.1f,"
       "\"server_switches_per_item\":%.2f,\"client_cpu_us_per_item\":%.1f}\n",
       api.c_str(), streams, n, serial ? "serial" : "parallel", seconds, n / seconds, rounds,
-      sync_mean_ms, floor, n / seconds / floor, CpuSeconds(ru) * 1e6 / n,
+      sync_mean_ms, floor, n / seconds / floor, bench::CpuSeconds(ru) * 1e6 / n,
       (ru.ru_nvcsw + ru.ru_nivcsw) / n,
-      (CpuSeconds(client_end) - CpuSeconds(client_start)) * 1e6 / n);
+      (bench::CpuSeconds(client_end) - bench::CpuSeconds(client_start)) * 1e6 / n);
   return 0;
 }

@@ -19,7 +19,6 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,6 +34,7 @@
 
 #include "harness/v1/agent.grpc.pb.h"
 #include "harness/v1/control.grpc.pb.h"
+#include "server_child.h"
 
 namespace {
 
@@ -90,19 +91,7 @@ class CallbackEcho : public harness::v1::AgentService::CallbackService {
 };
 
 // The completion-queue API, one thread: the same steps as tags on one queue.
-struct CqCall {
-  enum Op { kAccepted, kRead, kWritten, kFinished };
-  struct Tag {
-    CqCall* call;
-    Op op;
-  };
-  grpc::ServerContext ctx;
-  grpc::ServerAsyncReaderWriter<ControllerMessage, AgentMessage> rw{&ctx};
-  AgentMessage in;
-  ControllerMessage out;
-  Tag accepted{this, kAccepted}, read{this, kRead}, written{this, kWritten},
-      finished{this, kFinished};
-};
+using bench::CqCall;
 
 void ServeCq(grpc::ServerBuilder& builder, const int& port, bool with_callback_service) {
   harness::v1::AgentService::AsyncService service;
@@ -111,22 +100,12 @@ void ServeCq(grpc::ServerBuilder& builder, const int& port, bool with_callback_s
   // threads exist and take part in polling).
   harness::v1::ControlService::CallbackService other;
   if (with_callback_service) builder.RegisterService(&other);
-  std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  std::printf("%d\n", port);
-  std::fflush(stdout);
-  auto accept = [&] {
+  std::function<void(grpc::ServerCompletionQueue*)> accept = [&](grpc::ServerCompletionQueue* q) {
     auto* c = new CqCall;
-    service.RequestSession(&c->ctx, &c->rw, cq.get(), cq.get(), &c->accepted);
+    service.RequestSession(&c->ctx, &c->rw, q, q, &c->accepted);
   };
-  accept();
-  std::thread stopper([&] {
-    char b;
-    while (read(0, &b, 1) > 0) {
-    }
-    server->Shutdown();
-    cq->Shutdown();
-  });
+  bench::CqServer s(builder, port, accept);
+  grpc::ServerCompletionQueue* cq = s.cq.get();
   void* tag;
   bool ok;
   while (cq->Next(&tag, &ok)) {
@@ -138,7 +117,7 @@ void ServeCq(grpc::ServerBuilder& builder, const int& port, bool with_callback_s
           delete c;
           break;
         }
-        accept();
+        accept(cq);
         c->rw.Read(&c->in, &c->read);
         break;
       case CqCall::kRead:
@@ -161,7 +140,7 @@ void ServeCq(grpc::ServerBuilder& builder, const int& port, bool with_callback_s
         break;
     }
   }
-  stopper.join();
+  s.stopper.join();
 }
 
 // The server: prints its port, serves until stdin closes.
@@ -199,21 +178,10 @@ int Serve(const std::string& api) {
   return 0;
 }
 
-int Flag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  }
-  return fallback;
-}
-
-std::string FlagS(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
-
 }  // namespace
+
+using bench::Flag;
+using bench::FlagS;
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "serve") == 0) return Serve(argv[2]);
@@ -229,25 +197,10 @@ int main(int argc, char** argv) {
                  "[--messages N]\n");
     return 2;
   }
-  int to_child[2], from_child[2];
-  if (pipe(to_child) != 0 || pipe(from_child) != 0) return 1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(to_child[0], 0);
-    dup2(from_child[1], 1);
-    close(to_child[1]);
-    close(from_child[0]);
-    execl("/proc/self/exe", argv[0], "serve", api.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(to_child[0]);
-  close(from_child[1]);
-  FILE* in = fdopen(from_child[0], "r");
-  int port = 0;
-  if (in == nullptr || std::fscanf(in, "%d", &port) != 1) {
-    std::fprintf(stderr, "rpc_floor: the server did not start\n");
-    return 1;
-  }
+  std::optional<bench::ServerChild> server =
+      bench::ServerChild::Start(argv[0], {"serve", api}, false);
+  if (!server) return 1;
+  const int port = server->port();
   const std::string target = "127.0.0.1:" + std::to_string(port);
   const int per_stream = messages / streams;
   std::atomic<int> ready{0};
@@ -282,18 +235,15 @@ int main(int argc, char** argv) {
   go.store(true);
   for (std::thread& t : clients) t.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  close(to_child[1]);
-  int status = 0;
   struct rusage ru {};
-  wait4(pid, &status, 0, &ru);
+  const bool exited_ok = server->Stop(&ru);
   const double n = static_cast<double>(per_stream) * streams;
-  const double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-                     ru.ru_stime.tv_usec / 1e6;
+  const double cpu = bench::CpuSeconds(ru);
   std::printf(
       "{\"bench\":\"rpc_floor\",\"api\":\"%s\",\"streams\":%d,\"exchanges\":%.0f,\"seconds\":%.3f,"
       "\"exchanges_per_s\":%.0f,\"server_cpu_us_per_exchange\":%.1f,"
       "\"server_switches_per_exchange\":%.2f}\n",
       api.c_str(), streams, n, seconds, n / seconds, cpu * 1e6 / n,
       (ru.ru_nvcsw + ru.ru_nivcsw) / n);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+  return exited_ok ? 0 : 1;
 }
