@@ -330,11 +330,7 @@ int ServeCq(Disk* disk, const std::string& api) {
         }
         return;
       case Call::kWritten:
-        if (!ok) {
-          c->rw.Finish(grpc::Status::OK, &c->finished);
-          return;
-        }
-        c->rw.Read(&c->in, &c->read);
+        c->ReadNext(ok);
         return;
       case Call::kFinished:
         disk->Unclaim(c->claim);

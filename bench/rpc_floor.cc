@@ -129,11 +129,7 @@ void ServeCq(grpc::ServerBuilder& builder, const int& port, bool with_callback_s
         c->rw.Write(c->out, &c->written);
         break;
       case CqCall::kWritten:
-        if (!ok) {
-          c->rw.Finish(grpc::Status::OK, &c->finished);
-          break;
-        }
-        c->rw.Read(&c->in, &c->read);
+        c->ReadNext(ok);
         break;
       case CqCall::kFinished:
         delete c;

@@ -134,6 +134,15 @@ struct CqCall {
   harness::v1::ControllerMessage out;
   Tag accepted{this, kAccepted}, read{this, kRead}, written{this, kWritten},
       finished{this, kFinished};
+
+  // After a write: the next read, or the stream's end if the write failed.
+  void ReadNext(bool write_ok) {
+    if (write_ok) {
+      rw.Read(&in, &read);
+    } else {
+      rw.Finish(grpc::Status::OK, &finished);
+    }
+  }
 };
 
 // The child's side for a completion-queue server built from `builder` (its services
