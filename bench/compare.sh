@@ -203,6 +203,8 @@ for p in $(seq 1 "$passes"); do
     fi
     run "p$p-ceiling16-cq" "${ceiling[@]}" --api cq --streams 16 --items "$items"
     run "p$p-ceiling16-committer" "${ceiling[@]}" --api cq+committer --streams 16 --items "$items"
+    run "p$p-ceiling16-beside" "${ceiling[@]}" --api cq+committer+callback --streams 16 --items "$items"
+    run "p$p-ceiling16-callback" "${ceiling[@]}" --api callback --streams 16 --items "$items"
     run "p$p-noop16-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
     run "p$p-noop16-graphile" "${graphile[@]}" --items "$items" --workers 1 --concurrency 16 --work noop
   fi
@@ -214,6 +216,8 @@ for p in $(seq 1 "$passes"); do
     fi
     run "p$p-ceiling1-cq" "${ceiling[@]}" --api cq --streams 1 --items "$one_items"
     run "p$p-ceiling1-committer" "${ceiling[@]}" --api cq+committer --streams 1 --items "$one_items"
+    run "p$p-ceiling1-beside" "${ceiling[@]}" --api cq+committer+callback --streams 1 --items "$one_items"
+    run "p$p-ceiling1-callback" "${ceiling[@]}" --api callback --streams 1 --items "$one_items"
     run "p$p-noop1-bullmq" "${bullmq[@]}" --items "$items" --workers 1 --concurrency 1 --work noop
     run "p$p-noop1-graphile" "${graphile[@]}" --items "$items" --workers 1 --concurrency 1 --work noop
   fi
@@ -318,6 +322,15 @@ if "1" in only:
                  f"1.2x BullMQ = {cells([None if b is None else 1.2 * b for b in bq], num)}/s",
                  f"one thread {cells([ratio(c, b) for c, b in zip(c1, bq)], rx)}, with a committer {cells([ratio(c, b) for c, b in zip(c2, bq)], rx)} BullMQ; harness reached {cells([ratio(o, c) for o, c in zip(ours, c2)], lambda v: '-' if v is None else f'{100 * v:.0f}%')} of the committer ceiling",
                  "-", "-"))
+    # The same ceiling with a callback service beside it (as the controller's other RPCs are),
+    # and on the callback API itself: the ceiling of a controller built as this one is.
+    c3 = [ips(f"p{p}-ceiling16-beside") for p in P]
+    c4 = [ips(f"p{p}-ceiling16-callback") for p in P]
+    rows.append(("16 agents, the ceiling of a server that also serves other RPCs on gRPC's callback API (as the controller serves its 20 others, gRPC's health service and reflection): the committer ceiling beside one unused callback service (gRPC's callback threads then take turns at the one poller), and the same server on the callback API (`--api cq+committer+callback`, `--api callback`)",
+                 f"beside a callback service {cells(c3, num)}/s; callback API {cells(c4, num)}/s",
+                 f"1.2x BullMQ = {cells([None if b is None else 1.2 * b for b in bq], num)}/s",
+                 f"beside {cells([ratio(c, b) for c, b in zip(c3, bq)], rx)}, callback API {cells([ratio(c, b) for c, b in zip(c4, bq)], rx)} BullMQ; harness reached {cells([ratio(o, c) for o, c in zip(ours, c4)], lambda v: '-' if v is None else f'{100 * v:.0f}%')} of the callback ceiling",
+                 "-", "-"))
 if "2" in only:
     ours = [ips(f"p{p}-noop1-harness") for p in P]
     bq = [ips(f"p{p}-noop1-bullmq") for p in P]
@@ -352,6 +365,11 @@ if "2" in only:
     rows.append(("1 agent, the ceiling of any implementation (`bench/durable_floor --streams 1`, as in the 16-agent ceiling line): items/s, and the share of its own sync floor (1 / its rounds' mean sync time), one thread; with a committer thread",
                  f"one thread {cells([ips(f'p{p}-ceiling1-cq') for p in P], num)}/s, with a committer {cells([ips(f'p{p}-ceiling1-committer') for p in P], num)}/s",
                  "-", f"one thread {cells(s1, pct)} of its floor; with a committer {cells(s2, pct)}", ">= 75% of the floor", "-"))
+    s3 = [share(f"p{p}-ceiling1-beside") for p in P]
+    s4 = [share(f"p{p}-ceiling1-callback") for p in P]
+    rows.append(("1 agent, the ceiling beside a callback service and on the callback API (as in the 16-agent line): items/s, and the share of its own sync floor",
+                 f"beside {cells([ips(f'p{p}-ceiling1-beside') for p in P], num)}/s, callback API {cells([ips(f'p{p}-ceiling1-callback') for p in P], num)}/s",
+                 "-", f"beside {cells(s3, pct)} of its floor; callback API {cells(s4, pct)}; against graphile-worker 1 x 1: committer ceiling {cells([ratio(ips(f'p{p}-ceiling1-committer'), g) for p, g in zip(P, gw)], rx)}, beside {cells([ratio(ips(f'p{p}-ceiling1-beside'), g) for p, g in zip(P, gw)], rx)}, callback API {cells([ratio(ips(f'p{p}-ceiling1-callback'), g) for p, g in zip(P, gw)], rx)}", ">= 75% of the floor, >= 2x graphile", "-"))
 if "3" in only:
     ours = [ips(f"p{p}-exec-harness") for p in P]
     bq = [ips(f"p{p}-exec-bullmq") for p in P]

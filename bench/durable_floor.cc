@@ -16,14 +16,17 @@
 //   cq+syncer     the queue's thread reads, claims and answers; a thread of its own runs each
 //                 round and hands it back through the queue (a grpc::Alarm)
 //   callback      gRPC's callback API and a committer thread: the controller's structure
+//   cq+committer+callback  cq+committer beside another service on the callback API, never
+//                 called, as the controller's other RPCs are: gRPC's callback threads then exist
+//                 and take their turns at the one poller, handing the stream's events across
 // M streams (like M agents) are driven by one client thread on one completion queue (as
 // load_gen's stream mode does), each sending its next message once the last one's answer came.
 // An implementation of the contract does at least this much per item, so the figures bound
 // what harness can reach on this machine: items/s for M streams, and for one stream the share
 // of its own sync floor (1 / the mean time of a round's syncs).
 //
-// usage: durable_floor [--api cq|cq+committer|cq+syncer|callback] [--streams M] [--items N]
-//                      [--dir DIR] [--serial-syncs]
+// usage: durable_floor [--api cq|cq+committer|cq+syncer|callback|cq+committer+callback]
+//                      [--streams M] [--items N] [--dir DIR] [--serial-syncs]
 // DIR (default /tmp) gets a fresh temp dir for the server's files, removed at the end.
 // Prints one JSON line: items_per_s, rounds, sync_mean_ms, floor_per_s (1000 / sync_mean_ms),
 // share_of_floor, the server's CPU (us, from wait4, its start included) and context switches
@@ -53,6 +56,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "harness/v1/agent.grpc.pb.h"
+#include "harness/v1/control.grpc.pb.h"
 #include "server_child.h"
 
 namespace {
@@ -287,15 +291,18 @@ class Syncer {
 
 // --api cq: the queue's thread reads, claims, runs each round and answers;
 // --api cq+committer: the queue's thread reads and claims, a committer thread does the rest;
+// --api cq+committer+callback: the same beside an unused callback service;
 // --api cq+syncer: the queue's thread reads, claims and answers, a thread of its own runs the
 // rounds (the journal's write and the syncs) and hands each back through the queue.
 int ServeCq(Disk* disk, const std::string& api) {
-  const bool with_committer = api == "cq+committer";
+  const bool with_committer = api == "cq+committer" || api == "cq+committer+callback";
   harness::v1::AgentService::AsyncService service;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  harness::v1::ControlService::CallbackService other;  // never called
+  if (api == "cq+committer+callback") builder.RegisterService(&other);
   std::function<void(grpc::ServerCompletionQueue*)> accept = [&](grpc::ServerCompletionQueue* q) {
     auto* c = new Call;
     service.RequestSession(&c->ctx, &c->rw, q, q, &c->accepted);
@@ -508,10 +515,12 @@ int main(int argc, char** argv) {
   const bool serial = Has(argc, argv, "--serial-syncs");
   const std::string api = FlagS(argc, argv, "--api", "cq");
   if (streams < 1 || items < streams ||
-      (api != "cq" && api != "cq+committer" && api != "cq+syncer" && api != "callback")) {
+      (api != "cq" && api != "cq+committer" && api != "cq+syncer" && api != "callback" &&
+       api != "cq+committer+callback")) {
     std::fprintf(stderr,
-                 "usage: durable_floor [--api cq|cq+committer|cq+syncer|callback] [--streams M] "
-                 "[--items N] [--dir DIR] [--serial-syncs]\n");
+                 "usage: durable_floor [--api cq|cq+committer|cq+syncer|callback|"
+                 "cq+committer+callback] [--streams M] [--items N] [--dir DIR] "
+                 "[--serial-syncs]\n");
     return 2;
   }
   std::string dir = parent + "/durable_floor.XXXXXX";
