@@ -7,12 +7,12 @@
 #                         [--out DIR]
 #
 #   --build DIR       a build tree with controller/controller, agentd/agentd,
-#                     client/harnessctl, bench/load_gen, bench/idle_floor and
-#                     bench/kernel_costs
+#                     client/harnessctl, bench/load_gen, bench/idle_floor, bench/rpc_floor,
+#                     bench/durable_floor and bench/kernel_costs
 #   --passes P        passes over the rows (default 2)
 #   --items N         no-op items of rows 1 and 2 (default 20000)
 #   --exec-items M    items of rows 3 and 4 (default 2000)
-#   --only ROWS       a comma list of the rows to run (default 1,2,3,4,5):
+#   --only ROWS       a comma list of the rows to run (default 1,2,3,4,5,6):
 #                     1  no-op lifecycles/s, 16 agents: load_gen --mode stream --agents 16
 #                        vs BullMQ 1 worker x 16 and graphile-worker 1 x 16; then what bounds
 #                        it: 16 Session streams ping-ponging (load_gen --mode ping --agents 16),
@@ -34,6 +34,11 @@
 #                     5  agentd idle: VmRSS, PSS, USS and threads of one agentd registered and
 #                        idle, beside the floor: bench/idle_floor (a bare gRPC C++ client from
 #                        the same packages holding one idle Session stream) in the same sitting
+#                     6  2,000 idle agents heartbeating once a second: the controller's CPU (% of
+#                        one core) and RSS (load_gen --mode idle), beside the floor: a bare
+#                        server that only acks the same heartbeats from as many streams
+#                        (bench/rpc_floor --idle-seconds), on gRPC's callback API and on the
+#                        completion-queue API with one thread
 #   --out DIR         where the raw JSON lines, logs and the table go (default: a new temp dir)
 #
 # Before the passes, bench/kernel_costs prices what an item is made of on this machine (a system
@@ -52,7 +57,7 @@ bad_usage() { echo "$prog: $*" >&2; echo "usage: $prog --build DIR [--passes P] 
 log() { echo "$prog: $*" >&2; }
 die() { echo "$prog: error: $*" >&2; exit 1; }
 
-build="" passes=2 items=20000 exec_items=2000 only=1,2,3,4,5 out=""
+build="" passes=2 items=20000 exec_items=2000 only=1,2,3,4,5,6 out=""
 need_value() { [ $# -ge 2 ] || bad_usage "$1 needs a value"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -70,7 +75,7 @@ done
 [[ $passes =~ ^[1-9]$ ]] || bad_usage "--passes must be 1-9, got \"$passes\""
 [[ $items =~ ^[1-9][0-9]{0,6}$ ]] || bad_usage "--items must be a positive integer, got \"$items\""
 [[ $exec_items =~ ^[1-9][0-9]{0,6}$ ]] || bad_usage "--exec-items must be a positive integer, got \"$exec_items\""
-[[ $only =~ ^[1-5](,[1-5])*$ ]] || bad_usage "--only must be a comma list of 1-5, got \"$only\""
+[[ $only =~ ^[1-6](,[1-6])*$ ]] || bad_usage "--only must be a comma list of 1-6, got \"$only\""
 want() { [[ ,$only, == *,$1,* ]]; }
 
 [ -d "$build" ] || die "build dir \"$build\" does not exist"
@@ -233,6 +238,11 @@ for p in $(seq 1 "$passes"); do
   if want 5; then
     run "p$p-idle-harness" agentd_idle
     stop_idle
+  fi
+  if want 6; then
+    run "p$p-idle2000-harness" "$build/bench/load_gen" --controller-bin "$build/controller/controller" --mode idle --agents 2000 --seconds 10
+    run "p$p-idle2000-callback" "$build/bench/rpc_floor" --api callback --streams 2000 --idle-seconds 10
+    run "p$p-idle2000-cq" "$build/bench/rpc_floor" --api cq --streams 2000 --idle-seconds 10
   fi
 done
 elapsed=$(( SECONDS - t_all ))
@@ -423,6 +433,20 @@ if "5" in only:
                  "floor " + " / ".join(mem(j, "floor_") for j in idle),
                  "RSS " + cells([ratio(r, f) for r, f in zip(rss, floor)], rx) + " of the floor",
                  "<= 12 MB RSS", met([None if r is None else r <= 12 for r in rss])))
+
+if "6" in only:
+    pct1 = lambda v: "-" if v is None else f"{v:.1f}%"
+    ours = [field(f"p{p}-idle2000-harness", "controller_cpu_pct_of_one_core") for p in P]
+    mb = [field(f"p{p}-idle2000-harness", "controller_rss_mb") for p in P]
+    hb = [field(f"p{p}-idle2000-harness", "heartbeats_per_s") for p in P]
+    cb = [field(f"p{p}-idle2000-callback", "server_cpu_pct_of_one_core") for p in P]
+    cq = [field(f"p{p}-idle2000-cq", "server_cpu_pct_of_one_core") for p in P]
+    rows.append(("2,000 idle agents, each a Session stream heartbeating once a second (`load_gen --mode idle --agents 2000`): the controller's CPU in % of one core, its RSS, heartbeats acknowledged/s; beside the floor, a bare server that only acks the same heartbeats (`bench/rpc_floor --idle-seconds 10 --streams 2000`), on gRPC's callback API and on the completion-queue API with one thread",
+                 f"{cells(ours, pct1)}; {cells(mb, lambda v: '-' if v is None else f'{v:.0f} MB')}; {cells(hb, num)}/s",
+                 f"floor: callback API {cells(cb, pct1)}, completion queue {cells(cq, pct1)}",
+                 f"{cells([ratio(o, c) for o, c in zip(ours, cb)], rx)} of the callback floor",
+                 "< 25% of one core, < 200 MB",
+                 met([None if o is None or m is None else o < 25 and m < 200 for o, m in zip(ours, mb)])))
 
 meta = json.load(open(os.path.join(out, "meta.json")))
 loads = [json.loads(l) for l in open(os.path.join(out, "passes.jsonl"))]

@@ -8,13 +8,19 @@
 // server's CPU and context switches per exchange (from wait4's rusage of the server process).
 //
 // usage: rpc_floor --api callback|callback+extras|callback+interceptor|cq|cq+callback [--streams M]
-// [--messages N]
+// [--messages N | --idle-seconds S [--interval-ms T]]
 //   callback+extras: with gRPC's health service and reflection on, as in the controller
 //   callback+interceptor: with a server interceptor that passes every batch on, as the
 //   controller's metrics interceptor does
 //   cq+callback: the cq server beside an unused callback service (whose threads then poll too)
 // The server runs as a child process (rpc_floor serve API). GRPC_POLL_STRATEGY applies to both
 // sides; RPC_FLOOR_SERVER_POLL sets the server's alone.
+//
+// With --idle-seconds S: idle agents instead. M streams (a channel each, on gRPC's callback
+// API in one client process, as load_gen's idle mode) each send a heartbeat every
+// --interval-ms (default 1000), spread evenly; after a warm-up, the server's CPU over S seconds
+// is read from /proc. Prints heartbeats/s, the server's CPU in % of one core and its RSS: the
+// floor under the controller's figure for M idle agents (load_gen --mode idle).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/server_interceptor.h>
@@ -23,11 +29,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,6 +184,128 @@ int Serve(const std::string& api) {
   return 0;
 }
 
+// An idle agent's stream: a heartbeat when told to (skipped while the last one is still being
+// written), every ack read.
+class IdleStream : public grpc::ClientBidiReactor<AgentMessage, ControllerMessage> {
+ public:
+  IdleStream(const std::string& target, int index) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("rpc_floor.stream", index);  // a channel (and connection) of its own
+    stub_ = harness::v1::AgentService::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    stub_->async()->Session(&ctx_, this);
+    StartRead(&in_);
+    StartCall();
+  }
+  void Beat() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (writing_ || closed_) return;
+    out_.mutable_heartbeat()->set_seq(++seq_);
+    writing_ = true;
+    StartWrite(&out_);
+  }
+  void Stop() {
+    ctx_.TryCancel();
+    std::unique_lock<std::mutex> l(mu_);
+    done_cv_.wait(l, [this] { return done_; });
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    writing_ = false;
+    if (!ok) closed_ = true;
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    acks_.fetch_add(1, std::memory_order_relaxed);
+    StartRead(&in_);
+  }
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard<std::mutex> l(mu_);
+    done_ = true;
+    done_cv_.notify_all();
+  }
+  int64_t acks() const { return acks_.load(std::memory_order_relaxed); }
+
+ private:
+  std::unique_ptr<harness::v1::AgentService::Stub> stub_;
+  grpc::ClientContext ctx_;
+  AgentMessage out_;
+  ControllerMessage in_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  bool writing_ = false, closed_ = false, done_ = false;
+  uint64_t seq_ = 0;
+  std::atomic<int64_t> acks_{0};
+};
+
+// CPU seconds (user + system) of a process so far, from /proc/PID/stat; its RSS in KB.
+double ProcCpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::istringstream rest(all.substr(all.rfind(')') + 2));  // after "pid (comm) "
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; rest >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+long ProcRssKb(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return 0;
+}
+
+int RunIdle(bench::ServerChild& server, const std::string& api, int streams, int seconds,
+            int interval_ms) {
+  const std::string target = "127.0.0.1:" + std::to_string(server.port());
+  std::vector<std::unique_ptr<IdleStream>> all;
+  for (int i = 0; i < streams; ++i) all.push_back(std::make_unique<IdleStream>(target, i));
+  std::atomic<bool> stop{false};
+  std::thread beater([&] {  // the beats spread over the interval, as independent agents
+    const auto step = std::chrono::microseconds(interval_ms * 1000LL / streams);
+    auto next = std::chrono::steady_clock::now();
+    for (size_t i = 0; !stop.load(); i = (i + 1) % all.size()) {
+      all[i]->Beat();
+      next += step;
+      std::this_thread::sleep_until(next);
+    }
+  });
+  auto acks = [&] {
+    int64_t n = 0;
+    for (auto& s : all) n += s->acks();
+    return n;
+  };
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: every stream open, beating
+  const int64_t acks0 = acks();
+  const double cpu0 = ProcCpuSeconds(server.pid());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  const double cpu = ProcCpuSeconds(server.pid()) - cpu0;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t n = acks() - acks0;
+  const long rss = ProcRssKb(server.pid());
+  stop = true;
+  beater.join();
+  for (auto& s : all) s->Stop();
+  const bool exited_ok = server.Stop();
+  std::printf(
+      "{\"bench\":\"rpc_floor\",\"mode\":\"idle\",\"api\":\"%s\",\"streams\":%d,"
+      "\"interval_ms\":%d,\"seconds\":%.1f,\"heartbeats_per_s\":%.0f,"
+      "\"server_cpu_pct_of_one_core\":%.1f,\"server_rss_mb\":%.1f}\n",
+      api.c_str(), streams, interval_ms, secs, n / secs, 100.0 * cpu / secs, rss / 1024.0);
+  return exited_ok ? 0 : 1;
+}
+
 }  // namespace
 
 using bench::Flag;
@@ -184,18 +316,21 @@ int main(int argc, char** argv) {
   const std::string api = FlagS(argc, argv, "--api", "");
   const int streams = Flag(argc, argv, "--streams", 16);
   const int messages = Flag(argc, argv, "--messages", 50000);
+  const int idle_seconds = Flag(argc, argv, "--idle-seconds", 0);
+  const int interval_ms = Flag(argc, argv, "--interval-ms", 1000);
   if ((api != "callback" && api != "callback+extras" && api != "callback+interceptor" &&
        api != "cq" && api != "cq+callback") ||
-      streams < 1 || messages < streams) {
+      streams < 1 || messages < streams || idle_seconds < 0 || interval_ms < 1) {
     std::fprintf(stderr,
                  "usage: rpc_floor --api "
                  "callback|callback+extras|callback+interceptor|cq|cq+callback [--streams M] "
-                 "[--messages N]\n");
+                 "[--messages N | --idle-seconds S [--interval-ms T]]\n");
     return 2;
   }
   std::optional<bench::ServerChild> server =
       bench::ServerChild::Start(argv[0], {"serve", api}, false);
   if (!server) return 1;
+  if (idle_seconds > 0) return RunIdle(*server, api, streams, idle_seconds, interval_ms);
   const int port = server->port();
   const std::string target = "127.0.0.1:" + std::to_string(port);
   const int per_stream = messages / streams;

@@ -91,6 +91,7 @@ class ServerChild {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
 
   // Closes the child's stdin, reads what it wrote on stderr (if kept) until it exits, reaps it.
   // Returns whether it exited with 0; `usage` gets its resource usage, `err` its stderr.
