@@ -27,6 +27,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "rpc/client_auth.h"
+#include "rpc/tls_lifetime.h"
 
 namespace {
 
@@ -84,6 +85,7 @@ std::string EnvOr(const char* name, const char* fallback) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  harness::KeepTlsLibraryUntilExit();  // before anything initialises OpenSSL
   // Debian's Abseil is built with deadlock detection on, which costs on every lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Before any thread exists (gRPC starts some): SIGTERM and SIGINT are taken by sigwait on
