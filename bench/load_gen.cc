@@ -71,6 +71,7 @@
 #include "core/file_util.h"
 #include "harness/v1/agent.grpc.pb.h"
 #include "harness/v1/control.grpc.pb.h"
+#include "proc_stats.h"
 #include "rpc/channel.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
@@ -106,21 +107,6 @@ std::shared_ptr<grpc::Channel> AgentChannel(const std::string& addr, int index) 
   return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
 }
 
-// Process CPU seconds (user+sys) and RSS (kB) from /proc.
-double CpuSeconds(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  size_t close = s.rfind(')');
-  std::istringstream in(s.substr(close + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // Context switches (voluntary and not) of every live thread of `pid`, from /proc. The
 // controller's threads live as long as it does, so a difference over a run loses none.
 int64_t Switches(pid_t pid) {
@@ -148,7 +134,7 @@ struct Use {
   Use operator-(const Use& o) const { return Use{cpu_s - o.cpu_s, switches - o.switches}; }
 };
 
-Use UseOf(pid_t pid) { return Use{CpuSeconds(pid), Switches(pid)}; }
+Use UseOf(pid_t pid) { return Use{bench::ProcCpuSeconds(pid), Switches(pid)}; }
 
 // This process (the simulated agents and the submitting client): every thread's, live or gone.
 Use OwnUse() {
@@ -156,15 +142,6 @@ Use OwnUse() {
   ::getrusage(RUSAGE_SELF, &ru);
   auto secs = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
   return Use{secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_nvcsw + ru.ru_nivcsw};
-}
-
-long RssKb(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
 }
 
 struct Controller {
@@ -439,8 +416,8 @@ void PrintItemsLine(const char* mode, const Args& args, const Controller& c,
       mode, static_cast<long long>(args.agents), static_cast<long long>(args.items), secs,
       args.items / secs, Percentile(lat, 0.5), Percentile(lat, 0.99),
       static_cast<long long>(status.queue().done()), static_cast<long long>(errors),
-      controller.cpu_s, RssKb(c.process->pid()), rounds.c_str(), round_ms.c_str(), whole_ms.c_str(),
-      static_cast<double>(controller.switches) / args.items, own.cpu_s,
+      controller.cpu_s, bench::ProcRssKb(c.process->pid()), rounds.c_str(), round_ms.c_str(),
+      whole_ms.c_str(), static_cast<double>(controller.switches) / args.items, own.cpu_s,
       static_cast<double>(own.switches) / args.items);
   std::fflush(stdout);
 }
@@ -930,14 +907,14 @@ void RunIdle(const Args& args) {
   absl::SleepFor(absl::Seconds(2));  // warm up: every stream open and beating
   int64_t acks0 = 0;
   for (auto& a : agents) acks0 += a->acks();
-  double cpu0 = CpuSeconds(c.process->pid());
+  double cpu0 = bench::ProcCpuSeconds(c.process->pid());
   absl::Time t0 = absl::Now();
   absl::SleepFor(absl::Seconds(args.seconds));
-  double cpu = CpuSeconds(c.process->pid()) - cpu0;
+  double cpu = bench::ProcCpuSeconds(c.process->pid()) - cpu0;
   double secs = absl::ToDoubleSeconds(absl::Now() - t0);
   int64_t acks = -acks0;
   for (auto& a : agents) acks += a->acks();
-  long rss = RssKb(c.process->pid());
+  long rss = bench::ProcRssKb(c.process->pid());
   auto control = v1::ControlService::NewStub(MakeControllerChannel(c.address));
   v1::StatusSnapshot status;
   grpc::ClientContext ctx;
@@ -1242,7 +1219,7 @@ Restart RespawnAndTime(const Args& args, Controller* c, int64_t want_pending,
       if (r.pending == want_pending) {
         r.serving_at = absl::Now();
         r.serving_s = absl::ToDoubleSeconds(r.serving_at - start);
-        r.rss_kb = RssKb(pid);
+        r.rss_kb = bench::ProcRssKb(pid);
         r.ok = true;
         return r;
       }
@@ -1297,7 +1274,7 @@ int RunRestart(const Args& args) {
   }
   absl::Time later = kill9.serving_at + absl::Seconds(1);
   if (later > absl::Now()) absl::SleepFor(later - absl::Now());
-  const long kill9_rss_1s = RssKb(c.process->pid());
+  const long kill9_rss_1s = bench::ProcRssKb(c.process->pid());
 
   c.process->Signal(SIGTERM);
   int ws = c.process->Wait();

@@ -33,17 +33,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "harness/v1/agent.grpc.pb.h"
 #include "harness/v1/control.grpc.pb.h"
+#include "proc_stats.h"
 #include "server_child.h"
 
 namespace {
@@ -239,32 +238,6 @@ class IdleStream : public grpc::ClientBidiReactor<AgentMessage, ControllerMessag
   std::atomic<int64_t> acks_{0};
 };
 
-// CPU seconds (user + system) of a process so far, from /proc/PID/stat; its RSS in KB.
-double ProcCpuSeconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::istringstream rest(all.substr(all.rfind(')') + 2));  // after "pid (comm) "
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; rest >> field; ++i) {  // field 3 is the state
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) {
-      stime = std::stod(field);
-      break;
-    }
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-long ProcRssKb(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return 0;
-}
-
 int RunIdle(bench::ServerChild& server, const std::string& api, int streams, int seconds,
             int interval_ms) {
   const std::string target = "127.0.0.1:" + std::to_string(server.port());
@@ -287,13 +260,13 @@ int RunIdle(bench::ServerChild& server, const std::string& api, int streams, int
   };
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: every stream open, beating
   const int64_t acks0 = acks();
-  const double cpu0 = ProcCpuSeconds(server.pid());
+  const double cpu0 = bench::ProcCpuSeconds(server.pid());
   const auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  const double cpu = ProcCpuSeconds(server.pid()) - cpu0;
+  const double cpu = bench::ProcCpuSeconds(server.pid()) - cpu0;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t n = acks() - acks0;
-  const long rss = ProcRssKb(server.pid());
+  const long rss = bench::ProcRssKb(server.pid());
   stop = true;
   beater.join();
   for (auto& s : all) s->Stop();
