@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/ids.h"
 #include "core/log.h"
 #include "core/record_io.h"
 #include "core/thread_name.h"
@@ -175,10 +176,18 @@ Store::~Store() {
   if (committer_.joinable()) committer_.join();
 }
 
-uint64_t Store::Append(const store::JournalRecord& record) {
+uint64_t Store::Append(const store::JournalRecord& record, std::optional<ClaimRef> unclaim) {
   Entry e;
   AppendFrame(record.SerializeAsString(), &e.bytes);
+  ClaimOp drop;
+  if (unclaim) {
+    drop.lease.set_item_id(std::string(unclaim->item_id));
+    drop.lease.set_token(unclaim->token);
+    drop.remove = true;
+  }
   absl::MutexLock l(&mu_);
+  // Queued with the record, under one lock: the committer takes both in the same round.
+  if (unclaim) claim_ops_.push_back(std::move(drop));
   e.ticket = next_ticket_++;
   bytes_since_snapshot_ += e.bytes.size();
   queue_.push_back(std::move(e));
@@ -231,16 +240,24 @@ uint64_t Store::rounds() const {
   return rounds_;
 }
 
-absl::Status Store::Claim(const store::LeaseRecord& lease) {
-  {
-    absl::MutexLock l(&mu_);
-    if (!serving_) return last_failure_;
+absl::Status Store::Claim(store::LeaseRecord lease) {
+  if (absl::Status s = ValidateItemId(lease.item_id()); !s.ok()) return s;
+  absl::MutexLock l(&mu_);
+  if (!serving_) return last_failure_;
+  claim_ops_.push_back(ClaimOp{std::move(lease), false});
+  return absl::OkStatus();
+}
+
+absl::Status Store::ApplyClaimOps(std::vector<ClaimOp>& claim_ops) {
+  for (const ClaimOp& op : claim_ops) {
+    if (op.remove) {
+      claims_->Drop(op.lease.item_id(), op.lease.token());
+    } else if (absl::Status s = claims_->Claim(op.lease); !s.ok()) {
+      return s;
+    }
   }
-  absl::Status s = claims_->Claim(lease);
-  if (s.ok() || absl::IsAlreadyExists(s) || absl::IsInvalidArgument(s)) return s;
-  // The lease file or the link could not be written (a full disk, an I/O error): nothing was
-  // granted, and the caller is told the state dir cannot take writes, as for a failed round.
-  return Unavailable(s);
+  claim_ops.clear();
+  return absl::OkStatus();
 }
 
 absl::Status Store::health() const {
@@ -323,8 +340,8 @@ void Store::Answer() {
   }
 }
 
-absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_ticket,
-                                Position* durable_at) {
+absl::Status Store::CommitBatch(std::vector<Entry>& batch, std::vector<ClaimOp>& claim_ops,
+                                uint64_t* durable_ticket, Position* durable_at) {
   *durable_ticket = 0;
   *durable_at = Position{journal_->segment(), journal_->segment_bytes()};
   uint64_t previous = 0;  // the ticket of the entry before the current one
@@ -334,6 +351,7 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_tic
         journal_->AddEncoded(e.bytes);
         break;
       case Entry::kRotate: {
+        if (absl::Status s = ApplyClaimOps(claim_ops); !s.ok()) return s;
         if (absl::Status s = claims_->Sync(); !s.ok()) return s;
         absl::StatusOr<uint64_t> seg = journal_->Rotate();
         if (!seg.ok()) return seg.status();
@@ -347,6 +365,7 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_tic
       }
       case Entry::kSnapshot: {
         if (absl::Status s = journal_->Flush(); !s.ok()) return s;
+        if (absl::Status s = ApplyClaimOps(claim_ops); !s.ok()) return s;
         if (absl::Status s = claims_->Sync(); !s.ok()) return s;
         *durable_ticket = previous;
         *durable_at = Position{journal_->segment(), journal_->segment_bytes()};
@@ -363,14 +382,24 @@ absl::Status Store::CommitBatch(std::vector<Entry>& batch, uint64_t* durable_tic
     }
     previous = e.ticket;
   }
-  // The journal's fdatasync and the folders' fsyncs at once: recovery copes with either being
-  // durable without the other, and nobody is answered before all three are.
-  std::vector<SyncPool::Task> tasks = claims_->SyncTasks();
-  tasks.insert(tasks.begin(), [this] { return journal_->Flush(); });
+  // The journal's write and fdatasync beside the claims' links and the folders' fsyncs:
+  // recovery copes with either being durable without the other, and nobody is answered before
+  // all of them are.
+  std::vector<SyncPool::Task> tasks;
+  if (claim_ops.empty()) {
+    tasks = claims_->SyncTasks();
+  } else {
+    tasks.push_back([this, &claim_ops] {
+      if (absl::Status s = ApplyClaimOps(claim_ops); !s.ok()) return s;
+      return claims_->Sync();
+    });
+  }
+  if (!batch.empty()) tasks.insert(tasks.begin(), [this] { return journal_->Flush(); });
   const absl::Time sync_start = absl::Now();
   absl::Status synced = syncs_.RunAll(std::move(tasks));
   sync_latency_.Observe(absl::Now() - sync_start);
   if (!synced.ok()) return synced;
+  if (batch.empty()) return absl::OkStatus();  // claims only: no ticket of their own
   *durable_ticket = batch.back().ticket;
   *durable_at = Position{journal_->segment(), journal_->segment_bytes()};
   return absl::OkStatus();
@@ -380,30 +409,34 @@ void Store::CommitLoop() {
   NameThisThread("committer");
   for (;;) {
     std::vector<Entry> batch;
+    std::vector<ClaimOp> claim_ops;
     absl::Status failed;
     {
       absl::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
-          +[](Store* s)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-                 return (!s->queue_.empty() && s->holds_ == 0) || s->stopping_;
-               },
+          +[](Store* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+            return ((!s->queue_.empty() || !s->claim_ops_.empty()) && s->holds_ == 0) ||
+                   s->stopping_;
+          },
           this));
-      if (queue_.empty()) return;  // stopping, and everything is committed
+      if (queue_.empty() && claim_ops_.empty()) return;  // stopping, and everything is committed
       if (options_.group_commit) {
         batch.assign(std::make_move_iterator(queue_.begin()),
                      std::make_move_iterator(queue_.end()));
         queue_.clear();
-      } else {
+      } else if (!queue_.empty()) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      // Every claim queued so far: one whose record is in a later batch is only made sooner.
+      claim_ops.swap(claim_ops_);
       failed = failed_;
     }
     const absl::Time round_start = absl::Now();
     uint64_t durable_ticket = 0;
     Position durable_at;
-    absl::Status status = failed.ok() ? CommitBatch(batch, &durable_ticket, &durable_at) : failed;
+    absl::Status status =
+        failed.ok() ? CommitBatch(batch, claim_ops, &durable_ticket, &durable_at) : failed;
     bool newly_failed = false;
     std::function<void()> on_failure;
     {
@@ -427,8 +460,10 @@ void Store::CommitLoop() {
           }
         }
         auto prev = lost_.empty() ? lost_.end() : std::prev(lost_.end());
-        if (prev != lost_.end() && prev->second.first + 1 == first &&
-            prev->second.second == failed_) {
+        if (first == 0) {
+          // Nothing of the batch was lost (it held claims only, or all of it was durable).
+        } else if (prev != lost_.end() && prev->second.first + 1 == first &&
+                   prev->second.second == failed_) {
           prev->second.first = batch.back().ticket;  // extends the range before
         } else {
           lost_.emplace(first, std::make_pair(batch.back().ticket, failed_));
@@ -503,6 +538,9 @@ absl::Status Store::Resume(const store::JournalRecord& probe) {
   }
   journal_ = std::move(*journal);
   absl::MutexLock l(&mu_);
+  // Claims queued before the failure belong to changes that were refused or lost: none may
+  // be made now (recovery already reconciled the claims on disk with the journal).
+  claim_ops_.clear();
   planned_segment_ = segment;
   durable_at_ = Position{segment, journal_->segment_bytes()};
   bytes_since_snapshot_ += journal_->segment_bytes();

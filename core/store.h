@@ -3,10 +3,11 @@
 // fsyncs becomes durable with one journal fdatasync plus one fsync of the lease folders, and
 // only then are their callers answered.
 //
-// Threading: Append/Claim/BeginSnapshot are called under the caller's lock, in the order the
-// caller applied the changes to memory (so the journal order is the apply order). WaitDurable /
-// WhenDurable are called outside it. A committer thread does the I/O and then runs the callbacks
-// of the tickets it made durable, in ticket order.
+// Threading: Append/Claim/BeginSnapshot are called under the caller's lock, in the
+// order the caller applied the changes to memory (so the journal order is the apply order); they
+// only queue, and do no I/O. WaitDurable / WhenDurable are called outside it. A committer thread
+// (with a sync thread beside it) does all the I/O, the claims' included, and then runs the
+// callbacks of the tickets it made durable, in ticket order.
 //
 // A failed write or fsync fails its round: the callers of that round and of every later one get
 // Unavailable (naming the state dir and the system's error) and Claim refuses, until the owner
@@ -81,15 +82,28 @@ class Store {
   const StatePaths& paths() const { return paths_; }
   ClaimDir& claims() { return *claims_; }
 
-  // Buffers a record; returns its ticket. The caller checks the size first (RecordSize).
-  uint64_t Append(const store::JournalRecord& record);
-  // Links the claim now; it is durable with the next ticket's commit. Unavailable while the
-  // store is failing or not yet serving again.
-  absl::Status Claim(const store::LeaseRecord& lease);
-  // Removes the claim of an attempt that ended, at once and without waiting for the disk: a
-  // removal lost in a crash leaves a claim that recovery recognises as stale, and a claim
-  // removed before its end record was durable leaves an attempt that recovery hands back.
-  void Unclaim(absl::string_view item_id, uint64_t token) { claims_->Drop(item_id, token); }
+  // An attempt's claim: its item and lease token.
+  struct ClaimRef {
+    absl::string_view item_id;
+    uint64_t token = 0;
+  };
+
+  // Buffers a record; returns its ticket. The caller checks the size first (RecordSize). With
+  // `unclaim` (a record that ends an attempt), that attempt's claim is removed by the round
+  // that commits the record or an earlier one, so it is gone once the record is durable; the
+  // removal itself is never waited for: a removal lost in a crash leaves a claim that recovery
+  // recognises as stale, and one made before its record was durable leaves an attempt that
+  // recovery hands back.
+  uint64_t Append(const store::JournalRecord& record,
+                  std::optional<ClaimRef> unclaim = std::nullopt);
+  // Queues the claim: the next round writes its lease record and links claims/<item> (on the
+  // sync thread, before that round's fsync of claims/, beside the journal's fdatasync), so it
+  // is durable with the ticket of the record appended after it, and no caller does the I/O
+  // under its lock. InvalidArgument for a bad item id; Unavailable while the store is failing
+  // or not yet serving again. A claim the round cannot make (the disk is full, the item is
+  // claimed already) fails that round like a failed write: its tickets are lost, and the
+  // owner's recovery rebuilds the memory from the disk.
+  absl::Status Claim(store::LeaseRecord lease);
 
   // The ticket of the last record appended: waiting for it waits for everything appended so far.
   uint64_t last_ticket() const;
@@ -155,6 +169,12 @@ class Store {
     uint64_t segment = 0;
   };
 
+  // A claim to make (its lease record) or, with `remove`, one to drop (item and token).
+  struct ClaimOp {
+    store::LeaseRecord lease;
+    bool remove = false;
+  };
+
   // A place in the journal: everything before it is durable.
   struct Position {
     uint64_t segment = 0;
@@ -165,8 +185,11 @@ class Store {
   void CommitLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Commits the batch in order. Sets *durable_ticket to the last ticket known durable (0 if
   // none) and *durable_at to where the journal was durable then, also when it fails midway.
-  absl::Status CommitBatch(std::vector<Entry>& batch, uint64_t* durable_ticket,
-                           Position* durable_at);
+  absl::Status CommitBatch(std::vector<Entry>& batch, std::vector<ClaimOp>& claim_ops,
+                           uint64_t* durable_ticket, Position* durable_at);
+  // Makes and drops the queued claims in order (a failed drop is left to recovery, as a crash
+  // would leave it); the first claim that cannot be made stops it with its error.
+  absl::Status ApplyClaimOps(std::vector<ClaimOp>& claim_ops);
   // Runs the callbacks of tickets durable or lost, in order, until none is ready (the
   // committer, which set answering_; this clears it when done).
   void Answer() ABSL_LOCKS_EXCLUDED(mu_);
@@ -187,6 +210,8 @@ class Store {
 
   mutable absl::Mutex mu_;
   std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
+  // Claims queued since the committer last took a batch, in the order they were made.
+  std::vector<ClaimOp> claim_ops_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
   absl::CondVar durable_cv_;  // signalled when durable_ or failed_ changes

@@ -116,19 +116,21 @@ absl::Status WorkQueue::Recover(const Store::Recovery& rec) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> WorkQueue::Commit(const store::JournalRecord& rec) {
+absl::StatusOr<uint64_t> WorkQueue::Commit(const store::JournalRecord& rec,
+                                           std::optional<Store::ClaimRef> unclaim) {
   if (!unavailable_.ok()) return unavailable_;
-  return ApplyAndAppend(rec);
+  return ApplyAndAppend(rec, unclaim);
 }
 
-absl::StatusOr<uint64_t> WorkQueue::ApplyAndAppend(const store::JournalRecord& rec) {
+absl::StatusOr<uint64_t> WorkQueue::ApplyAndAppend(const store::JournalRecord& rec,
+                                                   std::optional<Store::ClaimRef> unclaim) {
   if (size_t size = rec.ByteSizeLong(); size > Store::kMaxRecordBytes) {
     return absl::ResourceExhaustedError(absl::StrCat("a journal record of ", size,
                                                      " bytes is too large: at most ",
                                                      Store::kMaxRecordBytes));
   }
   if (absl::Status s = table_.Apply(rec); !s.ok()) return s;
-  return store_->Append(rec);
+  return store_->Append(rec, unclaim);
 }
 
 void WorkQueue::WhenDurable(uint64_t ticket, std::function<void(absl::Status)> done) {
@@ -341,9 +343,11 @@ Pending<std::optional<Grant>> WorkQueue::BeginAcquire(const std::string& agent,
   lr.set_attempt(grant.attempt);
   lr.set_granted_unix_ms(Ms(now));
   lr.set_expires_unix_ms(Ms(grant.expires));
-  if (absl::Status s = store_->Claim(lr); !s.ok()) {
+  // The claim is made by the commit round, before the round's fsync of claims/: if the disk
+  // refuses it (full, or the item is claimed there already, say by hand), the round fails and
+  // this grant is never answered; recovery then rebuilds the memory from the disk.
+  if (absl::Status s = store_->Claim(std::move(lr)); !s.ok()) {
     if (absl::IsUnavailable(s)) return {s, 0};  // the store is failing
-    // The in-memory table said pending; the disk disagrees. Never grant twice.
     LogError(absl::StrCat("refusing to grant: ", s.message()));
     return {absl::InternalError(absl::StrCat("cannot commit claim: ", s.message())), 0};
   }
@@ -425,10 +429,9 @@ absl::StatusOr<uint64_t> WorkQueue::EndAttempt(const Lease& lease, store::Outcom
   e->set_branch(result.branch);
   e->set_not_retryable(result.not_retryable);
   e->set_at_unix_ms(Ms(clock_->Now()));
-  absl::StatusOr<uint64_t> ticket = Commit(rec);
+  absl::StatusOr<uint64_t> ticket = Commit(rec, Store::ClaimRef{lease.item_id, lease.token});
   if (!ticket.ok()) return ticket;
   Lease ended = lease;  // `lease` may point into the table
-  store_->Unclaim(ended.item_id, ended.token);
   leases_.Remove(ended.item_id);
   const bool lands = outcome == store::OUTCOME_DONE || outcome == store::OUTCOME_FAILED ||
                      outcome == store::OUTCOME_TIMEOUT || outcome == store::OUTCOME_STALLED;
@@ -599,10 +602,10 @@ Pending<std::optional<Lease>> WorkQueue::BeginCancel(const std::string& item_id,
   store::JournalRecord rec;
   rec.mutable_cancelled()->set_item_id(item_id);
   rec.mutable_cancelled()->set_at_unix_ms(Ms(clock_->Now()));
-  absl::StatusOr<uint64_t> t = Commit(rec);
+  absl::StatusOr<uint64_t> t =
+      cancelled ? Commit(rec, Store::ClaimRef{cancelled->item_id, cancelled->token}) : Commit(rec);
   if (!t.ok()) return {t.status(), 0};
   if (cancelled) {
-    store_->Unclaim(cancelled->item_id, cancelled->token);
     leases_.Remove(item_id);
     effects_.changes.push_back(ItemChange{"cancelled", item_id, cancelled->agent,
                                           cancelled->token, cancelled->attempt,

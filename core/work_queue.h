@@ -273,11 +273,14 @@ class WorkQueue {
   WorkQueue(WorkQueueOptions options, Clock* clock) : options_(std::move(options)), clock_(clock) {}
   absl::Status Recover(const Store::Recovery& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies a record to the table and appends it to the store; returns the ticket. Unavailable
-  // (and nothing applied) while the store is failing.
-  absl::StatusOr<uint64_t> Commit(const store::JournalRecord& rec)
+  // (and nothing applied) while the store is failing. With `unclaim` (a record that ends that
+  // attempt), the attempt's claim is removed with the record (Store::Append).
+  absl::StatusOr<uint64_t> Commit(const store::JournalRecord& rec,
+                                  std::optional<Store::ClaimRef> unclaim = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Commit without the check (recovery's own records).
-  absl::StatusOr<uint64_t> ApplyAndAppend(const store::JournalRecord& rec)
+  absl::StatusOr<uint64_t> ApplyAndAppend(const store::JournalRecord& rec,
+                                          std::optional<Store::ClaimRef> unclaim = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // After a failed write (work_queue_recovery.cc). The recovery thread waits for a failure of

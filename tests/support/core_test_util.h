@@ -7,12 +7,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/paths.h"
@@ -21,6 +23,16 @@
 #include "gtest/gtest.h"
 
 namespace harness::testing {
+
+// Polls cond until it holds or 20 s pass.
+inline bool Eventually(const std::function<bool()>& cond) {
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!cond()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
 
 // A valid spec: the given id (may be empty), a title and a prompt.
 inline store::ItemSpec MakeSpec(const std::string& id, int64_t priority = 0, int max_attempts = 0) {

@@ -35,6 +35,7 @@
 namespace harness {
 namespace {
 
+using ::harness::testing::Eventually;
 using ::harness::testing::LeaseFileOf;
 using ::harness::testing::ListNames;
 using ::harness::testing::MakeSpec;
@@ -390,19 +391,36 @@ TEST_F(WorkQueueClaimTest, LeasedItemIsNotGrantedToASecondAgent) {
   EXPECT_EQ(queue_->LeaseOf("item-1")->agent, "agent-1");
 }
 
+// A claim the queue does not know about (say, left by hand): the disk wins, no double grant.
+// The claim is made by the grant's commit round, which the disk's refusal fails: the grant is
+// never answered, and recovery reconciles the claims with the journal as a restart does (a
+// pending item's claim is stale and removed). The next grant's token is above the intruder's.
 TEST_F(WorkQueueClaimTest, AcquireIsRefusedWhenTheDiskAlreadyHoldsAClaimOfTheItem) {
   SubmitOne("item-1");
-  // A claim the queue does not know about (say, left by hand): the disk wins, no double grant.
   auto claims = ClaimDir::Open(paths_);
   ASSERT_OK(claims);
   ASSERT_OK((*claims)->Claim(MakeLease("item-1", 999, "intruder")));
   absl::StatusOr<std::optional<Grant>> g = queue_->Acquire("agent-1");
-  EXPECT_FALSE(g.ok());
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kUnavailable) << g.status();
   EXPECT_THAT(Msg(g.status()), HasSubstr("\"item-1\" is already claimed"));
   EXPECT_THAT(Msg(g.status()), HasSubstr("\"intruder\""));
+
+  // The failure is seen by the queue's recovery thread, which then serves again.
+  ASSERT_TRUE(Eventually([&] {
+    StoreHealth h = queue_->store_health();
+    return h.failures == 1 && h.status.ok();
+  })) << queue_->store_health().status;
   EXPECT_EQ(queue_->Get("item-1")->state(), store::ITEM_PENDING);
   EXPECT_FALSE(queue_->LeaseOf("item-1").has_value());
-  EXPECT_EQ((*claims)->Read("item-1")->token(), 999u);
+  EXPECT_FALSE((*claims)->Read("item-1").ok()) << "the stale claim was kept";
+
+  absl::StatusOr<std::optional<Grant>> again = queue_->Acquire("agent-1");
+  ASSERT_OK(again);
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->spec.id(), "item-1");
+  EXPECT_GT((*again)->token, 999u);
+  EXPECT_EQ((*claims)->Read("item-1")->token(), (*again)->token);
 }
 
 TEST_F(WorkQueueClaimTest, ExactlyOneOfTenConcurrentAcquirersGetsTheItem) {
